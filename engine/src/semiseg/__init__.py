@@ -1,0 +1,3 @@
+"""SemiSeg engine: semi-supervised segmentation of rasters from sparse labels."""
+
+__version__ = "0.1.0"

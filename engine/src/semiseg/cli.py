@@ -1,0 +1,172 @@
+"""The `semiseg` command: argument parsing, progress, exit codes. Thin on purpose.
+
+Exit codes: 0 completed, 1 engine failure, 2 invalid input, 130 cancelled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_CANCELLED = 0, 1, 2, 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="semiseg", description="Semi-supervised segmentation of rasters from sparse labels.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train the job in JOB_DIR (see docs/job-spec.md)")
+    t.add_argument("job_dir", type=Path)
+    t.add_argument("--resume", action="store_true", help="continue from JOB_DIR/checkpoints/last.ckpt")
+    t.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    t.add_argument("--devices", type=int, default=1, help="processes per node (DDP when > 1)")
+    t.add_argument("--num-nodes", type=int, default=1)
+    t.add_argument("--quiet", action="store_true", help="no progress bar; events and log only")
+
+    v = sub.add_parser("validate", help="check JOB_DIR/job.json and its files without training")
+    v.add_argument("job_dir", type=Path)
+
+    pr = sub.add_parser("predict", help="predict rasters with a trained model package")
+    pr.add_argument("model_dir", type=Path)
+    pr.add_argument("rasters", type=Path, nargs="+")
+    pr.add_argument("--out", type=Path, required=True)
+    pr.add_argument("--overlap", type=float, default=0.5)
+    pr.add_argument("--batch-size", type=int, default=8)
+    pr.add_argument("--device", default="auto")
+    pr.add_argument("--quiet", action="store_true")
+
+    e = sub.add_parser("evaluate", help="OA, mIoU, per-class IoU of a class raster against labels")
+    e.add_argument("--pred", type=Path, required=True)
+    e.add_argument("--labels", type=Path, required=True)
+    e.add_argument("--class-field", default="class_id")
+    e.add_argument("--num-classes", type=int)
+    e.add_argument("--json", action="store_true")
+
+    d = sub.add_parser("doctor", help="versions, GPUs, what is missing")
+    d.add_argument("--json", action="store_true")
+
+    m = sub.add_parser("demo", help="generate a scene with scribbles, train, predict, print the outputs")
+    m.add_argument("--out", type=Path, default=Path("semiseg-demo"))
+    m.add_argument("--steps", type=int)
+    m.add_argument("--device", default="auto")
+    m.add_argument("--quiet", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from semiseg.errors import Cancelled, UserError
+
+    handler = globals()[f"_cmd_{args.command}"]
+    try:
+        return handler(args)
+    except UserError as exc:
+        for problem in exc.problems:
+            print(f"semiseg: error: {problem}", file=sys.stderr)
+        return EXIT_INVALID
+    except Cancelled:
+        print("semiseg: cancelled", file=sys.stderr)
+        return EXIT_CANCELLED
+
+
+def _cmd_train(args) -> int:
+    from semiseg.jobs.events import EventLog
+    from semiseg.errors import Cancelled, UserError
+    from semiseg.train.runner import is_rank_zero, run_training
+
+    job_dir = args.job_dir
+    if not job_dir.is_dir():
+        raise UserError(f"{job_dir}: not a job directory")
+    events = EventLog(job_dir, enabled=is_rank_zero())
+    try:
+        metrics = run_training(job_dir, events, args.resume, args.device, args.devices, args.num_nodes, args.quiet)
+    except UserError as exc:
+        for problem in exc.problems:
+            events.emit("error", message=problem)
+        events.emit("done", status="failed", exit_code=EXIT_INVALID, message=exc.problems[0])
+        raise
+    except Cancelled:
+        events.emit("done", status="cancelled", exit_code=EXIT_CANCELLED, message="cancelled; `semiseg train --resume` continues")
+        raise
+    except BaseException as exc:  # an engine bug: keep the traceback in the log, one line for the user
+        events.log(traceback.format_exc())
+        message = f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (details in {job_dir / 'log.txt'})"
+        events.emit("error", message=message)
+        events.emit("done", status="failed", exit_code=EXIT_FAILED, message=message)
+        print(f"semiseg: {message}", file=sys.stderr)
+        return EXIT_FAILED
+    summary = f"mIoU {metrics['miou']:.3f}" if metrics.get("miou") is not None else "no validation labels"
+    events.emit("done", status="completed", exit_code=EXIT_OK, message=f"completed ({summary})")
+    if events.enabled:
+        print(f"semiseg: done ({summary}); model: {job_dir / 'model'}; outputs: {job_dir / 'outputs'}")
+    return EXIT_OK
+
+
+def _cmd_validate(args) -> int:
+    from semiseg.jobs.prepare import prepare_inputs
+    from semiseg.jobs.spec import load_job
+
+    prepared = prepare_inputs(load_job(args.job_dir))
+    for note in prepared.warnings:
+        print(f"semiseg: warning: {note}", file=sys.stderr)
+    print(f"semiseg: {args.job_dir / 'job.json'} is valid ({len(prepared.labeled)} labelled raster(s), {len(prepared.bands)} band(s))")
+    return EXIT_OK
+
+
+def _cmd_predict(args) -> int:
+    from semiseg.predict.raster import predict_with_model
+    from tqdm import tqdm
+
+    bar = None if args.quiet else tqdm(unit="tile", desc="predict")
+
+    def on_tile(done: int, total: int) -> None:
+        if bar is not None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+    for paths in predict_with_model(args.model_dir, args.rasters, args.out, args.overlap, args.batch_size, args.device, on_tile):
+        if bar is not None:
+            bar.reset()
+        print(f"{paths.classes}\n{paths.confidence}")
+    if bar is not None:
+        bar.close()
+    return EXIT_OK
+
+
+def _cmd_evaluate(args) -> int:
+    from semiseg.evaluate import evaluate
+
+    result = evaluate(args.pred, args.labels, args.class_field, args.num_classes)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return EXIT_OK
+    print(f"pixels {result['pixels']}  OA {result['oa']:.4f}  mIoU {result['miou']:.4f}")
+    for name, iou in result["per_class_iou"].items():
+        print(f"  {name:<24} IoU {'-' if iou is None else f'{iou:.4f}'}")
+    return EXIT_OK
+
+
+def _cmd_doctor(args) -> int:
+    from semiseg.doctor import report
+
+    info = report()
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        for key, value in info.items():
+            print(f"{key:<22} {value}")
+    return EXIT_OK if not info["missing"] else EXIT_FAILED
+
+
+def _cmd_demo(args) -> int:
+    from semiseg.demo import run_demo
+
+    return run_demo(args.out, args.steps, args.device, args.quiet)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Data: labels, normalization, window sampling, datasets."""

@@ -1,0 +1,124 @@
+"""Training windows as a map-style dataset indexed by global sample number.
+
+Sample i is a pure function of (seed, i): the same whichever worker or process reads it,
+which makes runs reproducible and resumed runs identical to uninterrupted ones.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from rasterio.windows import Window
+from torch.utils.data import Dataset, Sampler
+
+from semiseg.data.augment import random_dihedral
+from semiseg.data.labels import IGNORE_INDEX
+from semiseg.data.normalization import BandStats
+from semiseg.data.sampling import LabeledPixelIndex, random_window, window_around
+from semiseg.io.rasters import RasterInfo, open_raster, read_window
+
+MIN_VALID_FRACTION = 0.5
+UNLABELED_TRIES = 8
+
+
+@dataclass
+class WindowSource:
+    """Everything a worker needs to cut windows; cheap to pickle (no open files)."""
+
+    labeled: list[RasterInfo]
+    label_maps: list[np.ndarray]  # training labels (validation blocks hidden)
+    pool: list[RasterInfo]  # rasters for unlabelled windows (labelled ones included)
+    bands: list[int]
+    stats: BandStats
+    tile: int
+
+
+class _RasterCache:
+    """Open datasets per process: GDAL handles must not cross a fork."""
+
+    def __init__(self):
+        self._pid = None
+        self._open: dict[str, object] = {}
+
+    def get(self, info: RasterInfo):
+        if self._pid != os.getpid():
+            self._pid, self._open = os.getpid(), {}
+        key = str(info.path)
+        if key not in self._open:
+            self._open[key] = open_raster(info.path)
+        return self._open[key]
+
+
+class TrainingWindows(Dataset):
+    def __init__(self, source: WindowSource, index: LabeledPixelIndex, seed: int, length: int, with_unlabeled: bool):
+        self.source = source
+        self.index = index
+        self.seed = seed
+        self.length = length
+        self.with_unlabeled = with_unlabeled
+        self._cache = _RasterCache()
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> dict:
+        rng = np.random.default_rng([self.seed, int(i)])
+        sample = {"labeled": self._labeled(rng)}
+        if self.with_unlabeled:
+            sample["unlabeled"] = self._unlabeled(rng)
+        return sample
+
+    def _labeled(self, rng: np.random.Generator) -> dict:
+        s = self.source
+        r, row, col = self.index.draw_pixel(rng)
+        info = s.labeled[r]
+        top, left = window_around(rng, row, col, info.height, info.width, s.tile)
+        image, valid = read_window(self._cache.get(info), Window(left, top, s.tile, s.tile), s.bands)
+        label = _crop(s.label_maps[r], top, left, s.tile)
+        label[~valid] = IGNORE_INDEX
+        image, label, valid = random_dihedral(rng, s.stats.apply(image) * valid, label, valid)
+        return {"image": torch.from_numpy(image), "label": torch.from_numpy(label.astype(np.int64)), "valid": torch.from_numpy(valid)}
+
+    def _unlabeled(self, rng: np.random.Generator) -> dict:
+        s = self.source
+        sizes = [(info.height, info.width) for info in s.pool]
+        for _ in range(UNLABELED_TRIES):
+            pos = random_window(rng, sizes, s.tile)
+            image, valid = read_window(self._cache.get(s.pool[pos.raster]), Window(pos.col, pos.row, s.tile, s.tile), s.bands)
+            if valid.mean() >= MIN_VALID_FRACTION:
+                break
+        image, valid = random_dihedral(rng, s.stats.apply(image) * valid, valid)
+        return {"image": torch.from_numpy(image), "valid": torch.from_numpy(valid)}
+
+
+def _crop(ids: np.ndarray, top: int, left: int, tile: int) -> np.ndarray:
+    """A tile x tile crop that may reach outside `ids` (outside = IGNORE_INDEX)."""
+    out = np.full((tile, tile), IGNORE_INDEX, dtype=np.uint8)
+    h, w = ids.shape
+    r0, c0 = max(top, 0), max(left, 0)
+    r1, c1 = min(top + tile, h), min(left + tile, w)
+    if r1 > r0 and c1 > c0:
+        out[r0 - top : r1 - top, c0 - left : c1 - left] = ids[r0:r1, c0:c1]
+    return out
+
+
+class StepSampler(Sampler[int]):
+    """Sample numbers for steps [start_step, total_steps) of one process of `world_size`.
+
+    Step s of rank r uses samples (s * world_size + r) * batch_size + j, j < batch_size.
+    """
+
+    def __init__(self, total_steps: int, batch_size: int, start_step: int = 0, rank: int = 0, world_size: int = 1):
+        self.total_steps, self.batch_size = total_steps, batch_size
+        self.start_step, self.rank, self.world_size = start_step, rank, world_size
+
+    def __iter__(self):
+        for step in range(self.start_step, self.total_steps):
+            first = (step * self.world_size + self.rank) * self.batch_size
+            yield from range(first, first + self.batch_size)
+
+    def __len__(self) -> int:
+        return max(0, self.total_steps - self.start_step) * self.batch_size

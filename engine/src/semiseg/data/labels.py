@@ -1,0 +1,158 @@
+"""Labels onto the raster's grid: vector scribbles/regions/points or a label raster -> uint8 ids.
+
+Unlabelled pixels are 255 (IGNORE_INDEX) everywhere in the engine.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rasterio.features
+
+from semiseg.errors import UserError
+from semiseg.io.rasters import RasterInfo, open_raster
+
+IGNORE_INDEX = 255
+VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".fgb", ".gml", ".kml", ".sqlite"}
+# Burn order: later kinds are drawn over earlier ones, so a scribble inside a region wins.
+_BURN_ORDER = ("Polygon", "LineString", "Point")
+
+
+@dataclass
+class LabelRaster:
+    """Class ids on a raster's grid, plus anything the user should be told."""
+
+    ids: np.ndarray  # (H, W) uint8, IGNORE_INDEX = not labelled
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_labels(
+    labels: Path,
+    raster: RasterInfo,
+    num_classes: int,
+    class_field: str = "class_id",
+    layers: list[str] | None = None,
+    line_width_px: float = 3.0,
+    point_radius_px: float = 2.0,
+) -> LabelRaster:
+    labels = Path(labels)
+    if not labels.exists():
+        raise UserError(f"{labels}: file not found")
+    if labels.suffix.lower() in VECTOR_SUFFIXES:
+        result = _rasterize_vector(labels, raster, class_field, layers, line_width_px, point_radius_px)
+    else:
+        result = _read_label_raster(labels, raster)
+    _check_class_ids(labels, result.ids, num_classes)
+    return result
+
+
+def _read_label_raster(path: Path, raster: RasterInfo) -> LabelRaster:
+    with open_raster(path) as ds:
+        if (ds.width, ds.height) != (raster.width, raster.height):
+            raise UserError(
+                f"{path}: label raster is {ds.width}x{ds.height} px but {raster.path.name} is "
+                f"{raster.width}x{raster.height} px; labels must be on the raster's grid"
+            )
+        values = ds.read(1)
+        ids = np.full(values.shape, IGNORE_INDEX, dtype=np.uint8)
+        labelled = ds.read_masks(1) > 0
+        if ds.nodata is not None:
+            labelled &= values != ds.nodata
+        if np.issubdtype(values.dtype, np.floating):
+            labelled &= np.isfinite(values)
+        labelled &= values != IGNORE_INDEX
+        bad = labelled & ((values < 0) | (values > 254) | (values != np.round(values)))
+        if bad.any():
+            raise UserError(f"{path}: label values must be whole class ids 0..254 (255 = not labelled)")
+        ids[labelled] = values[labelled].astype(np.uint8)
+    return LabelRaster(ids)
+
+
+def _rasterize_vector(
+    path: Path,
+    raster: RasterInfo,
+    class_field: str,
+    layers: list[str] | None,
+    line_width_px: float,
+    point_radius_px: float,
+) -> LabelRaster:
+    import geopandas as gpd
+    import pyogrio
+
+    try:
+        available = [name for name, _ in pyogrio.list_layers(path)]
+    except Exception as exc:  # pyogrio raises DataSourceError and friends
+        raise UserError(f"{path}: not a vector file GDAL can read ({exc})") from None
+    wanted = layers if layers is not None else available
+    missing = [name for name in wanted if name not in available]
+    if missing:
+        raise UserError(f"{path}: no layer named {', '.join(missing)} (layers: {', '.join(available)})")
+
+    notes: list[str] = []
+    frames = []
+    for name in wanted:
+        frame = gpd.read_file(path, layer=name, engine="pyogrio")
+        if class_field not in frame.columns:
+            if layers is not None:
+                raise UserError(f"{path}: layer {name!r} has no field {class_field!r}")
+            continue
+        frames.append(_to_raster_crs(frame, raster, path, name, notes))
+    if not frames:
+        raise UserError(f"{path}: no layer has the class field {class_field!r}")
+
+    pixel = (abs(raster.label_transform.a) + abs(raster.label_transform.e)) / 2
+    shapes: dict[str, list] = {kind: [] for kind in _BURN_ORDER}
+    for frame in frames:
+        frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
+        values = frame[class_field]
+        if values.isna().any():
+            notes.append(f"{path}: {int(values.isna().sum())} feature(s) without {class_field} were skipped")
+            frame, values = frame[values.notna()], values[values.notna()]
+        numeric = np.asarray(values, dtype=float) if len(values) else np.zeros(0)
+        if len(numeric) and np.any(numeric != np.round(numeric)):
+            raise UserError(f"{path}: field {class_field!r} must hold whole class ids")
+        for geom, value in zip(frame.geometry, numeric.astype(int)):
+            kind = geom.geom_type.removeprefix("Multi")
+            if kind == "LineString":
+                geom = geom.buffer(line_width_px * pixel / 2, cap_style="round")
+            elif kind == "Point":
+                geom = geom.buffer(point_radius_px * pixel)
+            elif kind != "Polygon":
+                notes.append(f"{path}: a {geom.geom_type} geometry was skipped")
+                continue
+            if not (0 <= value <= 254):
+                raise UserError(f"{path}: class id {value} in field {class_field!r} is not in 0..254")
+            shapes[kind].append((geom, int(value)))
+
+    ids = np.full((raster.height, raster.width), IGNORE_INDEX, dtype=np.uint8)
+    for kind in _BURN_ORDER:
+        if shapes[kind]:
+            rasterio.features.rasterize(
+                shapes[kind], out=ids, transform=raster.label_transform, all_touched=kind != "Polygon"
+            )
+    return LabelRaster(ids, notes)
+
+
+def _to_raster_crs(frame, raster: RasterInfo, path: Path, layer: str, notes: list[str]):
+    if not raster.georeferenced:
+        return frame  # drawn in the raster's own pixel coordinates, as QGIS shows it
+    if frame.crs is None:
+        notes.append(f"{path}: layer {layer!r} has no CRS; assuming the raster's CRS")
+        return frame
+    if raster.crs is not None and frame.crs != raster.crs:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return frame.to_crs(raster.crs)
+    return frame
+
+
+def _check_class_ids(path: Path, ids: np.ndarray, num_classes: int) -> None:
+    present = np.unique(ids)
+    unknown = [int(v) for v in present if v != IGNORE_INDEX and v >= num_classes]
+    if unknown:
+        raise UserError(
+            f"{path}: class id(s) {', '.join(map(str, unknown))} are not among the job's classes 0..{num_classes - 1}"
+        )

@@ -1,0 +1,138 @@
+"""Raster reading and georeference: the one owner of grids, windows, bands and nodata.
+
+Conventions (docs/job-spec.md): band indexes are 1-based; a pixel is nodata when every
+selected band is nodata (nodata value, GDAL mask or alpha band, NaN); a raster without
+CRS and geotransform (a seismic section) is placed the way QGIS shows it: x = column,
+y = -row.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.windows import Window
+
+from semiseg.errors import UserError
+
+# How QGIS displays a raster that has neither CRS nor geotransform.
+QGIS_PIXEL_TRANSFORM = Affine(1.0, 0.0, 0.0, 0.0, -1.0, 0.0)
+
+
+@dataclass(frozen=True)
+class RasterInfo:
+    """What the engine needs to know about a raster, read once."""
+
+    path: Path
+    width: int
+    height: int
+    count: int
+    dtype: str
+    crs: object  # rasterio CRS or None
+    transform: Affine
+    nodata: float | None
+    georeferenced: bool
+
+    @property
+    def label_transform(self) -> Affine:
+        """Transform in which vector labels drawn over this raster are expressed."""
+        return self.transform if self.georeferenced else QGIS_PIXEL_TRANSFORM
+
+
+def open_raster(path: str | Path) -> rasterio.io.DatasetReader:
+    """Open a raster, turning GDAL's complaints into one user-facing line."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: file not found")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            return rasterio.open(path)
+    except RasterioIOError as exc:
+        raise UserError(f"{path}: not a raster GDAL can read ({_first_line(exc)})") from None
+
+
+def raster_info(path: str | Path) -> RasterInfo:
+    with open_raster(path) as ds:
+        georeferenced = ds.crs is not None or not ds.transform.is_identity or bool(ds.gcps[0])
+        return RasterInfo(
+            path=Path(path),
+            width=ds.width,
+            height=ds.height,
+            count=ds.count,
+            dtype=ds.dtypes[0],
+            crs=ds.crs,
+            transform=ds.transform,
+            nodata=ds.nodata,
+            georeferenced=georeferenced,
+        )
+
+
+def read_window(
+    ds: rasterio.io.DatasetReader, window: Window, bands: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read `bands` in `window` (may reach outside the raster) as float32 plus a validity mask.
+
+    Pixels outside the raster are zero and invalid.
+    """
+    full = Window(0, 0, ds.width, ds.height)
+    inner = window.intersection(full) if _intersects(window, full) else None
+    h, w = int(window.height), int(window.width)
+    data = np.zeros((len(bands), h, w), dtype=np.float32)
+    valid = np.zeros((h, w), dtype=bool)
+    if inner is None:
+        return data, valid
+    r0 = int(inner.row_off - window.row_off)
+    c0 = int(inner.col_off - window.col_off)
+    ih, iw = int(inner.height), int(inner.width)
+    values = ds.read(list(bands), window=inner).astype(np.float32, copy=False)
+    masks = ds.read_masks(list(bands), window=inner)
+    inner_valid = (masks > 0).any(axis=0)
+    if np.issubdtype(np.dtype(ds.dtypes[0]), np.floating):
+        finite = np.isfinite(values)
+        inner_valid &= finite.any(axis=0)
+        values = np.where(finite, values, 0.0)
+    data[:, r0 : r0 + ih, c0 : c0 + iw] = values
+    valid[r0 : r0 + ih, c0 : c0 + iw] = inner_valid
+    return data, valid
+
+
+def _intersects(a: Window, b: Window) -> bool:
+    return (
+        a.col_off < b.col_off + b.width
+        and b.col_off < a.col_off + a.width
+        and a.row_off < b.row_off + b.height
+        and b.row_off < a.row_off + a.height
+    )
+
+
+def output_profile(info: RasterInfo, dtype: str, nodata: float, block: int = 256) -> dict:
+    """GeoTIFF profile on exactly `info`'s grid: same CRS, transform, width, height.
+
+    A raster without georeference gets none either, so QGIS places both the same way.
+    """
+    profile = dict(
+        driver="GTiff",
+        width=info.width,
+        height=info.height,
+        count=1,
+        dtype=dtype,
+        nodata=nodata,
+        compress="deflate",
+        BIGTIFF="IF_SAFER",
+    )
+    if info.width >= block and info.height >= block:
+        profile.update(tiled=True, blockxsize=block, blockysize=block)
+    if info.georeferenced:
+        profile.update(crs=info.crs, transform=info.transform)
+    return profile
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -1,0 +1,1 @@
+"""Jobs: the job spec, the job directory and its events."""

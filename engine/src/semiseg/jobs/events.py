@@ -1,0 +1,71 @@
+"""events.jsonl and log.txt: what a client (the plugin, a script, a person) reads to follow a job."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+class EventLog:
+    """Appends one JSON object per line to events.jsonl, and a readable line to log.txt.
+
+    Each event is flushed as it happens so a client tailing the file sees it at once.
+    Only the process of rank 0 writes (`enabled=False` elsewhere).
+    """
+
+    def __init__(self, job_dir: Path, enabled: bool = True):
+        self.events_path = Path(job_dir) / "events.jsonl"
+        self.log_path = Path(job_dir) / "log.txt"
+        self.enabled = enabled
+
+    def emit(self, type: str, **fields: Any) -> None:
+        if not self.enabled:
+            return
+        event = {"type": type, "time": _now(), **fields}
+        self._append(self.events_path, json.dumps(event, default=str))
+        self._append(self.log_path, f"{event['time']} {type}: {_readable(fields)}")
+
+    def log(self, message: str) -> None:
+        """A line for log.txt only (details that are not events)."""
+        if self.enabled:
+            self._append(self.log_path, f"{_now()} {message}")
+
+    @staticmethod
+    def _append(path: Path, line: str) -> None:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def _readable(fields: dict[str, Any]) -> str:
+    if "message" in fields and len(fields) == 1:
+        return str(fields["message"])
+    return " ".join(f"{k}={_short(v)}" for k, v in fields.items())
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return json.dumps(value, default=str) if isinstance(value, (dict, list)) else str(value)
+
+
+def read_events(job_dir: Path) -> list[dict]:
+    """All events of a job so far (a half-written last line is skipped)."""
+    path = Path(job_dir) / "events.jsonl"
+    if not path.exists():
+        return []
+    events = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return events

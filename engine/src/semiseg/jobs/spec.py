@@ -1,0 +1,170 @@
+"""The job spec (job.json), validated field by field with one message per problem.
+
+docs/job-spec.md documents every field; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from semiseg.errors import UserError
+
+_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ClassDef(_Strict):
+    id: int = Field(ge=0, le=254)
+    name: str = Field(min_length=1)
+    color: str = "#808080"
+
+    @field_validator("color")
+    @classmethod
+    def _hex_color(cls, value: str) -> str:
+        if not _COLOR.match(value):
+            raise ValueError(f"color {value!r} is not of the form #rrggbb")
+        return value.lower()
+
+
+class LabeledSource(_Strict):
+    raster: Path
+    labels: Path
+    class_field: str = "class_id"
+    layers: list[str] | None = None
+    line_width_px: float = Field(default=3.0, gt=0)
+    point_radius_px: float = Field(default=2.0, gt=0)
+
+
+class MethodSpec(BaseModel):
+    """`name` picks the method; every other key is that method's parameter."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str = "supervised"
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class ModelSpec(_Strict):
+    arch: str = "unet"
+    encoder: str = "resnet18"
+    encoder_weights: str | None = None
+
+
+class TrainSpec(_Strict):
+    steps: int = Field(default=500, ge=1)
+    batch_size: int = Field(default=8, ge=1)
+    tile_size: int = Field(default=256, ge=32)
+    lr: float = Field(default=1e-4, gt=0)
+    seed: int = 0
+    val_fraction: float = Field(default=0.15, ge=0, lt=0.9)
+    eval_every: int | None = Field(default=None, ge=1)
+    checkpoint_every: int | None = Field(default=None, ge=1)
+    class_balanced: bool = True
+    num_workers: int | None = Field(default=None, ge=0)
+
+    @field_validator("tile_size")
+    @classmethod
+    def _multiple_of_32(cls, value: int) -> int:
+        if value % 32:
+            raise ValueError(f"tile_size {value} must be a multiple of 32 (the networks downsample by 32)")
+        return value
+
+    @property
+    def eval_interval(self) -> int:
+        return self.eval_every or max(1, self.steps // 5)
+
+    @property
+    def checkpoint_interval(self) -> int:
+        return self.checkpoint_every or max(1, self.steps // 10)
+
+
+class InferenceSpec(_Strict):
+    overlap: float = Field(default=0.5, ge=0, lt=1)
+    batch_size: int = Field(default=8, ge=1)
+
+
+class JobSpec(_Strict):
+    version: Literal[1]
+    classes: list[ClassDef] = Field(min_length=2)
+    labeled: list[LabeledSource] = Field(min_length=1)
+    unlabeled: list[Path] = []
+    bands: list[int] | None = None
+    method: MethodSpec = MethodSpec()
+    model: ModelSpec = ModelSpec()
+    train: TrainSpec = TrainSpec()
+    predict: list[Path] = []
+    inference: InferenceSpec = InferenceSpec()
+
+    @field_validator("bands")
+    @classmethod
+    def _bands_one_based(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and (not value or min(value) < 1):
+            raise ValueError("bands are 1-based band indexes, e.g. [1, 2, 3]; use null for all bands")
+        return value
+
+    @model_validator(mode="after")
+    def _class_ids_contiguous(self) -> "JobSpec":
+        ids = sorted(c.id for c in self.classes)
+        if ids != list(range(len(ids))):
+            raise ValueError(f"class ids must be 0..{len(ids) - 1}, each once; got {ids}")
+        return self
+
+    @property
+    def class_names(self) -> list[str]:
+        return [c.name for c in sorted(self.classes, key=lambda c: c.id)]
+
+    @property
+    def class_colors(self) -> list[str]:
+        return [c.color for c in sorted(self.classes, key=lambda c: c.id)]
+
+    def resolved(self, base: Path) -> "JobSpec":
+        """A copy whose relative paths are resolved against `base` (the job directory)."""
+
+        def fix(p: Path) -> Path:
+            return p if p.is_absolute() else (base / p)
+
+        data = self.model_copy(deep=True)
+        for src in data.labeled:
+            src.raster, src.labels = fix(src.raster), fix(src.labels)
+        data.unlabeled = [fix(p) for p in data.unlabeled]
+        data.predict = [fix(p) for p in data.predict]
+        return data
+
+
+def parse_job(raw: dict, source: str = "job.json") -> JobSpec:
+    try:
+        return JobSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise UserError(*[_format_problem(source, err) for err in exc.errors()]) from None
+
+
+def load_job(job_dir: Path) -> JobSpec:
+    """Read and validate JOB_DIR/job.json; paths come back resolved against JOB_DIR."""
+    path = Path(job_dir) / "job.json"
+    if not path.is_file():
+        raise UserError(f"{path}: file not found (a job directory needs a job.json)")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: must hold a JSON object")
+    return parse_job(raw, str(path)).resolved(Path(job_dir))
+
+
+def _format_problem(source: str, err: dict) -> str:
+    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    message = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        message = "unknown field"
+    return f"{source}: {where}: {message}"

@@ -1,0 +1,1 @@
+"""Networks (segmentation-models-pytorch) and the portable model package."""

@@ -1,0 +1,44 @@
+"""Segmentation networks built by name from segmentation-models-pytorch."""
+
+from __future__ import annotations
+
+import segmentation_models_pytorch as smp
+import torch.nn as nn
+
+from semiseg.errors import UserError
+
+
+def architecture_names() -> list[str]:
+    return sorted(smp.MODEL_ARCHITECTURES_MAPPING)
+
+
+def encoder_names() -> list[str]:
+    return sorted(smp.encoders.get_encoder_names())
+
+
+def check_model_names(arch: str, encoder: str, where: str = "job.json") -> list[str]:
+    """One problem line per unknown name (empty when both are known)."""
+    problems = []
+    if arch.lower() not in smp.MODEL_ARCHITECTURES_MAPPING:
+        problems.append(f"{where}: model.arch: unknown architecture {arch!r} (known: {', '.join(architecture_names())})")
+    if encoder not in smp.encoders.get_encoder_names():
+        problems.append(f"{where}: model.encoder: unknown encoder {encoder!r} (see `semiseg doctor --encoders`)")
+    return problems
+
+
+def build_network(arch: str, encoder: str, in_channels: int, classes: int, encoder_weights: str | None = None) -> nn.Module:
+    """An smp network; pretrained encoder weights only if they can be had (no network here: a clear error)."""
+    problems = check_model_names(arch, encoder)
+    if problems:
+        raise UserError(*problems)
+    try:
+        return smp.create_model(
+            arch, encoder_name=encoder, encoder_weights=encoder_weights, in_channels=in_channels, classes=classes
+        )
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        if encoder_weights is None:
+            raise
+        raise UserError(
+            f"model.encoder_weights: pretrained weights {encoder_weights!r} for encoder {encoder!r} are not "
+            f"available offline ({str(exc).splitlines()[0][:120]}); set encoder_weights to null"
+        ) from None

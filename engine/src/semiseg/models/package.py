@@ -1,0 +1,74 @@
+"""The portable model package: model.safetensors + model.json.
+
+Weights are safetensors, so loading a model never executes code from the file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch.nn as nn
+from safetensors.torch import load_file, save_file
+
+from semiseg import __version__
+from semiseg.data.normalization import BandStats
+from semiseg.errors import UserError
+from semiseg.models.network import build_network
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class ModelCard:
+    """model.json: everything needed to rebuild the network and use it correctly."""
+
+    class_names: list[str]
+    class_colors: list[str]
+    bands: list[int]
+    mean: list[float]
+    std: list[float]
+    arch: str
+    encoder: str
+    in_channels: int
+    tile_size: int
+    method: dict
+    metrics: dict = field(default_factory=dict)
+    fingerprint: str = ""
+    engine_version: str = __version__
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def stats(self) -> BandStats:
+        return BandStats(self.mean, self.std)
+
+
+def save_package(folder: Path, card: ModelCard, network: nn.Module) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
+    save_file(state, str(folder / "model.safetensors"))
+    (folder / "model.json").write_text(json.dumps(asdict(card), indent=2), encoding="utf-8")
+
+
+def load_package(folder: Path) -> tuple[ModelCard, nn.Module]:
+    folder = Path(folder)
+    card_path, weights_path = folder / "model.json", folder / "model.safetensors"
+    for path in (card_path, weights_path):
+        if not path.is_file():
+            raise UserError(f"{path}: file not found (a model folder holds model.json and model.safetensors)")
+    try:
+        raw = json.loads(card_path.read_text(encoding="utf-8"))
+        card = ModelCard(**raw)
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise UserError(f"{card_path}: not a SemiSeg model description ({exc})") from None
+    if card.format_version > FORMAT_VERSION:
+        raise UserError(f"{card_path}: made by a newer engine (format {card.format_version}); update semiseg")
+    network = build_network(card.arch, card.encoder, card.in_channels, card.num_classes)
+    network.load_state_dict(load_file(str(weights_path)))
+    network.eval()
+    return card, network

@@ -1,0 +1,1 @@
+"""Prediction: sliding-window inference, GeoTIFF outputs and QGIS styles."""

@@ -1,0 +1,197 @@
+"""Sliding-window prediction of a whole raster, window by window, into georeferenced outputs.
+
+Memory is bounded by one strip of tiles (tile rows x raster width), whatever the raster's
+height: probabilities of a strip are blended, then the rows no later window can touch are
+written out and dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import rasterio
+import torch
+import torch.nn as nn
+from rasterio.enums import Resampling
+from rasterio.windows import Window
+
+from semiseg.errors import UserError
+from semiseg.io.atomic import atomic_path, write_text_atomic
+from semiseg.io.rasters import RasterInfo, open_raster, output_profile, raster_info, read_window
+from semiseg.models.package import ModelCard
+from semiseg.predict.styles import classes_qml, color_table, confidence_qml
+from semiseg.predict.tiling import TileGrid
+
+CLASS_NODATA = 255
+CONFIDENCE_NODATA = -1.0
+
+
+@dataclass(frozen=True)
+class PredictionPaths:
+    classes: Path
+    classes_style: Path
+    confidence: Path
+    confidence_style: Path
+
+    @classmethod
+    def for_raster(cls, raster: Path, out_dir: Path) -> "PredictionPaths":
+        stem = Path(raster).stem
+        return cls(
+            out_dir / f"{stem}_classes.tif",
+            out_dir / f"{stem}_classes.qml",
+            out_dir / f"{stem}_confidence.tif",
+            out_dir / f"{stem}_confidence.qml",
+        )
+
+
+class _Strip:
+    """Blending accumulators for the rows [top, top + tile) of the raster."""
+
+    def __init__(self, grid: TileGrid, num_classes: int):
+        self.grid = grid
+        width = grid.buffer_width
+        self.top = 0
+        self.probs = np.zeros((num_classes, grid.tile, width), dtype=np.float32)
+        self.weights = np.zeros((grid.tile, width), dtype=np.float32)
+        self.valid = np.zeros((grid.tile, width), dtype=bool)
+
+    def add(self, col: int, probs: np.ndarray, valid: np.ndarray) -> None:
+        w = self.grid.weight
+        t = self.grid.tile
+        self.probs[:, :, col : col + t] += probs * w
+        self.weights[:, col : col + t] += w
+        self.valid[:, col : col + t] |= valid
+
+    def advance(self, new_top: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        """Move the strip down to `new_top`; return the rows that left it (now final)."""
+        n = new_top - self.top
+        out = (self.top, self.probs[:, :n].copy(), self.weights[:n].copy(), self.valid[:n].copy())
+        for buf in (self.probs, self.weights, self.valid):
+            buf[..., : buf.shape[-2] - n, :] = buf[..., n:, :]
+            buf[..., buf.shape[-2] - n :, :] = 0
+        self.top = new_top
+        return out
+
+
+def _finalize(probs: np.ndarray, weights: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    probs = probs / np.maximum(weights, 1e-12)
+    classes = probs.argmax(0).astype(np.uint8)
+    confidence = probs.max(0).astype(np.float32)
+    classes[~valid] = CLASS_NODATA
+    confidence[~valid] = CONFIDENCE_NODATA
+    return classes, confidence
+
+
+class WindowPredictor:
+    """Runs a network over normalized windows in batches; the one place inference happens."""
+
+    def __init__(self, network: nn.Module, device: torch.device, batch_size: int):
+        self.network = network.to(device).eval()
+        self.device = device
+        self.batch_size = batch_size
+        self.autocast = device.type == "cuda"
+
+    @torch.no_grad()
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        """(N, C, H, W) normalized images -> (N, classes, H, W) softmax probabilities."""
+        out = []
+        for i in range(0, len(images), self.batch_size):
+            batch = torch.from_numpy(images[i : i + self.batch_size]).to(self.device)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+                logits = self.network(batch)
+            out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
+        return np.concatenate(out)
+
+
+def iter_strips(
+    ds, info: RasterInfo, card: ModelCard, predictor: WindowPredictor, grid: TileGrid, on_tile: Callable[[int], None] | None = None
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Yield (first_row, classes, confidence) for consecutive row ranges covering the raster."""
+    strip = _Strip(grid, card.num_classes)
+    done = 0
+    for row in grid.row_offsets:
+        if row > strip.top:
+            top, probs, weights, valid = strip.advance(row)
+            yield top, *_finalize(probs[:, :, : info.width], weights[:, : info.width], valid[:, : info.width])
+        images, valids = [], []
+        for col in grid.col_offsets:
+            image, valid = read_window(ds, Window(col, row, grid.tile, grid.tile), card.bands)
+            images.append(card.stats.apply(image) * valid)
+            valids.append(valid)
+        probs = predictor.probabilities(np.stack(images).astype(np.float32))
+        for col, p, v in zip(grid.col_offsets, probs, valids):
+            strip.add(col, p, v)
+        done += len(grid.col_offsets)
+        if on_tile:
+            on_tile(done)
+    rows_left = min(info.height - strip.top, grid.tile)
+    top, probs, weights, valid = strip.advance(strip.top + grid.tile)
+    yield top, *_finalize(probs[:, :rows_left, : info.width], weights[:rows_left, : info.width], valid[:rows_left, : info.width])
+
+
+def predict_raster(
+    card: ModelCard,
+    predictor: WindowPredictor,
+    raster: Path,
+    out_dir: Path,
+    overlap: float = 0.5,
+    on_tile: Callable[[int, int], None] | None = None,
+) -> PredictionPaths:
+    """Predict `raster` into out_dir/<stem>_classes.tif, _confidence.tif and their .qml styles."""
+    info = raster_info(raster)
+    if max(card.bands) > info.count:
+        raise UserError(f"{raster}: has {info.count} band(s) but the model reads band(s) {card.bands}")
+    if len(card.bands) != card.in_channels:
+        raise UserError(f"model.json: bands {card.bands} do not match in_channels {card.in_channels}")
+    grid = TileGrid(info.height, info.width, card.tile_size, overlap)
+    paths = PredictionPaths.for_raster(raster, Path(out_dir))
+    classes_profile = output_profile(info, "uint8", CLASS_NODATA)
+    confidence_profile = output_profile(info, "float32", CONFIDENCE_NODATA)
+    progress = (lambda n: on_tile(n, len(grid))) if on_tile else None
+    with atomic_path(paths.classes) as classes_tmp, atomic_path(paths.confidence) as confidence_tmp:
+        with open_raster(raster) as src, rasterio.open(classes_tmp, "w", **classes_profile) as cls_ds, rasterio.open(
+            confidence_tmp, "w", **confidence_profile
+        ) as conf_ds:
+            cls_ds.write_colormap(1, color_table(card.class_colors))
+            cls_ds.update_tags(1, **{f"class_{i}": name for i, name in enumerate(card.class_names)})
+            for top, classes, confidence in iter_strips(src, info, card, predictor, grid, progress):
+                window = Window(0, top, info.width, classes.shape[0])
+                cls_ds.write(classes, 1, window=window)
+                conf_ds.write(confidence, 1, window=window)
+        _add_overviews(classes_tmp, Resampling.nearest)
+        _add_overviews(confidence_tmp, Resampling.average)
+    write_text_atomic(paths.classes_style, classes_qml(card.class_names, card.class_colors))
+    write_text_atomic(paths.confidence_style, confidence_qml())
+    return paths
+
+
+def _add_overviews(path: Path, resampling: Resampling) -> None:
+    """Internal overviews so QGIS draws large outputs quickly when zoomed out."""
+    with rasterio.open(path, "r+") as ds:
+        factors = [f for f in (2, 4, 8, 16, 32) if min(ds.width, ds.height) // f >= 256]
+        if factors:
+            ds.build_overviews(factors, resampling)
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks the GPU when there is one; an unavailable CUDA device is a user error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {name}: no CUDA device is available here (see `semiseg doctor`)")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise UserError(f"--device {name}: expected auto, cpu, cuda or cuda:N") from None
+
+
+def predict_with_model(model_dir: Path, rasters: list[Path], out_dir: Path, overlap: float, batch_size: int, device: str, on_tile=None) -> list[PredictionPaths]:
+    """`semiseg predict`: load a model package and predict each raster."""
+    from semiseg.models.package import load_package
+
+    card, network = load_package(model_dir)
+    predictor = WindowPredictor(network, resolve_device(device), batch_size)
+    return [predict_raster(card, predictor, Path(r), out_dir, overlap, on_tile) for r in rasters]

@@ -1,0 +1,83 @@
+"""Class names and colours travelling with the outputs: GeoTIFF colour table and QGIS QML styles."""
+
+from __future__ import annotations
+
+from xml.sax.saxutils import quoteattr
+
+
+def hex_to_rgb(color: str) -> tuple[int, int, int]:
+    color = color.lstrip("#")
+    return int(color[0:2], 16), int(color[2:4], 16), int(color[4:6], 16)
+
+
+def color_table(colors: list[str]) -> dict[int, tuple[int, int, int, int]]:
+    table = {i: (*hex_to_rgb(c), 255) for i, c in enumerate(colors)}
+    table[255] = (0, 0, 0, 0)
+    return table
+
+
+def classes_qml(names: list[str], colors: list[str]) -> str:
+    """A paletted renderer: class id -> name and colour, as QGIS's layer styling shows it."""
+    entries = "\n".join(
+        f'        <paletteEntry value="{i}" color={quoteattr(c)} label={quoteattr(n)} alpha="255"/>'
+        for i, (n, c) in enumerate(zip(names, colors))
+    )
+    return f"""<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
+<qgis version="3.22.0" styleCategories="AllStyleCategories">
+  <pipe>
+    <rasterrenderer type="paletted" band="1" opacity="1" alphaBand="-1" nodataColor="">
+      <rasterTransparency/>
+      <minMaxOrigin>
+        <limits>None</limits>
+        <extent>WholeRaster</extent>
+        <statAccuracy>Estimated</statAccuracy>
+        <cumulativeCutLower>0.02</cumulativeCutLower>
+        <cumulativeCutUpper>0.98</cumulativeCutUpper>
+        <stdDevFactor>2</stdDevFactor>
+      </minMaxOrigin>
+      <colorPalette>
+{entries}
+      </colorPalette>
+      <colorramp type="randomcolors" name="[source]"/>
+    </rasterrenderer>
+    <brightnesscontrast brightness="0" contrast="0" gamma="1"/>
+    <huesaturation saturation="0" grayscaleMode="0" colorizeOn="0" colorizeRed="255" colorizeGreen="128" colorizeBlue="128" colorizeStrength="100"/>
+    <rasterresampler maxOversampling="2"/>
+  </pipe>
+  <blendMode>0</blendMode>
+</qgis>
+"""
+
+
+def confidence_qml(low: float = 0.0, high: float = 1.0) -> str:
+    """Pseudo-colour 0..1: red where the model is unsure, green where it is sure."""
+    stops = [(low, "#d7191c", "unsure"), ((low + high) / 2, "#ffffbf", "medium"), (high, "#1a9641", "sure")]
+    items = "\n".join(
+        f'            <item value="{v}" color="{c}" label="{lab} ({v:.2f})" alpha="255"/>' for v, c, lab in stops
+    )
+    return f"""<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
+<qgis version="3.22.0" styleCategories="AllStyleCategories">
+  <pipe>
+    <rasterrenderer type="singlebandpseudocolor" band="1" opacity="1" alphaBand="-1" classificationMin="{low}" classificationMax="{high}" nodataColor="">
+      <rasterTransparency/>
+      <minMaxOrigin>
+        <limits>None</limits>
+        <extent>WholeRaster</extent>
+        <statAccuracy>Estimated</statAccuracy>
+        <cumulativeCutLower>0.02</cumulativeCutLower>
+        <cumulativeCutUpper>0.98</cumulativeCutUpper>
+        <stdDevFactor>2</stdDevFactor>
+      </minMaxOrigin>
+      <rastershader>
+        <colorrampshader colorRampType="INTERPOLATED" classificationMode="1" clip="0" minimumValue="{low}" maximumValue="{high}">
+{items}
+        </colorrampshader>
+      </rastershader>
+    </rasterrenderer>
+    <brightnesscontrast brightness="0" contrast="0" gamma="1"/>
+    <huesaturation saturation="0" grayscaleMode="0" colorizeOn="0" colorizeRed="255" colorizeGreen="128" colorizeBlue="128" colorizeStrength="100"/>
+    <rasterresampler maxOversampling="2"/>
+  </pipe>
+  <blendMode>0</blendMode>
+</qgis>
+"""

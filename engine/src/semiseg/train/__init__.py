@@ -1,0 +1,1 @@
+"""Training: the Lightning loop around a method, its callbacks, and the job runner."""

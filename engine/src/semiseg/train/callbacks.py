@@ -1,0 +1,133 @@
+"""Callbacks that connect the Lightning loop to the job directory: events, validation, checkpoints, cancel."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+
+from semiseg.jobs.events import EventLog
+from semiseg.metrics import scores
+from semiseg.train.validation import BlockValidator
+
+
+class ProgressEvents(L.Callback):
+    """`progress` events with loss and ETA, about 100 per run and at least every 5 seconds."""
+
+    def __init__(self, events: EventLog, total_steps: int):
+        self.events = events
+        self.total = total_steps
+        self.every = max(1, total_steps // 100)
+        self._t0 = self._last = 0.0
+        self._first_step = 0
+
+    def on_train_start(self, trainer, pl_module):
+        self._t0 = self._last = time.monotonic()
+        self._first_step = trainer.global_step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        step = trainer.global_step
+        now = time.monotonic()
+        if step % self.every and step != self.total and now - self._last < 5:
+            return
+        self._last = now
+        done = max(1, step - self._first_step)
+        elapsed = now - self._t0
+        loss = float(outputs["loss"]) if isinstance(outputs, dict) else float(outputs)
+        self.events.emit(
+            "progress",
+            step=step,
+            total=self.total,
+            loss=round(loss, 5),
+            parts={k: round(v, 5) for k, v in pl_module.last_parts.items()},
+            lr=trainer.optimizers[0].param_groups[0]["lr"],
+            elapsed_s=round(elapsed, 1),
+            eta_s=round(elapsed / done * (self.total - step), 1),
+        )
+
+
+class Validation(L.Callback):
+    """Scores the inference network on the held-out blocks every `every` steps and at the end."""
+
+    def __init__(self, validator: BlockValidator, events: EventLog, class_names: list[str], every: int, total_steps: int):
+        self.validator = validator
+        self.events = events
+        self.class_names = class_names
+        self.every = every
+        self.total = total_steps
+        self.latest: dict = {}
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        step = trainer.global_step
+        if not len(self.validator) or not trainer.is_global_zero:
+            return
+        if step % self.every and step != self.total:
+            return
+        matrix = self.validator.confusion(pl_module.method.inference_network(), pl_module.device)
+        self.latest = {"step": step, **scores(matrix, self.class_names), "confusion": matrix.tolist()}
+        self.events.emit("metrics", split="val", **{k: v for k, v in self.latest.items() if k != "confusion"})
+
+
+class CancelFlag:
+    """Set by SIGINT/SIGTERM or by a `cancel` file in the job directory."""
+
+    def __init__(self, cancel_file: Path):
+        self.cancel_file = cancel_file
+        self._signalled = False
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum, frame) -> None:
+        self._signalled = True
+
+    @property
+    def is_set(self) -> bool:
+        return self._signalled or self.cancel_file.exists()
+
+
+class Checkpointing(L.Callback):
+    """A checkpoint every `every` steps and on cancel, always under a temporary name first.
+
+    The checkpoint records the job's fingerprint so a resume with changed inputs is refused.
+    """
+
+    def __init__(self, path: Path, every: int, fingerprint: str, cancel: CancelFlag):
+        self.path = path
+        self.every = every
+        self.fingerprint = fingerprint
+        self.cancel = cancel
+        self.cancelled = False
+
+    def save(self, trainer) -> None:
+        # Every rank must call save_checkpoint (rank 0 writes); only rank 0 renames.
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.partial")
+        trainer.save_checkpoint(tmp)
+        if trainer.is_global_zero:
+            os.replace(tmp, self.path)
+        trainer.strategy.barrier("semiseg-checkpoint")
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint):
+        checkpoint["semiseg_fingerprint"] = self.fingerprint
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        step = trainer.global_step
+        stop = trainer.strategy.reduce_boolean_decision(self.cancel.is_set, all=False)
+        if stop:
+            self.cancelled = True
+            trainer.should_stop = True
+        if stop or step % self.every == 0:
+            self.save(trainer)
+
+
+def seed_from(seed: int) -> None:
+    """Seed every generator the network initialisation touches."""
+    L.seed_everything(seed, workers=True, verbose=False)
+    np.random.seed(seed % (2**32))
+    os.environ["PYTHONHASHSEED"] = str(seed)

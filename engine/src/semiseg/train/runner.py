@@ -1,0 +1,217 @@
+"""`semiseg train JOB_DIR`: prepare inputs, train with Lightning, export the model, predict."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from semiseg import __version__
+from semiseg.data.dataset import StepSampler, TrainingWindows, WindowSource
+from semiseg.data.normalization import compute_band_stats
+from semiseg.data.sampling import LabeledPixelIndex
+from semiseg.data.split import split_blocks
+from semiseg.errors import Cancelled, UserError
+from semiseg.io.atomic import atomic_directory, write_text_atomic
+from semiseg.jobs.events import EventLog
+from semiseg.jobs.fingerprint import fingerprint
+from semiseg.jobs.jobdir import JobDir
+from semiseg.jobs.prepare import PreparedInputs, prepare_inputs
+from semiseg.jobs.spec import JobSpec, load_job
+from semiseg.models.network import build_network
+from semiseg.models.package import ModelCard, save_package
+from semiseg.predict.raster import WindowPredictor, predict_raster
+from semiseg.train.callbacks import CancelFlag, Checkpointing, ProgressEvents, Validation, seed_from
+from semiseg.train.methods import build_method
+from semiseg.train.methods.base import MethodContext
+from semiseg.train.task import SegmentationTask
+from semiseg.train.validation import BlockValidator
+
+
+def is_rank_zero() -> bool:
+    """Before Lightning starts, rank comes from the environment its launcher sets for children."""
+    return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
+
+
+class _StepData(L.LightningDataModule):
+    """Hands each process the sample numbers of its own steps, from where training resumes."""
+
+    def __init__(self, dataset: TrainingWindows, spec: JobSpec, start_step: int, num_workers: int, pin: bool):
+        super().__init__()
+        self.dataset, self.spec, self.start_step = dataset, spec, start_step
+        self.num_workers, self.pin = num_workers, pin
+
+    def train_dataloader(self):
+        t = self.spec.train
+        sampler = StepSampler(t.steps, t.batch_size, self.start_step, self.trainer.global_rank, self.trainer.world_size)
+        return DataLoader(
+            self.dataset,
+            batch_size=t.batch_size,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            pin_memory=self.pin,
+            prefetch_factor=4 if self.num_workers else None,
+        )
+
+
+def _accelerator(device: str, devices: int) -> tuple[str, int | list[int]]:
+    if device == "auto":
+        return ("gpu" if torch.cuda.is_available() else "cpu"), devices
+    if device == "cpu":
+        return "cpu", devices
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {device}: no CUDA device is available here (see `semiseg doctor`)")
+        index = device.partition(":")[2]
+        return "gpu", ([int(index)] if index else devices)
+    raise UserError(f"--device {device}: expected auto, cpu, cuda or cuda:N")
+
+
+def _default_workers(accelerator: str) -> int:
+    cpus = os.cpu_count() or 1
+    return min(8, cpus) if accelerator == "gpu" else min(2, max(0, cpus - 1))
+
+
+def _quiet_lightning() -> None:
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for pattern in (".*does not have many workers.*", ".*smaller than the logging interval.*", ".*that ended before the epoch ended.*", ".*LeafSpec.*"):
+        warnings.filterwarnings("ignore", message=pattern)
+
+
+def read_checkpoint_fields(path: Path) -> dict:
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise UserError(f"{path}: unreadable checkpoint ({str(exc).splitlines()[0][:120]})") from None
+    return {"global_step": int(ckpt.get("global_step", 0)), "fingerprint": ckpt.get("semiseg_fingerprint")}
+
+
+def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: str = "auto", devices: int = 1, num_nodes: int = 1, quiet: bool = False) -> dict:
+    """Train the job; returns the final metrics. Raises UserError, Cancelled."""
+    jd = JobDir(Path(job_dir))
+    spec = load_job(jd.root)
+    events.emit("phase", phase="prepare", message="checking inputs and reading labels")
+    prepared = prepare_inputs(spec)
+    for note in prepared.warnings:
+        events.emit("warning", message=note)
+    print_fp = fingerprint(spec)
+
+    start_step, ckpt_path = 0, None
+    if resume:
+        if not jd.last_checkpoint.is_file():
+            raise UserError(f"{jd.last_checkpoint}: no checkpoint to resume from (train without --resume)")
+        fields = read_checkpoint_fields(jd.last_checkpoint)
+        if fields["fingerprint"] != print_fp:
+            raise UserError(f"{jd.spec}: the job or its input files changed since the checkpoint; start a new job instead of --resume")
+        start_step, ckpt_path = fields["global_step"], jd.last_checkpoint
+    elif jd.cancel_request.exists():
+        jd.cancel_request.unlink()  # a stale request from an earlier run
+
+    accelerator, device_arg = _accelerator(device, devices)
+    t = spec.train
+    train_maps, val_blocks = split_blocks(prepared.label_maps, max(32, t.tile_size // 2), t.val_fraction, t.seed)
+    if not val_blocks:
+        events.emit("warning", message="too few labelled blocks to hold some back: no validation metrics (label more areas)")
+    stats = compute_band_stats(prepared.pool, prepared.bands, t.seed)
+    index = LabeledPixelIndex(train_maps, len(spec.classes), t.seed, t.class_balanced)
+
+    seed_from(t.seed)  # network initialisation depends on the seed alone
+    ctx = MethodContext(
+        in_channels=len(prepared.bands),
+        num_classes=len(spec.classes),
+        class_names=spec.class_names,
+        total_steps=t.steps,
+        build_network=lambda classes: build_network(spec.model.arch, spec.model.encoder, len(prepared.bands), classes, spec.model.encoder_weights),
+    )
+    method = build_method(spec.method.name, spec.method.params, ctx)
+    task = SegmentationTask(method, t.lr, t.steps, t.seed)
+
+    source = WindowSource(prepared.labeled, train_maps, prepared.pool, prepared.bands, stats, t.tile_size)
+    world = devices * num_nodes
+    dataset = TrainingWindows(source, index, t.seed, t.steps * t.batch_size * world, method.uses_unlabeled)
+    workers = t.num_workers if t.num_workers is not None else _default_workers(accelerator)
+    data = _StepData(dataset, spec, start_step, workers, pin=accelerator == "gpu")
+
+    validator = BlockValidator(val_blocks, prepared.labeled, prepared.label_maps, prepared.bands, stats, t.tile_size, len(spec.classes))
+    validation = Validation(validator, events, spec.class_names, t.eval_interval, t.steps)
+    cancel = CancelFlag(jd.cancel_request)
+    cancel.install()
+    checkpointing = Checkpointing(jd.last_checkpoint, t.checkpoint_interval, print_fp, cancel)
+
+    _quiet_lightning()
+    precision = "bf16-mixed" if accelerator == "gpu" and torch.cuda.is_bf16_supported() else "32-true"
+    trainer = L.Trainer(
+        accelerator=accelerator,
+        devices=device_arg,
+        num_nodes=num_nodes,
+        strategy="ddp" if world > 1 else "auto",
+        precision=precision,
+        max_steps=t.steps,
+        max_epochs=-1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=not quiet,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        use_distributed_sampler=False,
+        callbacks=[ProgressEvents(events, t.steps), validation, checkpointing],
+    )
+    events.emit(
+        "start",
+        pid=os.getpid(),
+        engine_version=__version__,
+        device=f"{accelerator}x{world}",
+        total_steps=t.steps,
+        resumed_from_step=start_step if resume else None,
+        method=spec.method.name,
+        labelled_pixels=int(index.counts.sum()),
+        validation_blocks=len(val_blocks),
+    )
+    events.emit("phase", phase="train", message=f"{t.steps} steps of {t.batch_size} windows of {t.tile_size} px")
+    trainer.fit(task, datamodule=data, ckpt_path=str(ckpt_path) if ckpt_path else None)
+
+    if checkpointing.cancelled:
+        raise Cancelled()
+    if not trainer.is_global_zero:
+        return {}
+    return _finish(jd, spec, prepared, method.inference_network(), stats, validation.latest, print_fp, events, trainer.strategy.root_device)
+
+
+def _finish(jd: JobDir, spec: JobSpec, prepared: PreparedInputs, network, stats, metrics: dict, print_fp: str, events: EventLog, device: torch.device) -> dict:
+    events.emit("phase", phase="export", message="writing the model package")
+    card = ModelCard(
+        class_names=spec.class_names,
+        class_colors=spec.class_colors,
+        bands=prepared.bands,
+        mean=stats.mean,
+        std=stats.std,
+        arch=spec.model.arch,
+        encoder=spec.model.encoder,
+        in_channels=len(prepared.bands),
+        tile_size=spec.train.tile_size,
+        method=spec.method.model_dump(),
+        metrics={k: v for k, v in metrics.items() if k != "confusion"},
+        fingerprint=print_fp,
+    )
+    network = network.float().cpu()
+    with atomic_directory(jd.model) as tmp:
+        save_package(tmp, card, network)
+    events.emit("output", kind="model", path="model", source=None)
+    write_text_atomic(jd.metrics, json.dumps({"validation": metrics, "model": asdict(card)}, indent=2))
+
+    predictor = WindowPredictor(network, device, spec.inference.batch_size)
+    for raster in spec.predict:
+        events.emit("phase", phase="predict", message=f"predicting {raster.name}")
+        paths = predict_raster(card, predictor, raster, jd.outputs, spec.inference.overlap)
+        for kind, path in (("classes", paths.classes), ("style", paths.classes_style), ("confidence", paths.confidence), ("style", paths.confidence_style)):
+            events.emit("output", kind=kind, path=str(path.relative_to(jd.root)), source=str(raster))
+    return metrics

@@ -1,0 +1,54 @@
+"""Validation on the held-out label blocks: each block is predicted with context around it."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn as nn
+from rasterio.windows import Window
+
+from semiseg.data.labels import IGNORE_INDEX
+from semiseg.data.normalization import BandStats
+from semiseg.data.split import ValBlock
+from semiseg.io.rasters import RasterInfo, open_raster, read_window
+from semiseg.metrics import confusion
+
+
+class BlockValidator:
+    """Reads the validation windows once; scores a network on them whenever asked."""
+
+    def __init__(self, blocks: list[ValBlock], rasters: list[RasterInfo], label_maps: list[np.ndarray], bands: list[int], stats: BandStats, tile: int, num_classes: int):
+        self.num_classes = num_classes
+        self.images: list[np.ndarray] = []
+        self.truths: list[np.ndarray] = []
+        self.crops: list[tuple[int, int, int, int]] = []
+        for blk in blocks:
+            info = rasters[blk.raster]
+            # Block centred in a tile-sized window, so the network sees context on every side.
+            top = blk.row + blk.size // 2 - tile // 2
+            left = blk.col + blk.size // 2 - tile // 2
+            with open_raster(info.path) as ds:
+                image, valid = read_window(ds, Window(left, top, tile, tile), bands)
+            truth = np.full((tile, tile), IGNORE_INDEX, dtype=np.uint8)
+            r0, c0 = blk.row - top, blk.col - left
+            part = label_maps[blk.raster][blk.row : blk.row + blk.size, blk.col : blk.col + blk.size]
+            truth[r0 : r0 + part.shape[0], c0 : c0 + part.shape[1]] = part
+            truth[~valid] = IGNORE_INDEX
+            self.images.append((stats.apply(image) * valid).astype(np.float32))
+            self.truths.append(truth)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @torch.no_grad()
+    def confusion(self, network: nn.Module, device: torch.device, batch_size: int = 8) -> np.ndarray:
+        was_training = network.training
+        network.eval()
+        matrix = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
+        for i in range(0, len(self.images), batch_size):
+            batch = torch.from_numpy(np.stack(self.images[i : i + batch_size])).to(device)
+            pred = network(batch).argmax(1).cpu().numpy().astype(np.uint8)
+            for p, t in zip(pred, self.truths[i : i + batch_size]):
+                matrix += confusion(t, p, self.num_classes)
+        network.train(was_training)
+        return matrix
