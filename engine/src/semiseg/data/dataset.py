@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -106,19 +107,21 @@ def _crop(ids: np.ndarray, top: int, left: int, tile: int) -> np.ndarray:
 
 
 class StepSampler(Sampler[int]):
-    """Sample numbers for steps [start_step, total_steps) of one process of `world_size`.
+    """Sample numbers for the steps still to run, for one process of `world_size`.
 
     Step s of rank r uses samples (s * world_size + r) * batch_size + j, j < batch_size.
+    `current_step` is asked each time iteration (re)starts, so whenever the training loop
+    re-creates its iterator (a resume, a new epoch) the data continues where training is.
     """
 
-    def __init__(self, total_steps: int, batch_size: int, start_step: int = 0, rank: int = 0, world_size: int = 1):
+    def __init__(self, total_steps: int, batch_size: int, current_step: Callable[[], int], rank: int = 0, world_size: int = 1):
         self.total_steps, self.batch_size = total_steps, batch_size
-        self.start_step, self.rank, self.world_size = start_step, rank, world_size
+        self.current_step, self.rank, self.world_size = current_step, rank, world_size
 
     def __iter__(self):
-        for step in range(self.start_step, self.total_steps):
+        for step in range(self.current_step(), self.total_steps):
             first = (step * self.world_size + self.rank) * self.batch_size
             yield from range(first, first + self.batch_size)
 
     def __len__(self) -> int:
-        return max(0, self.total_steps - self.start_step) * self.batch_size
+        return self.total_steps * self.batch_size

@@ -43,14 +43,14 @@ def is_rank_zero() -> bool:
 class _StepData(L.LightningDataModule):
     """Hands each process the sample numbers of its own steps, from where training resumes."""
 
-    def __init__(self, dataset: TrainingWindows, spec: JobSpec, start_step: int, num_workers: int, pin: bool):
+    def __init__(self, dataset: TrainingWindows, spec: JobSpec, num_workers: int, pin: bool):
         super().__init__()
-        self.dataset, self.spec, self.start_step = dataset, spec, start_step
+        self.dataset, self.spec = dataset, spec
         self.num_workers, self.pin = num_workers, pin
 
     def train_dataloader(self):
         t = self.spec.train
-        sampler = StepSampler(t.steps, t.batch_size, self.start_step, self.trainer.global_rank, self.trainer.world_size)
+        sampler = StepSampler(t.steps, t.batch_size, lambda: self.trainer.global_step, self.trainer.global_rank, self.trainer.world_size)
         return DataLoader(
             self.dataset,
             batch_size=t.batch_size,
@@ -112,8 +112,7 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
         if fields["fingerprint"] != print_fp:
             raise UserError(f"{jd.spec}: the job or its input files changed since the checkpoint; start a new job instead of --resume")
         start_step, ckpt_path = fields["global_step"], jd.last_checkpoint
-    elif jd.cancel_request.exists():
-        jd.cancel_request.unlink()  # a stale request from an earlier run
+    jd.cancel_request.unlink(missing_ok=True)  # a request from an earlier run is not for this one
 
     accelerator, device_arg = _accelerator(device, devices)
     t = spec.train
@@ -138,7 +137,7 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
     world = devices * num_nodes
     dataset = TrainingWindows(source, index, t.seed, t.steps * t.batch_size * world, method.uses_unlabeled)
     workers = t.num_workers if t.num_workers is not None else _default_workers(accelerator)
-    data = _StepData(dataset, spec, start_step, workers, pin=accelerator == "gpu")
+    data = _StepData(dataset, spec, workers, pin=accelerator == "gpu")
 
     validator = BlockValidator(val_blocks, prepared.labeled, prepared.label_maps, prepared.bands, stats, t.tile_size, len(spec.classes))
     validation = Validation(validator, events, spec.class_names, t.eval_interval, t.steps)
