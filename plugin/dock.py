@@ -1,0 +1,501 @@
+"""The SemiSeg dock: classes and label layers, rasters, method, Train/Cancel, jobs, Predict.
+
+It owns the GUI state only; files are written by `job`, processes run in `task.EngineTask`,
+result layers are added by `results` when a task ends (on the GUI thread).
+"""
+from pathlib import Path
+
+from qgis.PyQt.QtCore import QUrl, Qt
+from qgis.PyQt.QtGui import QColor, QDesktopServices, QIcon, QPixmap
+from qgis.PyQt.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+                                 QListWidget, QListWidgetItem, QMenu, QMessageBox, QProgressBar,
+                                 QPushButton, QScrollArea, QSpinBox, QToolButton, QVBoxLayout, QWidget)
+from qgis.core import QgsApplication, QgsMapLayerProxyModel, QgsProject, QgsRasterLayer
+from qgis.gui import QgsCollapsibleGroupBox, QgsDockWidget, QgsFileWidget, QgsMapLayerComboBox
+
+from . import classes as class_list
+from . import engine, job, job_registry, label_layers, results, settings
+from .class_table import ClassTable
+from .engine_setup import DoctorTask, SetupEngineTask, format_report
+from .events import read_state
+from .paths import icon_path
+from .task import EngineTask
+
+
+class SemiSegDock(QgsDockWidget):
+    def __init__(self, parent=None):
+        super().__init__("SemiSeg", parent)
+        self.setObjectName("SemiSegDock")
+        self.project = QgsProject.instance()
+        self.task = None  # the running EngineTask (kept referenced while it runs)
+        self.helper_task = None  # doctor or set-up task
+        self.current_job = None  # Path of the job shown in the progress area
+        self._log_path = None  # console output of a run without a job (predict)
+        self._loading = False
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        layout.addWidget(self._engine_group())
+        layout.addWidget(self._labels_group())
+        layout.addWidget(self._unlabeled_group())
+        layout.addWidget(self._advanced_group())
+        layout.addWidget(self._run_group())
+        layout.addWidget(self._predict_group())
+        layout.addStretch()
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(body)
+        self.setWidget(scroll)
+        self.project.readProject.connect(self.load_project_state)
+        self.project.cleared.connect(self.load_project_state)
+        self.project.layersAdded.connect(self._layers_added)
+        self.load_project_state()
+
+    # ---- building the sections -------------------------------------------------------------
+    def _engine_group(self):
+        group = QgsCollapsibleGroupBox("Engine")
+        self.python_edit = QgsFileWidget()
+        self.python_edit.setFilePath(settings.engine_python())
+        self.python_edit.setToolTip("The Python of the engine's environment (where `semiseg` is installed).")
+        self.python_edit.fileChanged.connect(settings.set_engine_python)
+        check, setup = QPushButton("Check engine"), QPushButton("Set up engine")
+        setup.setToolTip("Create a virtual environment in your QGIS profile and install the engine "
+                         "(PyTorch included: a large download).")
+        check.clicked.connect(self.check_engine)
+        setup.clicked.connect(self.set_up_engine)
+        self.engine_label = QLabel()
+        self.engine_label.setWordWrap(True)
+        self.engine_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        buttons = QHBoxLayout()
+        buttons.addWidget(check)
+        buttons.addWidget(setup)
+        form = QFormLayout(group)
+        form.addRow("Engine Python", self.python_edit)
+        form.addRow(buttons)
+        form.addRow(self.engine_label)
+        group.setCollapsed(bool(settings.engine_python()))
+        return group
+
+    def _labels_group(self):
+        group = QgsCollapsibleGroupBox("Training raster and labels")
+        self.raster_combo = QgsMapLayerComboBox()
+        self.raster_combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
+        self.raster_combo.layerChanged.connect(self._show_label_layers)
+        self.class_table = ClassTable()
+        self.class_table.classesChanged.connect(self._classes_changed)
+        self.class_table.classRemoved.connect(self._class_removed)
+        self.active_class = QComboBox()
+        self.active_class.setToolTip("New label features get this class; no form opens.")
+        self.active_class.currentIndexChanged.connect(lambda _: self._sync_label_layers())
+        self.line_width = QSpinBox()
+        self.line_width.setRange(1, 50)
+        self.line_width.setValue(3)
+        self.line_width.setSuffix(" px")
+        self.line_width.setToolTip("Scribbles are burned this many raster pixels wide, and drawn so.")
+        self.line_width.valueChanged.connect(lambda _: self._sync_label_layers())
+        new_layers = QPushButton("New label layers")
+        new_layers.setToolTip("A GeoPackage with scribble, region and point layers for the raster.")
+        new_layers.clicked.connect(lambda: self.new_label_layers())
+        self.labels_label = QLabel()
+        self.labels_label.setWordWrap(True)
+        form = QFormLayout(group)
+        form.addRow("Raster", self.raster_combo)
+        form.addRow(self.class_table)
+        form.addRow("Active class", self.active_class)
+        form.addRow("Scribble width", self.line_width)
+        form.addRow(new_layers)
+        form.addRow(self.labels_label)
+        return group
+
+    def _unlabeled_group(self):
+        group = QgsCollapsibleGroupBox("Unlabeled rasters")
+        self.unlabeled = QListWidget()
+        self.unlabeled.setMaximumHeight(80)
+        add = QToolButton()
+        add.setText("Add layer")
+        add.setPopupMode(QToolButton.InstantPopup)
+        add.setMenu(QMenu(add))
+        add.menu().aboutToShow.connect(lambda: self._fill_layer_menu(add.menu()))
+        files, remove = QPushButton("Add files…"), QPushButton("Remove")
+        files.clicked.connect(self._add_unlabeled_files)
+        remove.clicked.connect(lambda: [self.unlabeled.takeItem(self.unlabeled.row(i))
+                                        for i in self.unlabeled.selectedItems()])
+        buttons = QHBoxLayout()
+        for w in (add, files, remove):
+            buttons.addWidget(w)
+        buttons.addStretch()
+        layout = QVBoxLayout(group)
+        layout.addWidget(self.unlabeled)
+        layout.addLayout(buttons)
+        group.setCollapsed(True)
+        return group
+
+    def _advanced_group(self):
+        group = QgsCollapsibleGroupBox("Advanced")
+        self.method = QComboBox()
+        self.method.addItems(job.METHODS)
+        self.method.setItemText(0, f"{job.METHODS[0]} (default)")
+        self.steps, self.tile_size, self.batch_size = QSpinBox(), QSpinBox(), QSpinBox()
+        for spin, low, high, value, step in ((self.steps, 1, 1_000_000, 500, 100),
+                                             (self.tile_size, 32, 4096, 256, 32),
+                                             (self.batch_size, 1, 512, 8, 1)):
+            spin.setRange(low, high)
+            spin.setSingleStep(step)
+            spin.setValue(value)
+        self.tile_size.setSuffix(" px")
+        self.tile_size.setToolTip("Window size in pixels (a multiple of 32).")
+        self.device = QComboBox()
+        self.device.addItems(job.DEVICES)
+        form = QFormLayout(group)
+        form.addRow("Method", self.method)
+        form.addRow("Steps", self.steps)
+        form.addRow("Tile size", self.tile_size)
+        form.addRow("Batch size", self.batch_size)
+        form.addRow("Device", self.device)
+        group.setCollapsed(True)
+        return group
+
+    def _run_group(self):
+        group = QgsCollapsibleGroupBox("Train")
+        self.train_button = QPushButton(QIcon(icon_path("train.svg")), "Train")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.train_button.clicked.connect(lambda: self.start_training())
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.progress.setValue(0)
+        self.status_label = QLabel("No job yet.")
+        self.status_label.setWordWrap(True)
+        self.error_label = QLabel()
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet("color: #b00020;")
+        self.error_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.error_label.hide()
+        self.log_button = QPushButton("Open log")
+        self.log_button.setEnabled(False)
+        self.log_button.clicked.connect(self.open_log)
+        self.jobs = QComboBox()
+        self.jobs.setToolTip("Jobs of this project and recent ones; their events.jsonl tells their state.")
+        self.jobs.activated.connect(lambda _: self.show_job(Path(self.jobs.currentData())))
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip("Continue an interrupted or cancelled job from its last checkpoint.")
+        self.resume_button.clicked.connect(lambda: self.start_training(resume=self.current_job))
+        self.add_results_button = QPushButton("Add results")
+        self.add_results_button.clicked.connect(lambda: self.add_results(self.current_job))
+        row = QHBoxLayout()
+        row.addWidget(self.train_button)
+        row.addWidget(self.cancel_button)
+        row.addWidget(self.log_button)
+        job_row = QHBoxLayout()
+        job_row.addWidget(self.jobs, 1)
+        job_row.addWidget(self.resume_button)
+        job_row.addWidget(self.add_results_button)
+        layout = QVBoxLayout(group)
+        layout.addLayout(row)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status_label)
+        layout.addWidget(self.error_label)
+        layout.addLayout(job_row)
+        return group
+
+    def _predict_group(self):
+        group = QgsCollapsibleGroupBox("Predict with a model")
+        self.model_dir = QgsFileWidget()
+        self.model_dir.setStorageMode(QgsFileWidget.GetDirectory)
+        self.model_dir.setToolTip("A model folder (JOB_DIR/model) from an earlier training.")
+        self.predict_raster = QgsMapLayerComboBox()
+        self.predict_raster.setFilters(QgsMapLayerProxyModel.RasterLayer)
+        self.predict_button = QPushButton(QIcon(icon_path("predict.svg")), "Predict")
+        self.predict_button.clicked.connect(lambda: self.start_prediction())
+        form = QFormLayout(group)
+        form.addRow("Model folder", self.model_dir)
+        form.addRow("Raster", self.predict_raster)
+        form.addRow(self.predict_button)
+        group.setCollapsed(True)
+        return group
+
+    # ---- classes and label layers ------------------------------------------------------------
+    def load_project_state(self) -> None:
+        """Classes and jobs of the (new) project; follow a job that is still running."""
+        self._loading = True  # defaults are not written into a project the user has not touched
+        self.class_table.set_classes(class_list.load_from_project(self.project) or class_list.default_classes())
+        self._loading = False
+        self._fill_jobs()
+        running = [j for j in job_registry.known_jobs(self.project) if read_state(j).status == "running"]
+        if running and self.task is None:
+            self.attach(running[-1])
+
+    def _classes_changed(self) -> None:
+        current = self.active_class.currentIndex()
+        self.active_class.blockSignals(True)
+        self.active_class.clear()
+        for seg_class in self.class_table.classes():
+            pixmap = QPixmap(14, 14)
+            pixmap.fill(QColor(seg_class.color))
+            self.active_class.addItem(QIcon(pixmap), seg_class.name)
+        self.active_class.setCurrentIndex(min(max(current, 0), self.active_class.count() - 1))
+        self.active_class.blockSignals(False)
+        if not self._loading:
+            class_list.save_to_project(self.class_table.classes(), self.project)
+        self._sync_label_layers()
+
+    def _layers_added(self, layers) -> None:
+        if any(l.customProperty(label_layers.ROLE) == "labels" for l in layers):
+            self._sync_label_layers()
+
+    def _class_removed(self, class_id: int) -> None:
+        for layer in label_layers.all_label_layers(self.project):
+            label_layers.remove_class(layer, class_id)
+
+    def _sync_label_layers(self) -> None:
+        """Every label layer gets the table's classes and the active class."""
+        classes = self.class_table.classes()
+        for layer in label_layers.all_label_layers(self.project):
+            source = self.project.mapLayer(layer.customProperty(label_layers.RASTER))
+            pixel = source.rasterUnitsPerPixelX() if isinstance(source, QgsRasterLayer) else 1.0
+            label_layers.apply_classes(layer, classes, self.line_width.value() * pixel)
+            if self.active_class.currentIndex() >= 0:
+                label_layers.set_active_class(layer, self.active_class.currentIndex())
+        self._show_label_layers(self.raster_combo.currentLayer())
+
+    def _show_label_layers(self, raster) -> None:
+        mine = label_layers.label_layers_for(raster.id(), self.project) if raster else []
+        self.labels_label.setText(
+            "Labels: " + ", ".join(l.name() for l in mine) if mine else
+            "No label layers for this raster yet: press \"New label layers\".")
+
+    def new_label_layers(self, path: str = "") -> list:
+        """Create the label GeoPackage for the selected raster (asks where when no path given)."""
+        raster = self.raster_combo.currentLayer()
+        if raster is None:
+            self.show_error("Load a raster and pick it as the training raster first.")
+            return []
+        if not path:
+            default = str(Path(self.project.homePath() or Path.home()) / f"{raster.name()}_labels.gpkg")
+            path, _ = QFileDialog.getSaveFileName(self, "New label layers", default, "GeoPackage (*.gpkg)")
+            if not path:
+                return []
+        layers = label_layers.create_label_layers(path, raster)
+        self.project.addMapLayers(layers)  # layersAdded -> styled and given the active class
+        return layers
+
+    # ---- unlabeled rasters -------------------------------------------------------------------
+    def _fill_layer_menu(self, menu: QMenu) -> None:
+        menu.clear()
+        for layer in self.project.mapLayers().values():
+            if isinstance(layer, QgsRasterLayer) and layer.providerType() == "gdal":
+                menu.addAction(layer.name(), lambda l=layer: self.add_unlabeled(l.source(), l.name()))
+
+    def _add_unlabeled_files(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Unlabeled rasters", "",
+                                                "Rasters (*.tif *.tiff *.vrt *.img *.jp2);;All files (*)")
+        for path in paths:
+            self.add_unlabeled(path)
+
+    def add_unlabeled(self, path: str, name: str = "") -> None:
+        item = QListWidgetItem(name or Path(path).name)
+        item.setData(Qt.UserRole, path)
+        item.setToolTip(path)
+        self.unlabeled.addItem(item)
+
+    # ---- training ------------------------------------------------------------------------------
+    def job_request(self) -> job.JobRequest:
+        """The job the dock's current state describes; ValueError says what is missing."""
+        raster = self.raster_combo.currentLayer()
+        if raster is None or raster.providerType() != "gdal":
+            raise ValueError("Pick a training raster that is a file (GeoTIFF, VRT, ...).")
+        layers = label_layers.label_layers_for(raster.id(), self.project)
+        if not layers:
+            raise ValueError("The training raster has no label layers: press \"New label layers\" and draw.")
+        classes = self.class_table.classes()
+        if len(classes) < 2 or any(not c.name for c in classes):
+            raise ValueError("Define at least two classes, each with a name.")
+        return job.JobRequest(
+            classes=classes, raster=raster.source(), label_layers=layers,
+            unlabeled=[self.unlabeled.item(i).data(Qt.UserRole) for i in range(self.unlabeled.count())],
+            method=job.METHODS[self.method.currentIndex()], steps=self.steps.value(),
+            tile_size=self.tile_size.value(), batch_size=self.batch_size.value(),
+            line_width_px=self.line_width.value(), device=self.device.currentText())
+
+    def write_job(self, job_dir: Path = None) -> Path:
+        """Write the job directory for the current state; returns JOB_DIR."""
+        request = self.job_request()
+        job_dir = Path(job_dir) if job_dir else job.new_job_dir(settings.jobs_folder(), self.project)
+        job.write_job(job_dir, request)
+        job_registry.remember(job_dir, self.project)
+        self.current_job = job_dir
+        self._fill_jobs()
+        return job_dir
+
+    def start_training(self, job_dir: Path = None, resume: Path = None):
+        """Write a new job (or resume one) and run `semiseg train` in a QgsTask."""
+        if self.task is not None:
+            self.show_error("A job is already running: cancel it or wait for it to end.")
+            return None
+        try:
+            if resume is None:
+                job_dir = self.write_job(job_dir)
+                extra = ["--device", self.device.currentText()]
+            else:
+                job_dir, extra = Path(resume), ["--resume"]
+                (job_dir / "cancel").unlink(missing_ok=True)
+            args = engine.command(self.python_edit.filePath(), "train", str(job_dir), "--quiet", *extra)
+        except (ValueError, OSError, engine.EngineError) as e:
+            self.show_error(str(e))
+            return None
+        return self._run(EngineTask(f"SemiSeg: train {job_dir.name}", args, job_dir, job_dir / "console.txt"),
+                         job_dir)
+
+    def attach(self, job_dir: Path):
+        """Follow a job started by an earlier QGIS session until it ends."""
+        return self._run(EngineTask(f"SemiSeg: train {job_dir.name}", None, job_dir,
+                                    job_dir / "console.txt"), job_dir)
+
+    def start_prediction(self, out_dir: Path = None):
+        model, raster = self.model_dir.filePath(), self.predict_raster.currentLayer()
+        if not model or raster is None:
+            self.show_error("Pick a model folder and a raster to predict.")
+            return None
+        out_dir = Path(out_dir) if out_dir else job.new_job_dir(settings.jobs_folder(), self.project, "predict-")
+        try:
+            args = engine.command(self.python_edit.filePath(), "predict", model, raster.source(),
+                                  "--out", str(out_dir), "--device", self.device.currentText())
+        except engine.EngineError as e:
+            self.show_error(str(e))
+            return None
+        task = EngineTask(f"SemiSeg: predict {raster.name()}", args, None, out_dir / "console.txt")
+        task.ended.connect(lambda state: self._prediction_ended(state, out_dir, raster))
+        return self._run(task, None, out_dir / "console.txt")
+
+    def _run(self, task: EngineTask, job_dir, log: Path = None) -> EngineTask:
+        self.task, self.current_job = task, job_dir
+        self._log_path = log
+        task.stateChanged.connect(self._show_state)
+        task.ended.connect(self._task_ended)
+        self.train_button.setEnabled(False)
+        self.predict_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.log_button.setEnabled(True)
+        self.error_label.hide()
+        self.progress.setRange(0, 0)  # busy until the first progress event
+        self.status_label.setText("starting the engine…")
+        self._fill_jobs()
+        QgsApplication.taskManager().addTask(task)
+        return task
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.status_label.setText("cancelling: the engine writes a checkpoint and stops…")
+            self.task.cancel()
+
+    def _show_state(self, state) -> None:
+        if state.total:
+            self.progress.setRange(0, 100)
+            self.progress.setValue(int(100 * state.step / state.total))
+        self.status_label.setText(state.summary())
+
+    def _task_ended(self, state) -> None:
+        self.task = None
+        self.train_button.setEnabled(True)
+        self.predict_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        self.progress.setRange(0, 100)
+        self._show_state(state)
+        if state.status == "completed" and self.current_job is not None:
+            self.add_results(self.current_job)
+            self.model_dir.setFilePath(str(self.current_job / "model"))
+        elif state.status in ("failed", "interrupted"):
+            self.show_error(state.error_text() or "The engine stopped unexpectedly.")
+        self._fill_jobs()
+
+    def _prediction_ended(self, state, out_dir: Path, raster) -> None:
+        if state.status == "completed":
+            self._add_group(out_dir, raster.source(), f"SemiSeg prediction {out_dir.name}", raster)
+
+    def add_results(self, job_dir: Path) -> list:
+        """Add the prediction layers of a completed job, one group per predicted raster."""
+        spec = job.read_spec(job_dir)
+        groups = []
+        for raster_path in spec.get("predict", []):
+            source = next((l for l in self.project.mapLayers().values()
+                           if isinstance(l, QgsRasterLayer) and l.source() == raster_path), None)
+            group = self._add_group(job_dir / "outputs", raster_path, f"SemiSeg {job_dir.name}", source)
+            if group is not None:
+                groups.append(group)
+        return groups
+
+    def _add_group(self, outputs: Path, raster_path: str, name: str, source):
+        try:
+            return results.add_prediction(outputs, raster_path, name, self.project, source)
+        except OSError as e:
+            self.show_error(str(e))
+            return None
+
+    # ---- jobs, errors, log -----------------------------------------------------------------------
+    def _fill_jobs(self) -> None:
+        self.jobs.clear()
+        for job_dir in reversed(job_registry.known_jobs(self.project)):
+            self.jobs.addItem(f"{job_dir.name} — {read_state(job_dir).status}", str(job_dir))
+        self.resume_button.setEnabled(False)
+        self.add_results_button.setEnabled(False)
+        if self.current_job is not None:
+            self.jobs.setCurrentIndex(max(self.jobs.findData(str(self.current_job)), 0))
+        if self.jobs.count():
+            self.show_job(Path(self.jobs.currentData()))
+
+    def show_job(self, job_dir: Path) -> None:
+        """Show a job's state (from its events) and what can be done with it."""
+        if self.task is not None:
+            return
+        self.current_job, self._log_path = job_dir, None
+        state = read_state(job_dir)
+        self.status_label.setText(f"{job_dir.name}: {state.summary()}")
+        self.progress.setValue(int(100 * state.step / state.total) if state.total else 0)
+        self.resume_button.setEnabled(state.status in ("cancelled", "interrupted") and
+                                      (job_dir / "checkpoints" / "last.ckpt").is_file())
+        self.add_results_button.setEnabled(state.status == "completed")
+        self.log_button.setEnabled(True)
+        self.error_label.setVisible(state.status == "failed")
+        self.error_label.setText(state.error_text())
+
+    def show_error(self, message: str) -> None:
+        self.error_label.setText(message)
+        self.error_label.show()
+
+    def log_path(self) -> Path:
+        """The engine's log.txt of the current job, else the console output of the last run."""
+        if self.current_job is not None and (self.current_job / "log.txt").is_file():
+            return self.current_job / "log.txt"
+        if self._log_path is not None:
+            return self._log_path
+        return self.current_job / "console.txt" if self.current_job else None
+
+    def open_log(self) -> None:
+        path = self.log_path()
+        if path is None or not path.is_file():
+            QMessageBox.information(self, "SemiSeg", "There is no log yet.")
+            return
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+
+    # ---- engine set-up ---------------------------------------------------------------------------
+    def check_engine(self) -> None:
+        self.engine_label.setText("checking…")
+        task = DoctorTask(self.python_edit.filePath())
+        task.taskCompleted.connect(lambda: self.engine_label.setText(format_report(task.report)))
+        task.taskTerminated.connect(lambda: self.engine_label.setText("Engine not usable: " + task.error))
+        self.helper_task = task
+        QgsApplication.taskManager().addTask(task)
+
+    def set_up_engine(self) -> None:
+        task = SetupEngineTask()
+        self.engine_label.setText(f"Installing the engine into {task.venv} (log: {task.log})…")
+        task.taskCompleted.connect(lambda: (self.python_edit.setFilePath(task.python), self.check_engine()))
+        task.taskTerminated.connect(lambda: self.engine_label.setText("Set-up failed: " + task.error))
+        self.helper_task = task
+        QgsApplication.taskManager().addTask(task)
+
+    def dispose(self) -> None:
+        """Disconnect from the project when the plugin unloads."""
+        self.project.readProject.disconnect(self.load_project_state)
+        self.project.cleared.disconnect(self.load_project_state)
+        self.project.layersAdded.disconnect(self._layers_added)

@@ -1,0 +1,116 @@
+"""Starting the engine (`<engine python> -m semiseg.cli ...`) and following one run to its end.
+
+The engine runs in its own Python with its own GDAL; the QGIS process only starts it and reads
+JOB_DIR/events.jsonl. `watch` is shared by the dock's QgsTask and the Processing algorithms,
+and runs in whatever worker thread calls it: it never touches layers.
+"""
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from .events import EventTail, JobState, pid_alive
+
+EXIT_STATUS = {0: "completed", 130: "cancelled", 2: "failed", 1: "failed"}
+# Variables QGIS sets for its own Python and GDAL; the engine must use its own.
+_QGIS_ONLY_ENV = ("PYTHONPATH", "PYTHONHOME", "GDAL_DATA", "GDAL_DRIVER_PATH", "PROJ_LIB", "PROJ_DATA",
+                  "QGIS_PREFIX_PATH")
+
+
+class EngineError(Exception):
+    """A problem a user can act on (no engine configured, engine not found, ...)."""
+
+
+def command(python: str, *args: str) -> list:
+    if not python:
+        raise EngineError("No engine configured: set the engine's Python in the SemiSeg settings "
+                          "or press \"Set up engine\".")
+    if not Path(python).is_file():
+        raise EngineError(f"Engine Python not found: {python}")
+    return [python, "-m", "semiseg.cli", *args]
+
+
+def environment() -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in _QGIS_ONLY_ENV}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def start(args: list, console: Path) -> subprocess.Popen:
+    """Start the engine detached from QGIS, so a job survives a QGIS restart; output to `console`."""
+    console.parent.mkdir(parents=True, exist_ok=True)
+    with open(console, "ab") as out:
+        kwargs = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt" \
+            else {"start_new_session": True}
+        return subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                env=environment(), **kwargs)
+
+
+def run(args: list, timeout_s: float = 120) -> subprocess.CompletedProcess:
+    """A short engine command (doctor, validate): output captured, never a hang."""
+    return subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          env=environment(), timeout=timeout_s)
+
+
+def watch(job_dir, process, on_events, is_canceled, console: Path, grace_s: float = 20,
+          poll_s: float = 0.3) -> JobState:
+    """Follow a run until it ends and return its final state.
+
+    `process` is the Popen we started, or None for a job started by an earlier QGIS session
+    (followed through the pid of its `start` event). `job_dir` is None for `semiseg predict`,
+    which writes no events. Cancelling creates JOB_DIR/cancel and terminates the process if it
+    has not stopped after `grace_s` seconds; the engine checkpoints and exits with 130.
+    """
+    state = JobState(status="running")
+    tail = EventTail(Path(job_dir) / "events.jsonl") if job_dir else None
+    cancel_at = None
+
+    def poll_events():
+        events = tail.read_new() if tail else []
+        for event in events:
+            state.apply(event)
+        if events:
+            on_events(state)
+
+    def alive():
+        if process is not None:
+            return process.poll() is None
+        return not state.finished and pid_alive(state.pid)
+
+    poll_events()
+    while alive():
+        if cancel_at is None and is_canceled():
+            cancel_at = time.monotonic()
+            if job_dir:
+                (Path(job_dir) / "cancel").touch()
+        if cancel_at is not None and time.monotonic() - cancel_at >= (grace_s if job_dir else 0):
+            _terminate(process, state.pid)
+            cancel_at = float("inf")  # terminate once
+        time.sleep(poll_s)
+        poll_events()
+    poll_events()
+    if process is not None and not state.finished:
+        state.exit_code = process.returncode
+        state.status = EXIT_STATUS.get(process.returncode, "failed")
+    elif not state.finished:
+        state.status = "interrupted"  # the process is gone without a `done` event
+    if state.status == "failed" and not state.errors:
+        state.errors = last_lines(console) or [f"The engine stopped with exit code {state.exit_code}."]
+    return state
+
+
+def _terminate(process, pid: int) -> None:
+    if process is not None:
+        process.terminate()
+    elif pid_alive(pid):
+        os.kill(pid, signal.SIGTERM)
+
+
+def last_lines(console: Path, count: int = 8) -> list:
+    """The engine's last console lines: exit code 2 prints one line per problem there."""
+    try:
+        lines = [l.strip() for l in console.read_text(errors="replace").splitlines() if l.strip()]
+    except OSError:
+        return []
+    return lines[-count:]

@@ -1,0 +1,135 @@
+"""Reading JOB_DIR/events.jsonl: an incremental tail and the job state it describes.
+
+The engine appends one JSON object per line and flushes; a line without its newline is still
+being written and is read on the next poll. Unknown event types are ignored (docs/job-spec.md).
+"""
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+FINISHED = ("completed", "cancelled", "failed")
+
+
+class EventTail:
+    """Returns the events appended since the last call."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._offset = 0
+
+    def read_new(self) -> list:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self._offset)
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        end = data.rfind(b"\n") + 1
+        self._offset += end
+        events = []
+        for line in data[:end].splitlines():
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                continue  # not an event; the engine's log.txt has the details
+        return events
+
+
+@dataclass
+class JobState:
+    """What a user wants to see about a job; built by applying events in order."""
+    status: str = "pending"  # pending, running, completed, cancelled, failed, interrupted
+    phase: str = ""
+    pid: int = 0
+    step: int = 0
+    total: int = 0
+    loss: float = None
+    eta_s: float = None
+    miou: float = None
+    exit_code: int = None
+    message: str = ""
+    errors: list = field(default_factory=list)
+    outputs: list = field(default_factory=list)
+
+    def apply(self, event: dict) -> None:
+        kind = event.get("type")
+        if kind == "start":
+            self.status, self.pid = "running", int(event.get("pid") or 0)
+            self.total = int(event.get("total_steps") or self.total)
+            self.exit_code, self.message, self.errors = None, "", []
+        elif kind == "phase":
+            self.phase, self.message = event.get("phase", ""), event.get("message", "")
+        elif kind == "progress":
+            self.step, self.total = int(event.get("step", 0)), int(event.get("total", self.total))
+            self.loss, self.eta_s = event.get("loss"), event.get("eta_s")
+        elif kind == "metrics" and event.get("split", "val") == "val":
+            self.miou = event.get("miou")
+        elif kind == "error":
+            self.errors.append(str(event.get("message", "")))
+        elif kind == "output":
+            self.outputs.append(event)
+        elif kind == "done":
+            self.status = event.get("status", "failed")
+            self.exit_code = event.get("exit_code")
+            self.message = event.get("message") or self.message
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    def summary(self) -> str:
+        """One line for the dock: step, ETA, loss, validation mIoU."""
+        parts = [self.status]
+        if self.phase and not self.finished:
+            parts.append(self.phase)
+        if self.total:
+            parts.append(f"step {self.step}/{self.total}")
+        if self.eta_s is not None and not self.finished:
+            parts.append(f"ETA {format_seconds(self.eta_s)}")
+        if self.loss is not None:
+            parts.append(f"loss {self.loss:.4f}")
+        if self.miou is not None:
+            parts.append(f"val mIoU {self.miou:.3f}")
+        return " · ".join(parts)
+
+    def error_text(self) -> str:
+        return "\n".join(self.errors) or self.message
+
+
+def format_seconds(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
+        else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def read_state(job_dir: Path) -> JobState:
+    """The state of a job from its whole event file; a run whose process is gone is 'interrupted'."""
+    state = JobState()
+    for event in EventTail(Path(job_dir) / "events.jsonl").read_new():
+        state.apply(event)
+    if state.status == "running" and not pid_alive(state.pid):
+        state.status = "interrupted"
+    return state
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process exists (a job started by an earlier QGIS session may still run)."""
+    if pid <= 0:
+        return False
+    if os.name == "nt":  # os.kill would terminate the process on Windows
+        import ctypes
+        handle = ctypes.windll.kernel32.OpenProcess(0x1000, False, pid)  # QUERY_LIMITED_INFORMATION
+        code = ctypes.c_ulong()
+        alive = bool(handle) and ctypes.windll.kernel32.GetExitCodeProcess(handle, ctypes.byref(code)) \
+            and code.value == 259  # STILL_ACTIVE
+        if handle:
+            ctypes.windll.kernel32.CloseHandle(handle)
+        return bool(alive)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,99 @@
+"""Writing a job directory (job.json + a snapshot of the labels) from what the user chose.
+
+The labels are copied into JOB_DIR/labels.gpkg (edits not yet saved included), so the engine
+reads a stable file while the user keeps labelling, and the job can be re-run later as it was.
+"""
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qgis.core import QgsCoordinateTransformContext, QgsProject, QgsVectorFileWriter
+
+from . import classes as class_list
+from .label_layers import CLASS_FIELD
+
+METHODS = ("supervised", "aux", "s6", "cct", "mean_teacher", "usss")  # the engine's default first
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class JobRequest:
+    """Everything job.json says, in plugin terms (layers already resolved to files)."""
+    classes: list
+    raster: str
+    label_layers: list  # QgsVectorLayer, exported to labels.gpkg
+    unlabeled: list = field(default_factory=list)
+    method: str = METHODS[0]
+    steps: int = 500
+    tile_size: int = 256
+    batch_size: int = 8
+    line_width_px: int = 3
+    class_field: str = CLASS_FIELD
+    device: str = "auto"  # a command-line option of `semiseg train`, not part of job.json
+    predict: bool = True
+
+
+def new_job_dir(base: str, project: QgsProject, prefix: str = "") -> Path:
+    """A fresh JOB_DIR under `base`, else `<project folder>/semiseg_jobs`, else the home folder."""
+    root = Path(base) if base else Path(project.homePath() or Path.home()) / "semiseg_jobs"
+    stamp = prefix + time.strftime("%Y%m%d-%H%M%S")
+    job_dir, n = root / stamp, 1
+    while job_dir.exists():
+        n += 1
+        job_dir = root / f"{stamp}-{n}"
+    return job_dir
+
+
+def job_spec(request: JobRequest, labels: str) -> dict:
+    return {
+        "version": 1,
+        "classes": class_list.to_job(request.classes),
+        "labeled": [{"raster": request.raster, "labels": labels, "class_field": request.class_field,
+                     "line_width_px": request.line_width_px}],
+        "unlabeled": list(request.unlabeled),
+        "method": {"name": request.method},
+        "train": {"steps": request.steps, "batch_size": request.batch_size,
+                  "tile_size": request.tile_size},
+        "predict": [request.raster] if request.predict else [],
+    }
+
+
+def write_job(job_dir: Path, request: JobRequest) -> Path:
+    """Create JOB_DIR with job.json and labels.gpkg; returns the job.json path."""
+    job_dir = Path(job_dir)
+    job_dir.mkdir(parents=True, exist_ok=False)
+    labels = job_dir / "labels.gpkg"
+    export_labels(request.label_layers, labels, request.class_field)
+    spec = job_spec(request, labels.name)
+    path = job_dir / "job.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(spec, indent=2))
+    tmp.replace(path)
+    return path
+
+
+def export_labels(layers: list, path: Path, class_field: str) -> None:
+    """Each label layer (unsaved edits included) becomes a layer of one GeoPackage.
+
+    Only the class field is copied: the engine needs nothing else, and unsaved features carry
+    placeholder values (e.g. an "Autogenerate" fid) that cannot be written.
+    """
+    for i, layer in enumerate(layers):
+        index = layer.fields().indexOf(class_field)
+        if index < 0:
+            raise ValueError(f"The label layer {layer.name()} has no field \"{class_field}\".")
+        options = QgsVectorFileWriter.SaveVectorOptions()
+        options.driverName = "GPKG"
+        options.layerName = layer.name().replace(" ", "_")
+        options.attributes = [index]
+        if i:
+            options.actionOnExistingFile = QgsVectorFileWriter.CreateOrOverwriteLayer
+        error, message, _, _ = QgsVectorFileWriter.writeAsVectorFormatV3(
+            layer, str(path), QgsCoordinateTransformContext(), options)
+        if error != QgsVectorFileWriter.NoError:
+            raise OSError(f"cannot copy labels of {layer.name()} to {path}: {message}")
+
+
+def read_spec(job_dir: Path) -> dict:
+    return json.loads((Path(job_dir) / "job.json").read_text())

@@ -1,0 +1,30 @@
+"""Job directories this user started, remembered in the project and in QgsSettings.
+
+On a QGIS restart the dock lists them again; each job's events.jsonl says where it stands.
+"""
+from pathlib import Path
+
+from qgis.core import QgsProject, QgsSettings
+
+_KEY = "semiseg/recent_jobs"
+_KEEP = 20
+
+
+def remember(job_dir: Path, project: QgsProject) -> None:
+    job = str(job_dir)
+    jobs, _ = project.readListEntry("semiseg", "jobs", [])
+    project.writeEntry("semiseg", "jobs", [j for j in jobs if j != job] + [job])
+    recent = [j for j in QgsSettings().value(_KEY, [], type=list) if j != job]
+    QgsSettings().setValue(_KEY, (recent + [job])[-_KEEP:])
+
+
+def known_jobs(project: QgsProject) -> list:
+    """The project's jobs, then the profile's recent ones; only those still on disk, newest last."""
+    jobs, _ = project.readListEntry("semiseg", "jobs", [])
+    recent = QgsSettings().value(_KEY, [], type=list)
+    seen, result = set(), []
+    for job in list(jobs) + [j for j in recent if j not in jobs]:
+        if job not in seen and (Path(job) / "job.json").is_file():
+            seen.add(job)
+            result.append(Path(job))
+    return sorted(result, key=lambda p: (p / "job.json").stat().st_mtime)

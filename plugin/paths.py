@@ -1,0 +1,24 @@
+"""Where the plugin's bundled files live, in a checkout and in an installed plugin.
+
+The build script copies `resources/` and the engine source next to the plugin code; in a
+development checkout they are one folder up. This module is the only place that knows both.
+"""
+from pathlib import Path
+
+PLUGIN_DIR = Path(__file__).resolve().parent
+
+
+def bundle_root() -> Path:
+    """Folder holding `resources/` and `engine/` (the installed plugin, else the repository)."""
+    if (PLUGIN_DIR / "resources").is_dir():
+        return PLUGIN_DIR
+    return PLUGIN_DIR.parent
+
+
+def icon_path(name: str) -> str:
+    return str(bundle_root() / "resources" / "icons" / name)
+
+
+def engine_source() -> Path:
+    """The engine's source (pyproject.toml + src/) that "Set up engine" installs."""
+    return bundle_root() / "engine"

@@ -1,0 +1,1 @@
+"""The "SemiSeg" Processing provider: one algorithm per module."""

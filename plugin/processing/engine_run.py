@@ -1,0 +1,56 @@
+"""Running an engine command from a Processing algorithm: feedback, cancel, styled outputs.
+
+Processing already runs algorithms in a worker thread (or the caller's thread for
+processing.run), so the engine is followed synchronously here with `engine.watch`.
+"""
+from pathlib import Path
+
+from qgis.core import (QgsProcessingContext, QgsProcessingException,
+                       QgsProcessingLayerPostProcessorInterface)
+
+from .. import engine
+
+_post_processors = []  # keep them alive until Processing has loaded the layers on the GUI thread
+
+
+def run_engine(args: list, job_dir, console: Path, feedback) -> None:
+    """Start the engine and follow it; raise QgsProcessingException with the engine's error."""
+    feedback.pushInfo("Running: " + " ".join(args))
+
+    def report(state):
+        if state.total:
+            feedback.setProgress(100.0 * state.step / state.total)
+        feedback.setProgressText(state.summary())
+
+    try:
+        state = engine.watch(job_dir, engine.start(args, console), report, feedback.isCanceled, console)
+    except (OSError, engine.EngineError) as e:
+        raise QgsProcessingException(str(e))
+    if state.status == "cancelled":
+        raise QgsProcessingException("Cancelled: the engine wrote a checkpoint and stopped.")
+    if state.status != "completed":
+        log = Path(job_dir) / "log.txt" if job_dir else console
+        raise QgsProcessingException(f"{state.error_text()} (log: {log})")
+    feedback.pushInfo(state.summary())
+
+
+class _StyleLoader(QgsProcessingLayerPostProcessorInterface):
+    def __init__(self, qml: Path):
+        super().__init__()
+        self.qml = qml
+
+    def postProcessLayer(self, layer, context, feedback):
+        if self.qml.is_file():
+            layer.loadNamedStyle(str(self.qml))
+            layer.triggerRepaint()
+
+
+def load_on_completion(tif: Path, name: str, output_name: str, context) -> None:
+    """Ask Processing to add `tif` to the project when done, styled with the engine's QML."""
+    if context.project() is None:  # e.g. qgis_process without a project: nothing to load into
+        return
+    details = QgsProcessingContext.LayerDetails(name, context.project(), output_name)
+    loader = _StyleLoader(tif.with_suffix(".qml"))
+    _post_processors.append(loader)
+    details.setPostProcessor(loader)
+    context.addLayerToLoadOnCompletion(str(tif), details)

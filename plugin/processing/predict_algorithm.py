@@ -1,0 +1,59 @@
+"""Processing algorithm "Predict": model folder + raster -> class raster and confidence raster."""
+from pathlib import Path
+
+from qgis.PyQt.QtGui import QIcon
+from qgis.core import (QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingOutputRasterLayer,
+                       QgsProcessingParameterEnum, QgsProcessingParameterFile,
+                       QgsProcessingParameterFolderDestination, QgsProcessingParameterRasterLayer)
+
+from .. import engine, job, settings
+from ..paths import icon_path
+from ..results import prediction_files
+from .engine_run import load_on_completion, run_engine
+
+
+class PredictAlgorithm(QgsProcessingAlgorithm):
+    def name(self):
+        return "predict"
+
+    def displayName(self):
+        return "Predict"
+
+    def icon(self):
+        return QIcon(icon_path("predict.svg"))
+
+    def shortHelpString(self):
+        return ("Runs a trained SemiSeg model (a job's model/ folder) on a raster and writes the class "
+                "raster and the confidence raster, styled, into the output folder.")
+
+    def createInstance(self):
+        return PredictAlgorithm()
+
+    def initAlgorithm(self, config=None):
+        self.addParameter(QgsProcessingParameterFile("MODEL", "Model folder",
+                                                     behavior=QgsProcessingParameterFile.Folder))
+        self.addParameter(QgsProcessingParameterRasterLayer("RASTER", "Raster"))
+        self.addParameter(QgsProcessingParameterEnum("DEVICE", "Device", list(job.DEVICES), defaultValue=0))
+        self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT_DIR", "Output folder"))
+        self.addOutput(QgsProcessingOutputRasterLayer("CLASSES_RASTER", "Class raster"))
+        self.addOutput(QgsProcessingOutputRasterLayer("CONFIDENCE_RASTER", "Confidence raster"))
+
+    def processAlgorithm(self, parameters, context, feedback):
+        raster = self.parameterAsRasterLayer(parameters, "RASTER", context)
+        if raster is None or raster.providerType() != "gdal":
+            raise QgsProcessingException("The raster must be a file GDAL can read.")
+        out_dir = Path(self.parameterAsString(parameters, "OUTPUT_DIR", context))
+        device = job.DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)]
+        try:
+            args = engine.command(settings.engine_python(), "predict",
+                                  self.parameterAsFile(parameters, "MODEL", context), raster.source(),
+                                  "--out", str(out_dir), "--device", device)
+        except engine.EngineError as e:
+            raise QgsProcessingException(str(e))
+        run_engine(args, None, out_dir / "console.txt", feedback)
+        files = prediction_files(out_dir, raster.source())
+        stem = Path(raster.source()).stem
+        for kind, key in (("classes", "CLASSES_RASTER"), ("confidence", "CONFIDENCE_RASTER")):
+            load_on_completion(files[kind][0], f"{stem} {kind}", key, context)
+        return {"CLASSES_RASTER": str(files["classes"][0]), "CONFIDENCE_RASTER": str(files["confidence"][0]),
+                "OUTPUT_DIR": str(out_dir)}

@@ -1,0 +1,22 @@
+"""Processing provider "SemiSeg" (id `semiseg`): Train model, Predict."""
+from qgis.PyQt.QtGui import QIcon
+from qgis.core import QgsProcessingProvider
+
+from ..paths import icon_path
+from .predict_algorithm import PredictAlgorithm
+from .train_algorithm import TrainAlgorithm
+
+
+class SemiSegProvider(QgsProcessingProvider):
+    def id(self):
+        return "semiseg"
+
+    def name(self):
+        return "SemiSeg"
+
+    def icon(self):
+        return QIcon(icon_path("semiseg.svg"))
+
+    def loadAlgorithms(self):
+        self.addAlgorithm(TrainAlgorithm())
+        self.addAlgorithm(PredictAlgorithm())

@@ -1,0 +1,96 @@
+"""Processing algorithm "Train model": labels + rasters -> model folder and prediction rasters."""
+from pathlib import Path
+
+from qgis.PyQt.QtGui import QIcon
+from qgis.core import (QgsProcessing, QgsProcessingAlgorithm, QgsProcessingException,
+                       QgsProcessingOutputFolder, QgsProcessingOutputRasterLayer,
+                       QgsProcessingParameterEnum, QgsProcessingParameterFolderDestination,
+                       QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
+                       QgsProcessingParameterRasterLayer, QgsProcessingParameterString)
+
+from .. import classes as class_list
+from .. import engine, job, settings
+from ..label_layers import CLASS_FIELD
+from ..paths import icon_path
+from ..results import prediction_files
+from .engine_run import load_on_completion, run_engine
+
+
+class TrainAlgorithm(QgsProcessingAlgorithm):
+    def name(self):
+        return "train"
+
+    def displayName(self):
+        return "Train model"
+
+    def icon(self):
+        return QIcon(icon_path("train.svg"))
+
+    def shortHelpString(self):
+        return ("Trains a segmentation model from sparse labels (lines, polygons, points with a class "
+                "id field) on a raster, using more unlabeled rasters with semi-supervised methods, in the "
+                "SemiSeg engine process. Writes a job folder with the model (model/) and the prediction "
+                "of the raster: class raster and confidence raster.\n"
+                "Classes: \"name:#rrggbb, name:#rrggbb, ...\" in class id order (colors optional); "
+                "empty = the class table of the SemiSeg dock saved in the project.")
+
+    def createInstance(self):
+        return TrainAlgorithm()
+
+    def initAlgorithm(self, config=None):
+        self.addParameter(QgsProcessingParameterRasterLayer("RASTER", "Training raster"))
+        self.addParameter(QgsProcessingParameterMultipleLayers(
+            "LABELS", "Label layers", QgsProcessing.TypeVectorAnyGeometry))
+        self.addParameter(QgsProcessingParameterString("CLASS_FIELD", "Class id field", CLASS_FIELD))
+        self.addParameter(QgsProcessingParameterString("CLASSES", "Classes", "", optional=True))
+        self.addParameter(QgsProcessingParameterMultipleLayers(
+            "UNLABELED", "Unlabeled rasters", QgsProcessing.TypeRaster, optional=True))
+        self.addParameter(QgsProcessingParameterEnum("METHOD", "Method", list(job.METHODS), defaultValue=0))
+        for key, label, default, low in (("STEPS", "Steps", 500, 1), ("TILE_SIZE", "Tile size (px)", 256, 32),
+                                         ("BATCH_SIZE", "Batch size", 8, 1),
+                                         ("LINE_WIDTH", "Scribble width (px)", 3, 1)):
+            self.addParameter(QgsProcessingParameterNumber(key, label, QgsProcessingParameterNumber.Integer,
+                                                           default, minValue=low))
+        self.addParameter(QgsProcessingParameterEnum("DEVICE", "Device", list(job.DEVICES), defaultValue=0))
+        self.addParameter(QgsProcessingParameterFolderDestination("JOB_DIR", "Job folder"))
+        self.addOutput(QgsProcessingOutputFolder("MODEL", "Model folder"))
+        self.addOutput(QgsProcessingOutputRasterLayer("CLASSES_RASTER", "Class raster"))
+        self.addOutput(QgsProcessingOutputRasterLayer("CONFIDENCE_RASTER", "Confidence raster"))
+
+    def processAlgorithm(self, parameters, context, feedback):
+        raster = self.parameterAsRasterLayer(parameters, "RASTER", context)
+        if raster is None or raster.providerType() != "gdal":
+            raise QgsProcessingException("The training raster must be a file GDAL can read.")
+        spec = self.parameterAsString(parameters, "CLASSES", context)
+        seg_classes = class_list.parse_spec(spec) if spec.strip() else \
+            class_list.load_from_project(context.project())
+        if len(seg_classes) < 2:
+            raise QgsProcessingException("Give at least two classes (\"water:#1f78b4, land:#d9c89e\").")
+        job_dir = Path(self.parameterAsString(parameters, "JOB_DIR", context))
+        if (job_dir / "job.json").exists():
+            raise QgsProcessingException(f"{job_dir} already holds a job; choose an empty folder.")
+        device = job.DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)]
+        request = job.JobRequest(
+            classes=seg_classes, raster=raster.source(),
+            label_layers=self.parameterAsLayerList(parameters, "LABELS", context),
+            unlabeled=[l.source() for l in self.parameterAsLayerList(parameters, "UNLABELED", context)],
+            method=job.METHODS[self.parameterAsEnum(parameters, "METHOD", context)],
+            steps=self.parameterAsInt(parameters, "STEPS", context),
+            tile_size=self.parameterAsInt(parameters, "TILE_SIZE", context),
+            batch_size=self.parameterAsInt(parameters, "BATCH_SIZE", context),
+            line_width_px=self.parameterAsInt(parameters, "LINE_WIDTH", context),
+            class_field=self.parameterAsString(parameters, "CLASS_FIELD", context), device=device)
+        if job_dir.exists() and not any(job_dir.iterdir()):
+            job_dir.rmdir()  # Processing creates the destination folder; write_job wants a new one
+        try:
+            args = engine.command(settings.engine_python(), "train", str(job_dir), "--quiet", "--device", device)
+            job.write_job(job_dir, request)
+        except (OSError, engine.EngineError) as e:
+            raise QgsProcessingException(str(e))
+        run_engine(args, job_dir, job_dir / "console.txt", feedback)
+        files = prediction_files(job_dir / "outputs", raster.source())
+        stem = Path(raster.source()).stem
+        for kind, key in (("classes", "CLASSES_RASTER"), ("confidence", "CONFIDENCE_RASTER")):
+            load_on_completion(files[kind][0], f"{stem} {kind}", key, context)
+        return {"MODEL": str(job_dir / "model"), "CLASSES_RASTER": str(files["classes"][0]),
+                "CONFIDENCE_RASTER": str(files["confidence"][0]), "JOB_DIR": str(job_dir)}

@@ -1,0 +1,46 @@
+"""Adding the engine's prediction rasters to the project, styled, above their source raster.
+
+Runs on the GUI thread only (layers are never created in a worker thread).
+"""
+from pathlib import Path
+
+from qgis.core import QgsLayerTreeGroup, QgsProject, QgsRasterLayer
+
+
+def prediction_files(outputs: Path, raster_path: str) -> dict:
+    """The files docs/job-spec.md names for raster `R` with stem `S` in an outputs folder."""
+    stem = Path(raster_path).stem
+    return {kind: (outputs / f"{stem}_{kind}.tif", outputs / f"{stem}_{kind}.qml")
+            for kind in ("classes", "confidence")}
+
+
+def add_prediction(outputs: Path, raster_path: str, group_name: str, project: QgsProject,
+                   source_layer=None) -> QgsLayerTreeGroup:
+    """A group with the class raster (paletted style) and the confidence raster (hidden).
+
+    The group goes right above `source_layer` in the layer tree, else at the top.
+    """
+    layers = []
+    for kind, (tif, qml) in prediction_files(Path(outputs), raster_path).items():
+        if not tif.is_file():
+            raise FileNotFoundError(f"The engine did not write {tif}.")
+        layer = QgsRasterLayer(str(tif), f"{Path(raster_path).stem} {kind}", "gdal")
+        if not layer.isValid():
+            raise OSError(f"QGIS cannot read {tif}.")
+        if qml.is_file():
+            message, ok = layer.loadNamedStyle(str(qml))
+            if not ok:
+                raise OSError(f"Cannot apply the style {qml}: {message}")
+        layers.append(layer)
+    root = project.layerTreeRoot()
+    parent, index = root, 0
+    node = root.findLayer(source_layer.id()) if source_layer is not None else None
+    if node is not None:
+        parent = node.parent()
+        index = parent.children().index(node)
+    group = parent.insertGroup(index, group_name)
+    for layer in layers:
+        project.addMapLayer(layer, False)
+        group.addLayer(layer)
+    group.findLayer(layers[1].id()).setItemVisibilityChecked(False)
+    return group

@@ -1,0 +1,43 @@
+"""The QgsTask that runs (or re-attaches to) one engine run in the background.
+
+Progress shows in the task manager; `stateChanged` carries a JobState snapshot to the dock
+(queued onto the GUI thread by Qt), `ended` the final state from `finished()` on the GUI thread.
+The task never touches layers.
+"""
+import copy
+from pathlib import Path
+
+from qgis.PyQt.QtCore import pyqtSignal
+from qgis.core import QgsTask
+
+from . import engine
+from .events import JobState
+
+
+class EngineTask(QgsTask):
+    stateChanged = pyqtSignal(object)
+    ended = pyqtSignal(object)
+
+    def __init__(self, description: str, args, job_dir, console: Path):
+        """`args`: the engine command to start, or None to follow a job already running."""
+        super().__init__(description, QgsTask.CanCancel)
+        self.args, self.job_dir, self.console = args, job_dir, Path(console)
+        self.state = JobState()
+
+    def run(self) -> bool:
+        try:
+            process = engine.start(self.args, self.console) if self.args else None
+            self.state = engine.watch(self.job_dir, process, self._report, self.isCanceled, self.console)
+        except (OSError, engine.EngineError) as e:
+            self.state = JobState(status="failed", errors=[str(e)])
+        return self.state.status == "completed"
+
+    def _report(self, state: JobState) -> None:
+        if state.total:
+            self.setProgress(100.0 * state.step / state.total)
+        self.stateChanged.emit(copy.deepcopy(state))
+
+    def finished(self, result: bool) -> None:
+        if self.state.status == "pending":  # cancelled before it started
+            self.state.status = "cancelled"
+        self.ended.emit(self.state)

@@ -1,0 +1,145 @@
+"""The dock without the engine: building, class table <-> label layers, active class, job.json."""
+import json
+
+import pytest
+from qgis.PyQt.QtGui import QColor
+from qgis.core import (QgsEditFormConfig, QgsGeometry, QgsPointXY, QgsRasterLayer,
+                       QgsVectorLayerUtils)
+
+from semiseg_qgis import classes as class_list
+from semiseg_qgis.dock import SemiSegDock
+from semiseg_qgis.job import METHODS
+from semiseg_qgis.label_layers import CLASS_FIELD
+
+from scenes import make_raster, to_map
+
+
+@pytest.fixture()
+def dock(project):
+    dock = SemiSegDock()
+    yield dock
+    dock.dispose()
+    dock.deleteLater()
+
+
+@pytest.fixture()
+def raster(project, tmp_path):
+    layer = QgsRasterLayer(str(make_raster(tmp_path / "scene.tif")), "scene")
+    assert layer.isValid()
+    project.addMapLayer(layer)
+    return layer
+
+
+def categories(layer):
+    return [(c.value(), c.label(), c.symbol().color().name()) for c in layer.renderer().categories()]
+
+
+def draw_line(layer, points, georeferenced=True):
+    """What QGIS's add-feature tool does with a digitized line: default values, then add."""
+    geometry = QgsGeometry.fromPolylineXY([QgsPointXY(*to_map(c, r, georeferenced)) for c, r in points])
+    feature = QgsVectorLayerUtils.createFeature(layer, geometry, {}, layer.createExpressionContext())
+    assert layer.addFeature(feature)
+    return feature
+
+
+def test_dock_builds_with_default_method_first(dock):
+    assert dock.method.itemText(0).startswith(METHODS[0]) and METHODS[0] == "supervised"
+    assert dock.method.count() == len(METHODS)
+    assert [c.name for c in dock.class_table.classes()] == ["class 1", "class 2"]
+    assert dock.active_class.count() == 2
+    assert not dock.cancel_button.isEnabled()
+
+
+def test_label_layers_follow_the_class_table(dock, raster, tmp_path, project):
+    dock.raster_combo.setLayer(raster)
+    dock.class_table.set_classes([class_list.SegClass("water", "#1f78b4"), class_list.SegClass("land", "#d9c89e")])
+    layers = dock.new_label_layers(str(tmp_path / "labels.gpkg"))
+    assert sorted(l.name() for l in layers) == ["scene points", "scene regions", "scene scribbles"]
+    for layer in layers:
+        assert layer.isValid() and layer.crs() == raster.crs()
+        assert categories(layer) == [(0, "water", "#1f78b4"), (1, "land", "#d9c89e")]
+
+    dock.class_table.add_class("road", "#e31a1c")
+    dock.class_table.rename(0, "lake")
+    dock.class_table.recolor(1, "#00ff00")
+    for layer in layers:
+        assert categories(layer) == [(0, "lake", "#1f78b4"), (1, "land", "#00ff00"), (2, "road", "#e31a1c")]
+    assert [c.name for c in class_list.load_from_project(project)] == ["lake", "land", "road"]
+    assert dock.active_class.count() == 3
+
+    scribbles = next(l for l in layers if l.name() == "scene scribbles")
+    dock.line_width.setValue(5)
+    widths = [c.symbol().width() for c in scribbles.renderer().categories()]
+    assert widths == [pytest.approx(5 * raster.rasterUnitsPerPixelX())] * 3
+
+
+def test_drawn_feature_gets_the_active_class_without_a_form(dock, raster, tmp_path):
+    dock.raster_combo.setLayer(raster)
+    dock.class_table.set_classes([class_list.SegClass(n, c) for n, c in
+                                  (("water", "#1f78b4"), ("land", "#d9c89e"), ("road", "#e31a1c"))])
+    scribbles = next(l for l in dock.new_label_layers(str(tmp_path / "l.gpkg")) if "scribbles" in l.name())
+    scribbles.startEditing()
+    dock.active_class.setCurrentIndex(2)
+    assert scribbles.editFormConfig().suppress() == QgsEditFormConfig.SuppressOn
+    draw_line(scribbles, [(60, 10), (80, 20)])
+    dock.active_class.setCurrentIndex(1)
+    draw_line(scribbles, [(60, 40), (80, 50)])
+    assert scribbles.commitChanges()
+    assert sorted(f[CLASS_FIELD] for f in scribbles.getFeatures()) == [1, 2]
+
+
+def test_removing_a_class_deletes_its_labels_and_keeps_ids_contiguous(dock, raster, tmp_path):
+    dock.raster_combo.setLayer(raster)
+    dock.class_table.set_classes([class_list.SegClass(n, c) for n, c in
+                                  (("a", "#111111"), ("b", "#222222"), ("c", "#333333"))])
+    scribbles = next(l for l in dock.new_label_layers(str(tmp_path / "l.gpkg")) if "scribbles" in l.name())
+    scribbles.startEditing()
+    for class_id in (0, 1, 2):
+        dock.active_class.setCurrentIndex(class_id)
+        draw_line(scribbles, [(10, 10 + class_id), (20, 10 + class_id)])
+    dock.class_table.remove_class(1)
+    assert sorted(f[CLASS_FIELD] for f in scribbles.getFeatures()) == [0, 1]
+    assert categories(scribbles) == [(0, "a", "#111111"), (1, "c", "#333333")]
+
+
+def test_label_layers_of_a_raster_without_crs_have_no_crs(dock, project, tmp_path):
+    raster = QgsRasterLayer(str(make_raster(tmp_path / "section.tif", georeferenced=False)), "section")
+    project.addMapLayer(raster)
+    assert not raster.crs().isValid()
+    dock.raster_combo.setLayer(raster)
+    for layer in dock.new_label_layers(str(tmp_path / "section_labels.gpkg")):
+        assert layer.isValid() and not layer.crs().isValid()
+
+
+def test_job_directory_written_from_the_dock(dock, raster, tmp_path):
+    dock.raster_combo.setLayer(raster)
+    dock.class_table.set_classes([class_list.SegClass("water", "#1F78B4"), class_list.SegClass("land", "#d9c89e")])
+    scribbles = next(l for l in dock.new_label_layers(str(tmp_path / "l.gpkg")) if "scribbles" in l.name())
+    scribbles.startEditing()  # unsaved edits are part of the job
+    draw_line(scribbles, [(10, 10), (30, 30)])
+    dock.add_unlabeled(str(tmp_path / "other.tif"))
+    dock.steps.setValue(20)
+    dock.tile_size.setValue(64)
+    dock.line_width.setValue(4)
+    job_dir = dock.write_job(tmp_path / "job")
+    spec = json.loads((job_dir / "job.json").read_text())
+    assert spec["version"] == 1
+    assert spec["classes"] == [{"id": 0, "name": "water", "color": "#1f78b4"},
+                               {"id": 1, "name": "land", "color": "#d9c89e"}]
+    assert spec["labeled"] == [{"raster": raster.source(), "labels": "labels.gpkg",
+                                "class_field": "class_id", "line_width_px": 4}]
+    assert spec["unlabeled"] == [str(tmp_path / "other.tif")]
+    assert spec["method"] == {"name": "supervised"}
+    assert spec["train"]["steps"] == 20 and spec["train"]["tile_size"] == 64
+    assert spec["predict"] == [raster.source()]
+    from osgeo import ogr
+    labels = ogr.Open(str(job_dir / "labels.gpkg"))
+    counts = {labels.GetLayer(i).GetName(): labels.GetLayer(i).GetFeatureCount() for i in range(labels.GetLayerCount())}
+    assert counts == {"scene_regions": 0, "scene_scribbles": 1, "scene_points": 0}
+    assert dock.jobs.count() == 1
+
+
+def test_missing_label_layers_are_reported_not_raised(dock, raster):
+    dock.raster_combo.setLayer(raster)
+    assert dock.start_training() is None
+    assert "label layers" in dock.error_label.text()
