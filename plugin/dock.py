@@ -32,6 +32,7 @@ class SemiSegDock(QgsDockWidget):
         self.current_job = None  # Path of the job shown in the progress area
         self._log_path = None  # console output of a run without a job (predict)
         self._loading = False
+        self._disposed = False
         body = QWidget()
         layout = QVBoxLayout(body)
         layout.addWidget(self._engine_group())
@@ -496,6 +497,9 @@ class SemiSegDock(QgsDockWidget):
 
     def dispose(self) -> None:
         """Disconnect from the project when the plugin unloads."""
+        if self._disposed:
+            return
+        self._disposed = True
         self.project.readProject.disconnect(self.load_project_state)
         self.project.cleared.disconnect(self.load_project_state)
         self.project.layersAdded.disconnect(self._layers_added)

@@ -1,0 +1,175 @@
+"""The plugin driving the real engine process: validation, training, cancel, re-attach, Processing.
+
+Needs the engine (see conftest.engine_python); every run is tiny (64 px tiles, a few steps, CPU).
+"""
+import json
+import time
+from pathlib import Path
+
+import pytest
+from qgis.PyQt.QtCore import QCoreApplication
+from qgis.core import QgsRasterLayer, QgsVectorLayer
+
+import processing
+from semiseg_qgis import classes as class_list
+from semiseg_qgis import engine, engine_setup, job_registry
+from semiseg_qgis.dock import SemiSegDock
+from semiseg_qgis.events import read_state
+
+from scenes import make_raster
+from test_dock import draw_line
+
+TIMEOUT_S = 600
+
+
+def wait(predicate, timeout_s=TIMEOUT_S):
+    """Run the Qt event loop (task signals are queued to it) until `predicate()` holds."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting for the engine"
+        QCoreApplication.processEvents()
+        time.sleep(0.05)
+
+
+def run_to_end(task):
+    ended = []
+    task.ended.connect(ended.append)
+    wait(lambda: ended)
+    return ended[0]
+
+
+@pytest.fixture()
+def labelled(project, tmp_path, engine_python):
+    """A dock with a raster, two classes and scribbles in each half, set for a tiny CPU run."""
+    raster = QgsRasterLayer(str(make_raster(tmp_path / "scene.tif")), "scene")
+    project.addMapLayer(raster)
+    dock = SemiSegDock()
+    dock.python_edit.setFilePath(engine_python)
+    dock.raster_combo.setLayer(raster)
+    dock.class_table.set_classes([class_list.SegClass("water", "#1f78b4"), class_list.SegClass("land", "#d9c89e")])
+    scribbles = next(l for l in dock.new_label_layers(str(tmp_path / "labels.gpkg")) if "scribbles" in l.name())
+    scribbles.startEditing()
+    for class_id, (left, right) in enumerate(((4, 40), (56, 92))):
+        dock.active_class.setCurrentIndex(class_id)
+        for row in (8, 30, 52, 74, 90):
+            draw_line(scribbles, [(left, row), (right, row + 3)])
+    assert scribbles.commitChanges()
+    dock.steps.setValue(8)
+    dock.tile_size.setValue(64)
+    dock.batch_size.setValue(2)
+    dock.device.setCurrentText("cpu")
+    yield dock, raster, scribbles
+    if dock.task is not None:
+        dock.cancel()
+        wait(lambda: dock.task is None)
+    dock.dispose()
+    dock.deleteLater()
+
+
+def test_job_written_by_the_dock_is_valid_for_the_engine(labelled, tmp_path, engine_python):
+    dock, _, _ = labelled
+    job_dir = dock.write_job(tmp_path / "job")
+    result = engine.run(engine.command(engine_python, "validate", str(job_dir)))
+    assert result.returncode == 0, result.stderr
+
+
+def test_training_adds_aligned_result_layers(labelled, tmp_path, project):
+    dock, raster, _ = labelled
+    task = dock.start_training(tmp_path / "job")
+    assert task is not None, dock.error_label.text()
+    state = run_to_end(task)
+    assert state.status == "completed", state.error_text()
+    assert state.step == state.total == 8
+    group = project.layerTreeRoot().findGroup("SemiSeg job")
+    assert group is not None
+    names = [node.layer().name() for node in group.findLayers()]
+    assert names == ["scene classes", "scene confidence"]
+    for node in group.findLayers():
+        layer = node.layer()
+        assert layer.isValid() and layer.crs() == raster.crs()
+        assert layer.extent() == raster.extent()
+        assert (layer.width(), layer.height()) == (raster.width(), raster.height())
+    classes_layer = group.findLayers()[0].layer()
+    assert classes_layer.renderer().type() == "paletted"
+    assert [c.label for c in classes_layer.renderer().classes()] == ["water", "land"]
+    # the group sits right above the source raster
+    root = project.layerTreeRoot()
+    assert root.children().index(group) + 1 == root.children().index(root.findLayer(raster.id()))
+    assert "completed" in dock.status_label.text()
+    assert dock.model_dir.filePath() == str(tmp_path / "job" / "model")
+
+
+def test_engine_error_is_shown_with_the_log(labelled, tmp_path):
+    dock, _, _ = labelled
+    dock.tile_size.setValue(50)  # not a multiple of 32: the engine refuses the job
+    state = run_to_end(dock.start_training(tmp_path / "job"))
+    assert state.status == "failed"
+    assert not dock.error_label.isHidden()
+    assert "tile_size" in dock.error_label.text()
+    assert dock.log_button.isEnabled() and dock.log_path().is_file()
+
+
+def test_cancel_stops_cleanly_and_resume_completes(labelled, tmp_path):
+    dock, _, _ = labelled
+    dock.steps.setValue(400)
+    job_dir = tmp_path / "job"
+    task = dock.start_training(job_dir)
+    ended = []
+    task.ended.connect(ended.append)
+    wait(lambda: read_state(job_dir).step >= 2)
+    dock.cancel()
+    wait(lambda: ended)
+    assert ended[0].status == "cancelled", ended[0].error_text()
+    outputs = job_dir / "outputs"
+    assert not outputs.exists() or not any(outputs.iterdir()), list(outputs.iterdir())
+    assert (job_dir / "checkpoints" / "last.ckpt").is_file()
+    assert read_state(job_dir).status == "cancelled"
+    assert dock.resume_button.isEnabled()
+
+
+def test_a_job_running_when_qgis_restarts_is_followed_to_the_end(labelled, tmp_path, project, engine_python):
+    dock, raster, _ = labelled
+    job_dir = dock.write_job(tmp_path / "job")
+    dock.dispose()  # "QGIS closes"; the engine is started as by the earlier session
+    process = engine.start(engine.command(engine_python, "train", str(job_dir), "--quiet", "--device", "cpu"),
+                           job_dir / "console.txt")
+    wait(lambda: read_state(job_dir).status == "running")
+    assert job_registry.known_jobs(project)[-1] == job_dir
+    reopened = SemiSegDock()  # "QGIS starts again": the dock finds the running job
+    try:
+        assert reopened.task is not None and reopened.current_job == job_dir
+        state = run_to_end(reopened.task)
+        assert state.status == "completed", state.error_text()
+        assert process.wait(30) == 0
+        assert project.layerTreeRoot().findGroup("SemiSeg job") is not None
+    finally:
+        reopened.dispose()
+
+
+def test_processing_train_then_predict(labelled, tmp_path):
+    _, raster, scribbles = labelled
+    trained = processing.run("semiseg:train", {
+        "RASTER": raster, "LABELS": [scribbles], "CLASSES": "water:#1f78b4, land:#d9c89e",
+        "STEPS": 6, "TILE_SIZE": 64, "BATCH_SIZE": 2, "DEVICE": 1, "JOB_DIR": str(tmp_path / "ptrain")})
+    assert Path(trained["MODEL"], "model.json").is_file()
+    assert QgsRasterLayer(trained["CLASSES_RASTER"]).crs() == raster.crs()
+    spec = json.loads((tmp_path / "ptrain" / "job.json").read_text())
+    assert [c["name"] for c in spec["classes"]] == ["water", "land"]
+
+    predicted = processing.run("semiseg:predict", {
+        "MODEL": trained["MODEL"], "RASTER": raster, "DEVICE": 1, "OUTPUT_DIR": str(tmp_path / "pred")})
+    for key in ("CLASSES_RASTER", "CONFIDENCE_RASTER"):
+        layer = QgsRasterLayer(predicted[key])
+        assert layer.isValid() and layer.extent() == raster.extent()
+
+
+def test_doctor_reports_the_engine(engine_python):
+    from qgis.core import QgsApplication
+    task = engine_setup.DoctorTask(engine_python)
+    done = []
+    task.taskCompleted.connect(lambda: done.append(True))
+    task.taskTerminated.connect(lambda: done.append(False))
+    QgsApplication.taskManager().addTask(task)
+    wait(lambda: done, 120)
+    assert done == [True], task.error
+    assert "python" in engine_setup.format_report(task.report).lower()
