@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"semiseg: error: {problem}", file=sys.stderr)
         return EXIT_INVALID
-    except Cancelled:
+    except (Cancelled, KeyboardInterrupt):
         print("semiseg: cancelled", file=sys.stderr)
         return EXIT_CANCELLED
 
@@ -88,9 +88,9 @@ def _cmd_train(args) -> int:
             events.emit("error", message=problem)
         events.emit("done", status="failed", exit_code=EXIT_INVALID, message=exc.problems[0])
         raise
-    except Cancelled:
+    except (Cancelled, KeyboardInterrupt):
         events.emit("done", status="cancelled", exit_code=EXIT_CANCELLED, message="cancelled; `semiseg train --resume` continues")
-        raise
+        raise Cancelled() from None
     except BaseException as exc:  # an engine bug: keep the traceback in the log, one line for the user
         events.log(traceback.format_exc())
         message = f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (details in {job_dir / 'log.txt'})"
@@ -163,7 +163,7 @@ def _cmd_doctor(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    from semiseg.demo import run_demo
+    from semiseg.demo.run import run_demo
 
     return run_demo(args.out, args.steps, args.device, args.quiet)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import lightning as L
 import numpy as np
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from semiseg.jobs.events import EventLog
 from semiseg.metrics import scores
@@ -122,7 +123,13 @@ class Checkpointing(L.Callback):
         if stop:
             self.cancelled = True
             trainer.should_stop = True
-        if stop or step % self.every == 0:
+        if stop or step % self.every == 0 or step == trainer.max_steps:
+            self.save(trainer)
+
+    def on_exception(self, trainer, pl_module, exception):
+        # Lightning turns SIGTERM into SIGTERMException after the batch; keep that batch's work.
+        if isinstance(exception, SIGTERMException) and not self.cancelled:
+            self.cancelled = True
             self.save(trainer)
 
 

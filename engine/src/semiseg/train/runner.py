@@ -11,6 +11,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader
 
 from semiseg import __version__
@@ -176,7 +177,11 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
         validation_blocks=len(val_blocks),
     )
     events.emit("phase", phase="train", message=f"{t.steps} steps of {t.batch_size} windows of {t.tile_size} px")
-    trainer.fit(task, datamodule=data, ckpt_path=str(ckpt_path) if ckpt_path else None)
+    try:
+        trainer.fit(task, datamodule=data, ckpt_path=str(ckpt_path) if ckpt_path else None)
+    except SIGTERMException:
+        if not checkpointing.cancelled:
+            raise
 
     if checkpointing.cancelled:
         raise Cancelled()

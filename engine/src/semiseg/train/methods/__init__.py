@@ -6,10 +6,18 @@ from pydantic import ValidationError
 
 from semiseg.errors import UserError
 from semiseg.train.methods.base import Method, MethodContext
+from semiseg.train.methods.aux import Aux
+from semiseg.train.methods.cct import CCT
+from semiseg.train.methods.mean_teacher import MeanTeacher
+from semiseg.train.methods.s6 import S6
 from semiseg.train.methods.supervised import Supervised
 
 METHODS: dict[str, type[Method]] = {
     "supervised": Supervised,
+    "aux": Aux,
+    "s6": S6,
+    "cct": CCT,
+    "mean_teacher": MeanTeacher,
 }
 DEFAULT_METHOD = "supervised"
 

@@ -1,0 +1,51 @@
+# SemiSeg: `make demo` and `make test` do all set-up on a fresh Debian machine.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+# The engine runs on Debian's Python (QGIS uses the same one for the plugin tests).
+SYSTEM_PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || command -v python3)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_ENGINE := python3-venv python3-pip
+APT_PLUGIN := qgis python3-qgis xvfb xauth python3-pytest
+ENGINE_TESTS ?= tests/engine
+PLUGIN_TESTS ?= tests/plugin
+
+.PHONY: install system-deps plugin-deps demo test test-engine test-plugin bench bench-quality plugin install-plugin clean
+
+install: system-deps $(VENV)/.installed
+
+# apt only when something is missing, so a prepared machine needs no network or root.
+system-deps:
+	@dpkg -s $(APT_ENGINE) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_ENGINE); }
+
+plugin-deps:
+	@dpkg -s $(APT_PLUGIN) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PLUGIN); }
+
+$(VENV)/.installed: engine/pyproject.toml
+	test -x $(PY) || $(SYSTEM_PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e "engine[test]"
+	touch $@
+
+demo: install
+	$(VENV)/bin/semiseg demo --out semiseg-demo
+
+test: install plugin-deps
+	$(MAKE) test-engine
+	$(MAKE) test-plugin
+
+test-engine:
+	$(PY) -m pytest $(ENGINE_TESTS) -q -ra
+
+# pytest exits 5 when a folder holds no test yet; that is not a failure of the suite.
+test-plugin:
+	@if [ -d $(PLUGIN_TESTS) ]; then \
+	  SEMISEG_ENGINE_PYTHON=$(abspath $(PY)) QT_QPA_PLATFORM=offscreen /usr/bin/python3 -m pytest $(PLUGIN_TESTS) -q -ra -p no:cacheprovider; \
+	  rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc; \
+	fi
+
+bench: install
+	$(PY) benchmarks/bench_speed.py
+
+clean:
+	rm -rf $(VENV) semiseg-demo dist bench-output

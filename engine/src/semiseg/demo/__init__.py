@@ -1,0 +1,1 @@
+"""The built-in demo: a procedurally generated orthophoto-like scene with scribble labels."""

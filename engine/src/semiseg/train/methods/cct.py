@@ -1,0 +1,115 @@
+"""CCT, cross-consistency training (Ouali et al.).
+
+Labelled: CE (or ABCE) of the main decoder. Unlabeled: the main decoder's prediction on the
+clean encoder features is the target (no gradient, so the main decoder learns from labels
+only); each auxiliary decoder sees perturbed features and is pulled towards that target,
+which trains the shared encoder to be robust to the perturbations.
+L = L_sup + w(t) * mean_k d(aux_k(perturb_k(z_u)), target).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+from pydantic import BaseModel, ConfigDict, Field
+
+from semiseg.errors import UserError
+from semiseg.train.methods.base import Method, MethodContext, MethodParams, StepInfo
+from semiseg.train.methods.heads import decode, decoder_branch
+from semiseg.train.methods.losses import (
+    Distance,
+    abce_threshold,
+    annealed_bootstrapped_ce,
+    confident,
+    consistency_distance,
+    masked_mean,
+)
+from semiseg.train.methods.perturbations import PERTURBATIONS, Cue
+from semiseg.train.methods.ramps import unsupervised_weight
+from semiseg.train.methods.supervised import partial_cross_entropy
+
+
+class DecoderCounts(BaseModel):
+    """Auxiliary decoders per perturbation (the reference uses 30 in all; see docs/methods.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+    vat: int = Field(default=1, ge=0)
+    dropout: int = Field(default=1, ge=0)
+    cutout: int = Field(default=1, ge=0)
+    context_mask: int = Field(default=1, ge=0)
+    object_mask: int = Field(default=1, ge=0)
+    feature_drop: int = Field(default=1, ge=0)
+    feature_noise: int = Field(default=1, ge=0)
+
+
+class CCTParams(MethodParams):
+    decoders: DecoderCounts = DecoderCounts()
+    weight: float = Field(default=30.0, ge=0)  # w_u at the end of the ramp-up
+    warmup: float = Field(default=0.1, ge=0, le=1)  # supervised-only share of the run
+    rampup: float = Field(default=0.3, ge=0, le=1)  # sigmoid ramp share of the run, after the warm-up
+    distance: Distance = "mse"
+    confidence: float | None = Field(default=0.5, ge=0, le=1)  # mask targets below it; null: off
+    abce: bool = False
+    background: list[str] = []  # class names that are context for Obj-Msk / Con-Msk / G-Cutout
+
+
+class AuxiliaryDecoder(nn.Module):
+    """One perturbation and its own decoder + head."""
+
+    def __init__(self, kind: str, branch: nn.Module):
+        super().__init__()
+        self.kind = kind
+        self.perturbation = PERTURBATIONS[kind]()
+        self.branch = branch
+
+    def forward(self, features: list[torch.Tensor], cue: Cue) -> torch.Tensor:
+        return self.branch(self.perturbation(features, cue, self.branch))
+
+
+class CCT(Method):
+    Params = CCTParams
+    uses_unlabeled = True
+
+    def __init__(self, ctx: MethodContext, params: CCTParams):
+        super().__init__(ctx, params)
+        unknown = [name for name in params.background if name not in ctx.class_names]
+        if unknown:
+            raise UserError(f"job.json: method.background: unknown class names {unknown} (classes: {ctx.class_names})")
+        self.network = ctx.build_network(ctx.num_classes)
+        self.register_buffer("background", torch.tensor([ctx.class_names.index(n) for n in params.background], dtype=torch.long), persistent=False)
+        counts = params.decoders.model_dump()
+        if not params.background:
+            # Without named background classes there is no context to separate objects from.
+            counts["context_mask"] = counts["object_mask"] = 0
+        self.aux_decoders = nn.ModuleList(
+            AuxiliaryDecoder(kind, decoder_branch(ctx, ctx.num_classes)) for kind, count in counts.items() for _ in range(count)
+        )
+
+    def supervised_loss(self, logits: torch.Tensor, label: torch.Tensor, step: StepInfo) -> torch.Tensor:
+        if self.params.abce:
+            return annealed_bootstrapped_ce(logits, label, abce_threshold(step.progress, self.ctx.num_classes))
+        return partial_cross_entropy(logits, label)
+
+    def unsupervised_loss(self, image: torch.Tensor, valid: torch.Tensor, step: StepInfo) -> torch.Tensor:
+        """Mean over auxiliary decoders of the distance to the main decoder's detached prediction."""
+        p: CCTParams = self.params
+        features = self.network.encoder(image)
+        with torch.no_grad():
+            target = decode(self.network, [f.detach() for f in features]).float().softmax(1)
+        mask = valid.bool() & confident(target, p.confidence)
+        cue = Cue(target, self.background, step.generator)
+        losses = [masked_mean(consistency_distance(aux(features, cue).float(), target, p.distance), mask) for aux in self.aux_decoders]
+        return torch.stack(losses).mean() if losses else image.sum() * 0.0
+
+    def training_loss(self, batch: dict, step: StepInfo):
+        p: CCTParams = self.params
+        lab, unl = batch["labeled"], batch["unlabeled"]
+        sup = self.supervised_loss(self.network(lab["image"]), lab["label"], step)
+        w = unsupervised_weight(step.progress, p.weight, p.warmup, p.rampup)
+        # Computed during the warm-up too (weight 0): every auxiliary decoder must take part in
+        # every step, or DDP waits for gradients that never come.
+        unsup = self.unsupervised_loss(unl["image"], unl["valid"], step)
+        return sup + w * unsup, {"sup": float(sup.detach()), "unsup": float(unsup.detach()), "w_u": w}
+
+    def inference_network(self):
+        return self.network

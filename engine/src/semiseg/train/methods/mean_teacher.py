@@ -1,0 +1,119 @@
+"""One-way consistency with a mean teacher and PhTPS perturbations (Grubisic, Orsic, Segvic).
+
+The teacher (EMA of the student, or the student itself under stop-gradient) predicts on the
+clean unlabeled window; the student sees the window photometrically jittered and TPS-warped,
+and is pulled towards the teacher's prediction warped the same way:
+L = L_sup + alpha(t) * mean over in-image pixels of KL(p_teacher || p_student).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from typing import Literal
+
+import torch
+import torch.nn as nn
+from pydantic import Field
+
+from semiseg.train.methods.base import Method, MethodContext, MethodParams, StepInfo
+from semiseg.train.methods.losses import confident, kl_divergence, masked_mean
+from semiseg.train.methods.photometric import photometric_jitter
+from semiseg.train.methods.ramps import unsupervised_weight
+from semiseg.train.methods.supervised import partial_cross_entropy
+from semiseg.train.methods.tps import random_tps_grid, warp, warp_validity
+
+
+class MeanTeacherParams(MethodParams):
+    teacher: Literal["ema", "simple"] = "ema"
+    decay: float = Field(default=0.99, ge=0, lt=1)
+    alpha: float = Field(default=1.0, ge=0)  # consistency weight at the end of the ramp-up
+    warmup: float = Field(default=0.1, ge=0, le=1)
+    rampup: float = Field(default=0.3, ge=0, le=1)
+    confidence: float | None = Field(default=0.5, ge=0, le=1)  # mask teacher pixels below it; null: off
+    tps_sigma: float = Field(default=0.1, ge=0)
+    predict_with: Literal["teacher", "student"] = "teacher"  # which network is validated and exported (ema only)
+
+
+@contextlib.contextmanager
+def frozen_batchnorm_stats(network: nn.Module):
+    """Batch statistics are used but the running statistics are left as they are."""
+    bns = [m for m in network.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    for m in bns:
+        m.track_running_stats = False
+    try:
+        yield
+    finally:
+        for m in bns:
+            m.track_running_stats = True
+
+
+def ema_decay(decay: float, updates: int) -> float:
+    """min(decay, 1 - 1/updates): the teacher follows the student closely while it changes fast (UniMatch V2)."""
+    return min(decay, 1.0 - 1.0 / max(1, updates))
+
+
+class MeanTeacher(Method):
+    Params = MeanTeacherParams
+    uses_unlabeled = True
+
+    def __init__(self, ctx: MethodContext, params: MeanTeacherParams):
+        super().__init__(ctx, params)
+        self.student = ctx.build_network(ctx.num_classes)
+        if params.teacher == "ema":
+            self.teacher = copy.deepcopy(self.student).eval()
+            self.teacher.requires_grad_(False)
+
+    def train(self, mode: bool = True):
+        """The teacher always predicts in eval mode, whatever the loop asks of the student."""
+        super().train(mode)
+        if self.params.teacher == "ema":
+            self.teacher.eval()
+        return self
+
+    @torch.no_grad()
+    def teacher_probs(self, image: torch.Tensor) -> torch.Tensor:
+        net = self.teacher if self.params.teacher == "ema" else self.student
+        return net(image).float().softmax(1)
+
+    def consistency_loss(self, image: torch.Tensor, valid: torch.Tensor, step: StepInfo) -> torch.Tensor:
+        p: MeanTeacherParams = self.params
+        b, _, h, w = image.shape
+        target = self.teacher_probs(image)
+        gen = step.generator
+        grid = random_tps_grid(b, h, w, gen, p.tps_sigma).to(image.device)
+        perturbed = warp(photometric_jitter(image, valid.bool(), gen), grid).to(image.dtype)
+        target = warp(target, grid)
+        mask = warp_validity(valid, grid) & confident(target, p.confidence)
+        with frozen_batchnorm_stats(self.student):
+            log_q = self.student(perturbed).float().log_softmax(1)
+        return masked_mean(kl_divergence(target, log_q), mask)
+
+    def training_loss(self, batch: dict, step: StepInfo):
+        p: MeanTeacherParams = self.params
+        lab, unl = batch["labeled"], batch["unlabeled"]
+        sup = partial_cross_entropy(self.student(lab["image"]), lab["label"])
+        a = unsupervised_weight(step.progress, p.alpha, p.warmup, p.rampup)
+        if a == 0.0:  # supervised warm-up: the student alone takes part, DDP stays in step
+            return sup, {"sup": float(sup.detach()), "cons": 0.0, "alpha": 0.0}
+        cons = self.consistency_loss(unl["image"], unl["valid"], step)
+        return sup + a * cons, {"sup": float(sup.detach()), "cons": float(cons.detach()), "alpha": a}
+
+    @torch.no_grad()
+    def after_optimizer_step(self, step: StepInfo) -> None:
+        """teacher <- d * teacher + (1 - d) * student for every float tensor of the state (BN buffers too)."""
+        if self.params.teacher != "ema":
+            return
+        d = ema_decay(self.params.decay, step.step)
+        student = self.student.state_dict()
+        for name, t in self.teacher.state_dict().items():
+            s = student[name]
+            if t.is_floating_point():
+                t.mul_(d).add_(s.detach(), alpha=1 - d)
+            else:
+                t.copy_(s)
+
+    def inference_network(self):
+        if self.params.teacher == "ema" and self.params.predict_with == "teacher":
+            return self.teacher
+        return self.student

@@ -1,0 +1,124 @@
+"""Training end to end through the CLI: events, model package, outputs, resume, cancel, DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from safetensors.torch import load_file
+
+from conftest import events_of, write_job
+from semiseg.cli import main
+
+SEMISEG = [sys.executable, "-m", "semiseg.cli"]
+
+
+def test_train_writes_events_model_metrics_and_outputs(scene_job, capsys):
+    assert main(["train", str(scene_job), "--quiet"]) == 0
+    events = events_of(scene_job)
+    types = [e["type"] for e in events]
+    assert types[0] == "phase" and "start" in types and types[-1] == "done"
+    assert events[-1]["status"] == "completed" and events[-1]["exit_code"] == 0
+    progress = [e for e in events if e["type"] == "progress"]
+    assert [e["step"] for e in progress] == [1, 2, 3, 4] and all(e["total"] == 4 and e["eta_s"] >= 0 for e in progress)
+    metrics = [e for e in events if e["type"] == "metrics"]
+    assert metrics and set(metrics[-1]["per_class_iou"]) == {"dark", "bright"}
+
+    card = json.loads((scene_job / "model" / "model.json").read_text())
+    assert card["class_names"] == ["dark", "bright"] and card["bands"] == [1, 2, 3] and card["in_channels"] == 3
+    assert card["tile_size"] == 64 and len(card["mean"]) == 3 and card["fingerprint"]
+    assert json.loads((scene_job / "metrics.json").read_text())["validation"]["step"] == 4
+    outputs = {e["path"] for e in events if e["type"] == "output"}
+    assert {"outputs/a_classes.tif", "outputs/a_confidence.tif", "outputs/a_classes.qml", "model"} <= outputs
+
+    # The exported package predicts the same map through `semiseg predict`.
+    out = scene_job / "again"
+    assert main(["predict", str(scene_job / "model"), str(scene_job / "a.tif"), "--out", str(out), "--quiet"]) == 0
+    with rasterio.open(scene_job / "outputs" / "a_classes.tif") as a, rasterio.open(out / "a_classes.tif") as b:
+        np.testing.assert_array_equal(a.read(1), b.read(1))
+
+
+def test_same_seed_same_weights(scene_job, tmp_path):
+    import shutil
+
+    twin = tmp_path / "twin"
+    shutil.copytree(scene_job, twin)
+    assert main(["train", str(scene_job), "--quiet"]) == 0
+    assert main(["train", str(twin), "--quiet"]) == 0
+    a, b = load_file(scene_job / "model" / "model.safetensors"), load_file(twin / "model" / "model.safetensors")
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+
+
+def _start(job_dir: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([*SEMISEG, "train", str(job_dir), "--quiet", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_step(job_dir: Path, step: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (job_dir / "events.jsonl").exists() and any(e.get("step", -1) >= step and e["type"] == "progress" for e in events_of(job_dir)):
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    raise AssertionError(f"step {step} not reached")
+
+
+def test_interrupted_then_resumed_run_ends_with_the_same_weights(scene_job, tmp_path):
+    import shutil
+
+    write_job(scene_job, train={"steps": 8, "checkpoint_every": 100}, predict=[])
+    twin = tmp_path / "twin"
+    shutil.copytree(scene_job, twin)
+    assert main(["train", str(twin), "--quiet"]) == 0
+
+    proc = _start(scene_job)
+    _wait_for_step(scene_job, 3, proc)
+    (scene_job / "cancel").touch()
+    assert proc.wait(120) == 130
+    assert events_of(scene_job)[-1]["status"] == "cancelled"
+    assert (scene_job / "checkpoints" / "last.ckpt").exists() and not (scene_job / "model").exists()
+
+    assert main(["train", str(scene_job), "--resume", "--quiet"]) == 0
+    resumed = [e for e in events_of(scene_job) if e["type"] == "start"][-1]
+    assert 3 <= resumed["resumed_from_step"] < 8
+    a, b = load_file(scene_job / "model" / "model.safetensors"), load_file(twin / "model" / "model.safetensors")
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+
+
+def test_sigterm_checkpoints_and_leaves_no_half_written_output(scene_job):
+    write_job(scene_job, train={"steps": 400, "checkpoint_every": 1000})
+    proc = _start(scene_job)
+    _wait_for_step(scene_job, 2, proc)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(120) == 130
+    done = events_of(scene_job)[-1]
+    assert done["type"] == "done" and done["status"] == "cancelled" and done["exit_code"] == 130
+    assert (scene_job / "checkpoints" / "last.ckpt").exists()
+    assert not (scene_job / "model").exists() and not (scene_job / "outputs").exists()
+    assert not [p for p in scene_job.rglob("*") if "partial" in p.name]
+
+
+def test_resume_refuses_changed_inputs(scene_job, capsys):
+    write_job(scene_job, predict=[])
+    assert main(["train", str(scene_job), "--quiet"]) == 0
+    write_job(scene_job, predict=[], train={"lr": 0.5})
+    assert main(["train", str(scene_job), "--resume", "--quiet"]) == 2
+    assert "changed since the checkpoint" in capsys.readouterr().err
+
+
+def test_two_process_ddp_on_cpu(scene_job):
+    write_job(scene_job, train={"steps": 3})
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([*SEMISEG, "train", str(scene_job), "--quiet", "--device", "cpu", "--devices", "2"], capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    events = events_of(scene_job)
+    assert [e for e in events if e["type"] == "start"][0]["device"] == "cpux2"
+    assert len([e for e in events if e["type"] == "done"]) == 1, "only rank 0 writes events"
+    assert events[-1]["status"] == "completed" and (scene_job / "outputs" / "a_classes.tif").exists()
