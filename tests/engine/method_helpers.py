@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import rasterio
 import torch
 from rasterio.transform import from_origin
@@ -16,6 +17,15 @@ from semiseg.train.methods.base import MethodContext, StepInfo
 from semiseg.train.task import step_generator
 
 CLASSES = ["water", "field", "forest"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors on a shared 2-core machine: a second intra-op thread only waits for the other users."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def write_scene(folder: Path, bands: int = 3, size: int = 96, seed: int = 0) -> tuple[Path, Path]:

@@ -29,7 +29,7 @@ def head_only(ctx: MethodContext, out_channels: int) -> nn.Module:
 
 def image_classifier(network: nn.Module, classes: int) -> nn.Module:
     """Global pooling of the deepest encoder feature -> `classes` logits."""
-    return ClassificationHead(in_channels=network.encoder.out_channels[-1], classes=classes)
+    return ClassificationHead(in_channels=network.encoder.out_channels[-1], classes=classes, dropout=None)  # no hidden global-RNG draws
 
 
 def decode(network: nn.Module, features: Features) -> torch.Tensor:
