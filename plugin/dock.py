@@ -3,11 +3,12 @@
 It owns the GUI state only; files are written by `job`, processes run in `task.EngineTask`,
 result layers are added by `results` when a task ends (on the GUI thread).
 """
+import json
 from pathlib import Path
 
 from qgis.PyQt.QtCore import QUrl, Qt
 from qgis.PyQt.QtGui import QColor, QDesktopServices, QIcon, QPixmap
-from qgis.PyQt.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+from qgis.PyQt.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                                  QListWidget, QListWidgetItem, QMenu, QMessageBox, QProgressBar,
                                  QPushButton, QScrollArea, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 from qgis.core import QgsApplication, QgsMapLayerProxyModel, QgsProject, QgsRasterLayer
@@ -44,7 +45,11 @@ class SemiSegDock(QgsDockWidget):
         layout.addStretch()
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)  # widgets shrink to the dock width
         scroll.setWidget(body)
+        for combo in body.findChildren(QComboBox):  # long layer/job names must not widen the dock
+            combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(8)
         self.setWidget(scroll)
         self.project.readProject.connect(self.load_project_state)
         self.project.cleared.connect(self.load_project_state)
@@ -144,10 +149,15 @@ class SemiSegDock(QgsDockWidget):
             spin.setValue(value)
         self.tile_size.setSuffix(" px")
         self.tile_size.setToolTip("Window size in pixels (a multiple of 32).")
+        self.method_params = QLineEdit()
+        self.method_params.setPlaceholderText('{"parameter": value}')
+        self.method_params.setToolTip("The method's parameters as JSON; empty = the engine's defaults. "
+                                      "The engine names any unknown or invalid parameter.")
         self.device = QComboBox()
         self.device.addItems(job.DEVICES)
         form = QFormLayout(group)
         form.addRow("Method", self.method)
+        form.addRow("Parameters", self.method_params)
         form.addRow("Steps", self.steps)
         form.addRow("Tile size", self.tile_size)
         form.addRow("Batch size", self.batch_size)
@@ -188,7 +198,6 @@ class SemiSegDock(QgsDockWidget):
         row.addWidget(self.cancel_button)
         row.addWidget(self.log_button)
         job_row = QHBoxLayout()
-        job_row.addWidget(self.jobs, 1)
         job_row.addWidget(self.resume_button)
         job_row.addWidget(self.add_results_button)
         layout = QVBoxLayout(group)
@@ -196,6 +205,8 @@ class SemiSegDock(QgsDockWidget):
         layout.addWidget(self.progress)
         layout.addWidget(self.status_label)
         layout.addWidget(self.error_label)
+        layout.addWidget(QLabel("Jobs"))
+        layout.addWidget(self.jobs)
         layout.addLayout(job_row)
         return group
 
@@ -277,7 +288,7 @@ class SemiSegDock(QgsDockWidget):
             if not path:
                 return []
         layers = label_layers.create_label_layers(path, raster)
-        self.project.addMapLayers(layers)  # layersAdded -> styled and given the active class
+        self.project.addMapLayers(layers[::-1])  # points on top; layersAdded styles them
         return layers
 
     # ---- unlabeled rasters -------------------------------------------------------------------
@@ -311,10 +322,16 @@ class SemiSegDock(QgsDockWidget):
         classes = self.class_table.classes()
         if len(classes) < 2 or any(not c.name for c in classes):
             raise ValueError("Define at least two classes, each with a name.")
+        try:
+            params = json.loads(self.method_params.text() or "{}")
+        except ValueError as e:
+            raise ValueError(f"Method parameters are not valid JSON: {e}")
+        if not isinstance(params, dict):
+            raise ValueError('Method parameters must be a JSON object: {"parameter": value}.')
         return job.JobRequest(
             classes=classes, raster=raster.source(), label_layers=layers,
             unlabeled=[self.unlabeled.item(i).data(Qt.UserRole) for i in range(self.unlabeled.count())],
-            method=job.METHODS[self.method.currentIndex()], steps=self.steps.value(),
+            method=job.METHODS[self.method.currentIndex()], method_params=params, steps=self.steps.value(),
             tile_size=self.tile_size.value(), batch_size=self.batch_size.value(),
             line_width_px=self.line_width.value(), device=self.device.currentText())
 
@@ -360,7 +377,7 @@ class SemiSegDock(QgsDockWidget):
         out_dir = Path(out_dir) if out_dir else job.new_job_dir(settings.jobs_folder(), self.project, "predict-")
         try:
             args = engine.command(self.python_edit.filePath(), "predict", model, raster.source(),
-                                  "--out", str(out_dir), "--device", self.device.currentText())
+                                  "--out", str(out_dir), "--device", self.device.currentText(), "--quiet")
         except engine.EngineError as e:
             self.show_error(str(e))
             return None

@@ -25,6 +25,7 @@ class JobRequest:
     label_layers: list  # QgsVectorLayer, exported to labels.gpkg
     unlabeled: list = field(default_factory=list)
     method: str = METHODS[0]
+    method_params: dict = field(default_factory=dict)  # validated by the engine, one error per key
     steps: int = 500
     tile_size: int = 256
     batch_size: int = 8
@@ -52,7 +53,7 @@ def job_spec(request: JobRequest, labels: str) -> dict:
         "labeled": [{"raster": request.raster, "labels": labels, "class_field": request.class_field,
                      "line_width_px": request.line_width_px}],
         "unlabeled": list(request.unlabeled),
-        "method": {"name": request.method},
+        "method": {"name": request.method, **request.method_params},
         "train": {"steps": request.steps, "batch_size": request.batch_size,
                   "tile_size": request.tile_size},
         "predict": [request.raster] if request.predict else [],
@@ -79,6 +80,7 @@ def export_labels(layers: list, path: Path, class_field: str) -> None:
     Only the class field is copied: the engine needs nothing else, and unsaved features carry
     placeholder values (e.g. an "Autogenerate" fid) that cannot be written.
     """
+    names = set()
     for i, layer in enumerate(layers):
         index = layer.fields().indexOf(class_field)
         if index < 0:
@@ -86,6 +88,9 @@ def export_labels(layers: list, path: Path, class_field: str) -> None:
         options = QgsVectorFileWriter.SaveVectorOptions()
         options.driverName = "GPKG"
         options.layerName = layer.name().replace(" ", "_")
+        if options.layerName in names:  # e.g. "scribbles" of two GeoPackages
+            options.layerName += f"_{i}"
+        names.add(options.layerName)
         options.attributes = [index]
         if i:
             options.actionOnExistingFile = QgsVectorFileWriter.CreateOrOverwriteLayer

@@ -47,7 +47,7 @@ class PredictAlgorithm(QgsProcessingAlgorithm):
         try:
             args = engine.command(settings.engine_python(), "predict",
                                   self.parameterAsFile(parameters, "MODEL", context), raster.source(),
-                                  "--out", str(out_dir), "--device", device)
+                                  "--out", str(out_dir), "--device", device, "--quiet")
         except engine.EngineError as e:
             raise QgsProcessingException(str(e))
         run_engine(args, None, out_dir / "console.txt", feedback)

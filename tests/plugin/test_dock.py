@@ -139,6 +139,19 @@ def test_job_directory_written_from_the_dock(dock, raster, tmp_path):
     assert dock.jobs.count() == 1
 
 
+def test_method_parameters_must_be_a_json_object(dock, raster, tmp_path):
+    dock.raster_combo.setLayer(raster)
+    dock.new_label_layers(str(tmp_path / "l.gpkg"))
+    dock.method_params.setText("[1, 2]")
+    with pytest.raises(ValueError, match="JSON object"):
+        dock.job_request()
+    dock.method.setCurrentIndex(METHODS.index("cct"))
+    dock.method_params.setText('{"weight": 0.5}')
+    assert dock.job_request().method_params == {"weight": 0.5}
+    spec = json.loads((dock.write_job(tmp_path / "job") / "job.json").read_text())
+    assert spec["method"] == {"name": "cct", "weight": 0.5}
+
+
 def test_missing_label_layers_are_reported_not_raised(dock, raster):
     dock.raster_combo.setLayer(raster)
     assert dock.start_training() is None

@@ -1,0 +1,89 @@
+"""Run inside QGIS by /work/shared/tools/qgis-screenshot: a labelled scene trained with the dock.
+
+    /work/shared/tools/qgis-screenshot build/semiseg_qgis docs/images/dock.png \
+        docs/images/dock_screenshot.py --wait 240
+Needs the engine at <repo>/.venv/bin/python (or $SEMISEG_ENGINE_PYTHON).
+"""
+import math
+import os
+import tempfile
+from pathlib import Path
+
+from osgeo import gdal, osr
+from qgis.PyQt.QtCore import Qt
+from qgis.core import QgsGeometry, QgsPointXY, QgsProject, QgsRasterLayer, QgsVectorLayerUtils
+from qgis.utils import plugins
+
+REPO = Path(__file__).resolve().parents[2]
+SIZE, PIXEL, X0, Y0 = 320, 1.0, 600000.0, 5400000.0
+
+
+def river_x(row):
+    return SIZE * 0.45 + 40 * math.sin(row / 45.0)
+
+
+def make_scene(path):
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), SIZE, SIZE, 3, gdal.GDT_Byte)
+    ds.SetGeoTransform((X0, PIXEL, 0, Y0, 0, -PIXEL))
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32632)
+    ds.SetProjection(srs.ExportToWkt())
+    colors = {"water": (40, 90, 150), "field": (205, 190, 140), "forest": (45, 100, 50)}
+    bands = [bytearray(SIZE * SIZE) for _ in range(3)]
+    for row in range(SIZE):
+        for col in range(SIZE):
+            if abs(col - river_x(row)) < 18:
+                kind = "water"
+            elif (col - 250) ** 2 + (row - 80) ** 2 < 55 ** 2 or (col < 70 and row > 200):
+                kind = "forest"
+            else:
+                kind = "field"
+            noise = (col * 37 + row * 91 + (col * row) % 17) % 25 - 12
+            for b in range(3):
+                bands[b][row * SIZE + col] = max(0, min(255, colors[kind][b] + noise))
+    for b in range(3):
+        ds.GetRasterBand(b + 1).WriteRaster(0, 0, SIZE, SIZE, bytes(bands[b]))
+    ds = None
+
+
+def xy(col, row):
+    return QgsPointXY(X0 + col * PIXEL, Y0 - row * PIXEL)
+
+
+def run(iface):
+    folder = Path(tempfile.mkdtemp(prefix="semiseg-screenshot-"))
+    make_scene(folder / "orthophoto.tif")
+    raster = QgsRasterLayer(str(folder / "orthophoto.tif"), "orthophoto")
+    QgsProject.instance().addMapLayer(raster)
+    plugin = plugins["semiseg_qgis"]
+    plugin.action.setChecked(True)
+    dock = plugin.dock
+    python = os.environ.get("SEMISEG_ENGINE_PYTHON", str(REPO / ".venv" / "bin" / "python"))
+    dock.python_edit.setFilePath(python)
+    dock.raster_combo.setLayer(raster)
+    from semiseg_qgis.classes import SegClass
+    dock.class_table.set_classes([SegClass("water", "#1f78b4"), SegClass("field", "#e6c86e"),
+                                  SegClass("forest", "#33a02c")])
+    layers = dock.new_label_layers(str(folder / "labels.gpkg"))
+    scribbles = next(l for l in layers if "scribbles" in l.name())
+    scribbles.startEditing()
+    strokes = {0: [[(river_x(r), r) for r in range(10, 120, 10)], [(river_x(r) + 4, r) for r in range(190, 310, 10)]],
+               1: [[(120, 240), (170, 260), (200, 300)], [(20, 40), (80, 30), (110, 90)], [(300, 200), (280, 300)]],
+               2: [[(230, 60), (260, 90), (280, 100)], [(15, 240), (40, 300)]]}
+    for class_id, lines in strokes.items():
+        dock.active_class.setCurrentIndex(class_id)
+        for line in lines:
+            geometry = QgsGeometry.fromPolylineXY([xy(c, r) for c, r in line])
+            scribbles.addFeature(QgsVectorLayerUtils.createFeature(scribbles, geometry, {},
+                                                                   scribbles.createExpressionContext()))
+    scribbles.commitChanges()
+    dock.steps.setValue(20)
+    dock.tile_size.setValue(64)
+    dock.batch_size.setValue(4)
+    dock.device.setCurrentText("cpu")
+    QgsProject.instance().setFileName(str(folder / "project.qgz"))
+    iface.mapCanvas().setExtent(raster.extent())
+    iface.mainWindow().resizeDocks([dock], [420], Qt.Horizontal)
+    task = dock.start_training()
+    if task is None:
+        raise RuntimeError(dock.error_label.text())
