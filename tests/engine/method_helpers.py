@@ -60,6 +60,7 @@ def write_job(folder: Path, method: dict, bands: int = 3, arch: str = "unet", st
         "method": method,
         "model": {"arch": arch, "encoder": "resnet18"},
         "train": {"steps": steps, "batch_size": 2, "tile_size": 64, "num_workers": 0, "eval_every": steps},
+        "predict": [raster.name],
     }
     (folder / "job.json").write_text(json.dumps(job))
     return folder

@@ -1,0 +1,93 @@
+"""Mean teacher with PhTPS: EMA teacher without gradient, one-way KL, student BN untouched by the perturbed pass."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+
+from method_helpers import make_batch, make_method, one_thread, step_at  # noqa: F401 (autouse fixture)
+from semiseg.train.methods.mean_teacher import ema_decay
+
+
+def bn_buffers(net: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in net.state_dict().items() if "running" in k or "num_batches" in k}
+
+
+def test_teacher_weights_follow_the_ema_formula_and_get_no_gradient():
+    method = make_method("mean_teacher", {"warmup": 0.0, "rampup": 0.0})
+    opt = torch.optim.SGD([p for p in method.parameters() if p.requires_grad], lr=0.1)
+    expected = {k: v.clone() for k, v in method.teacher.state_dict().items()}
+    batch = make_batch()
+    for k in range(1, 4):
+        opt.zero_grad()
+        loss, _ = method.training_loss(batch, step_at(k))
+        loss.backward()
+        assert all(p.grad is None for p in method.teacher.parameters())
+        opt.step()
+        d = ema_decay(0.99, k)
+        for name, s in method.student.state_dict().items():
+            expected[name] = d * expected[name] + (1 - d) * s if s.is_floating_point() else s.clone()
+        method.after_optimizer_step(step_at(k))
+    got = method.teacher.state_dict()
+    assert all(torch.allclose(got[n], expected[n], atol=1e-6) for n in expected)
+    assert any(not torch.allclose(got[n], method.student.state_dict()[n]) for n in expected)  # it lags the student
+    assert ema_decay(0.99, 1) == 0.0 and ema_decay(0.99, 1000) == 0.99
+
+
+def test_teacher_stays_in_eval_mode_and_out_of_the_optimizer():
+    method = make_method("mean_teacher", {})
+    method.train()
+    assert method.student.training and not method.teacher.training
+    assert not any(p.requires_grad for p in method.teacher.parameters())
+    assert method.inference_network() is method.teacher
+    by_student = make_method("mean_teacher", {"predict_with": "student"})
+    assert by_student.inference_network() is by_student.student
+    simple = make_method("mean_teacher", {"teacher": "simple"})
+    assert not hasattr(simple, "teacher") and simple.inference_network() is simple.student
+
+
+def test_student_batchnorm_statistics_are_not_updated_on_the_perturbed_pass():
+    method = make_method("mean_teacher", {"warmup": 0.0, "rampup": 0.0})
+    batch = make_batch()
+    start = bn_buffers(method.student)
+    loss, parts = method.training_loss(batch, step_at(50))
+    after_step = bn_buffers(method.student)
+    # The same student, labelled pass only:
+    for name, value in start.items():
+        method.student.state_dict()[name].copy_(value)
+    method.student(batch["labeled"]["image"])
+    labelled_only = bn_buffers(method.student)
+    assert parts["cons"] > 0
+    assert all(torch.equal(after_step[n], labelled_only[n]) for n in start)
+    assert any(not torch.equal(after_step[n], start[n]) for n in start)
+
+
+def test_consistency_is_zero_when_the_student_matches_the_teacher_on_an_unperturbed_view(monkeypatch):
+    import semiseg.train.methods.mean_teacher as mt
+
+    monkeypatch.setattr(mt, "photometric_jitter", lambda x, valid, gen: x)
+    method = make_method("mean_teacher", {"tps_sigma": 0.0, "confidence": None}).eval()
+    batch = make_batch()
+    cons = method.consistency_loss(batch["unlabeled"]["image"], batch["unlabeled"]["valid"], step_at(50))
+    assert cons.item() == pytest.approx(0.0, abs=1e-5)
+    method.teacher.segmentation_head[0].bias.data += torch.tensor([1.0, 0.0, -1.0])
+    assert method.consistency_loss(batch["unlabeled"]["image"], batch["unlabeled"]["valid"], step_at(50)).item() > 1e-3
+
+
+def test_consistency_gradient_reaches_only_the_student():
+    method = make_method("mean_teacher", {"confidence": None})
+    batch = make_batch()
+    cons = method.consistency_loss(batch["unlabeled"]["image"], batch["unlabeled"]["valid"], step_at(50))
+    cons.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in method.student.parameters())
+    assert all(p.grad is None for p in method.teacher.parameters())
+
+
+def test_weight_alpha_is_zero_in_warmup_and_full_after_the_ramp():
+    batch = make_batch(in_channels=1)  # one band: the per-band jitter path
+    method = make_method("mean_teacher", {"alpha": 0.5}, in_channels=1)
+    loss, parts = method.training_loss(batch, step_at(2))
+    assert parts["alpha"] == 0.0 and loss.item() == pytest.approx(parts["sup"])
+    loss, parts = method.training_loss(batch, step_at(95))
+    assert parts["alpha"] == 0.5 and loss.item() == pytest.approx(parts["sup"] + 0.5 * parts["cons"], rel=1e-5)
