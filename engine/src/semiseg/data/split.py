@@ -14,6 +14,8 @@ import numpy as np
 from semiseg.data.labels import IGNORE_INDEX
 
 MIN_LABELLED_BLOCKS = 4
+# Enough pixels for stable scores; more would only slow each validation down.
+MAX_VAL_BLOCKS = 64
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ def split_blocks(
     held = 0
     for i in order:
         blk, n = candidates[i]
-        if held >= fraction * total or len(chosen) >= len(candidates) // 2:
+        if held >= fraction * total or len(chosen) >= min(MAX_VAL_BLOCKS, len(candidates) // 2):
             break
         if held + n > 2 * fraction * total:  # one huge block must not swallow the training set
             continue

@@ -21,6 +21,9 @@ from rasterio.windows import Window
 
 from semiseg.errors import UserError
 
+# Seismic sections arrive without georeference; the engine handles that on purpose (below).
+warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
+
 # How QGIS displays a raster that has neither CRS nor geotransform.
 QGIS_PIXEL_TRANSFORM = Affine(1.0, 0.0, 0.0, 0.0, -1.0, 0.0)
 
@@ -51,9 +54,7 @@ def open_raster(path: str | Path) -> rasterio.io.DatasetReader:
     if not path.exists():
         raise UserError(f"{path}: file not found")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            return rasterio.open(path)
+        return rasterio.open(path)
     except RasterioIOError as exc:
         raise UserError(f"{path}: not a raster GDAL can read ({_first_line(exc)})") from None
 

@@ -1,0 +1,82 @@
+"""Metrics, validation split, window sampling and atomic writes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from semiseg.data.dataset import StepSampler
+from semiseg.data.sampling import LabeledPixelIndex
+from semiseg.data.split import split_blocks
+from semiseg.io.atomic import atomic_directory, atomic_path
+from semiseg.metrics import confusion, scores
+
+
+def test_metrics_count_labelled_pixels_only():
+    truth = np.array([[0, 0, 1, 255], [1, 1, 2, 255]], np.uint8)
+    pred = np.array([[0, 1, 1, 0], [1, 1, 0, 2]], np.uint8)
+    m = confusion(truth, pred, 3)
+    assert m.sum() == 6 and m[0, 0] == 1 and m[0, 1] == 1 and m[1, 1] == 3 and m[2, 0] == 1
+    s = scores(m, ["a", "b", "c"])
+    assert s["oa"] == pytest.approx(4 / 6)
+    assert s["per_class_iou"]["a"] == pytest.approx(1 / 3)  # tp 1, fn 1, fp 1
+    assert s["per_class_iou"]["b"] == pytest.approx(3 / 4)
+    assert s["per_class_iou"]["c"] == 0.0
+    assert s["miou"] == pytest.approx((1 / 3 + 3 / 4 + 0) / 3)
+
+
+def test_validation_blocks_are_hidden_from_training_labels():
+    rng = np.random.default_rng(0)
+    labels = np.where(rng.random((128, 128)) < 0.2, rng.integers(0, 3, (128, 128)), 255).astype(np.uint8)
+    train, blocks = split_blocks([labels], 32, 0.2, seed=0)
+    assert blocks
+    for b in blocks:
+        assert (train[0][b.row : b.row + 32, b.col : b.col + 32] == 255).all()
+        assert (labels[b.row : b.row + 32, b.col : b.col + 32] != 255).any()
+    held = sum((labels[b.row : b.row + 32, b.col : b.col + 32] != 255).sum() for b in blocks)
+    assert 0.1 <= held / (labels != 255).sum() <= 0.4
+    outside = np.ones_like(labels, bool)
+    for b in blocks:
+        outside[b.row : b.row + 32, b.col : b.col + 32] = False
+    np.testing.assert_array_equal(train[0][outside], labels[outside])
+
+
+def test_too_few_labelled_blocks_means_no_validation():
+    labels = np.full((64, 64), 255, np.uint8)
+    labels[5, 5] = 1
+    train, blocks = split_blocks([labels], 32, 0.2, seed=0)
+    assert blocks == [] and (train[0] == labels).all()
+
+
+def test_class_balanced_sampling_finds_rare_classes():
+    labels = np.full((100, 100), 255, np.uint8)
+    labels[:50, :] = 0
+    labels[90, 90] = 1  # one pixel of a rare class
+    index = LabeledPixelIndex([labels], 2, seed=0, class_balanced=True)
+    draws = [index.draw_pixel(np.random.default_rng(i)) for i in range(400)]
+    rare = sum(1 for _, r, c in draws if (r, c) == (90, 90))
+    assert 140 <= rare <= 260
+    for _, r, c in draws:
+        assert labels[r, c] != 255
+
+
+def test_step_sampler_gives_each_rank_its_own_samples():
+    ranks = [list(StepSampler(5, 3, lambda: 2, rank=r, world_size=2)) for r in range(2)]
+    assert not set(ranks[0]) & set(ranks[1])
+    assert len(ranks[0]) == 9 and ranks[0][:3] == [12, 13, 14] and ranks[1][:3] == [15, 16, 17]
+
+
+def test_atomic_writes_leave_nothing_when_interrupted(tmp_path):
+    target = tmp_path / "out.tif"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash")
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_directory(tmp_path / "model") as tmp:
+            (tmp / "new.txt").write_text("new")
+            raise RuntimeError("crash")
+    assert [p.name for p in tmp_path.iterdir()] == ["model"] and (tmp_path / "model" / "old.txt").exists()
