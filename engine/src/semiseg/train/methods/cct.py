@@ -94,8 +94,8 @@ class CCT(Method):
         """Mean over auxiliary decoders of the distance to the main decoder's detached prediction."""
         p: CCTParams = self.params
         features = self.network.encoder(image)
-        if True:
-            target = decode(self.network, features).float().softmax(1)
+        with torch.no_grad():
+            target = decode(self.network, [f.detach() for f in features]).float().softmax(1)
         mask = valid.bool() & confident(target, p.confidence)
         cue = Cue(target, self.background, step.generator)
         losses = [masked_mean(consistency_distance(aux(features, cue).float(), target, p.distance), mask) for aux in self.aux_decoders]
