@@ -231,8 +231,19 @@ def test_same_seed_and_step_give_identical_losses(name, params):
 
 
 def test_parameters_are_validated_with_one_line_per_problem():
-    assert check_method("aux", {"task": "sudoku"})[0].startswith("job.json: method.task:")
-    assert check_method("aux", {"lambda": 2.0, "split": "early"}) == []
-    assert check_method("cct", {"decoders": {"vat": -1}, "distance": "l1"}) and len(check_method("cct", {"decoders": {"vat": -1}, "distance": "l1"})) == 2
-    assert check_method("mean_teacher", {"teacher": "simple", "alpha": 0.5}) == []
-    assert check_method("s6", {"unknown": 1}) == ["job.json: method.unknown: unknown parameter"]
+    names = ["water", "land"]
+    assert check_method("aux", {"task": "sudoku"}, names)[0].startswith("job.json: method.task:")
+    assert check_method("aux", {"lambda": 2.0, "split": "early"}, names) == []
+    assert len(check_method("cct", {"decoders": {"vat": -1}, "distance": "l1"}, names)) == 2
+    assert check_method("cct", {"background": ["land"]}, names) == []
+    assert "unknown class names ['sky']" in check_method("cct", {"background": ["sky"]}, names)[0]
+    assert check_method("mean_teacher", {"teacher": "simple", "alpha": 0.5}, names) == []
+    assert check_method("s6", {"unknown": 1}, names) == ["job.json: method.unknown: unknown parameter"]
+
+
+def test_s6_trains_the_papers_network_unless_the_job_names_another():
+    from semiseg.train.methods import resolved_arch
+
+    assert resolved_arch("s6", None) == "deeplabv3plus"
+    assert resolved_arch("s6", "fpn") == "fpn"
+    assert resolved_arch("supervised", None) == "unet"

@@ -16,7 +16,7 @@ from semiseg.errors import UserError
 from semiseg.io.rasters import RasterInfo, raster_info
 from semiseg.jobs.spec import JobSpec
 from semiseg.models.network import check_model_names
-from semiseg.train.methods import check_method
+from semiseg.train.methods import check_method, resolved_arch
 
 
 @dataclass
@@ -37,8 +37,8 @@ class PreparedInputs:
 
 def prepare_inputs(spec: JobSpec) -> PreparedInputs:
     problems: list[str] = []
-    problems += check_method(spec.method.name, spec.method.params)
-    problems += check_model_names(spec.model.arch, spec.model.encoder)
+    problems += check_method(spec.method.name, spec.method.params, spec.class_names)
+    problems += check_model_names(resolved_arch(spec.method.name, spec.model.arch), spec.model.encoder)
 
     def info(path: Path, role: str) -> RasterInfo | None:
         try:

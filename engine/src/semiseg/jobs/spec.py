@@ -55,7 +55,7 @@ class MethodSpec(BaseModel):
 
 
 class ModelSpec(_Strict):
-    arch: str = "unet"
+    arch: str | None = None  # None: the method's default (unet; s6: deeplabv3plus)
     encoder: str = "resnet18"
     encoder_weights: str | None = None
 

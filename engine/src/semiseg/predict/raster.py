@@ -121,9 +121,12 @@ def iter_strips(
             image, valid = read_window(ds, Window(col, row, grid.tile, grid.tile), card.bands)
             images.append(card.stats.apply(image) * valid)
             valids.append(valid)
-        probs = predictor.probabilities(np.stack(images).astype(np.float32))
-        for col, p, v in zip(grid.col_offsets, probs, valids):
-            strip.add(col, p, v)
+        # Windows with no valid pixel (scene borders) need no forward pass: they stay nodata.
+        live = [i for i, v in enumerate(valids) if v.any()]
+        if live:
+            probs = predictor.probabilities(np.stack([images[i] for i in live]).astype(np.float32))
+            for i, p in zip(live, probs):
+                strip.add(grid.col_offsets[i], p, valids[i])
         done += len(grid.col_offsets)
         if on_tile:
             on_tile(done)

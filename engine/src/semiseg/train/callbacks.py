@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import lightning as L
+from lightning.pytorch.callbacks import TQDMProgressBar
 import numpy as np
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
@@ -138,3 +139,15 @@ def seed_from(seed: int) -> None:
     L.seed_everything(seed, workers=True, verbose=False)
     np.random.seed(seed % (2**32))
     os.environ["PYTHONHASHSEED"] = str(seed)
+
+
+class StepProgressBar(TQDMProgressBar):
+    """Lightning's bar, labelled by what it counts (training steps), not by an epoch."""
+
+    def on_train_epoch_start(self, trainer, *_):
+        super().on_train_epoch_start(trainer)
+        self.train_progress_bar.set_description("train")
+        self.train_progress_bar.initial = trainer.global_step
+        self.train_progress_bar.total = trainer.max_steps
+        self.train_progress_bar.n = trainer.global_step
+        self.train_progress_bar.unit = "step"

@@ -29,8 +29,8 @@ from semiseg.jobs.spec import JobSpec, load_job
 from semiseg.models.network import build_network
 from semiseg.models.package import ModelCard, save_package
 from semiseg.predict.raster import WindowPredictor, predict_raster
-from semiseg.train.callbacks import CancelFlag, Checkpointing, ProgressEvents, Validation, seed_from
-from semiseg.train.methods import build_method
+from semiseg.train.callbacks import CancelFlag, Checkpointing, ProgressEvents, StepProgressBar, Validation, seed_from
+from semiseg.train.methods import build_method, resolved_arch
 from semiseg.train.methods.base import MethodContext
 from semiseg.train.task import SegmentationTask
 from semiseg.train.validation import BlockValidator
@@ -83,7 +83,7 @@ def _default_workers(accelerator: str) -> int:
 def _quiet_lightning() -> None:
     for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    for pattern in (".*does not have many workers.*", ".*smaller than the logging interval.*", ".*that ended before the epoch ended.*", ".*LeafSpec.*"):
+    for pattern in (".*does not have many workers.*", ".*smaller than the logging interval.*", ".*that ended before the epoch ended.*", ".*LeafSpec.*", r".*module\(s\) in eval mode.*"):
         warnings.filterwarnings("ignore", message=pattern)
 
 
@@ -123,13 +123,14 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
     stats = compute_band_stats(prepared.pool, prepared.bands, t.seed)
     index = LabeledPixelIndex(train_maps, len(spec.classes), t.seed, t.class_balanced)
 
+    arch = resolved_arch(spec.method.name, spec.model.arch)
     seed_from(t.seed)  # network initialisation depends on the seed alone
     ctx = MethodContext(
         in_channels=len(prepared.bands),
         num_classes=len(spec.classes),
         class_names=spec.class_names,
         total_steps=t.steps,
-        build_network=lambda classes: build_network(spec.model.arch, spec.model.encoder, len(prepared.bands), classes, spec.model.encoder_weights),
+        build_network=lambda classes: build_network(arch, spec.model.encoder, len(prepared.bands), classes, spec.model.encoder_weights),
     )
     method = build_method(spec.method.name, spec.method.params, ctx)
     task = SegmentationTask(method, t.lr, t.steps, t.seed)
@@ -163,7 +164,7 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
         num_sanity_val_steps=0,
         limit_val_batches=0,
         use_distributed_sampler=False,
-        callbacks=[ProgressEvents(events, t.steps), validation, checkpointing],
+        callbacks=[ProgressEvents(events, t.steps), validation, checkpointing] + ([] if quiet else [StepProgressBar()]),
     )
     events.emit(
         "start",
@@ -187,10 +188,10 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
         raise Cancelled()
     if not trainer.is_global_zero:
         return {}
-    return _finish(jd, spec, prepared, method.inference_network(), stats, validation.latest, print_fp, events, trainer.strategy.root_device)
+    return _finish(jd, spec, prepared, arch, method.inference_network(), stats, validation.latest, print_fp, events, trainer.strategy.root_device)
 
 
-def _finish(jd: JobDir, spec: JobSpec, prepared: PreparedInputs, network, stats, metrics: dict, print_fp: str, events: EventLog, device: torch.device) -> dict:
+def _finish(jd: JobDir, spec: JobSpec, prepared: PreparedInputs, arch: str, network, stats, metrics: dict, print_fp: str, events: EventLog, device: torch.device) -> dict:
     events.emit("phase", phase="export", message="writing the model package")
     card = ModelCard(
         class_names=spec.class_names,
@@ -198,7 +199,7 @@ def _finish(jd: JobDir, spec: JobSpec, prepared: PreparedInputs, network, stats,
         bands=prepared.bands,
         mean=stats.mean,
         std=stats.std,
-        arch=spec.model.arch,
+        arch=arch,
         encoder=spec.model.encoder,
         in_channels=len(prepared.bands),
         tile_size=spec.train.tile_size,

@@ -22,23 +22,29 @@ METHODS: dict[str, type[Method]] = {
 DEFAULT_METHOD = "supervised"
 
 
-def check_method(name: str, params: dict, where: str = "job.json") -> list[str]:
+def resolved_arch(method_name: str, arch: str | None) -> str:
+    """The architecture a job trains: its own, else its method's default (s6: DeepLabV3+)."""
+    if arch:
+        return arch
+    return METHODS[method_name].default_arch if method_name in METHODS else Method.default_arch
+
+
+def check_method(name: str, params: dict, class_names: list[str], where: str = "job.json") -> list[str]:
     """One problem line per bad method name or parameter."""
     if name not in METHODS:
         return [f"{where}: method.name: unknown method {name!r} (known: {', '.join(sorted(METHODS))})"]
     try:
-        METHODS[name].Params.model_validate(params)
+        return METHODS[name].Params.model_validate(params).problems(class_names)
     except ValidationError as exc:
         return [
             f"{where}: method.{'.'.join(map(str, e['loc']))}: "
             + ("unknown parameter" if e["type"] == "extra_forbidden" else e["msg"].removeprefix("Value error, "))
             for e in exc.errors()
         ]
-    return []
 
 
 def build_method(name: str, params: dict, ctx: MethodContext) -> Method:
-    problems = check_method(name, params)
+    problems = check_method(name, params, ctx.class_names)
     if problems:
         raise UserError(*problems)
     cls = METHODS[name]

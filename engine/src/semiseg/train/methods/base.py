@@ -20,6 +20,10 @@ class MethodParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    def problems(self, class_names: list[str]) -> list[str]:
+        """Checks that need the job's classes (field checks are pydantic's); one line each."""
+        return []
+
 
 @dataclass(frozen=True)
 class MethodContext:
@@ -48,6 +52,7 @@ class StepInfo:
 class Method(nn.Module):
     Params: ClassVar[type[MethodParams]] = MethodParams
     uses_unlabeled: ClassVar[bool] = False
+    default_arch: ClassVar[str] = "unet"  # used when job.json leaves model.arch out
 
     def __init__(self, ctx: MethodContext, params: MethodParams):
         super().__init__()

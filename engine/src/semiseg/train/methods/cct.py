@@ -52,6 +52,10 @@ class CCTParams(MethodParams):
     abce: bool = False
     background: list[str] = []  # class names that are context for Obj-Msk / Con-Msk / G-Cutout
 
+    def problems(self, class_names: list[str]) -> list[str]:
+        unknown = [name for name in self.background if name not in class_names]
+        return [f"job.json: method.background: unknown class names {unknown} (classes: {class_names})"] if unknown else []
+
 
 class AuxiliaryDecoder(nn.Module):
     """One perturbation and its own decoder + head."""
@@ -72,9 +76,9 @@ class CCT(Method):
 
     def __init__(self, ctx: MethodContext, params: CCTParams):
         super().__init__(ctx, params)
-        unknown = [name for name in params.background if name not in ctx.class_names]
-        if unknown:
-            raise UserError(f"job.json: method.background: unknown class names {unknown} (classes: {ctx.class_names})")
+        problems = params.problems(ctx.class_names)
+        if problems:
+            raise UserError(*problems)
         self.network = ctx.build_network(ctx.num_classes)
         self.register_buffer("background", torch.tensor([ctx.class_names.index(n) for n in params.background], dtype=torch.long), persistent=False)
         counts = params.decoders.model_dump()

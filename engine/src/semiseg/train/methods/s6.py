@@ -25,6 +25,7 @@ class S6Params(MethodParams):
 class S6(Method):
     Params = S6Params
     uses_unlabeled = True
+    default_arch = "deeplabv3plus"  # the paper's network
 
     def __init__(self, ctx: MethodContext, params: S6Params):
         super().__init__(ctx, params)
