@@ -22,6 +22,7 @@ class ClassTable(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SingleSelection)
         self.table.verticalHeader().setDefaultSectionSize(24)
         self.table.setMinimumHeight(110)
+        self.table.setMaximumHeight(170)
         self.table.itemChanged.connect(lambda _: self.classesChanged.emit())
         add, remove = QPushButton("Add class"), QPushButton("Remove class")
         add.clicked.connect(lambda: self.add_class())

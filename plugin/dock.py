@@ -58,7 +58,7 @@ class SemiSegDock(QgsDockWidget):
 
     # ---- building the sections -------------------------------------------------------------
     def _engine_group(self):
-        group = QgsCollapsibleGroupBox("Engine")
+        group = self.engine_group = QgsCollapsibleGroupBox("Engine")
         self.python_edit = QgsFileWidget()
         self.python_edit.setFilePath(settings.engine_python())
         self.python_edit.setToolTip("The Python of the engine's environment (where `semiseg` is installed).")
@@ -74,8 +74,15 @@ class SemiSegDock(QgsDockWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(check)
         buttons.addWidget(setup)
+        self.jobs_folder = QgsFileWidget()
+        self.jobs_folder.setStorageMode(QgsFileWidget.GetDirectory)
+        self.jobs_folder.setFilePath(settings.jobs_folder())
+        self.jobs_folder.lineEdit().setPlaceholderText("next to the project")
+        self.jobs_folder.setToolTip("Where new job folders go; empty = <project folder>/semiseg_jobs.")
+        self.jobs_folder.fileChanged.connect(settings.set_jobs_folder)
         form = QFormLayout(group)
         form.addRow("Engine Python", self.python_edit)
+        form.addRow("Jobs folder", self.jobs_folder)
         form.addRow(buttons)
         form.addRow(self.engine_label)
         group.setCollapsed(bool(settings.engine_python()))

@@ -1,7 +1,7 @@
 """Run inside QGIS by /work/shared/tools/qgis-screenshot: a labelled scene trained with the dock.
 
     /work/shared/tools/qgis-screenshot build/semiseg_qgis docs/images/dock.png \
-        docs/images/dock_screenshot.py --wait 240
+        docs/images/dock_screenshot.py --wait 300
 Needs the engine at <repo>/.venv/bin/python (or $SEMISEG_ENGINE_PYTHON).
 """
 import math
@@ -60,6 +60,7 @@ def run(iface):
     dock = plugin.dock
     python = os.environ.get("SEMISEG_ENGINE_PYTHON", str(REPO / ".venv" / "bin" / "python"))
     dock.python_edit.setFilePath(python)
+    dock.engine_group.setCollapsed(True)
     dock.raster_combo.setLayer(raster)
     from semiseg_qgis.classes import SegClass
     dock.class_table.set_classes([SegClass("water", "#1f78b4"), SegClass("field", "#e6c86e"),
@@ -77,7 +78,7 @@ def run(iface):
             scribbles.addFeature(QgsVectorLayerUtils.createFeature(scribbles, geometry, {},
                                                                    scribbles.createExpressionContext()))
     scribbles.commitChanges()
-    dock.steps.setValue(20)
+    dock.steps.setValue(80)
     dock.tile_size.setValue(64)
     dock.batch_size.setValue(4)
     dock.device.setCurrentText("cpu")

@@ -2,7 +2,6 @@
 import json
 
 import pytest
-from qgis.PyQt.QtGui import QColor
 from qgis.core import (QgsEditFormConfig, QgsGeometry, QgsPointXY, QgsRasterLayer,
                        QgsVectorLayerUtils)
 
@@ -156,3 +155,26 @@ def test_missing_label_layers_are_reported_not_raised(dock, raster):
     dock.raster_combo.setLayer(raster)
     assert dock.start_training() is None
     assert "label layers" in dock.error_label.text()
+
+
+def test_classes_come_back_with_the_project(dock, project, tmp_path):
+    dock.class_table.set_classes([class_list.SegClass("a", "#ff0000"), class_list.SegClass("b", "#00ff00"),
+                                  class_list.SegClass("c", "#0000ff")])
+    assert project.write(str(tmp_path / "p.qgz"))
+    project.clear()
+    assert [c.name for c in dock.class_table.classes()] == ["class 1", "class 2"]
+    assert project.read(str(tmp_path / "p.qgz"))
+    assert [(c.name, c.color) for c in dock.class_table.classes()] == [
+        ("a", "#ff0000"), ("b", "#00ff00"), ("c", "#0000ff")]
+
+
+def test_jobs_go_next_to_the_project_unless_a_folder_is_set(dock, raster, project, tmp_path):
+    dock.raster_combo.setLayer(raster)
+    dock.new_label_layers(str(tmp_path / "l.gpkg"))
+    project.setFileName(str(tmp_path / "project.qgz"))
+    assert dock.write_job().parent == tmp_path / "semiseg_jobs"
+    dock.jobs_folder.setFilePath(str(tmp_path / "elsewhere"))
+    try:
+        assert dock.write_job().parent == tmp_path / "elsewhere"
+    finally:
+        dock.jobs_folder.setFilePath("")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from qgis.PyQt.QtCore import QCoreApplication
-from qgis.core import QgsRasterLayer, QgsVectorLayer
+from qgis.core import QgsRasterLayer
 
 import processing
 from semiseg_qgis import classes as class_list
@@ -98,6 +98,13 @@ def test_training_adds_aligned_result_layers(labelled, tmp_path, project):
     assert "completed" in dock.status_label.text()
     assert dock.model_dir.filePath() == str(tmp_path / "job" / "model")
 
+    # "Predict" with the model just trained adds another aligned group
+    dock.predict_raster.setLayer(raster)
+    state = run_to_end(dock.start_prediction(tmp_path / "predicted"))
+    assert state.status == "completed", state.error_text()
+    group = project.layerTreeRoot().findGroup("SemiSeg prediction predicted")
+    assert [n.layer().extent() == raster.extent() for n in group.findLayers()] == [True, True]
+
 
 def test_engine_error_is_shown_with_the_log(labelled, tmp_path):
     dock, _, _ = labelled
@@ -107,6 +114,14 @@ def test_engine_error_is_shown_with_the_log(labelled, tmp_path):
     assert not dock.error_label.isHidden()
     assert "tile_size" in dock.error_label.text()
     assert dock.log_button.isEnabled() and dock.log_path().is_file()
+
+
+def test_unknown_method_parameter_is_named_by_the_engine(labelled, tmp_path, engine_python):
+    dock, _, _ = labelled
+    dock.method_params.setText('{"no_such_parameter": 1}')
+    state = run_to_end(dock.start_training(tmp_path / "job"))
+    assert state.status == "failed"
+    assert "no_such_parameter" in dock.error_label.text()
 
 
 def test_cancel_stops_cleanly_and_resume_completes(labelled, tmp_path):
