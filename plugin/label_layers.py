@@ -5,11 +5,12 @@ colors, and a default value equal to the active class with the attribute form su
 that labelling is draw, draw, draw. Layers are tagged with custom properties so the dock finds
 them again after a project reload.
 """
-from qgis.PyQt.QtCore import QVariant
+from qgis.PyQt.QtCore import QVariant, Qt
 from qgis.PyQt.QtGui import QColor
 from qgis.core import (QgsCategorizedSymbolRenderer, QgsCoordinateTransformContext, QgsDefaultValue,
-                       QgsEditFormConfig, QgsField, QgsFields, QgsMapUnitScale, QgsProject,
-                       QgsRasterLayer, QgsRendererCategory, QgsSymbol, QgsUnitTypes,
+                       QgsEditFormConfig, QgsField, QgsFields, QgsLineSymbol, QgsMapUnitScale, QgsProject,
+                       QgsRasterLayer, QgsRendererCategory, QgsSimpleLineSymbolLayer, QgsSymbol,
+                       QgsUnitTypes,
                        QgsVectorFileWriter, QgsVectorLayer, QgsWkbTypes)
 
 CLASS_FIELD = "class_id"
@@ -57,19 +58,32 @@ def apply_classes(layer: QgsVectorLayer, classes: list, line_width_map_units: fl
     """Categorized renderer by class id; lines are drawn as wide as the engine will burn them."""
     categories = []
     for class_id, seg_class in enumerate(classes):
-        symbol = QgsSymbol.defaultSymbol(layer.geometryType())
-        symbol.setColor(QColor(seg_class.color))
         if layer.geometryType() == QgsWkbTypes.LineGeometry:
-            symbol.setWidth(line_width_map_units)
-            symbol.setWidthUnit(QgsUnitTypes.RenderMapUnits)
-            scale = QgsMapUnitScale()
-            scale.minSizeMMEnabled, scale.minSizeMM = True, 0.5
-            symbol.setMapUnitScale(scale)
-        elif layer.geometryType() == QgsWkbTypes.PolygonGeometry:
-            symbol.setOpacity(0.5)
+            symbol = _scribble_symbol(QColor(seg_class.color), line_width_map_units)
+        else:
+            symbol = QgsSymbol.defaultSymbol(layer.geometryType())
+            symbol.setColor(QColor(seg_class.color))
+            if layer.geometryType() == QgsWkbTypes.PolygonGeometry:
+                symbol.setOpacity(0.5)
         categories.append(QgsRendererCategory(class_id, symbol, seg_class.name))
     layer.setRenderer(QgsCategorizedSymbolRenderer(CLASS_FIELD, categories))
     layer.triggerRepaint()
+
+
+def _scribble_symbol(color: QColor, width_map_units: float) -> QgsLineSymbol:
+    """A line as wide as the engine burns it, in a white casing that keeps it visible over a
+    prediction of the same color."""
+    scale = QgsMapUnitScale()
+    scale.minSizeMMEnabled, scale.minSizeMM = True, 0.5
+    symbol = QgsLineSymbol()
+    symbol.deleteSymbolLayer(0)
+    for layer_color, width in ((QColor(255, 255, 255, 220), 1.6 * width_map_units), (color, width_map_units)):
+        line = QgsSimpleLineSymbolLayer(layer_color, width)
+        line.setWidthUnit(QgsUnitTypes.RenderMapUnits)
+        line.setWidthMapUnitScale(scale)
+        line.setPenCapStyle(Qt.RoundCap)
+        symbol.appendSymbolLayer(line)  # the symbol owns it from here
+    return symbol
 
 
 def set_active_class(layer: QgsVectorLayer, class_id: int) -> None:

@@ -30,7 +30,10 @@ def raster(project, tmp_path):
 
 
 def categories(layer):
-    return [(c.value(), c.label(), c.symbol().color().name()) for c in layer.renderer().categories()]
+    """(class id, name, color of the top symbol layer) per category of the renderer."""
+    cats = layer.renderer().categories()  # the symbols live as long as this list
+    return [(c.value(), c.label(), c.symbol().symbolLayer(c.symbol().symbolLayerCount() - 1).color().name())
+            for c in cats]
 
 
 def draw_line(layer, points, georeferenced=True):
@@ -68,7 +71,8 @@ def test_label_layers_follow_the_class_table(dock, raster, tmp_path, project):
 
     scribbles = next(l for l in layers if l.name() == "scene scribbles")
     dock.line_width.setValue(5)
-    widths = [c.symbol().width() for c in scribbles.renderer().categories()]
+    scribble_categories = scribbles.renderer().categories()  # symbols live as long as this list
+    widths = [c.symbol().symbolLayer(1).width() for c in scribble_categories]
     assert widths == [pytest.approx(5 * raster.rasterUnitsPerPixelX())] * 3
 
 
