@@ -98,7 +98,13 @@ def _cmd_train(args) -> int:
         events.emit("done", status="failed", exit_code=EXIT_FAILED, message=message)
         print(f"semiseg: {message}", file=sys.stderr)
         return EXIT_FAILED
-    summary = f"mIoU {metrics['miou']:.3f}" if metrics.get("miou") is not None else "no validation labels"
+    scored = {name: m["miou"] for name, m in metrics.items() if m.get("miou") is not None}
+    if not scored:
+        summary = "no validation labels"
+    elif len(scored) == 1 and len(metrics) <= 1:
+        summary = f"mIoU {next(iter(scored.values())):.3f}"
+    else:
+        summary = ", ".join(f"{name} mIoU {v:.3f}" for name, v in scored.items())
     events.emit("done", status="completed", exit_code=EXIT_OK, message=f"completed ({summary})")
     if events.enabled:
         print(f"semiseg: done ({summary}); model: {job_dir / 'model'}; outputs: {job_dir / 'outputs'}")
@@ -112,7 +118,10 @@ def _cmd_validate(args) -> int:
     prepared = prepare_inputs(load_job(args.job_dir))
     for note in prepared.warnings:
         print(f"semiseg: warning: {note}", file=sys.stderr)
-    print(f"semiseg: {args.job_dir / 'job.json'} is valid ({len(prepared.labeled)} labelled raster(s), {len(prepared.bands)} band(s))")
+    for d in prepared.domains:
+        where = f"domain {d.name!r}: " if len(prepared.domains) > 1 else ""
+        print(f"semiseg: {where}{len(d.labeled)} labelled raster(s), {len(d.bands)} band(s), {len(d.spec.classes)} classes")
+    print(f"semiseg: {args.job_dir / 'job.json'} is valid")
     return EXIT_OK
 
 

@@ -54,8 +54,9 @@ class _RasterCache:
 
 
 class TrainingWindows(Dataset):
-    def __init__(self, source: WindowSource, index: LabeledPixelIndex, seed: int, length: int, with_unlabeled: bool):
+    def __init__(self, source: WindowSource, index: LabeledPixelIndex, seed: int, length: int, with_unlabeled: bool, stream: int = 0):
         self.source = source
+        self.stream = stream  # separates the random streams of several domains
         self.index = index
         self.seed = seed
         self.length = length
@@ -66,7 +67,7 @@ class TrainingWindows(Dataset):
         return self.length
 
     def __getitem__(self, i: int) -> dict:
-        rng = np.random.default_rng([self.seed, int(i)])
+        rng = np.random.default_rng([self.seed, int(i)] + ([self.stream] if self.stream else []))
         sample = {"labeled": self._labeled(rng)}
         if self.with_unlabeled:
             sample["unlabeled"] = self._unlabeled(rng)
@@ -93,6 +94,19 @@ class TrainingWindows(Dataset):
                 break
         image, valid = random_dihedral(rng, s.stats.apply(image) * valid, valid)
         return {"image": torch.from_numpy(image), "valid": torch.from_numpy(valid)}
+
+
+class DomainWindows(Dataset):
+    """Sample i of every domain at once: {"domains": {name: sample}} (each domain its own shapes)."""
+
+    def __init__(self, datasets: dict[str, TrainingWindows]):
+        self.datasets = datasets
+
+    def __len__(self) -> int:
+        return min(len(d) for d in self.datasets.values())
+
+    def __getitem__(self, i: int) -> dict:
+        return {"domains": {name: ds[i] for name, ds in self.datasets.items()}}
 
 
 def _crop(ids: np.ndarray, top: int, left: int, tile: int) -> np.ndarray:

@@ -11,8 +11,11 @@ from semiseg.jobs.spec import JobSpec
 
 def fingerprint(spec: JobSpec) -> str:
     """Hash of the training-relevant spec and of each input file's size and modification time."""
-    relevant = spec.model_dump(mode="json", include={"classes", "labeled", "unlabeled", "bands", "method", "model", "train"})
-    files = [src.raster for src in spec.labeled] + [src.labels for src in spec.labeled] + list(spec.unlabeled)
+    relevant = spec.model_dump(mode="json", include={"domains", "method", "model", "train"})
+    for domain in relevant["domains"]:
+        domain.pop("predict")  # what to predict afterwards does not change training
+    files = [p for d in spec.domains for src in d.labeled for p in (src.raster, src.labels)]
+    files += [p for d in spec.domains for p in d.unlabeled]
     stats = []
     for path in files:
         st = Path(path).stat()

@@ -14,80 +14,100 @@ import numpy as np
 from semiseg.data.labels import IGNORE_INDEX, load_labels
 from semiseg.errors import UserError
 from semiseg.io.rasters import RasterInfo, raster_info
-from semiseg.jobs.spec import JobSpec
+from semiseg.jobs.spec import DomainSpec, JobSpec
 from semiseg.models.network import check_model_names
-from semiseg.train.methods import check_method, resolved_arch
+from semiseg.train.methods import METHODS, check_method, resolved_arch
 
 
 @dataclass
-class PreparedInputs:
-    spec: JobSpec
+class PreparedDomain:
+    spec: DomainSpec
     labeled: list[RasterInfo]
     label_maps: list[np.ndarray]
     unlabeled: list[RasterInfo]
     predict: list[RasterInfo]
     bands: list[int]
-    warnings: list[str] = field(default_factory=list)
 
     @property
     def pool(self) -> list[RasterInfo]:
         """Rasters for unlabelled windows: the unlabelled ones and the labelled ones."""
         return self.labeled + self.unlabeled
 
+    @property
+    def name(self) -> str:
+        return self.spec.name
 
-def prepare_inputs(spec: JobSpec) -> PreparedInputs:
+
+@dataclass
+class PreparedJob:
+    spec: JobSpec
+    domains: list[PreparedDomain]
+    warnings: list[str] = field(default_factory=list)
+
+
+def prepare_inputs(spec: JobSpec) -> PreparedJob:
     problems: list[str] = []
-    problems += check_method(spec.method.name, spec.method.params, spec.class_names)
-    problems += check_model_names(resolved_arch(spec.method.name, spec.model.arch), spec.model.encoder)
+    method = spec.method.name
+    for domain in spec.domains:
+        problems += check_method(method, spec.method.params, domain.class_names)
+    problems = list(dict.fromkeys(problems))  # the same parameter problem once, not per domain
+    problems += check_model_names(resolved_arch(method, spec.model.arch), spec.model.encoder)
+    if spec.multi_domain and method in METHODS and not METHODS[method].supports_domains:
+        multi = sorted(n for n, m in METHODS.items() if m.supports_domains)
+        problems.append(f"job.json: method.name: {method!r} trains one domain; for several domains use {', '.join(multi)}")
+
+    stems = [p.stem for d in spec.domains for p in d.predict]
+    for stem in sorted({s for s in stems if stems.count(s) > 1}):
+        problems.append(f"job.json: predict: two rasters are named {stem!r}; their outputs would collide")
+
+    warnings: list[str] = []
+    domains = [_prepare_domain(d, spec.multi_domain, problems, warnings) for d in spec.domains]
+    if problems:
+        raise UserError(*problems)
+    return PreparedJob(spec, domains, warnings)
+
+
+def _prepare_domain(spec: DomainSpec, named: bool, problems: list[str], warnings: list[str]) -> PreparedDomain:
+    where = f"domain {spec.name!r}: " if named else ""
 
     def info(path: Path, role: str) -> RasterInfo | None:
         try:
             return raster_info(path)
         except UserError as exc:
-            problems.extend(f"{role}: {p}" for p in exc.problems)
+            problems.extend(f"{where}{role}: {p}" for p in exc.problems)
             return None
 
     labeled = [info(src.raster, "labeled raster") for src in spec.labeled]
     unlabeled = [info(p, "unlabeled raster") for p in spec.unlabeled]
     predict = [info(p, "predict raster") for p in spec.predict]
-    all_infos = [i for i in labeled + unlabeled + predict if i is not None]
+    found = [i for i in labeled + unlabeled + predict if i is not None]
 
     bands: list[int] = []
-    if all_infos:
-        counts = {i.count for i in all_infos}
-        reference = all_infos[0]
-        for i in all_infos[1:]:
+    if found:
+        reference = found[0]
+        for i in found[1:]:
             if i.count != reference.count:
                 problems.append(
-                    f"{i.path}: has {i.count} band(s) but {reference.path.name} has {reference.count}; "
-                    "all rasters of a job need the same bands"
+                    f"{where}{i.path}: has {i.count} band(s) but {reference.path.name} has {reference.count}; "
+                    "all rasters of a domain need the same bands"
                 )
+        fewest = min(i.count for i in found)
         bands = spec.bands or list(range(1, reference.count + 1))
-        too_high = [b for b in bands if b > min(counts)]
+        too_high = [b for b in bands if b > fewest]
         if too_high:
-            problems.append(f"job.json: bands: band(s) {too_high} do not exist (rasters have {min(counts)} band(s))")
-
-    stems = [p.stem for p in spec.predict]
-    for stem in sorted({s for s in stems if stems.count(s) > 1}):
-        problems.append(f"job.json: predict: two rasters are named {stem!r}; their outputs would collide")
+            problems.append(f"job.json: {where}bands: band(s) {too_high} do not exist (rasters have {fewest} band(s))")
 
     label_maps: list[np.ndarray] = []
-    warnings: list[str] = []
     for src, raster in zip(spec.labeled, labeled):
         if raster is None:
             continue
         try:
-            result = load_labels(
-                src.labels, raster, len(spec.classes), src.class_field, src.layers, src.line_width_px, src.point_radius_px
-            )
+            result = load_labels(src.labels, raster, len(spec.classes), src.class_field, src.layers, src.line_width_px, src.point_radius_px)
         except UserError as exc:
-            problems.extend(exc.problems)
+            problems.extend(f"{where}{p}" for p in exc.problems)
             continue
         warnings += result.warnings
         if not (result.ids != IGNORE_INDEX).any():
-            problems.append(f"{src.labels}: no labelled pixel falls on {raster.path.name} (labels do not overlap the raster?)")
+            problems.append(f"{where}{src.labels}: no labelled pixel falls on {raster.path.name} (labels do not overlap the raster?)")
         label_maps.append(result.ids)
-
-    if problems:
-        raise UserError(*problems)
-    return PreparedInputs(spec, labeled, label_maps, unlabeled, predict, bands, warnings)
+    return PreparedDomain(spec, [i for i in labeled if i], label_maps, [i for i in unlabeled if i], [i for i in predict if i], bands)

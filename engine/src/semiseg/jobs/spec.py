@@ -93,17 +93,18 @@ class InferenceSpec(_Strict):
     batch_size: int = Field(default=8, ge=1)
 
 
-class JobSpec(_Strict):
-    version: Literal[1]
+class DomainSpec(_Strict):
+    """One label space: its classes, labelled and unlabelled rasters, bands and rasters to predict.
+
+    A job without `domains` is one domain named "default" made of the top-level fields.
+    """
+
+    name: str = Field(default="default", min_length=1, pattern=r"^[A-Za-z0-9_-]+$")  # used in file and layer names
     classes: list[ClassDef] = Field(min_length=2)
     labeled: list[LabeledSource] = Field(min_length=1)
     unlabeled: list[Path] = []
     bands: list[int] | None = None
-    method: MethodSpec = MethodSpec()
-    model: ModelSpec = ModelSpec()
-    train: TrainSpec = TrainSpec()
     predict: list[Path] = []
-    inference: InferenceSpec = InferenceSpec()
 
     @field_validator("bands")
     @classmethod
@@ -113,7 +114,7 @@ class JobSpec(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _class_ids_contiguous(self) -> "JobSpec":
+    def _class_ids_contiguous(self) -> "DomainSpec":
         ids = sorted(c.id for c in self.classes)
         if ids != list(range(len(ids))):
             raise ValueError(f"class ids must be 0..{len(ids) - 1}, each once; got {ids}")
@@ -127,9 +128,7 @@ class JobSpec(_Strict):
     def class_colors(self) -> list[str]:
         return [c.color for c in sorted(self.classes, key=lambda c: c.id)]
 
-    def resolved(self, base: Path) -> "JobSpec":
-        """A copy whose relative paths are resolved against `base` (the job directory)."""
-
+    def resolved(self, base: Path) -> "DomainSpec":
         def fix(p: Path) -> Path:
             return p if p.is_absolute() else (base / p)
 
@@ -141,11 +140,48 @@ class JobSpec(_Strict):
         return data
 
 
+_DOMAIN_FIELDS = ("classes", "labeled", "unlabeled", "bands", "predict")
+
+
+class JobSpec(_Strict):
+    version: Literal[1]
+    domains: list[DomainSpec] = Field(min_length=1)
+    method: MethodSpec = MethodSpec()
+    model: ModelSpec = ModelSpec()
+    train: TrainSpec = TrainSpec()
+    inference: InferenceSpec = InferenceSpec()
+
+    @model_validator(mode="after")
+    def _distinct_domain_names(self) -> "JobSpec":
+        names = [d.name for d in self.domains]
+        if len(set(names)) != len(names):
+            raise ValueError(f"domain names must differ; got {names}")
+        return self
+
+    @property
+    def multi_domain(self) -> bool:
+        return len(self.domains) > 1
+
+    def resolved(self, base: Path) -> "JobSpec":
+        """A copy whose relative paths are resolved against `base` (the job directory)."""
+        data = self.model_copy(deep=True)
+        data.domains = [d.resolved(base) for d in data.domains]
+        return data
+
+
 def parse_job(raw: dict, source: str = "job.json") -> JobSpec:
+    """Validate a job; single-domain jobs keep their top-level fields (and error locations)."""
+    single = "domains" not in raw
+    if single:
+        raw = dict(raw)
+        raw["domains"] = [{k: raw.pop(k) for k in _DOMAIN_FIELDS if k in raw}]
+    elif any(k in raw for k in _DOMAIN_FIELDS):
+        clash = ", ".join(k for k in _DOMAIN_FIELDS if k in raw)
+        raise UserError(f"{source}: {clash}: give these inside each of `domains`, not beside it")
     try:
         return JobSpec.model_validate(raw)
     except ValidationError as exc:
-        raise UserError(*[_format_problem(source, err) for err in exc.errors()]) from None
+        raise UserError(*[_format_problem(source, err, single) for err in exc.errors()]) from None
 
 
 def load_job(job_dir: Path) -> JobSpec:
@@ -162,9 +198,14 @@ def load_job(job_dir: Path) -> JobSpec:
     return parse_job(raw, str(path)).resolved(Path(job_dir))
 
 
-def _format_problem(source: str, err: dict) -> str:
-    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+def _format_problem(source: str, err: dict, single_domain: bool) -> str:
+    loc = list(err["loc"])
+    if single_domain and loc[:2] == ["domains", 0]:
+        loc = loc[2:]  # the user wrote these fields at the top level
+    where = ".".join(str(p) for p in loc) or "(top level)"
     message = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         message = "unknown field"
+    if err["type"] == "missing":
+        message = "required"
     return f"{source}: {where}: {message}"

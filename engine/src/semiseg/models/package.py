@@ -36,6 +36,7 @@ class ModelCard:
     method: dict
     metrics: dict = field(default_factory=dict)
     fingerprint: str = ""
+    domain: str = "default"
     engine_version: str = __version__
     format_version: int = FORMAT_VERSION
 

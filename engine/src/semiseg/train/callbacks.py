@@ -53,25 +53,28 @@ class ProgressEvents(L.Callback):
 
 
 class Validation(L.Callback):
-    """Scores the inference network on the held-out blocks every `every` steps and at the end."""
+    """Scores each domain's inference network on its held-out blocks every `every` steps and at the end."""
 
-    def __init__(self, validator: BlockValidator, events: EventLog, class_names: list[str], every: int, total_steps: int):
-        self.validator = validator
-        self.events = events
+    def __init__(self, validators: dict[str, BlockValidator], class_names: dict[str, list[str]], events: EventLog, every: int, total_steps: int):
+        self.validators = validators
         self.class_names = class_names
+        self.events = events
         self.every = every
         self.total = total_steps
-        self.latest: dict = {}
+        self.latest: dict[str, dict] = {}  # domain -> scores of the last validation
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         step = trainer.global_step
-        if not len(self.validator) or not trainer.is_global_zero:
+        if not trainer.is_global_zero or (step % self.every and step != self.total):
             return
-        if step % self.every and step != self.total:
-            return
-        matrix = self.validator.confusion(pl_module.method.inference_network(), pl_module.device)
-        self.latest = {"step": step, **scores(matrix, self.class_names), "confusion": matrix.tolist()}
-        self.events.emit("metrics", split="val", **{k: v for k, v in self.latest.items() if k != "confusion"})
+        networks = pl_module.method.inference_networks()
+        for name, validator in self.validators.items():
+            if not len(validator):
+                continue
+            matrix = validator.confusion(networks[name], pl_module.device)
+            self.latest[name] = {"step": step, **scores(matrix, self.class_names[name]), "confusion": matrix.tolist()}
+            tag = {"domain": name} if len(self.validators) > 1 else {}
+            self.events.emit("metrics", split="val", **tag, **{k: v for k, v in self.latest[name].items() if k != "confusion"})
 
 
 class CancelFlag:

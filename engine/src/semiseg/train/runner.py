@@ -15,25 +15,22 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader
 
 from semiseg import __version__
-from semiseg.data.dataset import StepSampler, TrainingWindows, WindowSource
-from semiseg.data.normalization import compute_band_stats
-from semiseg.data.sampling import LabeledPixelIndex
-from semiseg.data.split import split_blocks
+from semiseg.data.dataset import DomainWindows, StepSampler
 from semiseg.errors import Cancelled, UserError
 from semiseg.io.atomic import atomic_directory, write_text_atomic
 from semiseg.jobs.events import EventLog
 from semiseg.jobs.fingerprint import fingerprint
 from semiseg.jobs.jobdir import JobDir
-from semiseg.jobs.prepare import PreparedInputs, prepare_inputs
+from semiseg.jobs.prepare import prepare_inputs
 from semiseg.jobs.spec import JobSpec, load_job
 from semiseg.models.network import build_network
 from semiseg.models.package import ModelCard, save_package
 from semiseg.predict.raster import WindowPredictor, predict_raster
 from semiseg.train.callbacks import CancelFlag, Checkpointing, ProgressEvents, StepProgressBar, Validation, seed_from
-from semiseg.train.methods import build_method, resolved_arch
+from semiseg.train.domain_data import DomainData, build_domain_data
+from semiseg.train.methods import METHODS, build_method, resolved_arch
 from semiseg.train.methods.base import MethodContext
 from semiseg.train.task import SegmentationTask
-from semiseg.train.validation import BlockValidator
 
 
 def is_rank_zero() -> bool:
@@ -44,7 +41,7 @@ def is_rank_zero() -> bool:
 class _StepData(L.LightningDataModule):
     """Hands each process the sample numbers of its own steps, from where training resumes."""
 
-    def __init__(self, dataset: TrainingWindows, spec: JobSpec, num_workers: int, pin: bool):
+    def __init__(self, dataset, spec: JobSpec, num_workers: int, pin: bool):
         super().__init__()
         self.dataset, self.spec = dataset, spec
         self.num_workers, self.pin = num_workers, pin
@@ -96,7 +93,7 @@ def read_checkpoint_fields(path: Path) -> dict:
 
 
 def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: str = "auto", devices: int = 1, num_nodes: int = 1, quiet: bool = False) -> dict:
-    """Train the job; returns the final metrics. Raises UserError, Cancelled."""
+    """Train the job; returns the final validation scores per domain. Raises UserError, Cancelled."""
     jd = JobDir(Path(job_dir))
     spec = load_job(jd.root)
     events.emit("phase", phase="prepare", message="checking inputs and reading labels")
@@ -117,32 +114,39 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
 
     accelerator, device_arg = _accelerator(device, devices)
     t = spec.train
-    train_maps, val_blocks = split_blocks(prepared.label_maps, max(32, t.tile_size // 2), t.val_fraction, t.seed)
-    if not val_blocks:
-        events.emit("warning", message="too few labelled blocks to hold some back: no validation metrics (label more areas)")
-    stats = compute_band_stats(prepared.pool, prepared.bands, t.seed)
-    index = LabeledPixelIndex(train_maps, len(spec.classes), t.seed, t.class_balanced)
+    world = devices * num_nodes
+    method_cls = METHODS[spec.method.name]
+    domains = [build_domain_data(d, i, t, t.steps * t.batch_size * world, method_cls.uses_unlabeled) for i, d in enumerate(prepared.domains)]
+    for d in domains:
+        if not len(d.validator):
+            where = f" in domain {d.prepared.name!r}" if spec.multi_domain else ""
+            events.emit("warning", message=f"too few labelled blocks{where} to hold some back: no validation metrics (label more areas)")
 
     arch = resolved_arch(spec.method.name, spec.model.arch)
+
+    def network_for(in_channels: int, classes: int):
+        return build_network(arch, spec.model.encoder, in_channels, classes, spec.model.encoder_weights)
+
+    first = domains[0].info
     seed_from(t.seed)  # network initialisation depends on the seed alone
     ctx = MethodContext(
-        in_channels=len(prepared.bands),
-        num_classes=len(spec.classes),
-        class_names=spec.class_names,
+        in_channels=first.in_channels,
+        num_classes=len(first.class_names),
+        class_names=first.class_names,
         total_steps=t.steps,
-        build_network=lambda classes: build_network(arch, spec.model.encoder, len(prepared.bands), classes, spec.model.encoder_weights),
+        build_network=lambda classes: network_for(first.in_channels, classes),
+        domains=tuple(d.info for d in domains),
+        build_domain_network=network_for,
     )
     method = build_method(spec.method.name, spec.method.params, ctx)
     task = SegmentationTask(method, t.lr, t.steps, t.seed)
 
-    source = WindowSource(prepared.labeled, train_maps, prepared.pool, prepared.bands, stats, t.tile_size)
-    world = devices * num_nodes
-    dataset = TrainingWindows(source, index, t.seed, t.steps * t.batch_size * world, method.uses_unlabeled)
+    dataset = DomainWindows({d.prepared.name: d.windows for d in domains}) if spec.multi_domain else domains[0].windows
     workers = t.num_workers if t.num_workers is not None else _default_workers(accelerator)
     data = _StepData(dataset, spec, workers, pin=accelerator == "gpu")
-
-    validator = BlockValidator(val_blocks, prepared.labeled, prepared.label_maps, prepared.bands, stats, t.tile_size, len(spec.classes))
-    validation = Validation(validator, events, spec.class_names, t.eval_interval, t.steps)
+    validation = Validation(
+        {d.prepared.name: d.validator for d in domains}, {d.prepared.name: d.info.class_names for d in domains}, events, t.eval_interval, t.steps
+    )
     cancel = CancelFlag(jd.cancel_request)
     cancel.install()
     checkpointing = Checkpointing(jd.last_checkpoint, t.checkpoint_interval, print_fp, cancel)
@@ -174,8 +178,9 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
         total_steps=t.steps,
         resumed_from_step=start_step if resume else None,
         method=spec.method.name,
-        labelled_pixels=int(index.counts.sum()),
-        validation_blocks=len(val_blocks),
+        labelled_pixels=int(sum(d.index.counts.sum() for d in domains)),
+        validation_blocks=sum(len(d.validator) for d in domains),
+        domains=[d.prepared.name for d in domains],
     )
     events.emit("phase", phase="train", message=f"{t.steps} steps of {t.batch_size} windows of {t.tile_size} px")
     try:
@@ -188,35 +193,49 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
         raise Cancelled()
     if not trainer.is_global_zero:
         return {}
-    return _finish(jd, spec, prepared, arch, method.inference_network(), stats, validation.latest, print_fp, events, trainer.strategy.root_device)
+    return _finish(jd, spec, arch, domains, method.inference_networks(), validation.latest, print_fp, events, trainer.strategy.root_device)
 
 
-def _finish(jd: JobDir, spec: JobSpec, prepared: PreparedInputs, arch: str, network, stats, metrics: dict, print_fp: str, events: EventLog, device: torch.device) -> dict:
+def _finish(jd: JobDir, spec: JobSpec, arch: str, domains: list[DomainData], networks: dict, metrics: dict[str, dict], print_fp: str, events: EventLog, device: torch.device) -> dict[str, dict]:
+    """Export one model package per domain (model/, or model/<domain>/ for several), then predict."""
     events.emit("phase", phase="export", message="writing the model package")
-    card = ModelCard(
-        class_names=spec.class_names,
-        class_colors=spec.class_colors,
-        bands=prepared.bands,
-        mean=stats.mean,
-        std=stats.std,
-        arch=arch,
-        encoder=spec.model.encoder,
-        in_channels=len(prepared.bands),
-        tile_size=spec.train.tile_size,
-        method=spec.method.model_dump(),
-        metrics={k: v for k, v in metrics.items() if k != "confusion"},
-        fingerprint=print_fp,
-    )
-    network = network.float().cpu()
+    cards = {}
+    for d in domains:
+        name = d.prepared.name
+        cards[name] = ModelCard(
+            class_names=d.prepared.spec.class_names,
+            class_colors=d.prepared.spec.class_colors,
+            bands=d.prepared.bands,
+            mean=d.stats.mean,
+            std=d.stats.std,
+            arch=arch,
+            encoder=spec.model.encoder,
+            in_channels=len(d.prepared.bands),
+            tile_size=spec.train.tile_size,
+            method=spec.method.model_dump(),
+            metrics={k: v for k, v in metrics.get(name, {}).items() if k != "confusion"},
+            fingerprint=print_fp,
+            domain=name,
+        )
+    networks = {name: net.float().cpu() for name, net in networks.items()}
     with atomic_directory(jd.model) as tmp:
-        save_package(tmp, card, network)
-    events.emit("output", kind="model", path="model", source=None)
-    write_text_atomic(jd.metrics, json.dumps({"validation": metrics, "model": asdict(card)}, indent=2))
+        for name, card in cards.items():
+            save_package(tmp / name if spec.multi_domain else tmp, card, networks[name])
+    for name in cards:
+        events.emit("output", kind="model", path=f"model/{name}" if spec.multi_domain else "model", source=None, **({"domain": name} if spec.multi_domain else {}))
+    if spec.multi_domain:
+        summary = {"validation": metrics, "models": {n: asdict(c) for n, c in cards.items()}}
+    else:
+        only = domains[0].prepared.name
+        summary = {"validation": metrics.get(only, {}), "model": asdict(cards[only])}
+    write_text_atomic(jd.metrics, json.dumps(summary, indent=2))
 
-    predictor = WindowPredictor(network, device, spec.inference.batch_size)
-    for raster in spec.predict:
-        events.emit("phase", phase="predict", message=f"predicting {raster.name}")
-        paths = predict_raster(card, predictor, raster, jd.outputs, spec.inference.overlap)
-        for kind, path in (("classes", paths.classes), ("style", paths.classes_style), ("confidence", paths.confidence), ("style", paths.confidence_style)):
-            events.emit("output", kind=kind, path=str(path.relative_to(jd.root)), source=str(raster))
+    for d in domains:
+        card = cards[d.prepared.name]
+        predictor = WindowPredictor(networks[d.prepared.name], device, spec.inference.batch_size)
+        for raster in d.prepared.spec.predict:
+            events.emit("phase", phase="predict", message=f"predicting {raster.name}")
+            paths = predict_raster(card, predictor, raster, jd.outputs, spec.inference.overlap)
+            for kind, path in (("classes", paths.classes), ("style", paths.classes_style), ("confidence", paths.confidence), ("style", paths.confidence_style)):
+                events.emit("output", kind=kind, path=str(path.relative_to(jd.root)), source=str(raster))
     return metrics

@@ -32,7 +32,8 @@ class SegmentationTask(L.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss, parts = self.method.training_loss(batch, self._step_info())
         self.last_parts = parts
-        self.log("loss", loss.detach(), prog_bar=True, on_step=True, logger=False, batch_size=len(batch["labeled"]["image"]))
+        first = batch["labeled"] if "labeled" in batch else next(iter(batch["domains"].values()))["labeled"]
+        self.log("loss", loss.detach(), prog_bar=True, on_step=True, logger=False, batch_size=len(first["image"]))
         return loss
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:

@@ -11,6 +11,7 @@ from semiseg.train.methods.cct import CCT
 from semiseg.train.methods.mean_teacher import MeanTeacher
 from semiseg.train.methods.s6 import S6
 from semiseg.train.methods.supervised import Supervised
+from semiseg.train.methods.usss import USSS
 
 METHODS: dict[str, type[Method]] = {
     "supervised": Supervised,
@@ -18,6 +19,7 @@ METHODS: dict[str, type[Method]] = {
     "s6": S6,
     "cct": CCT,
     "mean_teacher": MeanTeacher,
+    "usss": USSS,
 }
 DEFAULT_METHOD = "supervised"
 

@@ -26,14 +26,30 @@ class MethodParams(BaseModel):
 
 
 @dataclass(frozen=True)
+class DomainInfo:
+    """One label space of the job (job.json `domains`; a plain job has one, named "default")."""
+
+    name: str
+    class_names: list[str]
+    in_channels: int
+
+
+@dataclass(frozen=True)
 class MethodContext:
-    """What a method needs to build its networks."""
+    """What a method needs to build its networks.
+
+    `in_channels`, `num_classes`, `class_names` and `build_network` describe the first (for
+    most jobs the only) domain; methods that support several domains use `domains` and
+    `build_domain_network(in_channels, classes)`.
+    """
 
     in_channels: int
     num_classes: int
     class_names: list[str]
     total_steps: int
     build_network: Callable[[int], nn.Module]  # classes -> a fresh smp network for this job
+    domains: tuple[DomainInfo, ...] = ()
+    build_domain_network: Callable[[int, int], nn.Module] | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +69,7 @@ class Method(nn.Module):
     Params: ClassVar[type[MethodParams]] = MethodParams
     uses_unlabeled: ClassVar[bool] = False
     default_arch: ClassVar[str] = "unet"  # used when job.json leaves model.arch out
+    supports_domains: ClassVar[bool] = False  # trains several label spaces (job.json `domains`) at once
 
     def __init__(self, ctx: MethodContext, params: MethodParams):
         super().__init__()
@@ -63,13 +80,20 @@ class Method(nn.Module):
         """Total loss for one batch and the named parts worth logging.
 
         `batch["labeled"]` has image (B,C,H,W), label (B,H,W) with 255 = ignore, valid (B,H,W);
-        `batch["unlabeled"]` (only when `uses_unlabeled`) has image and valid.
+        `batch["unlabeled"]` (only when `uses_unlabeled`) has image and valid. A job with several
+        domains (only for `supports_domains` methods) gives `batch["domains"][name]` holding
+        that domain's "labeled" and "unlabeled" instead.
         """
         raise NotImplementedError
 
     def inference_network(self) -> nn.Module:
         """The network that maps images to class logits: validated, exported, used to predict."""
         raise NotImplementedError
+
+    def inference_networks(self) -> dict[str, nn.Module]:
+        """One such network per domain (name -> network); one-domain methods have just the one."""
+        name = self.ctx.domains[0].name if self.ctx.domains else "default"
+        return {name: self.inference_network()}
 
     def after_optimizer_step(self, step: StepInfo) -> None:
         """Hook for state that follows the weights (e.g. an EMA teacher)."""

@@ -1,0 +1,181 @@
+"""Speed and memory of the engine, measured side by side in one run (ratios, not absolute times).
+
+(a) a training step through the whole pipeline (windows read from GeoTIFF, labels, augmentation,
+    Lightning) vs the same network's forward+backward+Adam step on an in-memory batch;
+(b) `semiseg predict` vs pure forward passes over the same number of windows;
+(c) peak RSS of `semiseg predict` on a generated 2k x 2k and 10k x 10k raster.
+
+Usage: .venv/bin/python benchmarks/bench_speed.py [--out DIR] [--steps N] [--big 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import torch
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.windows import Window
+
+from semiseg.cli import main as semiseg
+from semiseg.jobs.events import read_events
+from semiseg.models.network import build_network
+from semiseg.models.package import load_package
+from semiseg.predict.raster import WindowPredictor
+from semiseg.predict.tiling import TileGrid
+
+TILE, BATCH = 128, 8
+
+
+def write_scene(path: Path, size: int, block: int = 1024) -> None:
+    """A textured 3-band raster written window by window (a 10k raster never sits in memory)."""
+    profile = dict(driver="GTiff", width=size, height=size, count=3, dtype="uint8", crs=CRS.from_epsg(32633), transform=Affine(0.5, 0, 600000, 0, -0.5, 5650000), tiled=True, compress="deflate")
+    rng = np.random.default_rng(0)
+    with rasterio.open(path, "w", **profile) as ds:
+        for row in range(0, size, block):
+            for col in range(0, size, block):
+                h, w = min(block, size - row), min(block, size - col)
+                r, c = np.mgrid[row : row + h, col : col + w]
+                base = 120 + 60 * np.sin(r / 37.0) * np.cos(c / 53.0)
+                data = (base[None] + rng.integers(0, 40, (3, h, w))).clip(0, 255).astype(np.uint8)
+                ds.write(data, window=Window(col, row, w, h))
+
+
+def training_job(folder: Path, steps: int, workers: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    write_scene(folder / "scene.tif", 1024)
+    with rasterio.open(folder / "scene.tif") as ds:
+        profile = dict(ds.profile, count=1, nodata=255)
+        bright = ds.read(1) > 120
+    labels = np.full(bright.shape, 255, np.uint8)
+    labels[::9, ::9] = bright[::9, ::9]
+    with rasterio.open(folder / "labels.tif", "w", **profile) as ds:
+        ds.write(labels, 1)
+    job = {
+        "version": 1,
+        "classes": [{"id": 0, "name": "dark"}, {"id": 1, "name": "bright"}],
+        "labeled": [{"raster": "scene.tif", "labels": "labels.tif"}],
+        "train": {"steps": steps, "batch_size": BATCH, "tile_size": TILE, "seed": 0, "num_workers": workers, "val_fraction": 0.0, "checkpoint_every": 10_000},
+    }
+    (folder / "job.json").write_text(json.dumps(job))
+    return folder
+
+
+def seconds_per_step_pipeline(job_dir: Path, skip: int) -> float:
+    assert semiseg(["train", str(job_dir), "--quiet", "--device", "cpu"]) == 0
+    progress = {e["step"]: e["elapsed_s"] for e in read_events(job_dir) if e["type"] == "progress"}
+    last = max(progress)
+    return (progress[last] - progress[skip]) / (last - skip)
+
+
+def seconds_per_step_floor(steps: int, skip: int) -> float:
+    torch.manual_seed(0)
+    net = build_network("unet", "resnet18", 3, 2)
+    opt = torch.optim.Adam(net.parameters(), 1e-4)
+    x = torch.randn(BATCH, 3, TILE, TILE)
+    y = torch.randint(0, 2, (BATCH, TILE, TILE))
+    y[:, ::2] = 255
+    net.train()
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        loss = torch.nn.functional.cross_entropy(net(x), y, ignore_index=255)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        times.append(time.perf_counter() - t0)
+    return float(np.mean(times[skip:]))
+
+
+def window_count(model_dir: Path, raster: Path) -> int:
+    card, _ = load_package(model_dir)
+    with rasterio.open(raster) as ds:
+        return len(TileGrid(ds.height, ds.width, card.tile_size, 0.5))
+
+
+def predict_seconds(model_dir: Path, raster: Path, out: Path) -> float:
+    t0 = time.perf_counter()
+    assert semiseg(["predict", str(model_dir), str(raster), "--out", str(out), "--quiet", "--device", "cpu", "--batch-size", str(BATCH)]) == 0
+    return time.perf_counter() - t0
+
+
+def forward_seconds(model_dir: Path, windows: int) -> float:
+    """The floor of (b): forward passes alone over as many windows, from in-memory tensors."""
+    card, network = load_package(model_dir)
+    predictor = WindowPredictor(network, torch.device("cpu"), BATCH)
+    x = torch.randn(BATCH, card.in_channels, card.tile_size, card.tile_size)
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        for _ in range(int(np.ceil(windows / BATCH))):
+            predictor.network(x)
+    return time.perf_counter() - t0
+
+
+def peak_rss_mb(model_dir: Path, raster: Path, out: Path) -> tuple[float, float]:
+    """Peak RSS of a fresh `semiseg predict` process.
+
+    VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so a child started from this
+    (large) process would report the parent's size.
+    """
+    code = (
+        "import re, sys, time; from semiseg.cli import main; t=time.perf_counter(); "
+        f"rc = main(['predict', {str(model_dir)!r}, {str(raster)!r}, '--out', {str(out)!r}, '--quiet', '--device', 'cpu', '--overlap', '0']); "
+        "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1); "
+        "print(hwm, time.perf_counter()-t); sys.exit(rc)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    kb, seconds = result.stdout.split()[-2:]
+    return int(kb) / 1024, float(seconds)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", type=Path, default=Path("bench-output"))
+    ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--big", type=int, default=10_000)
+    args = ap.parse_args()
+    out = args.out.resolve()
+    torch.set_num_threads(torch.get_num_threads())
+    skip = 5
+    rows = []
+
+    # Each pipeline measurement is bracketed by floor measurements (before and after) so that a
+    # machine whose load changes during the run biases both sides alike.
+    for workers in (0, 1):
+        job = training_job(out / f"train_w{workers}", args.steps, workers)
+        before = seconds_per_step_floor(args.steps, skip)
+        pipe = seconds_per_step_pipeline(job, skip)
+        floor = (before + seconds_per_step_floor(args.steps, skip)) / 2
+        rows.append(("(a) training step, pipeline / in-memory floor", f"num_workers={workers}", f"{pipe:.3f} s vs {floor:.3f} s", f"{pipe / floor:.2f}x", "<= 1.05x"))
+
+    raster2k = out / "scene_2k.tif"
+    write_scene(raster2k, 2048)
+    model = out / "train_w1" / "model"
+    tiles = window_count(model, raster2k)
+    before = forward_seconds(model, tiles)
+    predict_s = predict_seconds(model, raster2k, out / "pred")
+    forward_s = (before + forward_seconds(model, tiles)) / 2
+    rows.append(("(b) predict throughput vs pure forward", f"2048^2, {tiles} windows, overlap 0.5", f"{predict_s:.1f} s vs {forward_s:.1f} s", f"{forward_s / predict_s:.2f}x", ">= 0.9x"))
+
+    big = out / f"scene_{args.big}.tif"
+    write_scene(big, args.big)
+    rss_small, t_small = peak_rss_mb(out / "train_w1" / "model", raster2k, out / "rss")
+    rss_big, t_big = peak_rss_mb(out / "train_w1" / "model", big, out / "rss")
+    rows.append(("(c) peak RSS of semiseg predict", f"2048^2 vs {args.big}^2 ({(args.big / 2048) ** 2:.0f}x pixels)", f"{rss_small:.0f} MB vs {rss_big:.0f} MB ({t_small:.0f} s, {t_big:.0f} s)", f"{rss_big / rss_small:.2f}x", "flat (~1x)"))
+
+    print(f"\nCPU threads: {torch.get_num_threads()}, tile {TILE}, batch {BATCH}, unet/resnet18, torch {torch.__version__}\n")
+    print("| measurement | setting | measured | ratio | target |")
+    print("|---|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Several domains in one job, and USSS: shared encoder/decoder, heads that see only their own labels."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+
+from conftest import CLASSES, events_of, sparse_labels, two_class_scene, write_raster
+from semiseg.cli import main
+from semiseg.errors import UserError
+from semiseg.jobs.spec import parse_job
+from semiseg.models.network import build_network
+from semiseg.train.methods import build_method
+from semiseg.train.methods.base import DomainInfo, MethodContext, StepInfo
+
+SALT = [{"id": 0, "name": "sediment", "color": "#c0c0c0"}, {"id": 1, "name": "salt", "color": "#ff00ff"}, {"id": 2, "name": "other", "color": "#000000"}]
+
+
+def _ctx(domains):
+    return MethodContext(
+        in_channels=domains[0].in_channels,
+        num_classes=len(domains[0].class_names),
+        class_names=domains[0].class_names,
+        total_steps=10,
+        build_network=lambda k: build_network("unet", "resnet18", domains[0].in_channels, k),
+        domains=tuple(domains),
+        build_domain_network=lambda c, k: build_network("unet", "resnet18", c, k),
+    )
+
+
+def _usss(**params):
+    torch.manual_seed(0)
+    domains = [DomainInfo("aerial", ["dark", "bright"], 3), DomainInfo("seismic", ["sediment", "salt", "other"], 1)]
+    return build_method("usss", params, _ctx(domains))
+
+
+def _batch(labelled_b: bool = True):
+    g = torch.Generator().manual_seed(0)
+
+    def part(bands, classes, labelled):
+        label = torch.randint(0, classes, (2, 32, 32), generator=g)
+        if not labelled:
+            label[:] = 255
+        valid = torch.ones(2, 32, 32, dtype=torch.bool)
+        return {
+            "labeled": {"image": torch.randn(2, bands, 32, 32, generator=g), "label": label, "valid": valid},
+            "unlabeled": {"image": torch.randn(2, bands, 32, 32, generator=g), "valid": valid},
+        }
+
+    return {"domains": {"aerial": part(3, 2, True), "seismic": part(1, 3, labelled_b)}}
+
+
+def _step(progress=1.0):
+    return StepInfo(int(progress * 10), 10, torch.Generator().manual_seed(1))
+
+
+def test_domains_share_encoder_and_decoder_but_not_heads_or_stems():
+    method = _usss()
+    a, b = method.networks["aerial"], method.networks["seismic"]
+    assert a.encoder.layer3 is b.encoder.layer3 and a.encoder.bn1 is b.encoder.bn1
+    assert all(x is y for x, y in zip(a.decoder.modules(), b.decoder.modules()))
+    assert a.encoder.conv1 is not b.encoder.conv1  # 3 bands vs 1 band
+    assert a.segmentation_head[0].out_channels == 2 and b.segmentation_head[0].out_channels == 3
+
+
+def test_each_head_learns_only_from_its_own_domains_labels():
+    method = _usss(alpha=0.0, beta=0.0)
+    loss, _ = method.training_loss(_batch(labelled_b=False), _step())
+    loss.backward()
+    head_a, head_b = method.networks["aerial"].segmentation_head[0], method.networks["seismic"].segmentation_head[0]
+    assert head_a.weight.grad is not None and head_a.weight.grad.abs().sum() > 0
+    assert head_b.weight.grad is None or head_b.weight.grad.abs().sum() == 0
+    assert method.networks["seismic"].encoder.layer4[0].conv1.weight.grad.abs().sum() > 0  # shared, from domain a
+
+
+def test_prototypes_are_the_mean_embedding_of_labelled_pixels():
+    method = _usss()
+    batch = _batch()
+    lab = batch["domains"]["aerial"]["labeled"]
+    method.training_loss(batch, _step(0.0))
+    with torch.no_grad():
+        _, emb = method._forward("aerial", lab["image"])
+    protos, seen = method.prototypes("aerial")
+    assert seen.all()
+    for c in range(2):
+        picked = emb.permute(0, 2, 3, 1)[lab["label"] == c]
+        expected = torch.nn.functional.normalize(picked.mean(0), dim=0)
+        # BN in train mode saw the batch in the loss pass; eval-free comparison within tolerance.
+        assert torch.nn.functional.cosine_similarity(protos[c], expected, dim=0) > 0.99
+
+
+def test_entropy_terms_train_the_embedding_and_are_off_during_warm_up():
+    method = _usss(alpha=1.0, beta=1.0)
+    batch = _batch()
+    method.training_loss(batch, _step(0.0))  # fills the prototypes
+    loss, parts = method.training_loss(batch, _step(0.0))
+    assert parts["w_u"] == 0.0
+    loss, parts = method.training_loss(batch, _step(1.0))
+    assert parts["w_u"] == pytest.approx(1.0) and parts["within"] > 0 and parts["cross"] > 0
+    method.zero_grad()
+    (parts["within"] * 0 + loss).backward()
+    assert method.embedding.weight.grad.abs().sum() > 0
+
+
+def test_domains_and_top_level_fields_do_not_mix():
+    with pytest.raises(UserError, match="inside each of `domains`"):
+        parse_job({"version": 1, "classes": CLASSES, "domains": []})
+    dom = {"classes": CLASSES, "labeled": [{"raster": "a.tif", "labels": "l.tif"}]}
+    with pytest.raises(UserError, match="domain names must differ"):
+        parse_job({"version": 1, "domains": [{"name": "x", **dom}, {"name": "x", **dom}]})
+
+
+def _two_domain_job(tmp_path, method):
+    image, truth = two_class_scene(96, 96, bands=3, seed=1)
+    write_raster(tmp_path / "aerial.tif", image)
+    write_raster(tmp_path / "aerial_labels.tif", sparse_labels(truth), nodata=255)
+    section, salt = two_class_scene(80, 112, bands=1, seed=2)
+    write_raster(tmp_path / "section.tif", section, transform=None, crs=None)
+    write_raster(tmp_path / "section_labels.tif", sparse_labels(salt), transform=None, crs=None, nodata=255)
+    job = {
+        "version": 1,
+        "domains": [
+            {"name": "aerial", "classes": CLASSES, "labeled": [{"raster": "aerial.tif", "labels": "aerial_labels.tif"}], "predict": ["aerial.tif"]},
+            {"name": "seismic", "classes": SALT, "labeled": [{"raster": "section.tif", "labels": "section_labels.tif"}], "predict": ["section.tif"]},
+        ],
+        "method": {"name": method},
+        "train": {"steps": 3, "batch_size": 2, "tile_size": 64, "num_workers": 0},
+    }
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    return tmp_path
+
+
+def test_one_domain_methods_refuse_several_domains(tmp_path, capsys):
+    _two_domain_job(tmp_path, "supervised")
+    assert main(["train", str(tmp_path), "--quiet"]) == 2
+    assert "for several domains use usss" in capsys.readouterr().err
+
+
+def test_usss_trains_two_domains_and_each_model_predicts_its_own_classes(tmp_path):
+    job = _two_domain_job(tmp_path, "usss")
+    assert main(["train", str(job), "--quiet"]) == 0
+    metrics = [e for e in events_of(job) if e["type"] == "metrics"]
+    assert {e["domain"] for e in metrics} <= {"aerial", "seismic"}
+    for name, classes, bands in (("aerial", ["dark", "bright"], 3), ("seismic", ["sediment", "salt", "other"], 1)):
+        card = json.loads((job / "model" / name / "model.json").read_text())
+        assert card["class_names"] == classes and card["in_channels"] == bands and card["domain"] == name
+    with rasterio.open(job / "outputs" / "section_classes.tif") as out, rasterio.open(job / "section.tif") as src:
+        assert out.crs is None and out.transform == src.transform and (out.width, out.height) == (112, 80)
+        assert set(np.unique(out.read(1))) <= {0, 1, 2}
+    assert 'label="salt"' in (job / "outputs" / "section_classes.qml").read_text()
+    # Each domain's package is a complete model on its own.
+    assert main(["predict", str(job / "model" / "seismic"), str(job / "section.tif"), "--out", str(job / "again"), "--quiet"]) == 0
+    with rasterio.open(job / "outputs" / "section_classes.tif") as a, rasterio.open(job / "again" / "section_classes.tif") as b:
+        np.testing.assert_array_equal(a.read(1), b.read(1))
