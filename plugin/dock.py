@@ -359,12 +359,12 @@ class SemiSegDock(QgsDockWidget):
             return None
         try:
             if resume is None:
-                job_dir = self.write_job(job_dir)
-                extra = ["--device", self.device.currentText()]
+                job_dir, extra = self.write_job(job_dir), []
             else:
                 job_dir, extra = Path(resume), ["--resume"]
                 (job_dir / "cancel").unlink(missing_ok=True)
-            args = engine.command(self.python_edit.filePath(), "train", str(job_dir), "--quiet", *extra)
+            args = engine.command(self.python_edit.filePath(), "train", str(job_dir), "--quiet",
+                                  "--device", self.device.currentText(), *extra)
         except (ValueError, OSError, engine.EngineError) as e:
             self.show_error(str(e))
             return None
@@ -389,7 +389,8 @@ class SemiSegDock(QgsDockWidget):
             self.show_error(str(e))
             return None
         task = EngineTask(f"SemiSeg: predict {raster.name()}", args, None, out_dir / "console.txt")
-        task.ended.connect(lambda state: self._prediction_ended(state, out_dir, raster))
+        source, layer_id = raster.source(), raster.id()  # the layer may be gone when the run ends
+        task.ended.connect(lambda state: self._prediction_ended(state, out_dir, source, layer_id))
         return self._run(task, None, out_dir / "console.txt")
 
     def _run(self, task: EngineTask, job_dir, log: Path = None) -> EngineTask:
@@ -433,9 +434,9 @@ class SemiSegDock(QgsDockWidget):
             self.show_error(state.error_text() or "The engine stopped unexpectedly.")
         self._fill_jobs()
 
-    def _prediction_ended(self, state, out_dir: Path, raster) -> None:
+    def _prediction_ended(self, state, out_dir: Path, source: str, layer_id: str) -> None:
         if state.status == "completed":
-            self._add_group(out_dir, raster.source(), f"SemiSeg prediction {out_dir.name}", raster)
+            self._add_group(out_dir, source, f"SemiSeg prediction {out_dir.name}", self.project.mapLayer(layer_id))
 
     def add_results(self, job_dir: Path) -> list:
         """Add the prediction layers of a completed job, one group per predicted raster."""

@@ -124,7 +124,7 @@ def test_unknown_method_parameter_is_named_by_the_engine(labelled, tmp_path, eng
     assert "no_such_parameter" in dock.error_label.text()
 
 
-def test_cancel_stops_cleanly_and_resume_completes(labelled, tmp_path):
+def test_cancel_stops_cleanly_and_offers_resume(labelled, tmp_path):
     dock, _, _ = labelled
     dock.steps.setValue(400)
     job_dir = tmp_path / "job"
@@ -188,3 +188,22 @@ def test_doctor_reports_the_engine(engine_python):
     wait(lambda: done, 120)
     assert done == [True], task.error
     assert "python" in engine_setup.format_report(task.report).lower()
+
+
+def test_a_raster_without_crs_and_its_labels_are_valid_for_the_engine(project, tmp_path, engine_python):
+    """A seismic-like section: no CRS, no geotransform; labels in QGIS's coordinates for it."""
+    raster = QgsRasterLayer(str(make_raster(tmp_path / "section.tif", georeferenced=False)), "section")
+    project.addMapLayer(raster)
+    dock = SemiSegDock()
+    try:
+        dock.raster_combo.setLayer(raster)
+        scribbles = next(l for l in dock.new_label_layers(str(tmp_path / "labels.gpkg")) if "scribbles" in l.name())
+        scribbles.startEditing()
+        for class_id, (left, right) in enumerate(((4, 40), (56, 92))):
+            dock.active_class.setCurrentIndex(class_id)
+            draw_line(scribbles, [(left, 20), (right, 60)], georeferenced=False)
+        job_dir = dock.write_job(tmp_path / "job")
+        result = engine.run(engine.command(engine_python, "validate", str(job_dir)))
+        assert result.returncode == 0, result.stderr
+    finally:
+        dock.dispose()
