@@ -41,3 +41,11 @@ def test_qgis_process_lists_the_algorithms(built, tmp_path):
     listing = subprocess.run([qgis_process, "list"], env=env, check=True, capture_output=True, text=True,
                              timeout=120).stdout
     assert "semiseg:train" in listing and "semiseg:predict" in listing
+
+
+def test_set_up_engine_says_when_the_bundle_lacks_the_engine(tmp_path):
+    from semiseg_qgis.engine_setup import SetupEngineTask
+    task = SetupEngineTask(venv=tmp_path / "venv", source=tmp_path / "no-engine")
+    assert task.run() is False
+    assert "engine source is missing" in task.error
+    assert not (tmp_path / "venv").exists()
