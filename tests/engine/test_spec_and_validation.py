@@ -106,3 +106,9 @@ def test_predict_with_missing_model_is_a_user_error(tmp_path, capsys):
     code = main(["predict", str(tmp_path / "no_model"), str(tmp_path / "x.tif"), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert code == 2 and "model.json" in err and "Traceback" not in err
+
+
+def test_pretrained_weights_missing_offline_is_a_clear_error(scene_job, capsys):
+    write_job(scene_job, model={"encoder_weights": "imagenet"})
+    lines = _run_invalid(scene_job, capsys)
+    assert any("encoder_weights" in line and "local cache" in line for line in lines)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
+import huggingface_hub.constants
 import segmentation_models_pytorch as smp
 import torch.nn as nn
 
@@ -26,19 +30,31 @@ def check_model_names(arch: str, encoder: str, where: str = "job.json") -> list[
     return problems
 
 
+@contextlib.contextmanager
+def _hub_offline() -> Iterator[None]:
+    """Pretrained weights come from the local cache only: a job never waits on, or needs, the network."""
+    saved = huggingface_hub.constants.HF_HUB_OFFLINE
+    huggingface_hub.constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        huggingface_hub.constants.HF_HUB_OFFLINE = saved
+
+
 def build_network(arch: str, encoder: str, in_channels: int, classes: int, encoder_weights: str | None = None) -> nn.Module:
     """An smp network; pretrained encoder weights only if they can be had (no network here: a clear error)."""
     problems = check_model_names(arch, encoder)
     if problems:
         raise UserError(*problems)
     try:
-        return smp.create_model(
-            arch, encoder_name=encoder, encoder_weights=encoder_weights, in_channels=in_channels, classes=classes
-        )
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        with _hub_offline():
+            return smp.create_model(
+                arch, encoder_name=encoder, encoder_weights=encoder_weights, in_channels=in_channels, classes=classes
+            )
+    except (OSError, ValueError, KeyError, RuntimeError):
         if encoder_weights is None:
             raise
         raise UserError(
-            f"model.encoder_weights: pretrained weights {encoder_weights!r} for encoder {encoder!r} are not "
-            f"available offline ({str(exc).splitlines()[0][:120]}); set encoder_weights to null"
+            f"model.encoder_weights: pretrained weights {encoder_weights!r} for encoder {encoder!r} are not in the "
+            "local cache and are never downloaded during a job; set encoder_weights to null"
         ) from None
