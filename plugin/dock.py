@@ -158,7 +158,8 @@ class SemiSegDock(QgsDockWidget):
         self.tile_size.setToolTip("Window size in pixels (a multiple of 32).")
         self.method_params = QLineEdit()
         self.method_params.setPlaceholderText('{"parameter": value}')
-        self.method_params.setToolTip("The method's parameters as JSON; empty = the engine's defaults. "
+        self.method_params.setToolTip("The method's parameters as JSON (see the engine's docs/methods.md), "
+                                      "e.g. {\"task\": \"kmeans\"} for aux; empty = the method's defaults. "
                                       "The engine names any unknown or invalid parameter.")
         self.device = QComboBox()
         self.device.addItems(job.DEVICES)
