@@ -1,0 +1,428 @@
+"""Quality of every training method on real data with sparse labels (issue 3).
+
+For each data set, labels are made sparse the way users label (strokes and small blobs inside
+class regions, ~1 % or ~5 % of the pixels) from the dense masks of the TRAINING images only;
+the other images of the set are given to the job as unlabeled rasters; dense mIoU is measured
+on images never used for labels. Every method runs with its defaults (job.json `method` has
+only `name`), with the same network, steps, windows, augmentation and seeds; gains over
+supervised are paired per seed (same scribbles, same seed). The ceiling is the same network
+trained on the full dense labels of the training images.
+
+Splits (fixed, chosen before any run from class presence only):
+  aerial-dubai      labels from tiles t1-t3 (27 images); unlabeled + evaluation: tiles t4, t5
+                    (18 images; a fixed crop of each is scored).
+  seismic-tgs-salt  labels from mosaics 00, 01; unlabeled + evaluation: mosaics 02, 03
+                    (fixed patch-aligned crops are scored).
+  s2-strzegom       the analysts' real sparse masks of 2021-06-19 .. 2022-10-12 (4 dates);
+                    unlabeled: 2023-02-09 and 2023-03-01; evaluation: the mask of 2023-02-09.
+The evaluation images are also unlabeled inputs (transductive, as in the plugin: the user
+scribbles on some rasters and maps the others); their labels are never read before scoring.
+Any choice (e.g. a method default) must use the engine's validation blocks, which are held
+out of the TRAINING labels (`val_miou` in the results), never the evaluation images.
+
+Usage:
+  .venv/bin/python benchmarks/bench_quality.py [--config cpu|gpu] [--datasets ...] [--budgets 0.01 0.05]
+      [--methods ...] [--seeds 0 1 2] [--ceiling] [--results FILE] [--report-only]
+Results are appended run by run to --results (JSON; a run already there is skipped), and a
+markdown table is printed at the end. Skips (exit 0, message) when ../shared/data is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data"
+DEFAULT_WORK = ROOT / "bench-output" / "quality"
+METHODS = ["supervised", "aux", "s6", "cct", "mean_teacher"]
+
+# Per-run settings. CPU: what fits ~3 min per run on 2 cores; GPU: closer to the papers.
+CONFIGS = {
+    "cpu": dict(arch="linknet", tile=96, batch=4, steps=300, lr=1e-3, crop={"aerial-dubai": 320, "seismic-tgs-salt": 606, "s2-strzegom": None}, threads=2),
+    "gpu": dict(arch="unet", tile=256, batch=8, steps=4000, lr=1e-3, crop={"aerial-dubai": None, "seismic-tgs-salt": None, "s2-strzegom": None}, threads=None),
+}
+
+SPLITS = {
+    "aerial-dubai": dict(train=lambda n: n.split("_")[1] in ("t1", "t2", "t3"), eval=lambda n: n.split("_")[1] in ("t4", "t5")),
+    "seismic-tgs-salt": dict(train=lambda n: n.endswith(("_00.tif", "_01.tif")), eval=lambda n: n.endswith(("_02.tif", "_03.tif"))),
+    "s2-strzegom": dict(
+        train=lambda n: n.split("_")[1][:8] in ("20210619", "20220619", "20220719", "20221012"),
+        eval=lambda n: n.split("_")[1][:8] == "20230209",
+        unlabeled_extra=lambda n: n.split("_")[1][:8] == "20230301",
+    ),
+}
+PATCH = 101  # seismic mosaics are grids of unrelated 101 px patches: crop on the grid
+
+
+# ----------------------------------------------------------------------------- sparse labels
+
+def _erode(mask: np.ndarray, radius: int) -> np.ndarray:
+    from semiseg.demo.scribbles import erode
+
+    return erode(mask, radius)
+
+
+def _burn_path(out: np.ndarray, truth_class: int, inside: np.ndarray, path: list[tuple[int, int]], half: int) -> None:
+    """Burn a polyline `2 * half + 1` px wide, only where `inside` (the class interior, dilated by < margin)."""
+    h, w = out.shape
+    for (r0, c0), (r1, c1) in zip(path[:-1], path[1:]):
+        n = max(abs(r1 - r0), abs(c1 - c0), 1)
+        for t in np.linspace(0, 1, n + 1):
+            r, c = int(round(r0 + t * (r1 - r0))), int(round(c0 + t * (c1 - c0)))
+            out[max(0, r - half) : min(h, r + half + 1), max(0, c - half) : min(w, c + half + 1)] = truth_class
+
+
+def sparse_labels(truth: np.ndarray, fraction: float, rng: np.random.Generator, margin: int = 4, stroke_length: int = 48, blob_radius: int = 4) -> np.ndarray:
+    """Strokes (3 px wide, ~48 px long) and small disks well inside each class's regions until
+    `fraction` of the labelled pixels of `truth` carry a label; 255 elsewhere.
+
+    Classes are visited in proportion to the square root of their area (users scribble every
+    class they see, big ones more); 4 strokes for 1 blob. Every burned pixel lies at least
+    `margin - 1` px inside its class, so each label equals the dense truth.
+    """
+    out = np.full(truth.shape, 255, np.uint8)
+    valid = truth != 255
+    target = fraction * valid.sum()
+    interiors, candidates, weights = {}, {}, {}
+    for c in (int(v) for v in np.unique(truth[valid])):
+        inside = _erode(truth == c, margin)
+        cand = np.argwhere(inside)
+        if len(cand):
+            interiors[c], candidates[c], weights[c] = inside, cand, np.sqrt((truth == c).sum())
+    if not interiors:
+        return out
+    classes = sorted(interiors)
+    p = np.array([weights[c] for c in classes], float)
+    p /= p.sum()
+    from semiseg.demo.scribbles import random_stroke
+
+    labelled, tries = 0, 0
+    while labelled < target and tries < 20000:
+        tries += 1
+        c = classes[int(rng.choice(len(classes), p=p))]
+        cand = candidates[c]
+        r, col = cand[int(rng.integers(len(cand)))]
+        if rng.random() < 0.8:
+            path = random_stroke(rng, interiors[c], (int(r), int(col)), stroke_length)
+            if len(path) < 2:
+                continue
+            _burn_path(out, c, interiors[c], path, 1)
+        else:
+            rr, cc = np.ogrid[-blob_radius : blob_radius + 1, -blob_radius : blob_radius + 1]
+            disk = rr**2 + cc**2 <= blob_radius**2
+            r0, c0 = int(r) - blob_radius, int(col) - blob_radius
+            sub = out[max(0, r0) : r0 + 2 * blob_radius + 1, max(0, c0) : c0 + 2 * blob_radius + 1]
+            d = disk[max(0, -r0) : max(0, -r0) + sub.shape[0], max(0, -c0) : max(0, -c0) + sub.shape[1]]
+            sub[d] = c
+        labelled = int((out != 255).sum())
+    # The margin keeps every burned pixel inside its class; make sure (a wrong label would be a bug here).
+    bad = (out != 255) & (out != truth)
+    out[bad] = 255
+    return out
+
+
+# ----------------------------------------------------------------------------- data sets
+
+def _read(path: Path):
+    import rasterio
+
+    with rasterio.open(path) as ds:
+        return ds.read(), ds.profile
+
+
+def _write(path: Path, data: np.ndarray, profile: dict, nodata=None) -> None:
+    import rasterio
+
+    prof = dict(profile)
+    prof.update(driver="GTiff", count=data.shape[0], dtype=data.dtype.name, compress="deflate")
+    prof.pop("blockxsize", None), prof.pop("blockysize", None), prof.pop("tiled", None)
+    if nodata is not None:
+        prof["nodata"] = nodata
+    tmp = path.with_suffix(".part.tif")
+    with rasterio.open(tmp, "w", **prof) as ds:
+        ds.write(data)
+    os.replace(tmp, path)
+
+
+def _crop_window(name: str, shape: tuple[int, int], size: int | None, dataset: str) -> tuple[int, int, int, int]:
+    """(row, col, h, w) of the fixed evaluation crop of an image (seeded by its name, not by results)."""
+    h, w = shape
+    if size is None or (h <= size and w <= size):
+        return 0, 0, h, w
+    rng = np.random.default_rng(sum(name.encode()))
+    if dataset == "seismic-tgs-salt":
+        cells = size // PATCH
+        r = int(rng.integers(0, h // PATCH - cells + 1)) * PATCH
+        c = int(rng.integers(0, w // PATCH - cells + 1)) * PATCH
+        return r, c, cells * PATCH, cells * PATCH
+    r, c = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
+    return r, c, min(size, h), min(size, w)
+
+
+def prepare_dataset(data: Path, dataset: str, work: Path, budget: float | str, seed: int, crop: int | None) -> dict:
+    """Label rasters for the training images, evaluation crops and their truth; returns the parts of a job."""
+    src = data / dataset
+    split = SPLITS[dataset]
+    classes = json.loads((src / "classes.json").read_text())
+    images = sorted(p for p in (src / "images").glob("*.tif"))
+    folder = work / "data" / dataset
+    (folder / "labels").mkdir(parents=True, exist_ok=True)
+    (folder / "eval").mkdir(parents=True, exist_ok=True)
+
+    labeled, stats = [], {"labelled_px": 0, "valid_px": 0}
+    tag = budget if isinstance(budget, str) else f"{budget:g}"
+    for img in images:
+        if not split["train"](img.name):
+            continue
+        truth_path = src / "labels" / img.name
+        if budget == "real":  # the analysts' sparse masks as they are
+            labels_path = truth_path
+            t, _ = _read(truth_path)
+            stats["labelled_px"] += int((t != 255).sum())
+            stats["valid_px"] += int(t.size)
+        else:
+            labels_path = folder / "labels" / f"{img.stem}_{tag}_s{seed}.tif"
+            truth, profile = _read(truth_path)
+            truth = truth[0]
+            if budget == "dense":
+                labels = truth
+            else:
+                labels = sparse_labels(truth, float(budget), np.random.default_rng([seed, sum(img.name.encode())]))
+            if not labels_path.exists():
+                _write(labels_path, labels[None].astype(np.uint8), profile, nodata=255)
+            stats["labelled_px"] += int((labels != 255).sum())
+            stats["valid_px"] += int((truth != 255).sum())
+        labeled.append({"raster": str(img), "labels": str(labels_path)})
+
+    unlabeled, evaluation = [], []
+    for img in images:
+        is_eval = split["eval"](img.name)
+        if is_eval or split.get("unlabeled_extra", lambda n: False)(img.name):
+            unlabeled.append(str(img))
+        if not is_eval:
+            continue
+        image, profile = _read(img)
+        r, c, h, w = _crop_window(img.name, image.shape[1:], crop, dataset)
+        crop_img = folder / "eval" / f"{img.stem}_crop{crop}.tif"
+        crop_truth = folder / "eval" / f"{img.stem}_crop{crop}_truth.tif"
+        if not crop_truth.exists():
+            from rasterio.windows import Window, transform as window_transform
+
+            prof = dict(profile, width=w, height=h)
+            if profile.get("transform") is not None and profile.get("crs") is not None:
+                prof["transform"] = window_transform(Window(c, r, w, h), profile["transform"])
+            _write(crop_img, image[:, r : r + h, c : c + w], prof)
+            truth, tprof = _read(src / "labels" / img.name)
+            _write(crop_truth, truth[:, r : r + h, c : c + w], dict(prof, count=1, dtype="uint8"), nodata=255)
+        evaluation.append({"image": str(crop_img), "truth": str(crop_truth)})
+    stats["fraction"] = stats["labelled_px"] / max(1, stats["valid_px"])
+    return {"classes": classes, "labeled": labeled, "unlabeled": unlabeled, "evaluation": evaluation, "label_stats": stats}
+
+
+# ----------------------------------------------------------------------------- one run
+
+def run_one(parts: dict, method: str, params: dict, seed: int, cfg: dict, job_dir: Path, device: str) -> dict:
+    from semiseg.cli import main as semiseg
+    from semiseg.jobs.events import read_events
+    from semiseg.metrics import scores
+
+    if job_dir.exists():
+        shutil.rmtree(job_dir)
+    job_dir.mkdir(parents=True)
+    job = {
+        "version": 1,
+        "classes": parts["classes"],
+        "labeled": parts["labeled"],
+        "unlabeled": parts["unlabeled"],
+        "method": {"name": method, **params},
+        "model": {"arch": cfg["arch"], "encoder": "resnet18", "encoder_weights": None},
+        "train": {"steps": cfg["steps"], "batch_size": cfg["batch"], "tile_size": cfg["tile"], "lr": cfg["lr"], "seed": seed, "checkpoint_every": 10**9},
+    }
+    (job_dir / "job.json").write_text(json.dumps(job, indent=1))
+    start = time.time()
+    code = semiseg(["train", str(job_dir), "--quiet", "--device", device])
+    wall = time.time() - start
+    if code != 0:
+        raise RuntimeError(f"{job_dir}: semiseg train exited {code}; see {job_dir / 'log.txt'}")
+
+    events = read_events(job_dir)
+    progress = {e["step"]: e["elapsed_s"] for e in events if e["type"] == "progress"}
+    steps = sorted(progress)
+    skip = steps[min(len(steps) - 1, max(1, len(steps) // 10))]  # leave the first steps (start-up) out
+    sec_per_step = (progress[steps[-1]] - progress[skip]) / max(1, steps[-1] - skip)
+    metrics = json.loads((job_dir / "metrics.json").read_text())["validation"]
+
+    names = [c["name"] for c in parts["classes"]]
+    result = scores(score_model(job_dir / "model", parts["evaluation"], device), names)
+    shutil.rmtree(job_dir / "checkpoints", ignore_errors=True)
+    shutil.rmtree(job_dir / "outputs", ignore_errors=True)
+    return {
+        "miou": result["miou"],
+        "oa": result["oa"],
+        "per_class_iou": result["per_class_iou"],
+        "eval_pixels": result["pixels"],
+        "val_miou": metrics.get("miou"),
+        "sec_per_step": sec_per_step,
+        "wall_s": wall,
+    }
+
+
+def score_model(model_dir: Path, evaluation: list[dict], device: str) -> np.ndarray:
+    """Confusion matrix of the exported model over the evaluation images.
+
+    Each evaluation image (a crop) goes through the network in ONE forward pass (padded to a
+    multiple of 32 with nodata), i.e. with all the context the crop has and no window seams:
+    cheaper than `semiseg predict` with overlapping windows, and the same for every method.
+    """
+    import rasterio
+    import torch
+    from rasterio.windows import Window
+
+    from semiseg.io.rasters import read_window
+    from semiseg.metrics import confusion
+    from semiseg.models.package import load_package
+    from semiseg.predict.raster import resolve_device
+
+    card, network = load_package(model_dir)
+    dev = resolve_device(device)
+    network = network.to(dev).eval()
+    n = card.num_classes
+    matrix = np.zeros((n, n), np.int64)
+    for e in evaluation:
+        with rasterio.open(e["image"]) as ds:
+            h, w = ds.height, ds.width
+            hp, wp = -(-h // 32) * 32, -(-w // 32) * 32
+            image, valid = read_window(ds, Window(0, 0, wp, hp), card.bands)
+        x = torch.from_numpy((card.stats.apply(image) * valid).astype(np.float32))[None].to(dev)
+        with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+            pred = network(x).float().argmax(1)[0].cpu().numpy().astype(np.uint8)
+        pred[~valid] = 255
+        with rasterio.open(e["truth"]) as ds:
+            truth = ds.read(1)
+        matrix += confusion(truth, pred[:h, :w], n)
+    return matrix
+
+
+# ----------------------------------------------------------------------------- report
+
+def _key(r: dict) -> tuple:
+    return (r["config"], r["dataset"], str(r["budget"]), r["method"], r.get("tag", ""), r["seed"])
+
+
+def summarise(runs: list[dict]) -> str:
+    lines = []
+    groups: dict[tuple, dict] = {}
+    for r in runs:
+        groups.setdefault((r["config"], r["dataset"], str(r["budget"])), {}).setdefault((r["method"], r.get("tag", "")), {})[r["seed"]] = r
+    order = {m: i for i, m in enumerate(METHODS)}
+    for (config, dataset, budget), methods in sorted(groups.items()):
+        sup = methods.get(("supervised", ""), {})
+        sup_cost = np.mean([r["sec_per_step"] for r in sup.values()]) if sup else None
+        frac = np.mean([r["label_fraction"] for m in methods.values() for r in m.values()])
+        lines.append(f"\n### {dataset}, labels: {budget} (labelled {100 * frac:.2f} % of training pixels), config {config}\n")
+        lines.append("| method | seeds | mIoU (eval) % | gain vs supervised (paired) | val mIoU % | OA % | step cost vs supervised | s/step |")
+        lines.append("|---|---|---|---|---|---|---|---|")
+        for (method, tag), seeds in sorted(methods.items(), key=lambda kv: (order.get(kv[0][0], 99), kv[0][1])):
+            miou = np.array([seeds[s]["miou"] for s in sorted(seeds)]) * 100
+            oa = np.array([seeds[s]["oa"] for s in sorted(seeds)]) * 100
+            val = np.array([seeds[s]["val_miou"] or np.nan for s in sorted(seeds)]) * 100
+            paired = [100 * (seeds[s]["miou"] - sup[s]["miou"]) for s in sorted(seeds) if s in sup]
+            gain = "—" if method == "supervised" and not tag else (f"{np.mean(paired):+.1f} ± {np.std(paired, ddof=1) if len(paired) > 1 else 0:.1f} (n={len(paired)})" if paired else "n/a")
+            cost = np.mean([r["sec_per_step"] for r in seeds.values()])
+            rel = f"{cost / sup_cost:.2f}x" if sup_cost else "n/a"
+            name = method + (f" [{tag}]" if tag else "")
+            sd = lambda a: np.std(a, ddof=1) if len(a) > 1 else 0.0  # noqa: E731
+            lines.append(f"| {name} | {len(miou)} | {miou.mean():.1f} ± {sd(miou):.1f} | {gain} | {np.nanmean(val):.1f} ± {sd(val):.1f} | {oa.mean():.1f} | {rel} | {cost:.2f} |")
+    return "\n".join(lines)
+
+
+def _load(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["runs"] if path.exists() else []
+
+
+def _save(path: Path, runs: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part")
+    tmp.write_text(json.dumps({"runs": runs}, indent=1))
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--work", type=Path, default=DEFAULT_WORK, help="job folders and derived rasters")
+    ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "quality" / "results.json")
+    ap.add_argument("--config", choices=sorted(CONFIGS), default="cpu")
+    ap.add_argument("--datasets", nargs="+", default=["aerial-dubai", "seismic-tgs-salt"], choices=sorted(SPLITS))
+    ap.add_argument("--budgets", nargs="+", default=["0.01"], help="label fractions, e.g. 0.01 0.05 (s2-strzegom always uses its real masks)")
+    ap.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--ceiling", action="store_true", help="also supervised on the dense labels of the training images")
+    ap.add_argument("--params", default="{}", help='JSON method parameters for a controlled experiment, e.g. {"alpha": 0.5} (needs --tag)')
+    ap.add_argument("--tag", default="", help="name of a non-default experiment (kept apart from the defaults in the table)")
+    ap.add_argument("--arch", help="model.arch of every run (default: the config's)")
+    ap.add_argument("--steps", type=int), ap.add_argument("--tile", type=int), ap.add_argument("--batch", type=int), ap.add_argument("--lr", type=float)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--report-only", action="store_true")
+    args = ap.parse_args(argv)
+    params = json.loads(args.params)
+    if params and not args.tag:
+        ap.error("--params needs --tag: default and non-default runs must not mix")
+
+    runs = _load(args.results)
+    if args.report_only:
+        print(summarise(runs))
+        return 0
+    if not args.data.is_dir():
+        print(f"bench_quality: skipped: no real data at {args.data} (see ../shared/data/README.md)")
+        return 0
+
+    cfg = dict(CONFIGS[args.config])
+    for k in ("arch", "steps", "tile", "batch", "lr"):
+        if getattr(args, k) is not None:
+            cfg[k] = getattr(args, k)
+    config_name = args.config if all(getattr(args, k) is None for k in ("arch", "steps", "tile", "batch", "lr")) else f"{args.config}-custom"
+    if cfg["threads"]:
+        import torch
+
+        torch.set_num_threads(cfg["threads"])
+    done = {_key(r) for r in runs}
+
+    plan = []
+    for dataset in args.datasets:
+        budgets = ["real"] if dataset == "s2-strzegom" else args.budgets
+        for budget in budgets:
+            for seed in args.seeds:
+                for method in args.methods:
+                    plan.append((dataset, budget, method, seed))
+        if args.ceiling and dataset != "s2-strzegom":
+            plan += [(dataset, "dense", "supervised", seed) for seed in args.seeds]
+    total_start = time.time()
+    for dataset, budget, method, seed in plan:
+        b = budget if budget in ("real", "dense") else f"{float(budget):g}"
+        record = {"config": config_name, "dataset": dataset, "budget": b, "method": method, "tag": args.tag, "seed": seed}
+        if _key(record) in done:
+            continue
+        parts = prepare_dataset(args.data, dataset, args.work, b if b in ("real", "dense") else float(b), seed, cfg["crop"][dataset])
+        job_dir = args.work / "runs" / f"{dataset}_{b}_{method}{'_' + args.tag if args.tag else ''}_s{seed}"
+        print(f"[{time.time() - total_start:7.0f}s] {dataset} {b} {method} {args.tag} seed {seed} ...", flush=True)
+        out = run_one(parts, method, params, seed, cfg, job_dir, args.device)
+        record.update(out, params=params, label_fraction=parts["label_stats"]["fraction"],
+                      settings={k: cfg[k] for k in ("arch", "tile", "batch", "steps", "lr")}, crop=cfg["crop"][dataset])
+        print(f"          mIoU {100 * out['miou']:.1f}  val {100 * (out['val_miou'] or 0):.1f}  {out['sec_per_step']:.2f} s/step  {out['wall_s']:.0f} s", flush=True)
+        runs.append(record)
+        _save(args.results, runs)
+    print(summarise([r for r in runs if r["config"] == config_name]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
