@@ -47,5 +47,13 @@ test-plugin:
 bench: install
 	$(PY) benchmarks/bench_speed.py
 
+# The QGIS plugin as dist/semiseg-<version>.zip (Plugins > Install from ZIP), or straight into
+# the default QGIS profile. Both carry the engine source for the plugin's "Set up engine".
+plugin:
+	/usr/bin/python3 scripts/build_plugin.py
+
+install-plugin:
+	/usr/bin/python3 scripts/build_plugin.py --install
+
 clean:
 	rm -rf $(VENV) semiseg-demo dist bench-output

@@ -112,3 +112,12 @@ def test_pretrained_weights_missing_offline_is_a_clear_error(scene_job, capsys):
     write_job(scene_job, model={"encoder_weights": "imagenet"})
     lines = _run_invalid(scene_job, capsys)
     assert any("encoder_weights" in line and "local cache" in line for line in lines)
+
+
+def test_methods_are_described_for_clients(capsys):
+    assert main(["methods", "--json"]) == 0
+    described = json.loads(capsys.readouterr().out)
+    assert described["default"] in described["methods"]
+    cct = described["methods"]["cct"]
+    assert cct["uses_unlabeled"] and cct["parameters"]["properties"]["weight"]["default"] == 30.0
+    assert described["methods"]["usss"]["supports_domains"] and described["methods"]["s6"]["default_arch"] == "deeplabv3plus"

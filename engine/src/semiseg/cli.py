@@ -48,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("doctor", help="versions, GPUs, what is missing")
     d.add_argument("--json", action="store_true")
 
+    me = sub.add_parser("methods", help="training methods, their parameters and the default")
+    me.add_argument("--json", action="store_true")
+
     m = sub.add_parser("demo", help="generate a scene with scribbles, train, predict, print the outputs")
     m.add_argument("--out", type=Path, default=Path("semiseg-demo"))
     m.add_argument("--steps", type=int)
@@ -169,6 +172,20 @@ def _cmd_doctor(args) -> int:
         for key, value in info.items():
             print(f"{key:<22} {value}")
     return EXIT_OK if not info["missing"] else EXIT_FAILED
+
+
+def _cmd_methods(args) -> int:
+    from semiseg.train.methods import describe_methods
+
+    described = describe_methods()
+    if args.json:
+        print(json.dumps(described, indent=2))
+        return EXIT_OK
+    for name, info in described["methods"].items():
+        default = " (default)" if name == described["default"] else ""
+        params = ", ".join(f"{k}={v.get('default')!r}" for k, v in info["parameters"]["properties"].items())
+        print(f"{name}{default}: {info['summary']}\n    {params or 'no parameters'}")
+    return EXIT_OK
 
 
 def _cmd_demo(args) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from pydantic import ValidationError
 
 from semiseg.errors import UserError
@@ -22,6 +24,21 @@ METHODS: dict[str, type[Method]] = {
     "usss": USSS,
 }
 DEFAULT_METHOD = "supervised"
+
+
+def describe_methods() -> dict:
+    """What a client (the plugin) needs to offer the methods: summary, parameters as JSON schema, default."""
+    methods = {}
+    for name, cls in METHODS.items():
+        doc = (sys.modules[cls.__module__].__doc__ or cls.__doc__ or "").strip()
+        methods[name] = {
+            "summary": doc.splitlines()[0] if doc else name,
+            "uses_unlabeled": cls.uses_unlabeled,
+            "supports_domains": cls.supports_domains,
+            "default_arch": cls.default_arch,
+            "parameters": cls.Params.model_json_schema(),
+        }
+    return {"default": DEFAULT_METHOD, "methods": methods}
 
 
 def resolved_arch(method_name: str, arch: str | None) -> str:
