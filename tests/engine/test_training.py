@@ -40,7 +40,10 @@ def test_train_writes_events_model_metrics_and_outputs(scene_job, capsys):
 
     # The exported package predicts the same map through `semiseg predict`.
     out = scene_job / "again"
-    assert main(["predict", str(scene_job / "model"), str(scene_job / "a.tif"), "--out", str(out), "--quiet"]) == 0
+    assert main(["predict", str(scene_job / "model"), str(scene_job / "a.tif"), "--out", str(out), "--quiet", "--events"]) == 0
+    predict_events = events_of(out)
+    assert predict_events[-1]["status"] == "completed" and any(e["type"] == "progress" for e in predict_events)
+    assert {e["path"] for e in predict_events if e["type"] == "output"} >= {"a_classes.tif", "a_confidence.tif"}
     with rasterio.open(scene_job / "outputs" / "a_classes.tif") as a, rasterio.open(out / "a_classes.tif") as b:
         np.testing.assert_array_equal(a.read(1), b.read(1))
 

@@ -37,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--batch-size", type=int, default=8)
     pr.add_argument("--device", default="auto")
     pr.add_argument("--quiet", action="store_true")
+    pr.add_argument("--events", action="store_true", help="also write OUT/events.jsonl and OUT/log.txt (for clients such as the plugin)")
 
     e = sub.add_parser("evaluate", help="OA, mIoU, per-class IoU of a class raster against labels")
     e.add_argument("--pred", type=Path, required=True)
@@ -129,23 +130,45 @@ def _cmd_validate(args) -> int:
 
 
 def _cmd_predict(args) -> int:
+    import os
+    import time
+
+    from semiseg.errors import UserError
+    from semiseg.jobs.events import EventLog
     from semiseg.predict.raster import predict_with_model
     from tqdm import tqdm
 
-    bar = None if args.quiet else tqdm(unit="tile", desc="predict")
+    args.out.mkdir(parents=True, exist_ok=True)
+    events = EventLog(args.out, enabled=args.events)
+    bar = None if args.quiet else tqdm(unit="window", desc="predict")
+    last = [0.0]
 
     def on_tile(done: int, total: int) -> None:
         if bar is not None:
-            bar.total = total
-            bar.n = done
+            bar.total, bar.n = total, done
             bar.refresh()
+        if time.monotonic() - last[0] > 2 or done == total:
+            last[0] = time.monotonic()
+            events.emit("progress", step=done, total=total)
 
-    for paths in predict_with_model(args.model_dir, args.rasters, args.out, args.overlap, args.batch_size, args.device, on_tile):
-        if bar is not None:
-            bar.reset()
-        print(f"{paths.classes}\n{paths.confidence}")
+    events.emit("start", pid=os.getpid(), model=str(args.model_dir), rasters=[str(r) for r in args.rasters])
+    try:
+        for raster in args.rasters:
+            events.emit("phase", phase="predict", message=f"predicting {raster.name}")
+            (paths,) = predict_with_model(args.model_dir, [raster], args.out, args.overlap, args.batch_size, args.device, on_tile)
+            if bar is not None:
+                bar.reset()
+            for kind, path in (("classes", paths.classes), ("style", paths.classes_style), ("confidence", paths.confidence), ("style", paths.confidence_style)):
+                events.emit("output", kind=kind, path=path.name, source=str(raster))
+            print(f"{paths.classes}\n{paths.confidence}")
+    except UserError as exc:
+        for problem in exc.problems:
+            events.emit("error", message=problem)
+        events.emit("done", status="failed", exit_code=EXIT_INVALID, message=exc.problems[0])
+        raise
     if bar is not None:
         bar.close()
+    events.emit("done", status="completed", exit_code=EXIT_OK, message=f"predicted {len(args.rasters)} raster(s)")
     return EXIT_OK
 
 
