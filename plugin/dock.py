@@ -3,13 +3,13 @@
 It owns the GUI state only; files are written by `job`, processes run in `task.EngineTask`,
 result layers are added by `results` when a task ends (on the GUI thread).
 """
-import json
 from pathlib import Path
 
+from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QUrl, Qt
 from qgis.PyQt.QtGui import QColor, QDesktopServices, QIcon, QPixmap
-from qgis.PyQt.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-                                 QListWidget, QListWidgetItem, QMenu, QMessageBox, QProgressBar,
+from qgis.PyQt.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+                                 QGroupBox, QListWidget, QListWidgetItem, QMenu, QMessageBox, QProgressBar,
                                  QPushButton, QScrollArea, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 from qgis.core import QgsApplication, QgsMapLayerProxyModel, QgsProject, QgsRasterLayer
 from qgis.gui import QgsCollapsibleGroupBox, QgsDockWidget, QgsFileWidget, QgsMapLayerComboBox
@@ -19,6 +19,7 @@ from . import engine, job, job_registry, label_layers, results, settings
 from .class_table import ClassTable
 from .engine_setup import DoctorTask, SetupEngineTask, format_report
 from .events import read_state
+from .method_form import MethodCatalog, MethodForm, MethodsTask, cached
 from .paths import icon_path
 from .task import EngineTask
 
@@ -30,6 +31,8 @@ class SemiSegDock(QgsDockWidget):
         self.project = QgsProject.instance()
         self.task = None  # the running EngineTask (kept referenced while it runs)
         self.helper_task = None  # doctor or set-up task
+        self.methods_task = None  # asking the engine for its methods
+        self.catalog = None  # the engine's methods (MethodCatalog), once known
         self.current_job = None  # Path of the job shown in the progress area
         self._log_path = None  # console output of a run without a job (predict)
         self._loading = False
@@ -55,6 +58,7 @@ class SemiSegDock(QgsDockWidget):
         self.project.cleared.connect(self.load_project_state)
         self.project.layersAdded.connect(self._layers_added)
         self.load_project_state()
+        self.load_methods()
 
     # ---- building the sections -------------------------------------------------------------
     def _engine_group(self):
@@ -63,6 +67,7 @@ class SemiSegDock(QgsDockWidget):
         self.python_edit.setFilePath(settings.engine_python())
         self.python_edit.setToolTip("The Python of the engine's environment (where `semiseg` is installed).")
         self.python_edit.fileChanged.connect(settings.set_engine_python)
+        self.python_edit.fileChanged.connect(lambda _: self.load_methods())
         check, setup = QPushButton("Check engine"), QPushButton("Set up engine")
         setup.setToolTip("Create a virtual environment in your QGIS profile and install the engine "
                          "(PyTorch included: a large download).")
@@ -143,10 +148,13 @@ class SemiSegDock(QgsDockWidget):
         return group
 
     def _advanced_group(self):
-        group = QgsCollapsibleGroupBox("Advanced")
+        group = self.advanced_group = QgsCollapsibleGroupBox("Advanced")
         self.method = QComboBox()
-        self.method.addItems(job.METHODS)
-        self.method.setItemText(0, f"{job.METHODS[0]} (default)")
+        self.method.currentIndexChanged.connect(lambda _: self._method_chosen())
+        self.method_note = QLabel()
+        self.method_note.setWordWrap(True)
+        self.method_note.hide()
+        self.method_form = MethodForm()
         self.steps, self.tile_size, self.batch_size = QSpinBox(), QSpinBox(), QSpinBox()
         for spin, low, high, value, step in ((self.steps, 1, 1_000_000, 500, 100),
                                              (self.tile_size, 32, 4096, 256, 32),
@@ -156,21 +164,23 @@ class SemiSegDock(QgsDockWidget):
             spin.setValue(value)
         self.tile_size.setSuffix(" px")
         self.tile_size.setToolTip("Window size in pixels (a multiple of 32).")
-        self.method_params = QLineEdit()
-        self.method_params.setPlaceholderText('{"parameter": value}')
-        self.method_params.setToolTip("The method's parameters as JSON (see the engine's docs/methods.md), "
-                                      "e.g. {\"task\": \"kmeans\"} for aux; empty = the method's defaults. "
-                                      "The engine names any unknown or invalid parameter.")
         self.device = QComboBox()
         self.device.addItems(job.DEVICES)
+        params = QGroupBox("Method parameters")
+        params.setToolTip("Only values changed from their defaults go into the job (docs/methods.md).")
+        params_layout = QVBoxLayout(params)
+        params_layout.setContentsMargins(6, 4, 6, 4)
+        params_layout.addWidget(self.method_form)
         form = QFormLayout(group)
         form.addRow("Method", self.method)
-        form.addRow("Parameters", self.method_params)
+        form.addRow(self.method_note)
+        form.addRow(params)
         form.addRow("Steps", self.steps)
         form.addRow("Tile size", self.tile_size)
         form.addRow("Batch size", self.batch_size)
         form.addRow("Device", self.device)
         group.setCollapsed(True)
+        self._show_methods(cached(settings.engine_python()) or MethodCatalog.fallback(""))
         return group
 
     def _run_group(self):
@@ -234,6 +244,63 @@ class SemiSegDock(QgsDockWidget):
         group.setCollapsed(True)
         return group
 
+    # ---- methods --------------------------------------------------------------------------------
+    def load_methods(self) -> None:
+        """Ask the configured engine for its methods (once per engine Python, in the background)."""
+        python = self.python_edit.filePath()
+        if cached(python) is not None:
+            self._show_methods(cached(python))
+            return
+        if not python:
+            self._show_methods(MethodCatalog.fallback(
+                "No engine configured: only \"supervised\" is offered until one is set."))
+            return
+        self.method_note.setText("Asking the engine for its methods…")
+        self.method_note.show()
+        task = self.methods_task = MethodsTask(python)
+        task.taskCompleted.connect(lambda: self._methods_answered(task))
+        QgsApplication.taskManager().addTask(task)
+
+    def _methods_answered(self, task: MethodsTask) -> None:
+        if self._disposed or sip.isdeleted(self) or task is not self.methods_task:
+            return  # a newer question is on its way
+        self.methods_task = None
+        self._show_methods(task.catalog)
+
+    def _show_methods(self, catalog: MethodCatalog) -> None:
+        """Fill the method combo: the engine's default first; multi-domain methods disabled."""
+        # a method the user picked stays picked; otherwise the (new) engine's default
+        current = self.method.currentData()
+        if self.catalog is not None and current == self.catalog.default:
+            current = catalog.default
+        self.catalog = catalog
+        self.method.blockSignals(True)
+        self.method.clear()
+        for name in catalog.names():
+            info = catalog.methods[name]
+            self.method.addItem(f"{name} (default)" if name == catalog.default else name, name)
+            item = self.method.model().item(self.method.count() - 1)
+            if info.get("supports_domains"):
+                item.setEnabled(False)
+                item.setToolTip(f"{info.get('summary', '')}\nNeeds a job with several domains (label "
+                                "spaces), which the dock does not build: write job.json by hand.")
+            else:
+                item.setToolTip(info.get("summary", ""))
+        self.method.setCurrentIndex(max(self.method.findData(current), 0))
+        self.method.blockSignals(False)
+        self.method_note.setText(catalog.note)
+        self.method_note.setVisible(bool(catalog.note))
+        self._method_chosen()
+
+    def _method_chosen(self) -> None:
+        if self._disposed or sip.isdeleted(self) or sip.isdeleted(self.method):
+            return  # a combo being destroyed signals its index going to -1
+        name = self.method.currentData()
+        info = self.catalog.methods.get(name, {}) if self.catalog else {}
+        self.method.setToolTip(info.get("summary", ""))
+        self.method_form.set_class_names([c.name for c in self.class_table.classes()])
+        self.method_form.set_schema(info.get("parameters") or {})
+
     # ---- classes and label layers ------------------------------------------------------------
     def load_project_state(self) -> None:
         """Classes and jobs of the (new) project; follow a job that is still running."""
@@ -255,6 +322,7 @@ class SemiSegDock(QgsDockWidget):
             self.active_class.addItem(QIcon(pixmap), seg_class.name)
         self.active_class.setCurrentIndex(min(max(current, 0), self.active_class.count() - 1))
         self.active_class.blockSignals(False)
+        self.method_form.set_class_names([c.name for c in self.class_table.classes()])
         if not self._loading:
             class_list.save_to_project(self.class_table.classes(), self.project)
         self._sync_label_layers()
@@ -330,16 +398,10 @@ class SemiSegDock(QgsDockWidget):
         classes = self.class_table.classes()
         if len(classes) < 2 or any(not c.name for c in classes):
             raise ValueError("Define at least two classes, each with a name.")
-        try:
-            params = json.loads(self.method_params.text() or "{}")
-        except ValueError as e:
-            raise ValueError(f"Method parameters are not valid JSON: {e}")
-        if not isinstance(params, dict):
-            raise ValueError('Method parameters must be a JSON object: {"parameter": value}.')
         return job.JobRequest(
             classes=classes, raster=raster.source(), label_layers=layers,
             unlabeled=[self.unlabeled.item(i).data(Qt.UserRole) for i in range(self.unlabeled.count())],
-            method=job.METHODS[self.method.currentIndex()], method_params=params, steps=self.steps.value(),
+            method=self.method.currentData(), method_params=self.method_form.values(), steps=self.steps.value(),
             tile_size=self.tile_size.value(), batch_size=self.batch_size.value(),
             line_width_px=self.line_width.value(), device=self.device.currentText())
 
@@ -385,11 +447,13 @@ class SemiSegDock(QgsDockWidget):
         out_dir = Path(out_dir) if out_dir else job.new_job_dir(settings.jobs_folder(), self.project, "predict-")
         try:
             args = engine.command(self.python_edit.filePath(), "predict", model, raster.source(),
-                                  "--out", str(out_dir), "--device", self.device.currentText(), "--quiet")
+                                  "--out", str(out_dir), "--device", self.device.currentText(), "--quiet",
+                                  "--events")
         except engine.EngineError as e:
             self.show_error(str(e))
             return None
-        task = EngineTask(f"SemiSeg: predict {raster.name()}", args, None, out_dir / "console.txt")
+        task = EngineTask(f"SemiSeg: predict {raster.name()}", args, out_dir, out_dir / "console.txt",
+                          predict=True)
         source, layer_id = raster.source(), raster.id()  # the layer may be gone when the run ends
         task.ended.connect(lambda state: self._prediction_ended(state, out_dir, source, layer_id))
         return self._run(task, None, out_dir / "console.txt")
@@ -433,7 +497,7 @@ class SemiSegDock(QgsDockWidget):
             self.model_dir.setFilePath(str(self.current_job / "model"))
         elif state.status in ("failed", "interrupted"):
             self.show_error(state.error_text() or "The engine stopped unexpectedly.")
-        self._fill_jobs()
+        self._fill_jobs(show=self.current_job is not None)  # a prediction's state stays in view
 
     def _prediction_ended(self, state, out_dir: Path, source: str, layer_id: str) -> None:
         if state.status == "completed":
@@ -459,7 +523,7 @@ class SemiSegDock(QgsDockWidget):
             return None
 
     # ---- jobs, errors, log -----------------------------------------------------------------------
-    def _fill_jobs(self) -> None:
+    def _fill_jobs(self, show: bool = True) -> None:
         self.jobs.clear()
         for job_dir in reversed(job_registry.known_jobs(self.project)):
             self.jobs.addItem(f"{job_dir.name} — {read_state(job_dir).status}", str(job_dir))
@@ -467,7 +531,7 @@ class SemiSegDock(QgsDockWidget):
         self.add_results_button.setEnabled(False)
         if self.current_job is not None:
             self.jobs.setCurrentIndex(max(self.jobs.findData(str(self.current_job)), 0))
-        if self.jobs.count():
+        if self.jobs.count() and show:
             self.show_job(Path(self.jobs.currentData()))
 
     def show_job(self, job_dir: Path) -> None:
@@ -493,8 +557,9 @@ class SemiSegDock(QgsDockWidget):
         """The engine's log.txt of the current job, else the console output of the last run."""
         if self.current_job is not None and (self.current_job / "log.txt").is_file():
             return self.current_job / "log.txt"
-        if self._log_path is not None:
-            return self._log_path
+        if self._log_path is not None:  # a prediction: the engine's log.txt beside its console output
+            engine_log = self._log_path.parent / "log.txt"
+            return engine_log if engine_log.is_file() else self._log_path
         return self.current_job / "console.txt" if self.current_job else None
 
     def open_log(self) -> None:
@@ -529,3 +594,4 @@ class SemiSegDock(QgsDockWidget):
         self.project.readProject.disconnect(self.load_project_state)
         self.project.cleared.disconnect(self.load_project_state)
         self.project.layersAdded.disconnect(self._layers_added)
+        self.methods_task = None

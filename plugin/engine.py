@@ -54,15 +54,19 @@ def run(args: list, timeout_s: float = 120) -> subprocess.CompletedProcess:
 
 
 def watch(job_dir, process, on_events, is_canceled, console: Path, grace_s: float = 20,
-          poll_s: float = 0.3) -> JobState:
+          poll_s: float = 0.3, cancel_file: bool = True, unit: str = "step") -> JobState:
     """Follow a run until it ends and return its final state.
 
     `process` is the Popen we started, or None for a job started by an earlier QGIS session
-    (followed through the pid of its `start` event). `job_dir` is None for `semiseg predict`,
-    which writes no events. Cancelling creates JOB_DIR/cancel and terminates the process if it
-    has not stopped after `grace_s` seconds; the engine checkpoints and exits with 130.
+    (followed through the pid of its `start` event). `job_dir` is the folder with events.jsonl
+    (`semiseg predict --events` writes it into its --out folder), None for a run without events.
+    Cancelling creates JOB_DIR/cancel (with `cancel_file`; training checkpoints and exits with
+    130) and terminates the process if it has not stopped after `grace_s` seconds, at once
+    without a cancel file. `unit` names what progress counts (steps, prediction windows).
     """
-    state = JobState(status="running")
+    state = JobState(status="running", unit=unit)
+    if not cancel_file:
+        grace_s = 0
     tail = EventTail(Path(job_dir) / "events.jsonl") if job_dir else None
     cancel_at = None
 
@@ -82,7 +86,7 @@ def watch(job_dir, process, on_events, is_canceled, console: Path, grace_s: floa
     while alive():
         if cancel_at is None and is_canceled():
             cancel_at = time.monotonic()
-            if job_dir:
+            if job_dir and cancel_file:
                 (Path(job_dir) / "cancel").touch()
         if cancel_at is not None and time.monotonic() - cancel_at >= (grace_s if job_dir else 0):
             _terminate(process, state.pid)
@@ -93,6 +97,8 @@ def watch(job_dir, process, on_events, is_canceled, console: Path, grace_s: floa
     if process is not None and not state.finished:
         state.exit_code = process.returncode
         state.status = EXIT_STATUS.get(process.returncode, "failed")
+        if cancel_at is not None and state.status == "failed":  # terminated on our request
+            state.status = "cancelled"
     elif not state.finished:
         state.status = "interrupted"  # the process is gone without a `done` event
     if state.status == "failed" and not state.errors:

@@ -51,6 +51,7 @@ class JobState:
     message: str = ""
     errors: list = field(default_factory=list)
     outputs: list = field(default_factory=list)
+    unit: str = "step"  # what `step`/`total` count: training steps, or prediction windows
 
     def apply(self, event: dict) -> None:
         kind = event.get("type")
@@ -84,7 +85,7 @@ class JobState:
         if self.phase and not self.finished:
             parts.append(self.phase)
         if self.total:
-            parts.append(f"step {self.step}/{self.total}")
+            parts.append(f"{self.unit} {self.step}/{self.total}")
         if self.eta_s is not None and not self.finished:
             parts.append(f"ETA {format_seconds(self.eta_s)}")
         if self.loss is not None:

@@ -18,16 +18,22 @@ class EngineTask(QgsTask):
     stateChanged = pyqtSignal(object)
     ended = pyqtSignal(object)
 
-    def __init__(self, description: str, args, job_dir, console: Path):
-        """`args`: the engine command to start, or None to follow a job already running."""
+    def __init__(self, description: str, args, job_dir, console: Path, predict: bool = False):
+        """`args`: the engine command to start, or None to follow a job already running.
+
+        `job_dir`: where events.jsonl appears; `predict`: a `semiseg predict --events` run
+        (progress counts windows; cancel terminates it, there is no checkpoint to write).
+        """
         super().__init__(description, QgsTask.CanCancel)
         self.args, self.job_dir, self.console = args, job_dir, Path(console)
-        self.state = JobState()
+        self.predict = predict
+        self.state = JobState(unit="window" if predict else "step")
 
     def run(self) -> bool:
         try:
             process = engine.start(self.args, self.console) if self.args else None
-            self.state = engine.watch(self.job_dir, process, self._report, self.isCanceled, self.console)
+            self.state = engine.watch(self.job_dir, process, self._report, self.isCanceled, self.console,
+                                      cancel_file=not self.predict, unit=self.state.unit)
         except (OSError, engine.EngineError) as e:
             self.state = JobState(status="failed", errors=[str(e)])
         return self.state.status == "completed"

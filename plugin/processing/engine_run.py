@@ -13,8 +13,11 @@ from .. import engine
 _post_processors = []  # keep them alive until Processing has loaded the layers on the GUI thread
 
 
-def run_engine(args: list, job_dir, console: Path, feedback) -> None:
-    """Start the engine and follow it; raise QgsProcessingException with the engine's error."""
+def run_engine(args: list, job_dir, console: Path, feedback, predict: bool = False) -> None:
+    """Start the engine and follow it; raise QgsProcessingException with the engine's error.
+
+    `job_dir` holds events.jsonl and log.txt (a prediction's --out folder with `predict`).
+    """
     feedback.pushInfo("Running: " + " ".join(args))
 
     def report(state):
@@ -23,13 +26,15 @@ def run_engine(args: list, job_dir, console: Path, feedback) -> None:
         feedback.setProgressText(state.summary())
 
     try:
-        state = engine.watch(job_dir, engine.start(args, console), report, feedback.isCanceled, console)
+        state = engine.watch(job_dir, engine.start(args, console), report, feedback.isCanceled, console,
+                             cancel_file=not predict, unit="window" if predict else "step")
     except (OSError, engine.EngineError) as e:
         raise QgsProcessingException(str(e))
     if state.status == "cancelled":
-        raise QgsProcessingException("Cancelled: the engine wrote a checkpoint and stopped.")
+        raise QgsProcessingException("Cancelled." if predict else
+                                     "Cancelled: the engine wrote a checkpoint and stopped.")
     if state.status != "completed":
-        log = Path(job_dir) / "log.txt" if job_dir else console
+        log = Path(job_dir) / "log.txt" if job_dir and (Path(job_dir) / "log.txt").is_file() else console
         raise QgsProcessingException(f"{state.error_text()} (log: {log})")
     feedback.pushInfo(state.summary())
 

@@ -47,10 +47,10 @@ class PredictAlgorithm(QgsProcessingAlgorithm):
         try:
             args = engine.command(settings.engine_python(), "predict",
                                   self.parameterAsFile(parameters, "MODEL", context), raster.source(),
-                                  "--out", str(out_dir), "--device", device, "--quiet")
+                                  "--out", str(out_dir), "--device", device, "--quiet", "--events")
         except engine.EngineError as e:
             raise QgsProcessingException(str(e))
-        run_engine(args, None, out_dir / "console.txt", feedback)
+        run_engine(args, out_dir, out_dir / "console.txt", feedback, predict=True)
         files = prediction_files(out_dir, raster.source())
         stem = Path(raster.source()).stem
         for kind, key in (("classes", "CLASSES_RASTER"), ("confidence", "CONFIDENCE_RASTER")):

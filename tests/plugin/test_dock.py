@@ -1,24 +1,36 @@
-"""The dock without the engine: building, class table <-> label layers, active class, job.json."""
+"""The dock without the engine: building, class table <-> label layers, active class, job.json,
+the method form built from a recorded `semiseg methods --json` answer."""
 import json
+import os
+from pathlib import Path
 
 import pytest
 from qgis.core import (QgsEditFormConfig, QgsGeometry, QgsPointXY, QgsRasterLayer,
                        QgsVectorLayerUtils)
 
+from qgis.PyQt.QtCore import Qt
+
 from semiseg_qgis import classes as class_list
+from semiseg_qgis import settings
 from semiseg_qgis.dock import SemiSegDock
-from semiseg_qgis.job import METHODS
 from semiseg_qgis.label_layers import CLASS_FIELD
+from semiseg_qgis.method_form import MethodCatalog
 
 from scenes import make_raster, to_map
 
 
+METHODS_ANSWER = json.loads((Path(__file__).parent / "engine_methods.json").read_text())
+
+
 @pytest.fixture()
 def dock(project):
+    configured = settings.engine_python()
+    settings.set_engine_python("")  # no engine: these tests never start one
     dock = SemiSegDock()
     yield dock
     dock.dispose()
     dock.deleteLater()
+    settings.set_engine_python(configured)
 
 
 @pytest.fixture()
@@ -44,9 +56,10 @@ def draw_line(layer, points, georeferenced=True):
     return feature
 
 
-def test_dock_builds_with_default_method_first(dock):
-    assert dock.method.itemText(0).startswith(METHODS[0]) and METHODS[0] == "supervised"
-    assert dock.method.count() == len(METHODS)
+def test_dock_builds_and_offers_supervised_without_an_engine(dock):
+    assert [dock.method.itemText(i) for i in range(dock.method.count())] == ["supervised (default)"]
+    assert dock.method.currentData() == "supervised"
+    assert not dock.method_note.isHidden() and "No engine" in dock.method_note.text()
     assert [c.name for c in dock.class_table.classes()] == ["class 1", "class 2"]
     assert dock.active_class.count() == 2
     assert not dock.cancel_button.isEnabled()
@@ -142,17 +155,70 @@ def test_job_directory_written_from_the_dock(dock, raster, tmp_path):
     assert dock.jobs.count() == 1
 
 
-def test_method_parameters_must_be_a_json_object(dock, raster, tmp_path):
+def method_spec(dock, tmp_path, name="job"):
+    return json.loads((dock.write_job(tmp_path / name) / "job.json").read_text())["method"]
+
+
+def test_method_combo_puts_the_engines_default_first_and_disables_multi_domain_methods(dock):
+    dock._show_methods(MethodCatalog.from_answer({**METHODS_ANSWER, "default": "s6"}))
+    names = [dock.method.itemData(i) for i in range(dock.method.count())]
+    assert names == ["s6"] + [n for n in METHODS_ANSWER["methods"] if n != "s6"]
+    assert dock.method.itemText(0) == "s6 (default)" and dock.method.currentData() == "s6"
+    assert dock.method.itemData(0, Qt.ToolTipRole) == METHODS_ANSWER["methods"]["s6"]["summary"]
+    usss = dock.method.model().item(names.index("usss"))
+    assert not usss.isEnabled() and "several domains" in usss.toolTip()
+    assert all(dock.method.model().item(i).isEnabled() for i, n in enumerate(names) if n != "usss")
+    assert dock.method_note.isHidden()
+
+
+def test_only_changed_method_parameters_go_into_job_json(dock, raster, tmp_path):
     dock.raster_combo.setLayer(raster)
+    dock.class_table.set_classes([class_list.SegClass("water", "#1f78b4"), class_list.SegClass("land", "#d9c89e")])
     dock.new_label_layers(str(tmp_path / "l.gpkg"))
-    dock.method_params.setText("[1, 2]")
-    with pytest.raises(ValueError, match="JSON object"):
-        dock.job_request()
-    dock.method.setCurrentIndex(METHODS.index("cct"))
-    dock.method_params.setText('{"weight": 0.5}')
-    assert dock.job_request().method_params == {"weight": 0.5}
-    spec = json.loads((dock.write_job(tmp_path / "job") / "job.json").read_text())
-    assert spec["method"] == {"name": "cct", "weight": 0.5}
+    dock._show_methods(MethodCatalog.from_answer(METHODS_ANSWER))
+    dock.method.setCurrentIndex(dock.method.findData("cct"))
+    form = dock.method_form
+    assert [f.key for f in form.fields] == list(METHODS_ANSWER["methods"]["cct"]["parameters"]["properties"])
+    assert method_spec(dock, tmp_path, "defaults") == {"name": "cct"}  # every widget at its default
+
+    form.field("weight").widget.setValue(12.5)
+    assert method_spec(dock, tmp_path, "weight") == {"name": "cct", "weight": 12.5}
+    form.field("weight").widget.clear()  # the clear button puts the default back
+    assert method_spec(dock, tmp_path, "cleared") == {"name": "cct"}
+
+    assert [form.field("background").widget.item(i).text() for i in range(2)] == ["water", "land"]
+    dock.class_table.rename(1, "sand")  # the class list follows the table
+    background = form.field("background").widget
+    assert [background.item(i).text() for i in range(background.count())] == ["water", "sand"]
+    background.item(1).setCheckState(Qt.Checked)
+    confidence = form.field("confidence").widget
+    confidence.setValue(confidence.minimum())
+    assert confidence.text() == "off"
+    form.field("decoders.vat").widget.setValue(3)
+    form.field("distance").widget.setCurrentText("js")
+    form.field("abce").widget.setChecked(True)
+    assert method_spec(dock, tmp_path, "many") == {"name": "cct", "background": ["sand"], "confidence": None,
+                                                   "decoders": {"vat": 3}, "distance": "js", "abce": True}
+
+    dock.method.setCurrentIndex(dock.method.findData("aux"))  # a nullable default reads "auto"
+    assert form.field("lambda").widget.text() == "auto" and form.field("task").widget.currentText() == "kmeans (default)"
+    form.field("lambda").widget.setValue(0.5)
+    form.field("clusters").widget.setValue(4)
+    assert method_spec(dock, tmp_path, "aux") == {"name": "aux", "lambda": 0.5, "clusters": 4}
+
+
+def test_an_engine_without_the_methods_command_falls_back_to_supervised(dock, tmp_path):
+    old_engine = tmp_path / "python"
+    old_engine.write_text("#!/bin/sh\necho \"semiseg: error: argument command: invalid choice: 'methods'\" >&2\n"
+                          "exit 2\n")
+    os.chmod(old_engine, 0o755)
+    dock.python_edit.setFilePath(str(old_engine))
+    from test_engine import wait
+    wait(lambda: dock.methods_task is None, 60)
+    assert [dock.method.itemData(i) for i in range(dock.method.count())] == ["supervised"]
+    assert "too old" in dock.method_note.text() and "invalid choice" in dock.method_note.text()
+    assert not dock.method_note.isHidden()
+    assert dock.method_form.values() == {}
 
 
 def test_missing_label_layers_are_reported_not_raised(dock, raster):

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtCore import QCoreApplication, Qt
 from qgis.core import QgsRasterLayer
 
 import processing
@@ -20,6 +20,7 @@ from scenes import make_raster
 from test_dock import draw_line
 
 TIMEOUT_S = 600
+STEPS = 3  # each step costs seconds on a shared CPU; 3 still shows progress, metrics and an end
 
 
 def wait(predicate, timeout_s=TIMEOUT_S):
@@ -54,7 +55,7 @@ def labelled(project, tmp_path, engine_python):
         for row in (8, 30, 52, 74, 90):
             draw_line(scribbles, [(left, row), (right, row + 3)])
     assert scribbles.commitChanges()
-    dock.steps.setValue(8)
+    dock.steps.setValue(STEPS)
     dock.tile_size.setValue(64)
     dock.batch_size.setValue(2)
     dock.device.setCurrentText("cpu")
@@ -79,7 +80,7 @@ def test_training_adds_aligned_result_layers(labelled, tmp_path, project):
     assert task is not None, dock.error_label.text()
     state = run_to_end(task)
     assert state.status == "completed", state.error_text()
-    assert state.step == state.total == 8
+    assert state.step == state.total == STEPS
     group = project.layerTreeRoot().findGroup("SemiSeg job")
     assert group is not None
     names = [node.layer().name() for node in group.findLayers()]
@@ -98,12 +99,35 @@ def test_training_adds_aligned_result_layers(labelled, tmp_path, project):
     assert "completed" in dock.status_label.text()
     assert dock.model_dir.filePath() == str(tmp_path / "job" / "model")
 
-    # "Predict" with the model just trained adds another aligned group
+    # "Predict" with the model just trained follows the engine's events and adds another aligned group
     dock.predict_raster.setLayer(raster)
-    state = run_to_end(dock.start_prediction(tmp_path / "predicted"))
+    task = dock.start_prediction(tmp_path / "predicted")
+    reported = []
+    task.stateChanged.connect(reported.append)
+    state = run_to_end(task)
+    QCoreApplication.processEvents()
     assert state.status == "completed", state.error_text()
+    assert any(s.phase == "predict" for s in reported)
+    assert reported[-1].total > 0 and reported[-1].step == reported[-1].total  # windows done / to do
+    assert state.step == state.total == reported[-1].total
+    assert f"window {state.total}/{state.total}" in dock.status_label.text()
+    assert [o["path"] for o in state.outputs if o["kind"] != "style"] == ["scene_classes.tif", "scene_confidence.tif"]
     group = project.layerTreeRoot().findGroup("SemiSeg prediction predicted")
     assert [n.layer().extent() == raster.extent() for n in group.findLayers()] == [True, True]
+    assert dock.log_path() == tmp_path / "predicted" / "log.txt"
+
+
+def test_prediction_error_is_one_line_with_the_log(labelled, tmp_path):
+    dock, raster, _ = labelled
+    (tmp_path / "not_a_model").mkdir()
+    dock.model_dir.setFilePath(str(tmp_path / "not_a_model"))
+    dock.predict_raster.setLayer(raster)
+    state = run_to_end(dock.start_prediction(tmp_path / "predicted"))
+    assert state.status == "failed"
+    assert not dock.error_label.isHidden()
+    assert dock.error_label.text().count("\n") == 0 and "not_a_model" in dock.error_label.text()
+    assert dock.log_path() == tmp_path / "predicted" / "log.txt"
+    assert dock.error_label.text() in dock.log_path().read_text()
 
 
 def test_engine_error_is_shown_with_the_log(labelled, tmp_path):
@@ -116,12 +140,27 @@ def test_engine_error_is_shown_with_the_log(labelled, tmp_path):
     assert dock.log_button.isEnabled() and dock.log_path().is_file()
 
 
-def test_unknown_method_parameter_is_named_by_the_engine(labelled, tmp_path, engine_python):
+def test_method_form_from_the_engine_writes_parameters_the_engine_accepts(labelled, tmp_path, engine_python):
     dock, _, _ = labelled
-    dock.method_params.setText('{"no_such_parameter": 1}')
-    state = run_to_end(dock.start_training(tmp_path / "job"))
-    assert state.status == "failed"
-    assert "no_such_parameter" in dock.error_label.text()
+    answer = json.loads(engine.run(engine.command(engine_python, "methods", "--json")).stdout)
+    wait(lambda: dock.methods_task is None, 120)
+    names = [dock.method.itemData(i) for i in range(dock.method.count())]
+    assert names[0] == answer["default"] and sorted(names) == sorted(answer["methods"])
+    assert dock.method.itemText(0) == f"{answer['default']} (default)"
+    assert dock.method_note.isHidden(), dock.method_note.text()
+
+    dock.method.setCurrentIndex(names.index("cct"))
+    form = dock.method_form
+    form.field("decoders.vat").widget.setValue(2)
+    form.field("background").widget.item(1).setCheckState(Qt.Checked)
+    form.field("confidence").widget.setValue(form.field("confidence").widget.minimum())  # "off"
+    form.field("distance").widget.setCurrentText("kl")
+    job_dir = dock.write_job(tmp_path / "job")
+    spec = json.loads((job_dir / "job.json").read_text())
+    assert spec["method"] == {"name": "cct", "decoders": {"vat": 2}, "background": ["land"],
+                              "confidence": None, "distance": "kl"}
+    result = engine.run(engine.command(engine_python, "validate", str(job_dir)))
+    assert result.returncode == 0, result.stderr
 
 
 def test_cancel_stops_cleanly_and_offers_resume(labelled, tmp_path):
@@ -165,7 +204,7 @@ def test_processing_train_then_predict(labelled, tmp_path):
     _, raster, scribbles = labelled
     trained = processing.run("semiseg:train", {
         "RASTER": raster, "LABELS": [scribbles], "CLASSES": "water:#1f78b4, land:#d9c89e",
-        "STEPS": 6, "TILE_SIZE": 64, "BATCH_SIZE": 2, "DEVICE": 1, "JOB_DIR": str(tmp_path / "ptrain")})
+        "STEPS": STEPS, "TILE_SIZE": 64, "BATCH_SIZE": 2, "DEVICE": 1, "JOB_DIR": str(tmp_path / "ptrain")})
     assert Path(trained["MODEL"], "model.json").is_file()
     assert QgsRasterLayer(trained["CLASSES_RASTER"]).crs() == raster.crs()
     spec = json.loads((tmp_path / "ptrain" / "job.json").read_text())
@@ -173,6 +212,7 @@ def test_processing_train_then_predict(labelled, tmp_path):
 
     predicted = processing.run("semiseg:predict", {
         "MODEL": trained["MODEL"], "RASTER": raster, "DEVICE": 1, "OUTPUT_DIR": str(tmp_path / "pred")})
+    assert read_state(tmp_path / "pred").status == "completed"  # followed through its events
     for key in ("CLASSES_RASTER", "CONFIDENCE_RASTER"):
         layer = QgsRasterLayer(predicted[key])
         assert layer.isValid() and layer.extent() == raster.extent()
