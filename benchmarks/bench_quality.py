@@ -46,7 +46,7 @@ METHODS = ["supervised", "aux", "s6", "cct", "mean_teacher"]
 
 # Per-run settings. CPU: what fits ~3 min per run on 2 cores; GPU: closer to the papers.
 CONFIGS = {
-    "cpu": dict(arch="linknet", tile=96, batch=4, steps=300, lr=1e-3, crop={"aerial-dubai": 320, "seismic-tgs-salt": 606, "s2-strzegom": None}, threads=2),
+    "cpu": dict(arch="linknet", tile=96, batch=4, steps=300, lr=1e-3, crop={"aerial-dubai": 320, "seismic-tgs-salt": 606, "s2-strzegom": None}, threads=1),
     "gpu": dict(arch="unet", tile=256, batch=8, steps=4000, lr=1e-3, crop={"aerial-dubai": None, "seismic-tgs-salt": None, "s2-strzegom": None}, threads=None),
 }
 
@@ -344,6 +344,24 @@ def summarise(runs: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _resolved(method: str, params: dict) -> dict:
+    """Every parameter of the method as it ran, defaults included (defaults may change later)."""
+    from semiseg.train.methods import METHODS
+
+    return METHODS[method].Params.model_validate(params).model_dump(mode="json", by_alias=True)
+
+
+def _commit() -> str:
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "engine/src/semiseg/train"], capture_output=True, text=True).stdout.strip()
+        return out + ("+dirty" if dirty else "")
+    except Exception:
+        return "unknown"
+
+
 def _load(path: Path) -> list[dict]:
     return json.loads(path.read_text())["runs"] if path.exists() else []
 
@@ -391,6 +409,9 @@ def main(argv: list[str] | None = None) -> int:
             cfg[k] = getattr(args, k)
     config_name = args.config if all(getattr(args, k) is None for k in ("arch", "steps", "tile", "batch", "lr")) else f"{args.config}-custom"
     if cfg["threads"]:
+        # One thread per training: on a shared 2-core machine, 2 OpenMP threads beside any other
+        # busy process spin at every barrier (measured 10x slower per step than 1 thread).
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         import torch
 
         torch.set_num_threads(cfg["threads"])
@@ -415,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         job_dir = args.work / "runs" / f"{dataset}_{b}_{method}{'_' + args.tag if args.tag else ''}_s{seed}"
         print(f"[{time.time() - total_start:7.0f}s] {dataset} {b} {method} {args.tag} seed {seed} ...", flush=True)
         out = run_one(parts, method, params, seed, cfg, job_dir, args.device)
-        record.update(out, params=params, label_fraction=parts["label_stats"]["fraction"],
+        record.update(out, params=params, resolved_params=_resolved(method, params), engine_commit=_commit(), label_fraction=parts["label_stats"]["fraction"],
                       settings={k: cfg[k] for k in ("arch", "tile", "batch", "steps", "lr")}, crop=cfg["crop"][dataset])
         print(f"          mIoU {100 * out['miou']:.1f}  val {100 * (out['val_miou'] or 0):.1f}  {out['sec_per_step']:.2f} s/step  {out['wall_s']:.0f} s", flush=True)
         runs.append(record)
