@@ -151,6 +151,9 @@ class SemiSegDock(QgsDockWidget):
         group = self.advanced_group = QgsCollapsibleGroupBox("Advanced")
         self.method = QComboBox()
         self.method.currentIndexChanged.connect(lambda _: self._method_chosen())
+        self.method_summary = QLabel()
+        self.method_summary.setWordWrap(True)
+        self.method_summary.setStyleSheet("color: palette(dark);")
         self.method_note = QLabel()
         self.method_note.setWordWrap(True)
         self.method_note.hide()
@@ -173,6 +176,7 @@ class SemiSegDock(QgsDockWidget):
         params_layout.addWidget(self.method_form)
         form = QFormLayout(group)
         form.addRow("Method", self.method)
+        form.addRow(self.method_summary)
         form.addRow(self.method_note)
         form.addRow(params)
         form.addRow("Steps", self.steps)
@@ -298,6 +302,7 @@ class SemiSegDock(QgsDockWidget):
         name = self.method.currentData()
         info = self.catalog.methods.get(name, {}) if self.catalog else {}
         self.method.setToolTip(info.get("summary", ""))
+        self.method_summary.setText(info.get("summary", ""))
         self.method_form.set_class_names([c.name for c in self.class_table.classes()])
         self.method_form.set_schema(info.get("parameters") or {})
 

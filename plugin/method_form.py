@@ -169,7 +169,8 @@ class _Field:
         if bounds:
             tip.append(", ".join(bounds))
         self.widget.setToolTip("\n".join(tip))
-        self.label = inner.get("title") or key
+        self.label = QLabel(key)  # the job.json key, as docs/methods.md names it
+        self.label.setToolTip(self.widget.toolTip())
 
     def _group(self, inner: dict, root: dict, class_names: list) -> QGroupBox:
         box = QGroupBox()
@@ -265,6 +266,14 @@ class _Field:
         for child in self.children:
             yield from child.widgets()
 
+    def mark_changed(self) -> None:
+        """Bold labels for the values that differ from their defaults (those go into the job)."""
+        font = self.label.font()
+        font.setBold(self.changed() is not _SAME)
+        self.label.setFont(font)
+        for child in self.children:
+            child.mark_changed()
+
 
 _SAME = object()
 
@@ -275,6 +284,7 @@ class MethodForm(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self.changed.connect(self._mark_changed)
         self.layout_ = QFormLayout(self)
         self.layout_.setContentsMargins(0, 0, 0, 0)
         self.fields = []
@@ -296,6 +306,10 @@ class MethodForm(QWidget):
                         break
         if not self.fields:
             self.layout_.addRow(QLabel("This method has no parameters."))
+
+    def _mark_changed(self) -> None:
+        for f in self.fields:
+            f.mark_changed()
 
     def set_class_names(self, names: list) -> None:
         self._class_names = list(names)

@@ -183,6 +183,7 @@ def test_only_changed_method_parameters_go_into_job_json(dock, raster, tmp_path)
 
     form.field("weight").widget.setValue(12.5)
     assert method_spec(dock, tmp_path, "weight") == {"name": "cct", "weight": 12.5}
+    assert form.field("weight").label.font().bold() and not form.field("warmup").label.font().bold()
     form.field("weight").widget.clear()  # the clear button puts the default back
     assert method_spec(dock, tmp_path, "cleared") == {"name": "cct"}
 
