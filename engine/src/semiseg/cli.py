@@ -166,6 +166,12 @@ def _cmd_predict(args) -> int:
             events.emit("error", message=problem)
         events.emit("done", status="failed", exit_code=EXIT_INVALID, message=exc.problems[0])
         raise
+    except BaseException as exc:  # an engine bug: the traceback goes to the log, one line to the client
+        events.log(traceback.format_exc())
+        message = f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        events.emit("error", message=message)
+        events.emit("done", status="failed", exit_code=EXIT_FAILED, message=message)
+        raise
     if bar is not None:
         bar.close()
     events.emit("done", status="completed", exit_code=EXIT_OK, message=f"predicted {len(args.rasters)} raster(s)")
