@@ -59,6 +59,14 @@ SPLITS = {
         unlabeled_extra=lambda n: n.split("_")[1][:8] == "20230301",
     ),
 }
+# Development splits: inside the TRAINING images only (the held-out images above are never
+# touched), one part labelled and another scored, the same way. Method defaults are chosen on
+# these, never on the evaluation images.
+SPLITS["aerial-dubai:dev"] = dict(train=lambda n: n.split("_")[1] in ("t1", "t2"), eval=lambda n: n.split("_")[1] == "t3")
+SPLITS["seismic-tgs-salt:dev"] = dict(train=lambda n: n.endswith("_00.tif"), eval=lambda n: n.endswith("_01.tif"))
+for _name in ("aerial-dubai", "seismic-tgs-salt"):
+    CONFIGS["cpu"]["crop"][_name + ":dev"] = {"aerial-dubai": 320, "seismic-tgs-salt": 1010}[_name]  # one eval mosaic: a bigger crop
+    CONFIGS["gpu"]["crop"][_name + ":dev"] = CONFIGS["gpu"]["crop"][_name]
 PATCH = 101  # seismic mosaics are grids of unrelated 101 px patches: crop on the grid
 
 
@@ -158,7 +166,7 @@ def _crop_window(name: str, shape: tuple[int, int], size: int | None, dataset: s
     if size is None or (h <= size and w <= size):
         return 0, 0, h, w
     rng = np.random.default_rng(sum(name.encode()))
-    if dataset == "seismic-tgs-salt":
+    if dataset.startswith("seismic-tgs-salt"):
         cells = size // PATCH
         r = int(rng.integers(0, h // PATCH - cells + 1)) * PATCH
         c = int(rng.integers(0, w // PATCH - cells + 1)) * PATCH
@@ -169,11 +177,11 @@ def _crop_window(name: str, shape: tuple[int, int], size: int | None, dataset: s
 
 def prepare_dataset(data: Path, dataset: str, work: Path, budget: float | str, seed: int, crop: int | None) -> dict:
     """Label rasters for the training images, evaluation crops and their truth; returns the parts of a job."""
-    src = data / dataset
+    src = data / dataset.split(":")[0]
     split = SPLITS[dataset]
     classes = json.loads((src / "classes.json").read_text())
     images = sorted(p for p in (src / "images").glob("*.tif"))
-    folder = work / "data" / dataset
+    folder = work / "data" / dataset.replace(":", "_")
     (folder / "labels").mkdir(parents=True, exist_ok=True)
     (folder / "eval").mkdir(parents=True, exist_ok=True)
 
@@ -419,12 +427,12 @@ def main(argv: list[str] | None = None) -> int:
 
     plan = []
     for dataset in args.datasets:
-        budgets = ["real"] if dataset == "s2-strzegom" else args.budgets
+        budgets = ["real"] if dataset.startswith("s2-strzegom") else args.budgets
         for budget in budgets:
             for seed in args.seeds:
                 for method in args.methods:
                     plan.append((dataset, budget, method, seed))
-        if args.ceiling and dataset != "s2-strzegom":
+        if args.ceiling and not dataset.startswith("s2-strzegom"):
             plan += [(dataset, "dense", "supervised", seed) for seed in args.seeds]
     total_start = time.time()
     for dataset, budget, method, seed in plan:
@@ -433,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
         if _key(record) in done:
             continue
         parts = prepare_dataset(args.data, dataset, args.work, b if b in ("real", "dense") else float(b), seed, cfg["crop"][dataset])
-        job_dir = args.work / "runs" / f"{dataset}_{b}_{method}{'_' + args.tag if args.tag else ''}_s{seed}"
+        job_dir = args.work / "runs" / f"{dataset.replace(':', '_')}_{b}_{method}{'_' + args.tag if args.tag else ''}_s{seed}"
         print(f"[{time.time() - total_start:7.0f}s] {dataset} {b} {method} {args.tag} seed {seed} ...", flush=True)
         out = run_one(parts, method, params, seed, cfg, job_dir, args.device)
         record.update(out, params=params, resolved_params=_resolved(method, params), engine_commit=_commit(), label_fraction=parts["label_stats"]["fraction"],
