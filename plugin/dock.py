@@ -57,6 +57,7 @@ class SemiSegDock(QgsDockWidget):
         self.project.readProject.connect(self.load_project_state)
         self.project.cleared.connect(self.load_project_state)
         self.project.layersAdded.connect(self._layers_added)
+        self.project.layersRemoved.connect(self._layers_removed)
         self.load_project_state()
         self.load_methods()
 
@@ -97,6 +98,8 @@ class SemiSegDock(QgsDockWidget):
         group = QgsCollapsibleGroupBox("Training raster and labels")
         self.raster_combo = QgsMapLayerComboBox()
         self.raster_combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
+        self.raster_combo.setToolTip("The raster to label now, predicted after training. Every raster with "
+                                     "label layers (and labels drawn) is trained from.")
         self.raster_combo.layerChanged.connect(self._show_label_layers)
         self.class_table = ClassTable()
         self.class_table.classesChanged.connect(self._classes_changed)
@@ -115,6 +118,10 @@ class SemiSegDock(QgsDockWidget):
         new_layers.clicked.connect(lambda: self.new_label_layers())
         self.labels_label = QLabel()
         self.labels_label.setWordWrap(True)
+        self.labelled_label = QLabel()
+        self.labelled_label.setWordWrap(True)
+        self.labelled_label.setToolTip("Each of these rasters, with its own label layers, is a labelled "
+                                       "raster of the job; the first one is predicted after training.")
         form = QFormLayout(group)
         form.addRow("Raster", self.raster_combo)
         form.addRow(self.class_table)
@@ -122,6 +129,7 @@ class SemiSegDock(QgsDockWidget):
         form.addRow("Scribble width", self.line_width)
         form.addRow(new_layers)
         form.addRow(self.labels_label)
+        form.addRow(self.labelled_label)
         return group
 
     def _unlabeled_group(self):
@@ -333,8 +341,19 @@ class SemiSegDock(QgsDockWidget):
         self._sync_label_layers()
 
     def _layers_added(self, layers) -> None:
-        if any(l.customProperty(label_layers.ROLE) == "labels" for l in layers):
+        labels = [l for l in layers if l.customProperty(label_layers.ROLE) == "labels"]
+        for layer in labels:  # drawing on any raster's labels can change which rasters are used
+            layer.featureAdded.connect(self._label_features_changed)
+            layer.featureDeleted.connect(self._label_features_changed)
+        if labels:
             self._sync_label_layers()
+
+    def _layers_removed(self, _ids) -> None:
+        self._label_features_changed()
+
+    def _label_features_changed(self, *_) -> None:
+        if not self._disposed and not sip.isdeleted(self):
+            self._show_label_layers(self.raster_combo.currentLayer())
 
     def _class_removed(self, class_id: int) -> None:
         for layer in label_layers.all_label_layers(self.project):
@@ -356,6 +375,34 @@ class SemiSegDock(QgsDockWidget):
         self.labels_label.setText(
             "Labels: " + ", ".join(l.name() for l in mine) if mine else
             "No label layers for this raster yet: press \"New label layers\".")
+        used, left_out = self.labelled_rasters()
+        text = "Labelled rasters: " + (", ".join(r.name() for r, _ in used) if used else "none yet")
+        if left_out:
+            text += " (left out, no labels drawn yet: " + ", ".join(r.name() for r in left_out) + ")"
+        self.labelled_label.setText(text)
+
+    def labelled_rasters(self) -> tuple:
+        """([(raster layer, its label layers)], [raster layers left out]) for training.
+
+        The picked raster comes first (it is predicted) whenever it has label layers; then every
+        other raster with label layers that hold at least one feature, by layer name. A raster
+        whose label layers are all empty is left out (the engine refuses a raster without labels).
+        """
+        current = self.raster_combo.currentLayer()
+        by_raster = {}
+        for layer in label_layers.all_label_layers(self.project):
+            raster = self.project.mapLayer(layer.customProperty(label_layers.RASTER) or "")
+            if isinstance(raster, QgsRasterLayer):
+                by_raster.setdefault(raster.id(), (raster, []))[1].append(layer)
+        used, left_out = [], []
+        if current is not None and current.id() in by_raster:
+            used.append((current, label_layers.label_layers_for(current.id(), self.project)))
+        for raster, layers in sorted(by_raster.values(), key=lambda item: (item[0].name(), item[0].id())):
+            if current is not None and raster.id() == current.id():
+                continue
+            (used.append((raster, layers)) if any(l.featureCount() > 0 for l in layers)
+             else left_out.append(raster))
+        return used, left_out
 
     def new_label_layers(self, path: str = "") -> list:
         """Create the label GeoPackage for the selected raster (asks where when no path given)."""
@@ -403,8 +450,13 @@ class SemiSegDock(QgsDockWidget):
         classes = self.class_table.classes()
         if len(classes) < 2 or any(not c.name for c in classes):
             raise ValueError("Define at least two classes, each with a name.")
+        labeled = self.labelled_rasters()[0]  # the picked raster first
+        for other, _ in labeled[1:]:
+            if other.providerType() != "gdal":
+                raise ValueError(f"The labelled raster {other.name()} is not a file (GeoTIFF, VRT, ...): "
+                                 "remove its label layers or load it from a file.")
         return job.JobRequest(
-            classes=classes, raster=raster.source(), label_layers=layers,
+            classes=classes, labeled=[job.LabeledRaster(r.source(), l) for r, l in labeled],
             unlabeled=[self.unlabeled.item(i).data(Qt.UserRole) for i in range(self.unlabeled.count())],
             method=self.method.currentData(), method_params=self.method_form.values(), steps=self.steps.value(),
             tile_size=self.tile_size.value(), batch_size=self.batch_size.value(),
@@ -599,4 +651,5 @@ class SemiSegDock(QgsDockWidget):
         self.project.readProject.disconnect(self.load_project_state)
         self.project.cleared.disconnect(self.load_project_state)
         self.project.layersAdded.disconnect(self._layers_added)
+        self.project.layersRemoved.disconnect(self._layers_removed)
         self.methods_task = None

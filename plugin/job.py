@@ -1,7 +1,9 @@
 """Writing a job directory (job.json + a snapshot of the labels) from what the user chose.
 
-The labels are copied into JOB_DIR/labels.gpkg (edits not yet saved included), so the engine
-reads a stable file while the user keeps labelling, and the job can be re-run later as it was.
+The labels of each labelled raster are copied into their own GeoPackage in JOB_DIR
+(labels.gpkg for the first raster, labels_2.gpkg, labels_3.gpkg, ... for the others; edits not
+yet saved included), so the engine reads stable files while the user keeps labelling, and the
+job can be re-run later as it was.
 """
 import json
 import time
@@ -18,11 +20,20 @@ DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass
-class JobRequest:
-    """Everything job.json says, in plugin terms (layers already resolved to files)."""
-    classes: list
+class LabeledRaster:
+    """One `labeled` entry: a raster file and its label layers (QgsVectorLayer)."""
     raster: str
-    label_layers: list  # QgsVectorLayer, exported to labels.gpkg
+    label_layers: list
+
+
+@dataclass
+class JobRequest:
+    """Everything job.json says, in plugin terms (layers already resolved to files).
+
+    `labeled[0]` is the raster the job predicts; every entry is a labelled raster for training.
+    """
+    classes: list
+    labeled: list  # LabeledRaster, at least one
     unlabeled: list = field(default_factory=list)
     method: str = METHODS[0]
     method_params: dict = field(default_factory=dict)  # validated by the engine, one error per key
@@ -33,6 +44,16 @@ class JobRequest:
     class_field: str = CLASS_FIELD
     device: str = "auto"  # a command-line option of `semiseg train`, not part of job.json
     predict: bool = True
+
+    @property
+    def raster(self) -> str:
+        """The first labelled raster: the one predicted at the end of training."""
+        return self.labeled[0].raster
+
+
+def labels_file_name(index: int) -> str:
+    """labels.gpkg for the first labelled raster, labels_2.gpkg for the second, ..."""
+    return "labels.gpkg" if index == 0 else f"labels_{index + 1}.gpkg"
 
 
 def new_job_dir(base: str, project: QgsProject, prefix: str = "") -> Path:
@@ -46,12 +67,12 @@ def new_job_dir(base: str, project: QgsProject, prefix: str = "") -> Path:
     return job_dir
 
 
-def job_spec(request: JobRequest, labels: str) -> dict:
+def job_spec(request: JobRequest) -> dict:
     return {
         "version": 1,
         "classes": class_list.to_job(request.classes),
-        "labeled": [{"raster": request.raster, "labels": labels, "class_field": request.class_field,
-                     "line_width_px": request.line_width_px}],
+        "labeled": [{"raster": entry.raster, "labels": labels_file_name(i), "class_field": request.class_field,
+                     "line_width_px": request.line_width_px} for i, entry in enumerate(request.labeled)],
         "unlabeled": list(request.unlabeled),
         "method": {"name": request.method, **request.method_params},
         "train": {"steps": request.steps, "batch_size": request.batch_size,
@@ -61,12 +82,15 @@ def job_spec(request: JobRequest, labels: str) -> dict:
 
 
 def write_job(job_dir: Path, request: JobRequest) -> Path:
-    """Create JOB_DIR with job.json and labels.gpkg; returns the job.json path."""
+    """Create JOB_DIR with job.json and one labels GeoPackage per labelled raster; returns the
+    job.json path."""
+    if not request.labeled:
+        raise ValueError("A job needs at least one labelled raster.")
     job_dir = Path(job_dir)
     job_dir.mkdir(parents=True, exist_ok=False)
-    labels = job_dir / "labels.gpkg"
-    export_labels(request.label_layers, labels, request.class_field)
-    spec = job_spec(request, labels.name)
+    for i, entry in enumerate(request.labeled):
+        export_labels(entry.label_layers, job_dir / labels_file_name(i), request.class_field)
+    spec = job_spec(request)
     path = job_dir / "job.json"
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(spec, indent=2))

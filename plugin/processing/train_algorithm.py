@@ -1,4 +1,9 @@
-"""Processing algorithm "Train model": labels + rasters -> model folder and prediction rasters."""
+"""Processing algorithm "Train model": labels + rasters -> model folder and prediction rasters.
+
+Several labelled rasters: RASTER takes one or more rasters, LABELS the label layers. With one
+raster, every label layer labels it; with several, label layers pair with rasters by order (the
+first label layer labels the first raster, ...), so both counts must be equal.
+"""
 from pathlib import Path
 
 from qgis.PyQt.QtGui import QIcon
@@ -6,7 +11,7 @@ from qgis.core import (QgsProcessing, QgsProcessingAlgorithm, QgsProcessingExcep
                        QgsProcessingOutputFolder, QgsProcessingOutputRasterLayer,
                        QgsProcessingParameterEnum, QgsProcessingParameterFolderDestination,
                        QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
-                       QgsProcessingParameterRasterLayer, QgsProcessingParameterString)
+                       QgsProcessingParameterString)
 
 from .. import classes as class_list
 from .. import engine, job, settings
@@ -28,9 +33,12 @@ class TrainAlgorithm(QgsProcessingAlgorithm):
 
     def shortHelpString(self):
         return ("Trains a segmentation model from sparse labels (lines, polygons, points with a class "
-                "id field) on a raster, using more unlabeled rasters with semi-supervised methods, in the "
-                "SemiSeg engine process. Writes a job folder with the model (model/) and the prediction "
-                "of the raster: class raster and confidence raster.\n"
+                "id field) on one or more rasters, using more unlabeled rasters with semi-supervised methods, "
+                "in the SemiSeg engine process. Writes a job folder with the model (model/) and the "
+                "prediction of the first training raster: class raster and confidence raster.\n"
+                "Training rasters and label layers: with one raster, every label layer labels it; with "
+                "several rasters, give exactly one label layer per raster, in the same order (the first "
+                "label layer labels the first raster, ...).\n"
                 "Classes: \"name:#rrggbb, name:#rrggbb, ...\" in class id order (colors optional); "
                 "empty = the class table of the SemiSeg dock saved in the project.")
 
@@ -38,7 +46,9 @@ class TrainAlgorithm(QgsProcessingAlgorithm):
         return TrainAlgorithm()
 
     def initAlgorithm(self, config=None):
-        self.addParameter(QgsProcessingParameterRasterLayer("RASTER", "Training raster"))
+        # one or more rasters; a single raster layer or path is accepted as before
+        self.addParameter(QgsProcessingParameterMultipleLayers(
+            "RASTER", "Training raster(s)", QgsProcessing.TypeRaster))
         self.addParameter(QgsProcessingParameterMultipleLayers(
             "LABELS", "Label layers", QgsProcessing.TypeVectorAnyGeometry))
         self.addParameter(QgsProcessingParameterString("CLASS_FIELD", "Class id field", CLASS_FIELD))
@@ -58,9 +68,24 @@ class TrainAlgorithm(QgsProcessingAlgorithm):
         self.addOutput(QgsProcessingOutputRasterLayer("CONFIDENCE_RASTER", "Confidence raster"))
 
     def processAlgorithm(self, parameters, context, feedback):
-        raster = self.parameterAsRasterLayer(parameters, "RASTER", context)
-        if raster is None or raster.providerType() != "gdal":
-            raise QgsProcessingException("The training raster must be a file GDAL can read.")
+        rasters = self.parameterAsLayerList(parameters, "RASTER", context)
+        labels = self.parameterAsLayerList(parameters, "LABELS", context)
+        if not rasters:
+            raise QgsProcessingException("Give at least one training raster.")
+        for raster in rasters:
+            if raster.providerType() != "gdal":
+                raise QgsProcessingException(f"The training raster {raster.name()} must be a file GDAL can read.")
+        if not labels:
+            raise QgsProcessingException("Give at least one label layer.")
+        if len(rasters) == 1:
+            labeled = [job.LabeledRaster(rasters[0].source(), labels)]
+        elif len(labels) == len(rasters):
+            labeled = [job.LabeledRaster(r.source(), [l]) for r, l in zip(rasters, labels)]
+        else:
+            raise QgsProcessingException(
+                f"{len(rasters)} training rasters but {len(labels)} label layers: with several rasters, give "
+                "one label layer per raster, in the same order.")
+        raster = rasters[0]  # the one predicted at the end
         spec = self.parameterAsString(parameters, "CLASSES", context)
         seg_classes = class_list.parse_spec(spec) if spec.strip() else \
             class_list.load_from_project(context.project())
@@ -71,8 +96,7 @@ class TrainAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(f"{job_dir} already holds a job; choose an empty folder.")
         device = job.DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)]
         request = job.JobRequest(
-            classes=seg_classes, raster=raster.source(),
-            label_layers=self.parameterAsLayerList(parameters, "LABELS", context),
+            classes=seg_classes, labeled=labeled,
             unlabeled=[l.source() for l in self.parameterAsLayerList(parameters, "UNLABELED", context)],
             method=job.METHODS[self.parameterAsEnum(parameters, "METHOD", context)],
             steps=self.parameterAsInt(parameters, "STEPS", context),
@@ -85,7 +109,7 @@ class TrainAlgorithm(QgsProcessingAlgorithm):
         try:
             args = engine.command(settings.engine_python(), "train", str(job_dir), "--quiet", "--device", device)
             job.write_job(job_dir, request)
-        except (OSError, engine.EngineError) as e:
+        except (OSError, ValueError, engine.EngineError) as e:
             raise QgsProcessingException(str(e))
         run_engine(args, job_dir, job_dir / "console.txt", feedback)
         files = prediction_files(job_dir / "outputs", raster.source())

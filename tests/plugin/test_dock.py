@@ -249,3 +249,49 @@ def test_jobs_go_next_to_the_project_unless_a_folder_is_set(dock, raster, projec
         assert dock.write_job().parent == tmp_path / "elsewhere"
     finally:
         dock.jobs_folder.setFilePath("")
+
+
+def test_every_raster_with_drawn_labels_is_a_labelled_raster_of_the_job(dock, raster, project, tmp_path):
+    dock.class_table.set_classes([class_list.SegClass("water", "#1f78b4"), class_list.SegClass("land", "#d9c89e")])
+    others = []
+    for name in ("second", "empty"):
+        layer = QgsRasterLayer(str(make_raster(tmp_path / f"{name}.tif", size=64)), name)
+        project.addMapLayer(layer)
+        dock.raster_combo.setLayer(layer)
+        others.append((layer, dock.new_label_layers(str(tmp_path / f"{name}_labels.gpkg"))))
+    second_scribbles = next(l for l in others[0][1] if "scribbles" in l.name())
+    second_scribbles.startEditing()
+    draw_line(second_scribbles, [(5, 5), (20, 20)])
+    draw_line(second_scribbles, [(40, 5), (60, 20)])
+    dock.raster_combo.setLayer(raster)  # the picked raster: first, predicted
+    scribbles = next(l for l in dock.new_label_layers(str(tmp_path / "l.gpkg")) if "scribbles" in l.name())
+    assert dock.labelled_label.text() == \
+        "Labelled rasters: scene, second (left out, no labels drawn yet: empty)"
+    spec = json.loads((dock.write_job(tmp_path / "job") / "job.json").read_text())
+    assert spec["labeled"] == [
+        {"raster": raster.source(), "labels": "labels.gpkg", "class_field": "class_id", "line_width_px": 3},
+        {"raster": others[0][0].source(), "labels": "labels_2.gpkg", "class_field": "class_id", "line_width_px": 3}]
+    assert spec["predict"] == [raster.source()]
+    from osgeo import ogr
+    second = ogr.Open(str(tmp_path / "job" / "labels_2.gpkg"))
+    assert second.GetLayerByName("second_scribbles").GetFeatureCount() == 2
+    assert not (tmp_path / "job" / "labels_3.gpkg").exists()
+    project.removeMapLayer(others[0][0].id())  # its label layers stay, without their raster
+    assert dock.labelled_label.text() == "Labelled rasters: scene (left out, no labels drawn yet: empty)"
+    assert scribbles.isValid()
+
+
+def test_processing_train_refuses_unpaired_rasters_and_label_layers(raster, project, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingException, QgsVectorLayer
+    second = QgsRasterLayer(str(make_raster(tmp_path / "second.tif", size=64)), "second")
+    labels = [QgsVectorLayer("LineString?crs=EPSG:32633&field=class_id:integer", f"l{i}", "memory")
+              for i in range(3)]
+    project.addMapLayers([second, *labels])
+
+    with pytest.raises(QgsProcessingException) as raised:
+        processing.run("semiseg:train", {
+            "RASTER": [raster, second], "LABELS": labels, "CLASSES": "water, land",
+            "JOB_DIR": str(tmp_path / "job")})
+    assert "2 training rasters but 3 label layers" in str(raised.value)
+    assert not (tmp_path / "job" / "job.json").exists()

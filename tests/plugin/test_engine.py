@@ -74,6 +74,37 @@ def test_job_written_by_the_dock_is_valid_for_the_engine(labelled, tmp_path, eng
     assert result.returncode == 0, result.stderr
 
 
+def label_second_raster(dock, project, tmp_path, size=64):
+    """A second raster, labelled through the dock like the first; the first stays picked."""
+    first = dock.raster_combo.currentLayer()
+    second = QgsRasterLayer(str(make_raster(tmp_path / "second.tif", size=size)), "second")
+    project.addMapLayer(second)
+    dock.raster_combo.setLayer(second)
+    scribbles = next(l for l in dock.new_label_layers(str(tmp_path / "second_labels.gpkg"))
+                     if "scribbles" in l.name())
+    scribbles.startEditing()
+    for class_id, (left, right) in enumerate(((4, 26), (38, 60))):
+        dock.active_class.setCurrentIndex(class_id)
+        for row in (8, 30, 52):
+            draw_line(scribbles, [(left, row), (right, row + 3)])
+    assert scribbles.commitChanges()
+    dock.raster_combo.setLayer(first)
+    return second, scribbles
+
+
+def test_job_with_two_labelled_rasters_is_valid_for_the_engine(labelled, tmp_path, project, engine_python):
+    dock, raster, _ = labelled
+    second, _ = label_second_raster(dock, project, tmp_path)
+    assert dock.labelled_label.text() == "Labelled rasters: scene, second"
+    job_dir = dock.write_job(tmp_path / "job")
+    spec = json.loads((job_dir / "job.json").read_text())
+    assert [(e["raster"], e["labels"]) for e in spec["labeled"]] == [
+        (raster.source(), "labels.gpkg"), (second.source(), "labels_2.gpkg")]
+    result = engine.run(engine.command(engine_python, "validate", str(job_dir)))
+    assert result.returncode == 0, result.stderr
+    assert "2 labelled raster(s)" in result.stdout + result.stderr
+
+
 def test_training_adds_aligned_result_layers(labelled, tmp_path, project):
     dock, raster, _ = labelled
     task = dock.start_training(tmp_path / "job")
@@ -216,6 +247,25 @@ def test_processing_train_then_predict(labelled, tmp_path):
     for key in ("CLASSES_RASTER", "CONFIDENCE_RASTER"):
         layer = QgsRasterLayer(predicted[key])
         assert layer.isValid() and layer.extent() == raster.extent()
+
+
+def test_processing_trains_from_two_rasters_paired_with_their_label_layers(labelled, tmp_path, project):
+    dock, raster, scribbles = labelled
+    second, second_scribbles = label_second_raster(dock, project, tmp_path)
+    trained = processing.run("semiseg:train", {
+        "RASTER": [raster, second], "LABELS": [scribbles, second_scribbles],
+        "CLASSES": "water:#1f78b4, land:#d9c89e", "STEPS": 2, "TILE_SIZE": 32, "BATCH_SIZE": 2, "DEVICE": 1,
+        "JOB_DIR": str(tmp_path / "ptrain2")})
+    assert read_state(tmp_path / "ptrain2").status == "completed"
+    assert Path(trained["MODEL"], "model.json").is_file()
+    spec = json.loads((tmp_path / "ptrain2" / "job.json").read_text())
+    assert [(e["raster"], e["labels"]) for e in spec["labeled"]] == [
+        (raster.source(), "labels.gpkg"), (second.source(), "labels_2.gpkg")]
+    from osgeo import ogr
+    sources = [ogr.Open(str(tmp_path / "ptrain2" / name)) for name in ("labels.gpkg", "labels_2.gpkg")]
+    counts = [source.GetLayer(0).GetFeatureCount() for source in sources]  # the sources outlive their layers
+    assert counts == [10, 6]  # each raster got its own label layer, by order
+    assert QgsRasterLayer(trained["CLASSES_RASTER"]).extent() == raster.extent()
 
 
 def test_doctor_reports_the_engine(engine_python):
