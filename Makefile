@@ -47,6 +47,11 @@ test-plugin:
 bench: install
 	$(PY) benchmarks/bench_speed.py
 
+# Real-data quality of every method (needs ../shared/data; hours on CPU, see docs/quality.md).
+# BENCH_QUALITY_ARGS="--config gpu" on a GPU machine.
+bench-quality: install
+	$(PY) benchmarks/bench_quality.py $(BENCH_QUALITY_ARGS)
+
 # The QGIS plugin as dist/semiseg-<version>.zip (Plugins > Install from ZIP), or straight into
 # the default QGIS profile. Both carry the engine source for the plugin's "Set up engine".
 plugin:
