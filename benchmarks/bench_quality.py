@@ -335,10 +335,16 @@ def summarise(runs: list[dict]) -> str:
         sup = methods.get(("supervised", ""), {})
         sup_cost = np.mean([r["sec_per_step"] for r in sup.values()]) if sup else None
         frac = np.mean([r["label_fraction"] for m in methods.values() for r in m.values()])
+        if budget == "dense" and any(b != "dense" for (c, d, b) in groups if (c, d) == (config, dataset)):
+            continue  # shown as the last row of the sparse tables
         lines.append(f"\n### {dataset}, labels: {budget} (labelled {100 * frac:.2f} % of training pixels), config {config}\n")
         lines.append("| method | seeds | mIoU (eval) % | gain vs supervised (paired) | val mIoU % | OA % | step cost vs supervised | s/step |")
         lines.append("|---|---|---|---|---|---|---|---|")
-        for (method, tag), seeds in sorted(methods.items(), key=lambda kv: (order.get(kv[0][0], 99), kv[0][1])):
+        rows = sorted(methods.items(), key=lambda kv: (order.get(kv[0][0], 99), kv[0][1]))
+        dense = groups.get((config, dataset, "dense"), {}).get(("supervised", ""))
+        if budget != "dense" and dense:  # the ceiling, paired with supervised on the same seed
+            rows.append((("ceiling: supervised on dense labels", ""), dense))
+        for (method, tag), seeds in rows:
             miou = np.array([seeds[s]["miou"] for s in sorted(seeds)]) * 100
             oa = np.array([seeds[s]["oa"] for s in sorted(seeds)]) * 100
             val = np.array([seeds[s]["val_miou"] or np.nan for s in sorted(seeds)]) * 100
@@ -346,9 +352,13 @@ def summarise(runs: list[dict]) -> str:
             gain = "—" if method == "supervised" and not tag else (f"{np.mean(paired):+.1f} ± {np.std(paired, ddof=1) if len(paired) > 1 else 0:.1f} (n={len(paired)})" if paired else "n/a")
             cost = np.mean([r["sec_per_step"] for r in seeds.values()])
             rel = f"{cost / sup_cost:.2f}x" if sup_cost else "n/a"
+            if method.startswith("ceiling"):
+                val = np.array([np.nan])  # scored on dense blocks: not comparable with the sparse ones
             name = method + (f" [{tag}]" if tag else "")
             sd = lambda a: np.std(a, ddof=1) if len(a) > 1 else 0.0  # noqa: E731
-            lines.append(f"| {name} | {len(miou)} | {miou.mean():.1f} ± {sd(miou):.1f} | {gain} | {np.nanmean(val):.1f} ± {sd(val):.1f} | {oa.mean():.1f} | {rel} | {cost:.2f} |")
+            val_txt = "—" if np.isnan(val).all() else f"{np.nanmean(val):.1f} ± {sd(val):.1f}"
+            rel = "—" if method.startswith("ceiling") else rel
+            lines.append(f"| {name} | {len(miou)} | {miou.mean():.1f} ± {sd(miou):.1f} | {gain} | {val_txt} | {oa.mean():.1f} | {rel} | {cost:.2f} |")
     return "\n".join(lines)
 
 
