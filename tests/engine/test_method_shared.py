@@ -107,6 +107,25 @@ def test_photometric_jitter_changes_values_keeps_nodata_and_range(bands):
     assert out.max() <= x.max() + 1e-4
 
 
+def test_mild_jitter_keeps_the_colour_and_none_is_the_identity():
+    # A red-dominated image with some texture: the strong jitter permutes channels for some
+    # draws (red is no longer the top band); the mild one never does and changes values less.
+    x = torch.zeros(8, 3, 8, 8)
+    x[:, 0] = 0.6 + 0.3 * torch.rand(8, 8, 8, generator=gen(1))
+    x[:, 1:] = 0.1 * torch.rand(8, 2, 8, 8, generator=gen(2))
+    valid = torch.ones(8, 8, 8, dtype=torch.bool)
+    red_top = lambda out: (out.mean((2, 3)).argmax(1) == 0)  # noqa: E731
+    strong = photometric_jitter(x, valid, gen(5))
+    mild = photometric_jitter(x, valid, gen(5), "mild")
+    assert not red_top(strong).all() and red_top(mild).all()
+    assert (mild - x).abs().mean() < (strong - x).abs().mean()
+    assert not torch.allclose(mild, x, atol=1e-3)
+    assert torch.equal(photometric_jitter(x, valid, gen(5), "none"), x)
+    one_band = torch.randn(4, 1, 8, 8, generator=gen(3))
+    ones = torch.ones(4, 8, 8, dtype=torch.bool)
+    assert (photometric_jitter(one_band, ones, gen(4), "mild") - one_band).abs().mean() < (photometric_jitter(one_band, ones, gen(4)) - one_band).abs().mean()
+
+
 def test_band_jitter_acts_per_band():
     x = torch.linspace(0, 1, 16 * 16).reshape(1, 1, 16, 16).repeat(1, 2, 1, 1)
     out = band_jitter(x, torch.ones(1, 16, 16, dtype=torch.bool), gen(0))

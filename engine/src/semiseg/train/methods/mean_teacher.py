@@ -32,6 +32,7 @@ class MeanTeacherParams(MethodParams):
     rampup: float = Field(default=0.3, ge=0, le=1)
     confidence: float | None = Field(default=0.5, ge=0, le=1)  # mask teacher pixels below it; null: off
     tps_sigma: float = Field(default=0.1, ge=0)
+    photometric: Literal["strong", "mild", "none"] = "strong"  # PhTPS jitter strength (photometric.py)
     predict_with: Literal["teacher", "student"] = "teacher"  # which network is validated and exported (ema only)
 
 
@@ -82,7 +83,8 @@ class MeanTeacher(Method):
         target = self.teacher_probs(image)
         gen = step.generator
         grid = random_tps_grid(b, h, w, gen, p.tps_sigma).to(image.device)
-        perturbed = warp(photometric_jitter(image, valid.bool(), gen), grid).to(image.dtype)
+        jittered = photometric_jitter(image, valid.bool(), gen) if p.photometric == "strong" else photometric_jitter(image, valid.bool(), gen, p.photometric)
+        perturbed = warp(jittered, grid).to(image.dtype)
         target = warp(target, grid)
         mask = warp_validity(valid, grid) & confident(target, p.confidence)
         with frozen_batchnorm_stats(self.student):

@@ -4,9 +4,14 @@ The network sees standardised bands, not 0..1 colours, so each image is mapped a
 [0, 1] (over its valid pixels), jittered there, and mapped back with the same affine map.
 Three bands: the HSV jitter of the paper. Any other band count (1-band seismic, multispectral):
 per-band brightness / contrast / gamma jitter of similar strength.
+
+`strength` "strong" is the paper's; "mild" halves every range and keeps the band order (no
+channel permutation), for imagery whose classes are told apart by colour (water, vegetation).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -46,35 +51,53 @@ def _to_unit(x: torch.Tensor, valid: torch.Tensor, per_band: bool):
     return ((x - lo) / scale).clamp(0, 1), lo, scale
 
 
-def hsv_jitter(x: torch.Tensor, valid: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Per image, in order: V += U(-.25,.25); S *= U(.25,2); H += U(-.1,.1); V *= U(.25,2); channel permutation."""
+def _scale_range(low: float, high: float, k: float) -> tuple[float, float]:
+    """Multiplicative range [low, high] around 1 shrunk by k in log space."""
+    if k == 1.0:
+        return low, high
+    return math.exp(k * math.log(low)), math.exp(k * math.log(high))
+
+
+def hsv_jitter(x: torch.Tensor, valid: torch.Tensor, gen: torch.Generator, strength: str = "strong") -> torch.Tensor:
+    """Per image, in order: V += U(-.25,.25); S *= U(.25,2); H += U(-.1,.1); V *= U(.25,2); channel permutation.
+
+    "mild": every range halved (multiplicative ones in log space), no channel permutation.
+    """
     b = x.shape[0]
+    k = 1.0 if strength == "strong" else 0.5
     u, lo, scale = _to_unit(x.float(), valid, per_band=False)
     h, s, v = rgb_to_hsv(u).unbind(1)
     shape = (1, 1)
-    v = (v + _uniform(b, -0.25, 0.25, gen, *shape)).clamp(0, 1)
-    s = (s * _uniform(b, 0.25, 2.0, gen, *shape)).clamp(0, 1)
-    h = (h + _uniform(b, -0.1, 0.1, gen, *shape)) % 1.0
-    v = (v * _uniform(b, 0.25, 2.0, gen, *shape)).clamp(0, 1)
+    v = (v + _uniform(b, -0.25 * k, 0.25 * k, gen, *shape)).clamp(0, 1)
+    s = (s * _uniform(b, *_scale_range(0.25, 2.0, k), gen, *shape)).clamp(0, 1)
+    h = (h + _uniform(b, -0.1 * k, 0.1 * k, gen, *shape)) % 1.0
+    v = (v * _uniform(b, *_scale_range(0.25, 2.0, k), gen, *shape)).clamp(0, 1)
     rgb = hsv_to_rgb(torch.stack([h, s, v], 1))
-    order = torch.stack([torch.randperm(3, generator=gen, device=gen.device) for _ in range(b)])
-    rgb = torch.gather(rgb, 1, order[:, :, None, None].expand_as(rgb))
+    if strength == "strong":
+        order = torch.stack([torch.randperm(3, generator=gen, device=gen.device) for _ in range(b)])
+        rgb = torch.gather(rgb, 1, order[:, :, None, None].expand_as(rgb))
     return (rgb * scale + lo).to(x.dtype)
 
 
-def band_jitter(x: torch.Tensor, valid: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Per image and band: contrast *U(.5,1.5) about the mean, brightness +U(-.25,.25), gamma exp(U(-.7,.7))."""
+def band_jitter(x: torch.Tensor, valid: torch.Tensor, gen: torch.Generator, strength: str = "strong") -> torch.Tensor:
+    """Per image and band: contrast *U(.5,1.5) about the mean, brightness +U(-.25,.25), gamma exp(U(-.7,.7)).
+
+    "mild": every range halved.
+    """
     b, c = x.shape[:2]
+    k = 1.0 if strength == "strong" else 0.5
     u, lo, scale = _to_unit(x.float(), valid, per_band=True)
     mean = u.mean((2, 3), keepdim=True)
-    contrast = _uniform(b, 0.5, 1.5, gen, c, 1, 1)
-    brightness = _uniform(b, -0.25, 0.25, gen, c, 1, 1)
-    gamma = torch.exp(_uniform(b, -0.7, 0.7, gen, c, 1, 1))
+    contrast = _uniform(b, 1 - 0.5 * k, 1 + 0.5 * k, gen, c, 1, 1)
+    brightness = _uniform(b, -0.25 * k, 0.25 * k, gen, c, 1, 1)
+    gamma = torch.exp(_uniform(b, -0.7 * k, 0.7 * k, gen, c, 1, 1))
     u = ((u - mean) * contrast + mean + brightness).clamp(0, 1).pow(gamma)
     return (u * scale + lo).to(x.dtype)
 
 
-def photometric_jitter(x: torch.Tensor, valid: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def photometric_jitter(x: torch.Tensor, valid: torch.Tensor, gen: torch.Generator, strength: str = "strong") -> torch.Tensor:
     """PhTPS's photometric half; nodata pixels stay 0 as the data pipeline delivers them."""
-    out = hsv_jitter(x, valid, gen) if x.shape[1] == 3 else band_jitter(x, valid, gen)
+    if strength == "none":
+        return x * valid[:, None]
+    out = hsv_jitter(x, valid, gen, strength) if x.shape[1] == 3 else band_jitter(x, valid, gen, strength)
     return out * valid[:, None]
