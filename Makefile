@@ -47,7 +47,7 @@ test-plugin:
 bench: install
 	$(PY) benchmarks/bench_speed.py
 
-# Real-data quality of every method (needs ../shared/data; hours on CPU, see docs/quality.md).
+# Real-data quality of every method (needs ../shared/data; hours on CPU, see docs/benchmarks.md).
 # BENCH_QUALITY_ARGS="--config gpu" on a GPU machine.
 bench-quality: install
 	$(PY) benchmarks/bench_quality.py $(BENCH_QUALITY_ARGS)

@@ -9,7 +9,7 @@ their defaults, which is what goes into job.json `method` beside `name`.
 import json
 import math
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QLocale, Qt, pyqtSignal

@@ -5,7 +5,6 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pytest
-from affine import Affine
 from shapely.geometry import LineString, Point, box
 
 from conftest import TRANSFORM, UTM33, write_raster

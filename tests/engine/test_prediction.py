@@ -9,7 +9,6 @@ import torch
 import torch.nn as nn
 
 from conftest import CLASSES, two_class_scene, write_raster
-from semiseg.data.normalization import BandStats
 from semiseg.models.package import ModelCard
 from semiseg.predict.raster import WindowPredictor, iter_strips, predict_raster
 from semiseg.predict.tiling import TileGrid, axis_offsets

@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-from conftest import two_class_scene, write_job, write_raster, events_of, sparse_labels
+from conftest import two_class_scene, write_job, write_raster, events_of
 from semiseg.cli import main
 
 WRITTEN_BY_TRAINING = ("model", "outputs", "checkpoints", "metrics.json")

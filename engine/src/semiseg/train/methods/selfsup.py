@@ -8,7 +8,6 @@ from __future__ import annotations
 import itertools
 
 import torch
-import torch.nn.functional as F
 
 from semiseg.train.methods.losses import masked_mean
 
