@@ -16,6 +16,7 @@ from safetensors.torch import load_file
 
 from conftest import events_of, write_job
 from semiseg.cli import main
+from semiseg.jobs.spec import DEFAULT_METHOD
 
 SEMISEG = [sys.executable, "-m", "semiseg.cli"]
 
@@ -34,6 +35,7 @@ def test_train_writes_events_model_metrics_and_outputs(scene_job, capsys):
     card = json.loads((scene_job / "model" / "model.json").read_text())
     assert card["class_names"] == ["dark", "bright"] and card["bands"] == [1, 2, 3] and card["in_channels"] == 3
     assert card["tile_size"] == 64 and len(card["mean"]) == 3 and card["fingerprint"]
+    assert card["method"]["name"] == DEFAULT_METHOD == "mean_teacher"  # the job omits `method`: the documented default
     assert json.loads((scene_job / "metrics.json").read_text())["validation"]["step"] == 4
     outputs = {e["path"] for e in events if e["type"] == "output"}
     assert {"outputs/a_classes.tif", "outputs/a_confidence.tif", "outputs/a_classes.qml", "model"} <= outputs

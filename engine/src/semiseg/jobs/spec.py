@@ -43,11 +43,16 @@ class LabeledSource(_Strict):
     point_radius_px: float = Field(default=2.0, gt=0)
 
 
+# What `method` means when a job omits it, and what the plugin offers first: the method with the
+# best measured gain over supervised on real data with ~1 % scribbles (docs/benchmarks.md).
+DEFAULT_METHOD = "mean_teacher"
+
+
 class MethodSpec(BaseModel):
     """`name` picks the method; every other key is that method's parameter."""
 
     model_config = ConfigDict(extra="allow")
-    name: str = "supervised"
+    name: str = DEFAULT_METHOD
 
     @property
     def params(self) -> dict[str, Any]:

@@ -36,7 +36,11 @@ class SegmentationTask(L.LightningModule):
         self.log("loss", loss.detach(), prog_bar=True, on_step=True, logger=False, batch_size=len(first["image"]))
         return loss
 
-    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+    def optimizer_step(self, *args, **kwargs) -> None:
+        """The method's post-step update (EMA teacher, prototypes) belongs to the step itself:
+        callbacks' batch-end hooks run before the module's, so a checkpoint or a validation
+        taken there must already see it (a resumed run would otherwise drift from an unbroken one)."""
+        super().optimizer_step(*args, **kwargs)
         self.method.after_optimizer_step(self._step_info())
 
     def configure_optimizers(self):

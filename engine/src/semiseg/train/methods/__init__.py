@@ -7,6 +7,7 @@ import sys
 from pydantic import ValidationError
 
 from semiseg.errors import UserError
+from semiseg.jobs.spec import DEFAULT_METHOD
 from semiseg.train.methods.base import Method, MethodContext
 from semiseg.train.methods.aux import Aux
 from semiseg.train.methods.cct import CCT
@@ -23,7 +24,6 @@ METHODS: dict[str, type[Method]] = {
     "mean_teacher": MeanTeacher,
     "usss": USSS,
 }
-DEFAULT_METHOD = "supervised"
 
 
 def describe_methods() -> dict:
