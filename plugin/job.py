@@ -15,7 +15,7 @@ from qgis.core import QgsCoordinateTransformContext, QgsProject, QgsVectorFileWr
 from . import classes as class_list
 from .label_layers import CLASS_FIELD
 
-METHODS = ("mean_teacher", "supervised", "aux", "s6", "cct", "usss")  # the engine's default first (semiseg.jobs.spec.DEFAULT_METHOD)
+METHODS = ("supervised", "mean_teacher", "aux", "s6", "cct", "usss")  # the engine's default first (semiseg.jobs.spec.DEFAULT_METHOD)
 DEVICES = ("auto", "cpu", "cuda")
 
 

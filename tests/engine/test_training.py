@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import rasterio
 from safetensors.torch import load_file
 
@@ -35,7 +36,7 @@ def test_train_writes_events_model_metrics_and_outputs(scene_job, capsys):
     card = json.loads((scene_job / "model" / "model.json").read_text())
     assert card["class_names"] == ["dark", "bright"] and card["bands"] == [1, 2, 3] and card["in_channels"] == 3
     assert card["tile_size"] == 64 and len(card["mean"]) == 3 and card["fingerprint"]
-    assert card["method"]["name"] == DEFAULT_METHOD == "mean_teacher"  # the job omits `method`: the documented default
+    assert card["method"]["name"] == DEFAULT_METHOD == "supervised"  # the job omits `method`: the documented default
     assert json.loads((scene_job / "metrics.json").read_text())["validation"]["step"] == 4
     outputs = {e["path"] for e in events if e["type"] == "output"}
     assert {"outputs/a_classes.tif", "outputs/a_confidence.tif", "outputs/a_classes.qml", "model"} <= outputs
@@ -75,10 +76,11 @@ def _wait_for_step(job_dir: Path, step: int, proc: subprocess.Popen, timeout: fl
     raise AssertionError(f"step {step} not reached")
 
 
-def test_interrupted_then_resumed_run_ends_with_the_same_weights(scene_job, tmp_path):
+@pytest.mark.parametrize("method", ["supervised", "mean_teacher"])  # mean_teacher: the EMA teacher's state must resume too
+def test_interrupted_then_resumed_run_ends_with_the_same_weights(scene_job, tmp_path, method):
     import shutil
 
-    write_job(scene_job, train={"steps": 8, "checkpoint_every": 100}, predict=[])
+    write_job(scene_job, train={"steps": 8, "checkpoint_every": 100}, predict=[], method={"name": method})
     twin = tmp_path / "twin"
     shutil.copytree(scene_job, twin)
     assert main(["train", str(twin), "--quiet"]) == 0
