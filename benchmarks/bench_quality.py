@@ -68,6 +68,11 @@ SPLITS = {
 # these, never on the evaluation images.
 SPLITS["aerial-dubai:dev"] = dict(train=lambda n: n.split("_")[1] in ("t1", "t2"), eval=lambda n: n.split("_")[1] == "t3")
 SPLITS["seismic-tgs-salt:dev"] = dict(train=lambda n: n.endswith("_00.tif"), eval=lambda n: n.endswith("_01.tif"))
+SPLITS["s2-strzegom:dev"] = dict(
+    train=lambda n: n.split("_")[1][:8] in ("20210619", "20220619", "20220719"), eval=lambda n: n.split("_")[1][:8] == "20221012"
+)
+for _cfg in CONFIGS.values():
+    _cfg["crop"]["s2-strzegom:dev"] = None
 for _name in ("aerial-dubai", "seismic-tgs-salt"):
     for _cpu in ("cpu", "cpu-long"):
         CONFIGS[_cpu]["crop"][_name + ":dev"] = {"aerial-dubai": 320, "seismic-tgs-salt": 1010}[_name]  # one eval mosaic: a bigger crop
