@@ -45,7 +45,7 @@ class LabeledSource(_Strict):
 
 # What `method` means when a job omits it, and what the plugin offers first. Chosen from the
 # real-data benchmark (docs/benchmarks.md): mean_teacher wins on aerial and seismic but loses
-# 6-10 mIoU when the unlabeled rasters are from another season (s2-strzegom), so the safe default
+# 5.6 mIoU on average when the unlabeled rasters are from another season (s2-strzegom), so the safe default
 # stays supervised until a method gains on every set.
 DEFAULT_METHOD = "supervised"
 
