@@ -13,6 +13,15 @@ from semiseg.train.methods.perturbations import PERTURBATIONS, Cue, FeatureNoise
 ALL_ONE = {k: 1 for k in PERTURBATIONS}
 
 
+def branch(method):
+    """The one domain's network and auxiliary decoders."""
+    return method.branches["default"]
+
+
+def unsupervised_loss(method, batch, step):
+    return branch(method).unsupervised_loss(batch["unlabeled"]["image"], batch["unlabeled"]["valid"], step, method.params)
+
+
 def nonzero_grads(module):
     return [p for p in module.parameters() if p.grad is not None and p.grad.abs().sum() > 0]
 
@@ -20,12 +29,13 @@ def nonzero_grads(module):
 def test_main_decoder_gets_no_gradient_from_the_unlabeled_loss_but_the_encoder_does():
     method = make_method("cct", {"decoders": ALL_ONE, "background": ["water"], "confidence": None})
     batch = make_batch()
-    unsup = method.unsupervised_loss(batch["unlabeled"]["image"], batch["unlabeled"]["valid"], step_at(60))
+    unsup = unsupervised_loss(method, batch, step_at(60))
     unsup.backward()
     assert unsup.item() > 0
-    assert nonzero_grads(method.network.encoder)
-    assert not nonzero_grads(method.network.decoder) and not nonzero_grads(method.network.segmentation_head)
-    assert all(nonzero_grads(aux) for aux in method.aux_decoders)
+    network = branch(method).network
+    assert nonzero_grads(network.encoder)
+    assert not nonzero_grads(network.decoder) and not nonzero_grads(network.segmentation_head)
+    assert all(nonzero_grads(aux) for aux in branch(method).aux_decoders)
 
 
 def test_perturbations_change_features_only_on_the_auxiliary_paths():
@@ -33,11 +43,12 @@ def test_perturbations_change_features_only_on_the_auxiliary_paths():
     batch = make_batch()
     image = batch["unlabeled"]["image"]
     main_inputs, aux_inputs = [], []
-    method.network.decoder.register_forward_pre_hook(lambda m, args: main_inputs.append([f.detach().clone() for f in args[0]]))
-    for aux in method.aux_decoders:
+    network = branch(method).network
+    network.decoder.register_forward_pre_hook(lambda m, args: main_inputs.append([f.detach().clone() for f in args[0]]))
+    for aux in branch(method).aux_decoders:
         aux.branch[0].register_forward_pre_hook(lambda m, args, kind=aux.kind: aux_inputs.append((kind, [f.detach() for f in args[0]])))
-    method.unsupervised_loss(image, batch["unlabeled"]["valid"], step_at(60))
-    clean = method.network.encoder(image)
+    unsupervised_loss(method, batch, step_at(60))
+    clean = network.encoder(image)
     assert len(main_inputs) == 1  # the target pass
     for got, want in zip(main_inputs[0], clean):
         assert torch.allclose(got, want, atol=1e-6)
@@ -58,9 +69,9 @@ def test_feature_noise_is_shared_over_the_batch_and_within_thirty_percent():
 
 
 def test_object_and_context_masks_are_off_without_background_classes():
-    kinds = [aux.kind for aux in make_method("cct", {"decoders": ALL_ONE}).aux_decoders]
+    kinds = [aux.kind for aux in branch(make_method("cct", {"decoders": ALL_ONE})).aux_decoders]
     assert "object_mask" not in kinds and "context_mask" not in kinds and "cutout" in kinds
-    kinds = [aux.kind for aux in make_method("cct", {"decoders": ALL_ONE, "background": ["forest"]}).aux_decoders]
+    kinds = [aux.kind for aux in branch(make_method("cct", {"decoders": ALL_ONE, "background": ["forest"]})).aux_decoders]
     assert "object_mask" in kinds and "context_mask" in kinds
     with pytest.raises(UserError, match="unknown class names"):
         make_method("cct", {"background": ["sky"]})
@@ -105,7 +116,7 @@ def test_confidence_mask_drops_uncertain_targets():
     method = make_method("cct", {"decoders": {"vat": 0, "cutout": 0, "feature_drop": 0, "dropout": 0}, "confidence": 0.999})
     batch = make_batch()
     # A fresh network is unsure everywhere: nothing passes a 0.999 threshold, the loss is 0.
-    assert method.unsupervised_loss(batch["unlabeled"]["image"], batch["unlabeled"]["valid"], step_at(60)).item() == 0.0
+    assert unsupervised_loss(method, batch, step_at(60)).item() == 0.0
 
 
 def test_abce_changes_only_the_supervised_loss():
@@ -113,7 +124,7 @@ def test_abce_changes_only_the_supervised_loss():
     plain = make_method("cct", {"decoders": {"vat": 0}})
     boot = make_method("cct", {"decoders": {"vat": 0}, "abce": True})
     with torch.no_grad():
-        logits = boot.network(batch["labeled"]["image"])
+        logits = branch(boot).network(batch["labeled"]["image"])
     early = boot.supervised_loss(logits, batch["labeled"]["label"], step_at(0))
     full = plain.supervised_loss(logits, batch["labeled"]["label"], step_at(0))
     assert early.item() != full.item()  # at 1/C most pixels of a fresh network are already "confident"
@@ -123,4 +134,5 @@ def test_the_main_decoder_target_is_the_inference_networks_prediction():
     method = make_method("cct", {}).eval()
     x = make_batch()["unlabeled"]["image"]
     with torch.no_grad():
-        assert torch.allclose(decode(method.network, method.network.encoder(x)), method.inference_network()(x))
+        network = branch(method).network
+        assert torch.allclose(decode(network, network.encoder(x)), method.inference_network()(x))

@@ -112,12 +112,16 @@ def test_sigterm_checkpoints_and_leaves_no_half_written_output(scene_job):
     assert not [p for p in scene_job.rglob("*") if "partial" in p.name]
 
 
-def test_resume_refuses_changed_inputs(scene_job, capsys):
+def test_resume_refuses_changed_inputs_and_another_engine_version(scene_job, capsys, monkeypatch):
     write_job(scene_job, predict=[])
     assert main(["train", str(scene_job), "--quiet"]) == 0
     write_job(scene_job, predict=[], train={"lr": 0.5})
     assert main(["train", str(scene_job), "--resume", "--quiet"]) == 2
     assert "changed since the checkpoint" in capsys.readouterr().err
+    write_job(scene_job, predict=[])
+    monkeypatch.setattr("semiseg.jobs.fingerprint.__version__", "99.0.0")  # its checkpoints may be laid out differently
+    assert main(["train", str(scene_job), "--resume", "--quiet"]) == 2
+    assert "engine version changed since the checkpoint" in capsys.readouterr().err
 
 
 def test_two_process_ddp_on_cpu(scene_job):

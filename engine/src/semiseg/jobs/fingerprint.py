@@ -1,4 +1,5 @@
-"""A fingerprint of a job's training inputs: resuming with changed inputs is refused."""
+"""A fingerprint of a job's training inputs: resuming with changed inputs (or another engine version,
+whose checkpoints may be laid out differently) is refused."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import hashlib
 import json
 from pathlib import Path
 
+from semiseg import __version__
 from semiseg.jobs.spec import JobSpec
 
 
 def fingerprint(spec: JobSpec) -> str:
-    """Hash of the training-relevant spec and of each input file's size and modification time."""
+    """Hash of the engine version, the training-relevant spec and each input file's size and modification time."""
     relevant = spec.model_dump(mode="json", include={"domains", "method", "model", "train"})
     for domain in relevant["domains"]:
         domain.pop("predict")  # what to predict afterwards does not change training
@@ -20,5 +22,5 @@ def fingerprint(spec: JobSpec) -> str:
     for path in files:
         st = Path(path).stat()
         stats.append([str(path), st.st_size, st.st_mtime_ns])
-    blob = json.dumps([relevant, stats], sort_keys=True).encode()
+    blob = json.dumps([__version__, relevant, stats], sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

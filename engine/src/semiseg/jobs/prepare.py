@@ -46,11 +46,8 @@ class PreparedJob:
 
 
 def prepare_inputs(spec: JobSpec) -> PreparedJob:
-    problems: list[str] = []
     method = spec.method.name
-    for domain in spec.domains:
-        problems += check_method(method, spec.method.params, domain.class_names)
-    problems = list(dict.fromkeys(problems))  # the same parameter problem once, not per domain
+    problems = check_method(method, spec.method.params, list(dict.fromkeys(n for d in spec.domains for n in d.class_names)))
     problems += check_model_names(resolved_arch(method, spec.model.arch), spec.model.encoder)
     if spec.multi_domain and method in METHODS and not METHODS[method].supports_domains:
         multi = sorted(n for n, m in METHODS.items() if m.supports_domains)

@@ -108,7 +108,7 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
             raise UserError(f"{jd.last_checkpoint}: no checkpoint to resume from (train without --resume)")
         fields = read_checkpoint_fields(jd.last_checkpoint)
         if fields["fingerprint"] != print_fp:
-            raise UserError(f"{jd.spec}: the job or its input files changed since the checkpoint; start a new job instead of --resume")
+            raise UserError(f"{jd.spec}: the job, its input files or the engine version changed since the checkpoint; start a new job instead of --resume")
         start_step, ckpt_path = fields["global_step"], jd.last_checkpoint
     jd.cancel_request.unlink(missing_ok=True)  # a request from an earlier run is not for this one
 

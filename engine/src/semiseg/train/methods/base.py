@@ -21,7 +21,7 @@ class MethodParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     def problems(self, class_names: list[str]) -> list[str]:
-        """Checks that need the job's classes (field checks are pydantic's); one line each."""
+        """Checks that need the job's class names, those of every domain (field checks are pydantic's); one line each."""
         return []
 
 

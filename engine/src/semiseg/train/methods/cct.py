@@ -5,6 +5,10 @@ clean encoder features is the target (no gradient, so the main decoder learns fr
 only); each auxiliary decoder sees perturbed features and is pulled towards that target,
 which trains the shared encoder to be robust to the perturbations.
 L = L_sup + w(t) * mean_k d(aux_k(perturb_k(z_u)), target).
+
+Several domains (job.json `domains`, label spaces with their own classes): one encoder shared
+by all, and per domain a main decoder, auxiliary decoders and consistency on that domain's
+unlabeled rasters; the losses of the domains add up.
 """
 
 from __future__ import annotations
@@ -13,8 +17,7 @@ import torch
 import torch.nn as nn
 from pydantic import BaseModel, ConfigDict, Field
 
-from semiseg.errors import UserError
-from semiseg.train.methods.base import Method, MethodContext, MethodParams, StepInfo
+from semiseg.train.methods.base import DomainInfo, Method, MethodContext, MethodParams, StepInfo
 from semiseg.train.methods.heads import decode, decoder_branch
 from semiseg.train.methods.losses import (
     Distance,
@@ -26,6 +29,7 @@ from semiseg.train.methods.losses import (
 )
 from semiseg.train.methods.perturbations import PERTURBATIONS, Cue
 from semiseg.train.methods.ramps import unsupervised_weight
+from semiseg.train.methods.sharing import share_layers
 from semiseg.train.methods.supervised import partial_cross_entropy
 
 
@@ -70,33 +74,17 @@ class AuxiliaryDecoder(nn.Module):
         return self.branch(self.perturbation(features, cue, self.branch))
 
 
-class CCT(Method):
-    Params = CCTParams
-    uses_unlabeled = True
+class DomainBranch(nn.Module):
+    """One label space: its network (main decoder and head) and its auxiliary decoders."""
 
-    def __init__(self, ctx: MethodContext, params: CCTParams):
-        super().__init__(ctx, params)
-        problems = params.problems(ctx.class_names)
-        if problems:
-            raise UserError(*problems)
-        self.network = ctx.build_network(ctx.num_classes)
-        self.register_buffer("background", torch.tensor([ctx.class_names.index(n) for n in params.background], dtype=torch.long), persistent=False)
-        counts = params.decoders.model_dump()
-        if not params.background:
-            # Without named background classes there is no context to separate objects from.
-            counts["context_mask"] = counts["object_mask"] = 0
-        self.aux_decoders = nn.ModuleList(
-            AuxiliaryDecoder(kind, decoder_branch(ctx, ctx.num_classes)) for kind, count in counts.items() for _ in range(count)
-        )
+    def __init__(self, network: nn.Module, aux_decoders: list[AuxiliaryDecoder], background: list[int]):
+        super().__init__()
+        self.network = network
+        self.aux_decoders = nn.ModuleList(aux_decoders)
+        self.register_buffer("background", torch.tensor(background, dtype=torch.long), persistent=False)
 
-    def supervised_loss(self, logits: torch.Tensor, label: torch.Tensor, step: StepInfo) -> torch.Tensor:
-        if self.params.abce:
-            return annealed_bootstrapped_ce(logits, label, abce_threshold(step.progress, self.ctx.num_classes))
-        return partial_cross_entropy(logits, label)
-
-    def unsupervised_loss(self, image: torch.Tensor, valid: torch.Tensor, step: StepInfo) -> torch.Tensor:
+    def unsupervised_loss(self, image: torch.Tensor, valid: torch.Tensor, step: StepInfo, p: CCTParams) -> torch.Tensor:
         """Mean over auxiliary decoders of the distance to the main decoder's detached prediction."""
-        p: CCTParams = self.params
         features = self.network.encoder(image)
         with torch.no_grad():
             target = decode(self.network, [f.detach() for f in features]).float().softmax(1)
@@ -105,15 +93,51 @@ class CCT(Method):
         losses = [masked_mean(consistency_distance(aux(features, cue).float(), target, p.distance), mask) for aux in self.aux_decoders]
         return torch.stack(losses).mean() if losses else image.sum() * 0.0
 
+
+class CCT(Method):
+    Params = CCTParams
+    uses_unlabeled = True
+    supports_domains = True
+
+    def __init__(self, ctx: MethodContext, params: CCTParams):
+        super().__init__(ctx, params)
+        domains = ctx.domains or (DomainInfo("default", ctx.class_names, ctx.in_channels),)
+        branches = {}
+        for domain in domains:
+            classes = len(domain.class_names)
+            network = ctx.build_domain_network(domain.in_channels, classes) if ctx.build_domain_network else ctx.build_network(classes)
+            if branches:  # the encoder is shared (its input stem stays the domain's own when band counts differ)
+                share_layers(next(iter(branches.values())).network, network, only=("encoder",))
+            background = [domain.class_names.index(n) for n in params.background if n in domain.class_names]
+            counts = params.decoders.model_dump()
+            if not background:
+                # Without background classes there is no context to separate objects from.
+                counts["context_mask"] = counts["object_mask"] = 0
+            aux = [AuxiliaryDecoder(kind, decoder_branch(ctx, classes)) for kind, count in counts.items() for _ in range(count)]
+            branches[domain.name] = DomainBranch(network, aux, background)
+        self.branches = nn.ModuleDict(branches)
+
+    def supervised_loss(self, logits: torch.Tensor, label: torch.Tensor, step: StepInfo) -> torch.Tensor:
+        if self.params.abce:
+            return annealed_bootstrapped_ce(logits, label, abce_threshold(step.progress, logits.shape[1]))
+        return partial_cross_entropy(logits, label)
+
     def training_loss(self, batch: dict, step: StepInfo):
         p: CCTParams = self.params
-        lab, unl = batch["labeled"], batch["unlabeled"]
-        sup = self.supervised_loss(self.network(lab["image"]), lab["label"], step)
+        per_domain = batch["domains"] if "domains" in batch else {next(iter(self.branches)): batch}
         w = unsupervised_weight(step.progress, p.weight, p.warmup, p.rampup)
-        # Computed during the warm-up too (weight 0): every auxiliary decoder must take part in
-        # every step, or DDP waits for gradients that never come.
-        unsup = self.unsupervised_loss(unl["image"], unl["valid"], step)
+        sup = unsup = 0.0
+        for name, part in per_domain.items():
+            branch = self.branches[name]
+            lab, unl = part["labeled"], part["unlabeled"]
+            sup = sup + self.supervised_loss(branch.network(lab["image"]), lab["label"], step)
+            # Computed during the warm-up too (weight 0): every auxiliary decoder must take part
+            # in every step, or DDP waits for gradients that never come.
+            unsup = unsup + branch.unsupervised_loss(unl["image"], unl["valid"], step, p)
         return sup + w * unsup, {"sup": float(sup.detach()), "unsup": float(unsup.detach()), "w_u": w}
 
     def inference_network(self):
-        return self.network
+        return next(iter(self.branches.values())).network
+
+    def inference_networks(self) -> dict[str, nn.Module]:
+        return {name: branch.network for name, branch in self.branches.items()}

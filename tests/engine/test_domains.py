@@ -1,4 +1,5 @@
-"""Several domains in one job, and USSS: shared encoder/decoder, heads that see only their own labels."""
+"""Several domains (label spaces) in one job: USSS (shared encoder and decoder) and CCT (shared
+encoder, per-domain decoders); each domain's head sees only its own labels."""
 
 from __future__ import annotations
 
@@ -32,10 +33,18 @@ def _ctx(domains):
     )
 
 
-def _usss(**params):
+def _method(name, **params):
     torch.manual_seed(0)
     domains = [DomainInfo("aerial", ["dark", "bright"], 3), DomainInfo("seismic", ["sediment", "salt", "other"], 1)]
-    return build_method("usss", params, _ctx(domains))
+    return build_method(name, params, _ctx(domains))
+
+
+def _usss(**params):
+    return _method("usss", **params)
+
+
+def _cct(**params):
+    return _method("cct", decoders={"vat": 0, "cutout": 0, "dropout": 0}, confidence=None, **params)
 
 
 def _batch(labelled_b: bool = True):
@@ -106,6 +115,49 @@ def test_entropy_terms_train_the_embedding_and_are_off_during_warm_up():
     assert method.embedding.weight.grad.abs().sum() > 0
 
 
+def test_cct_domains_share_the_encoder_only():
+    method = _cct()
+    a, b = method.branches["aerial"], method.branches["seismic"]
+    assert a.network.encoder.layer3 is b.network.encoder.layer3
+    assert a.network.encoder.conv1 is not b.network.encoder.conv1  # 3 bands vs 1 band
+    assert not any(x is y for x, y in zip(a.network.decoder.parameters(), b.network.decoder.parameters()))
+    assert a.network.segmentation_head[0].out_channels == 2 and b.network.segmentation_head[0].out_channels == 3
+    assert [d.branch[1][0].out_channels for d in b.aux_decoders] == [3] * len(b.aux_decoders)
+
+
+def _grad(module):
+    return sum(float(p.grad.abs().sum()) for p in module.parameters() if p.grad is not None)
+
+
+def test_cct_main_decoder_of_an_unlabelled_domain_learns_nothing_while_its_consistency_trains():
+    method = _cct()
+    loss, parts = method.training_loss(_batch(labelled_b=False), _step(1.0))
+    loss.backward()
+    seismic = method.branches["seismic"]
+    assert parts["w_u"] == 30.0 and parts["unsup"] > 0
+    assert _grad(seismic.network.decoder) == 0 and _grad(seismic.network.segmentation_head) == 0
+    assert all(_grad(aux) > 0 for aux in seismic.aux_decoders)
+    assert _grad(seismic.network.encoder.conv1) > 0  # its own stem learns from its unlabeled rasters
+    assert _grad(method.branches["aerial"].network.segmentation_head) > 0
+
+
+def test_cct_consistency_of_a_domain_uses_that_domains_unlabeled_windows():
+    method = _cct()
+    batch = _batch()
+    batch["domains"]["seismic"]["unlabeled"]["valid"][:] = False  # no usable unlabeled pixel in seismic
+    loss, _ = method.training_loss(batch, _step(1.0))
+    loss.backward()
+    assert all(_grad(aux) == 0 for aux in method.branches["seismic"].aux_decoders)
+    assert all(_grad(aux) > 0 for aux in method.branches["aerial"].aux_decoders)
+
+
+def test_cct_background_names_may_come_from_any_domain():
+    kinds = {name: [d.kind for d in branch.aux_decoders] for name, branch in _cct(background=["salt"]).branches.items()}
+    assert "object_mask" in kinds["seismic"] and "object_mask" not in kinds["aerial"]
+    with pytest.raises(UserError, match="unknown class names"):
+        _cct(background=["sky"])
+
+
 def test_domains_and_top_level_fields_do_not_mix():
     with pytest.raises(UserError, match="inside each of `domains`"):
         parse_job({"version": 1, "classes": CLASSES, "domains": []})
@@ -137,11 +189,12 @@ def _two_domain_job(tmp_path, method):
 def test_one_domain_methods_refuse_several_domains(tmp_path, capsys):
     _two_domain_job(tmp_path, "supervised")
     assert main(["train", str(tmp_path), "--quiet"]) == 2
-    assert "for several domains use usss" in capsys.readouterr().err
+    assert "for several domains use cct, usss" in capsys.readouterr().err
 
 
-def test_usss_trains_two_domains_and_each_model_predicts_its_own_classes(tmp_path):
-    job = _two_domain_job(tmp_path, "usss")
+@pytest.mark.parametrize("method", ["usss", "cct"])
+def test_multi_domain_job_trains_and_each_model_predicts_its_own_classes(tmp_path, method):
+    job = _two_domain_job(tmp_path, method)
     assert main(["train", str(job), "--quiet"]) == 0
     metrics = [e for e in events_of(job) if e["type"] == "metrics"]
     assert {e["domain"] for e in metrics} <= {"aerial", "seismic"}
