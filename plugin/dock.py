@@ -292,7 +292,7 @@ class SemiSegDock(QgsDockWidget):
             info = catalog.methods[name]
             self.method.addItem(f"{name} (default)" if name == catalog.default else name, name)
             item = self.method.model().item(self.method.count() - 1)
-            if info.get("supports_domains"):
+            if info.get("needs_domains"):
                 item.setEnabled(False)
                 item.setToolTip(f"{info.get('summary', '')}\nNeeds a job with several domains (label "
                                 "spaces), which the dock does not build: write job.json by hand.")

@@ -1,7 +1,7 @@
 """The engine's methods and a parameter form generated from their JSON schemas.
 
 `<engine python> -m semiseg.cli methods --json` answers {"default": name, "methods": {name:
-{"summary", "uses_unlabeled", "supports_domains", "default_arch", "parameters": <JSON schema>}}}.
+{"summary", "uses_unlabeled", "supports_domains", "needs_domains", "default_arch", "parameters": <JSON schema>}}}.
 `MethodsTask` asks once per engine Python (the answer is cached for the session); `MethodForm`
 turns one method's schema into widgets and gives back only the parameters that differ from
 their defaults, which is what goes into job.json `method` beside `name`.
@@ -28,7 +28,7 @@ _BIG = 1_000_000  # bound of a number the schema leaves open
 class MethodCatalog:
     """The engine's answer; `note` says why it is only the fallback (engine missing or too old)."""
     default: str
-    methods: dict  # name -> {"summary", "uses_unlabeled", "supports_domains", "parameters", ...}
+    methods: dict  # name -> {"summary", "uses_unlabeled", "supports_domains", "needs_domains", "parameters", ...}
     note: str = ""
 
     @classmethod

@@ -54,10 +54,9 @@ def _batch(labelled_b: bool = True):
         label = torch.randint(0, classes, (2, 32, 32), generator=g)
         if not labelled:
             label[:] = 255
-        valid = torch.ones(2, 32, 32, dtype=torch.bool)
         return {
-            "labeled": {"image": torch.randn(2, bands, 32, 32, generator=g), "label": label, "valid": valid},
-            "unlabeled": {"image": torch.randn(2, bands, 32, 32, generator=g), "valid": valid},
+            "labeled": {"image": torch.randn(2, bands, 32, 32, generator=g), "label": label, "valid": torch.ones(2, 32, 32, dtype=torch.bool)},
+            "unlabeled": {"image": torch.randn(2, bands, 32, 32, generator=g), "valid": torch.ones(2, 32, 32, dtype=torch.bool)},
         }
 
     return {"domains": {"aerial": part(3, 2, True), "seismic": part(1, 3, labelled_b)}}
@@ -67,23 +66,49 @@ def _step(progress=1.0):
     return StepInfo(int(progress * 10), 10, torch.Generator().manual_seed(1))
 
 
-def test_domains_share_encoder_and_decoder_but_not_heads_or_stems():
+def _convolutions_and_norms(module):
+    convs = [m for m in module.modules() if isinstance(m, torch.nn.Conv2d)]
+    norms = [m for m in module.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    return convs, norms
+
+
+def test_usss_domains_share_encoder_and_decoder_but_not_heads_stems_or_batchnorm():
     method = _usss()
-    a, b = method.networks["aerial"], method.networks["seismic"]
-    assert a.encoder.layer3 is b.encoder.layer3 and a.encoder.bn1 is b.encoder.bn1
-    assert all(x is y for x, y in zip(a.decoder.modules(), b.decoder.modules()))
+    a, b = method.network_of("aerial"), method.network_of("seismic")
+    for part in ("encoder", "decoder"):
+        (convs_a, norms_a), (convs_b, norms_b) = _convolutions_and_norms(getattr(a, part)), _convolutions_and_norms(getattr(b, part))
+        shared = [x is y for x, y in zip(convs_a, convs_b)]
+        assert all(shared[1:]) if part == "encoder" else all(shared)  # encoder: all but the stem
+        assert norms_a and not any(x is y for x, y in zip(norms_a, norms_b))
     assert a.encoder.conv1 is not b.encoder.conv1  # 3 bands vs 1 band
     assert a.segmentation_head[0].out_channels == 2 and b.segmentation_head[0].out_channels == 3
+
+
+@pytest.mark.parametrize("name", ["usss", "cct"])
+def test_training_one_domain_leaves_the_other_domains_inference_unchanged(name):
+    """Shared layers, own BatchNorm statistics: another domain's images must not shift a domain's exported model."""
+    method = _usss() if name == "usss" else _cct()
+    aerial, seismic = method.inference_networks()["aerial"], method.inference_networks()["seismic"]
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(5))
+    method.eval()
+    with torch.no_grad():
+        before = aerial(x)
+    method.train()
+    with torch.no_grad():
+        seismic(10 + 5 * torch.randn(4, 1, 32, 32))  # updates seismic's running statistics only
+    method.eval()
+    with torch.no_grad():
+        assert torch.equal(aerial(x), before)
 
 
 def test_each_head_learns_only_from_its_own_domains_labels():
     method = _usss(alpha=0.0, beta=0.0)
     loss, _ = method.training_loss(_batch(labelled_b=False), _step())
     loss.backward()
-    head_a, head_b = method.networks["aerial"].segmentation_head[0], method.networks["seismic"].segmentation_head[0]
+    head_a, head_b = method.network_of("aerial").segmentation_head[0], method.network_of("seismic").segmentation_head[0]
     assert head_a.weight.grad is not None and head_a.weight.grad.abs().sum() > 0
     assert head_b.weight.grad is None or head_b.weight.grad.abs().sum() == 0
-    assert method.networks["seismic"].encoder.layer4[0].conv1.weight.grad.abs().sum() > 0  # shared, from domain a
+    assert method.network_of("seismic").encoder.layer4[0].conv1.weight.grad.abs().sum() > 0  # shared, from domain a
 
 
 def test_prototypes_are_the_mean_embedding_of_labelled_pixels():
@@ -117,8 +142,9 @@ def test_entropy_terms_train_the_embedding_and_are_off_during_warm_up():
 
 def test_cct_domains_share_the_encoder_only():
     method = _cct()
-    a, b = method.branches["aerial"], method.branches["seismic"]
-    assert a.network.encoder.layer3 is b.network.encoder.layer3
+    a, b = method.branch("aerial"), method.branch("seismic")
+    assert a.network.encoder.layer3[0].conv1 is b.network.encoder.layer3[0].conv1
+    assert a.network.encoder.layer3[0].bn1 is not b.network.encoder.layer3[0].bn1
     assert a.network.encoder.conv1 is not b.network.encoder.conv1  # 3 bands vs 1 band
     assert not any(x is y for x, y in zip(a.network.decoder.parameters(), b.network.decoder.parameters()))
     assert a.network.segmentation_head[0].out_channels == 2 and b.network.segmentation_head[0].out_channels == 3
@@ -133,26 +159,44 @@ def test_cct_main_decoder_of_an_unlabelled_domain_learns_nothing_while_its_consi
     method = _cct()
     loss, parts = method.training_loss(_batch(labelled_b=False), _step(1.0))
     loss.backward()
-    seismic = method.branches["seismic"]
+    seismic = method.branch("seismic")
     assert parts["w_u"] == 30.0 and parts["unsup"] > 0
     assert _grad(seismic.network.decoder) == 0 and _grad(seismic.network.segmentation_head) == 0
     assert all(_grad(aux) > 0 for aux in seismic.aux_decoders)
     assert _grad(seismic.network.encoder.conv1) > 0  # its own stem learns from its unlabeled rasters
-    assert _grad(method.branches["aerial"].network.segmentation_head) > 0
+    assert _grad(method.branch("aerial").network.segmentation_head) > 0
+
+
+def _aux_gradients(method, batch):
+    method.zero_grad()
+    loss, _ = method.training_loss(batch, _step(1.0))
+    loss.backward()
+    return {name: [_grad(aux) for aux in method.branch(name).aux_decoders] for name in ("aerial", "seismic")}
 
 
 def test_cct_consistency_of_a_domain_uses_that_domains_unlabeled_windows():
     method = _cct()
     batch = _batch()
+    base = _aux_gradients(method, batch)
+    batch["domains"]["seismic"]["unlabeled"]["image"] = torch.randn(2, 1, 32, 32, generator=torch.Generator().manual_seed(9))
+    other_windows = _aux_gradients(method, batch)
+    assert other_windows["seismic"] != base["seismic"] and other_windows["aerial"] == base["aerial"]
     batch["domains"]["seismic"]["unlabeled"]["valid"][:] = False  # no usable unlabeled pixel in seismic
-    loss, _ = method.training_loss(batch, _step(1.0))
-    loss.backward()
-    assert all(_grad(aux) == 0 for aux in method.branches["seismic"].aux_decoders)
-    assert all(_grad(aux) > 0 for aux in method.branches["aerial"].aux_decoders)
+    masked = _aux_gradients(method, batch)
+    assert all(g == 0 for g in masked["seismic"]) and all(g > 0 for g in masked["aerial"])
+
+
+@pytest.mark.parametrize("name", ["usss", "cct"])
+def test_domain_names_may_be_any_valid_name_even_module_attributes(name):
+    torch.manual_seed(0)
+    domains = [DomainInfo("train", ["dark", "bright"], 3), DomainInfo("items", ["sediment", "salt", "other"], 1)]
+    method = build_method(name, {}, _ctx(domains))
+    assert set(method.inference_networks()) == {"train", "items"}
 
 
 def test_cct_background_names_may_come_from_any_domain():
-    kinds = {name: [d.kind for d in branch.aux_decoders] for name, branch in _cct(background=["salt"]).branches.items()}
+    method = _cct(background=["salt"])
+    kinds = {name: [d.kind for d in method.branch(name).aux_decoders] for name in ("aerial", "seismic")}
     assert "object_mask" in kinds["seismic"] and "object_mask" not in kinds["aerial"]
     with pytest.raises(UserError, match="unknown class names"):
         _cct(background=["sky"])
@@ -197,7 +241,7 @@ def test_multi_domain_job_trains_and_each_model_predicts_its_own_classes(tmp_pat
     job = _two_domain_job(tmp_path, method)
     assert main(["train", str(job), "--quiet"]) == 0
     metrics = [e for e in events_of(job) if e["type"] == "metrics"]
-    assert {e["domain"] for e in metrics} <= {"aerial", "seismic"}
+    assert {e["domain"] for e in metrics} == {"aerial", "seismic"}
     for name, classes, bands in (("aerial", ["dark", "bright"], 3), ("seismic", ["sediment", "salt", "other"], 1)):
         card = json.loads((job / "model" / name / "model.json").read_text())
         assert card["class_names"] == classes and card["in_channels"] == bands and card["domain"] == name

@@ -15,7 +15,7 @@ ALL_ONE = {k: 1 for k in PERTURBATIONS}
 
 def branch(method):
     """The one domain's network and auxiliary decoders."""
-    return method.branches["default"]
+    return method.branch("default")
 
 
 def unsupervised_loss(method, batch, step):

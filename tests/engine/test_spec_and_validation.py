@@ -120,3 +120,6 @@ def test_methods_are_described_for_clients(capsys):
     cct = described["methods"]["cct"]
     assert cct["uses_unlabeled"] and cct["parameters"]["properties"]["weight"]["default"] == 30.0
     assert described["methods"]["usss"]["supports_domains"] and described["methods"]["s6"]["default_arch"] == "deeplabv3plus"
+    # clients offer usss for multi-domain jobs only; cct trains one domain or several
+    assert described["methods"]["usss"]["needs_domains"] and not described["methods"]["cct"]["needs_domains"]
+    assert described["methods"]["cct"]["supports_domains"]

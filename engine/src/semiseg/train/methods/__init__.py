@@ -35,6 +35,7 @@ def describe_methods() -> dict:
             "summary": doc.splitlines()[0] if doc else name,
             "uses_unlabeled": cls.uses_unlabeled,
             "supports_domains": cls.supports_domains,
+            "needs_domains": cls.needs_domains,
             "default_arch": cls.default_arch,
             "parameters": cls.Params.model_json_schema(),
         }

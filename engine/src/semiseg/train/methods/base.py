@@ -70,6 +70,7 @@ class Method(nn.Module):
     uses_unlabeled: ClassVar[bool] = False
     default_arch: ClassVar[str] = "unet"  # used when job.json leaves model.arch out
     supports_domains: ClassVar[bool] = False  # trains several label spaces (job.json `domains`) at once
+    needs_domains: ClassVar[bool] = False  # only worth it with several label spaces: clients offer it for such jobs only
 
     def __init__(self, ctx: MethodContext, params: MethodParams):
         super().__init__()

@@ -29,7 +29,7 @@ from semiseg.train.methods.losses import (
 )
 from semiseg.train.methods.perturbations import PERTURBATIONS, Cue
 from semiseg.train.methods.ramps import unsupervised_weight
-from semiseg.train.methods.sharing import share_layers
+from semiseg.train.methods.sharing import domain_key, share_layers
 from semiseg.train.methods.supervised import partial_cross_entropy
 
 
@@ -102,11 +102,12 @@ class CCT(Method):
     def __init__(self, ctx: MethodContext, params: CCTParams):
         super().__init__(ctx, params)
         domains = ctx.domains or (DomainInfo("default", ctx.class_names, ctx.in_channels),)
+        self.names = [d.name for d in domains]
         branches = {}
         for domain in domains:
             classes = len(domain.class_names)
             network = ctx.build_domain_network(domain.in_channels, classes) if ctx.build_domain_network else ctx.build_network(classes)
-            if branches:  # the encoder is shared (its input stem stays the domain's own when band counts differ)
+            if branches:  # the encoder is shared (not its BatchNorm, nor its stem when band counts differ)
                 share_layers(next(iter(branches.values())).network, network, only=("encoder",))
             background = [domain.class_names.index(n) for n in params.background if n in domain.class_names]
             counts = params.decoders.model_dump()
@@ -114,7 +115,7 @@ class CCT(Method):
                 # Without background classes there is no context to separate objects from.
                 counts["context_mask"] = counts["object_mask"] = 0
             aux = [AuxiliaryDecoder(kind, decoder_branch(ctx, classes)) for kind, count in counts.items() for _ in range(count)]
-            branches[domain.name] = DomainBranch(network, aux, background)
+            branches[domain_key(domain.name)] = DomainBranch(network, aux, background)
         self.branches = nn.ModuleDict(branches)
 
     def supervised_loss(self, logits: torch.Tensor, label: torch.Tensor, step: StepInfo) -> torch.Tensor:
@@ -124,11 +125,11 @@ class CCT(Method):
 
     def training_loss(self, batch: dict, step: StepInfo):
         p: CCTParams = self.params
-        per_domain = batch["domains"] if "domains" in batch else {next(iter(self.branches)): batch}
+        per_domain = batch["domains"] if "domains" in batch else {self.names[0]: batch}
         w = unsupervised_weight(step.progress, p.weight, p.warmup, p.rampup)
         sup = unsup = 0.0
         for name, part in per_domain.items():
-            branch = self.branches[name]
+            branch = self.branch(name)
             lab, unl = part["labeled"], part["unlabeled"]
             sup = sup + self.supervised_loss(branch.network(lab["image"]), lab["label"], step)
             # Computed during the warm-up too (weight 0): every auxiliary decoder must take part
@@ -136,8 +137,11 @@ class CCT(Method):
             unsup = unsup + branch.unsupervised_loss(unl["image"], unl["valid"], step, p)
         return sup + w * unsup, {"sup": float(sup.detach()), "unsup": float(unsup.detach()), "w_u": w}
 
+    def branch(self, domain: str) -> DomainBranch:
+        return self.branches[domain_key(domain)]
+
     def inference_network(self):
-        return next(iter(self.branches.values())).network
+        return self.branch(self.names[0]).network
 
     def inference_networks(self) -> dict[str, nn.Module]:
-        return {name: branch.network for name, branch in self.branches.items()}
+        return {name: self.branch(name).network for name in self.names}

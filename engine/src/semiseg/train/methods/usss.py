@@ -23,7 +23,7 @@ from semiseg.data.labels import IGNORE_INDEX
 from semiseg.train.methods.base import Method, MethodContext, MethodParams, StepInfo
 from semiseg.train.methods.losses import masked_mean
 from semiseg.train.methods.ramps import unsupervised_weight
-from semiseg.train.methods.sharing import share_layers
+from semiseg.train.methods.sharing import domain_key, share_layers
 from semiseg.train.methods.supervised import partial_cross_entropy
 
 
@@ -48,6 +48,7 @@ class USSS(Method):
     Params = USSSParams
     uses_unlabeled = True
     supports_domains = True
+    needs_domains = True  # with one domain only the within-domain entropy term is left
 
     def __init__(self, ctx: MethodContext, params: USSSParams):
         super().__init__(ctx, params)
@@ -58,7 +59,7 @@ class USSS(Method):
         for net in nets[1:]:
             share_layers(nets[0], net, only=("encoder", "decoder"))
         self.names = names
-        self.networks = nn.ModuleDict(dict(zip(names, nets)))
+        self.networks = nn.ModuleDict({domain_key(n): net for n, net in zip(names, nets)})
         features = nets[0].segmentation_head[0].in_channels
         self.embedding = nn.Conv2d(features, params.em_dim, kernel_size=1)
         for name, net in zip(names, nets):
@@ -71,7 +72,7 @@ class USSS(Method):
 
     def _forward(self, name: str, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Class logits and unit embeddings at input resolution."""
-        net = self.networks[name]
+        net = self.network_of(name)
         decoded = net.decoder(net.encoder(image))
         logits = net.segmentation_head(decoded)
         emb = F.interpolate(self.embedding(decoded), size=image.shape[-2:], mode="bilinear", align_corners=False)
@@ -124,8 +125,11 @@ class USSS(Method):
     def _device(self) -> torch.device:
         return self.embedding.weight.device
 
+    def network_of(self, domain: str) -> nn.Module:
+        return self.networks[domain_key(domain)]
+
     def inference_network(self) -> nn.Module:
-        return self.networks[self.names[0]]
+        return self.network_of(self.names[0])
 
     def inference_networks(self) -> dict[str, nn.Module]:
-        return dict(self.networks.items())
+        return {name: self.network_of(name) for name in self.names}
