@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +74,24 @@ def scene_job(tmp_path: Path) -> Path:
 
 def events_of(job_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (job_dir / "events.jsonl").read_text().splitlines()]
+
+
+SEMISEG = [sys.executable, "-m", "semiseg.cli"]
+
+
+def start_training(job_dir: Path, *extra: str) -> subprocess.Popen:
+    """`semiseg train` in its own process (to be cancelled or signalled)."""
+    return subprocess.Popen([*SEMISEG, "train", str(job_dir), "--quiet", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_step(job_dir: Path, step: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (job_dir / "events.jsonl").exists() and any(e.get("step", -1) >= step and e["type"] == "progress" for e in events_of(job_dir)):
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    raise AssertionError(f"step {step} not reached")
 
 
 def require_shared_data(name: str) -> Path:

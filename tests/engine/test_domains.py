@@ -4,13 +4,15 @@ encoder, per-domain decoders); each domain's head sees only its own labels."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 import rasterio
 import torch
+from safetensors.torch import load_file
 
-from conftest import CLASSES, events_of, sparse_labels, two_class_scene, write_raster
+from conftest import CLASSES, events_of, sparse_labels, start_training, two_class_scene, wait_for_step, write_raster
 from semiseg.cli import main
 from semiseg.errors import UserError
 from semiseg.jobs.spec import parse_job
@@ -210,7 +212,8 @@ def test_domains_and_top_level_fields_do_not_mix():
         parse_job({"version": 1, "domains": [{"name": "x", **dom}, {"name": "x", **dom}]})
 
 
-def _two_domain_job(tmp_path, method):
+def _two_domain_job(tmp_path, method, **train):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     image, truth = two_class_scene(96, 96, bands=3, seed=1)
     write_raster(tmp_path / "aerial.tif", image)
     write_raster(tmp_path / "aerial_labels.tif", sparse_labels(truth), nodata=255)
@@ -223,8 +226,8 @@ def _two_domain_job(tmp_path, method):
             {"name": "aerial", "classes": CLASSES, "labeled": [{"raster": "aerial.tif", "labels": "aerial_labels.tif"}], "predict": ["aerial.tif"]},
             {"name": "seismic", "classes": SALT, "labeled": [{"raster": "section.tif", "labels": "section_labels.tif"}], "predict": ["section.tif"]},
         ],
-        "method": {"name": method},
-        "train": {"steps": 3, "batch_size": 2, "tile_size": 64, "num_workers": 0},
+        "method": method if isinstance(method, dict) else {"name": method},
+        "train": {"steps": 3, "batch_size": 2, "tile_size": 64, "num_workers": 0, **train},
     }
     (tmp_path / "job.json").write_text(json.dumps(job))
     return tmp_path
@@ -253,3 +256,18 @@ def test_multi_domain_job_trains_and_each_model_predicts_its_own_classes(tmp_pat
     assert main(["predict", str(job / "model" / "seismic"), str(job / "section.tif"), "--out", str(job / "again"), "--quiet"]) == 0
     with rasterio.open(job / "outputs" / "section_classes.tif") as a, rasterio.open(job / "again" / "section_classes.tif") as b:
         np.testing.assert_array_equal(a.read(1), b.read(1))
+
+
+def test_interrupted_multi_domain_cct_resumes_to_the_same_weights(tmp_path):
+    job = _two_domain_job(tmp_path / "job", {"name": "cct", "decoders": {"vat": 0, "cutout": 0}}, steps=8, checkpoint_every=100)
+    twin = shutil.copytree(job, tmp_path / "twin")
+    assert main(["train", str(twin), "--quiet"]) == 0
+    proc = start_training(job)
+    wait_for_step(job, 3, proc)
+    (job / "cancel").touch()
+    assert proc.wait(120) == 130
+    assert main(["train", str(job), "--resume", "--quiet"]) == 0
+    assert 3 <= [e for e in events_of(job) if e["type"] == "start"][-1]["resumed_from_step"] < 8
+    for domain in ("aerial", "seismic"):
+        a, b = load_file(job / "model" / domain / "model.safetensors"), load_file(twin / "model" / domain / "model.safetensors")
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), domain

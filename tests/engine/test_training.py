@@ -6,20 +6,16 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
 from safetensors.torch import load_file
 
-from conftest import events_of, write_job
+from conftest import SEMISEG, events_of, start_training, wait_for_step, write_job
 from semiseg.cli import main
 from semiseg.jobs.spec import DEFAULT_METHOD
 
-SEMISEG = [sys.executable, "-m", "semiseg.cli"]
 
 
 def test_train_writes_events_model_metrics_and_outputs(scene_job, capsys):
@@ -62,20 +58,6 @@ def test_same_seed_same_weights(scene_job, tmp_path):
     assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
 
 
-def _start(job_dir: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([*SEMISEG, "train", str(job_dir), "--quiet", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _wait_for_step(job_dir: Path, step: int, proc: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if (job_dir / "events.jsonl").exists() and any(e.get("step", -1) >= step and e["type"] == "progress" for e in events_of(job_dir)):
-            return
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.1)
-    raise AssertionError(f"step {step} not reached")
-
-
 @pytest.mark.parametrize("method", ["supervised", "mean_teacher"])  # mean_teacher: the EMA teacher's state must resume too
 def test_interrupted_then_resumed_run_ends_with_the_same_weights(scene_job, tmp_path, method):
     import shutil
@@ -85,8 +67,8 @@ def test_interrupted_then_resumed_run_ends_with_the_same_weights(scene_job, tmp_
     shutil.copytree(scene_job, twin)
     assert main(["train", str(twin), "--quiet"]) == 0
 
-    proc = _start(scene_job)
-    _wait_for_step(scene_job, 3, proc)
+    proc = start_training(scene_job)
+    wait_for_step(scene_job, 3, proc)
     (scene_job / "cancel").touch()
     assert proc.wait(120) == 130
     assert events_of(scene_job)[-1]["status"] == "cancelled"
@@ -101,8 +83,8 @@ def test_interrupted_then_resumed_run_ends_with_the_same_weights(scene_job, tmp_
 
 def test_sigterm_checkpoints_and_leaves_no_half_written_output(scene_job):
     write_job(scene_job, train={"steps": 400, "checkpoint_every": 1000})
-    proc = _start(scene_job)
-    _wait_for_step(scene_job, 2, proc)
+    proc = start_training(scene_job)
+    wait_for_step(scene_job, 2, proc)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(120) == 130
     done = events_of(scene_job)[-1]
