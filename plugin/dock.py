@@ -8,14 +8,14 @@ from pathlib import Path
 from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QUrl, Qt
 from qgis.PyQt.QtGui import QColor, QDesktopServices, QIcon, QPixmap
-from qgis.PyQt.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+from qgis.PyQt.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                  QGroupBox, QListWidget, QListWidgetItem, QMenu, QMessageBox, QProgressBar,
                                  QPushButton, QScrollArea, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 from qgis.core import QgsApplication, QgsMapLayerProxyModel, QgsProject, QgsRasterLayer
 from qgis.gui import QgsCollapsibleGroupBox, QgsDockWidget, QgsFileWidget, QgsMapLayerComboBox
 
 from . import classes as class_list
-from . import engine, job, job_registry, label_layers, results, settings
+from . import engine, job, job_registry, label_layers, map_area, results, settings
 from .class_table import ClassTable
 from .engine_setup import DoctorTask, SetupEngineTask, format_report
 from .events import read_state
@@ -25,10 +25,11 @@ from .task import EngineTask
 
 
 class SemiSegDock(QgsDockWidget):
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, canvas=None):
         super().__init__("SemiSeg", parent)
         self.setObjectName("SemiSegDock")
         self.project = QgsProject.instance()
+        self.canvas = canvas  # the map view, for "predict the visible area only"
         self.task = None  # the running EngineTask (kept referenced while it runs)
         self.helper_task = None  # doctor or set-up task
         self.methods_task = None  # asking the engine for its methods
@@ -251,7 +252,12 @@ class SemiSegDock(QgsDockWidget):
         self.predict_button.clicked.connect(lambda: self.start_prediction())
         form = QFormLayout(group)
         form.addRow("Model folder", self.model_dir)
+        self.visible_only = QCheckBox("Only the visible map area")
+        self.visible_only.setToolTip("Predict only the raster's pixels inside the map view: a quick look at "
+                                     "a large raster before predicting all of it.")
+        self.visible_only.setEnabled(self.canvas is not None)
         form.addRow("Raster", self.predict_raster)
+        form.addRow(self.visible_only)
         form.addRow(self.predict_button)
         group.setCollapsed(True)
         return group
@@ -501,11 +507,19 @@ class SemiSegDock(QgsDockWidget):
         if not model or raster is None:
             self.show_error("Pick a model folder and a raster to predict.")
             return None
+        area = []
+        if self.visible_only.isChecked() and self.canvas is not None:
+            part = map_area.part_of_layer(self.canvas.extent(), self.canvas.mapSettings().destinationCrs(),
+                                          raster, self.project)
+            if part is None:
+                self.show_error(f"The map view shows no part of {raster.name()}.")
+                return None
+            area = map_area.bounds_args(part)
         out_dir = Path(out_dir) if out_dir else job.new_job_dir(settings.jobs_folder(), self.project, "predict-")
         try:
             args = engine.command(self.python_edit.filePath(), "predict", model, raster.source(),
                                   "--out", str(out_dir), "--device", self.device.currentText(), "--quiet",
-                                  "--events")
+                                  "--events", *area)
         except engine.EngineError as e:
             self.show_error(str(e))
             return None

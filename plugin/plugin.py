@@ -31,7 +31,7 @@ class SemiSegPlugin:
         self.iface.addPluginToMenu(MENU, self.action)
         # Created now (hidden) so that jobs still running from an earlier session are followed.
         from .dock import SemiSegDock
-        self.dock = SemiSegDock(self.iface.mainWindow())
+        self.dock = SemiSegDock(self.iface.mainWindow(), self.iface.mapCanvas())
         self.iface.addDockWidget(Qt.RightDockWidgetArea, self.dock)
         self.dock.hide()
         self.dock.visibilityChanged.connect(self.action.setChecked)

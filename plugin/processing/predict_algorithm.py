@@ -3,10 +3,10 @@ from pathlib import Path
 
 from qgis.PyQt.QtGui import QIcon
 from qgis.core import (QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingOutputRasterLayer,
-                       QgsProcessingParameterEnum, QgsProcessingParameterFile,
+                       QgsProcessingParameterEnum, QgsProcessingParameterExtent, QgsProcessingParameterFile,
                        QgsProcessingParameterFolderDestination, QgsProcessingParameterRasterLayer)
 
-from .. import engine, job, settings
+from .. import engine, job, map_area, settings
 from ..paths import icon_path
 from ..results import prediction_files
 from .engine_run import load_on_completion, run_engine
@@ -24,7 +24,8 @@ class PredictAlgorithm(QgsProcessingAlgorithm):
 
     def shortHelpString(self):
         return ("Runs a trained SemiSeg model (a job's model/ folder) on a raster and writes the class "
-                "raster and the confidence raster, styled, into the output folder.")
+                "raster and the confidence raster, styled, into the output folder. With an extent, only "
+                "the raster's pixels inside it are predicted.")
 
     def createInstance(self):
         return PredictAlgorithm()
@@ -33,6 +34,7 @@ class PredictAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterFile("MODEL", "Model folder",
                                                      behavior=QgsProcessingParameterFile.Folder))
         self.addParameter(QgsProcessingParameterRasterLayer("RASTER", "Raster"))
+        self.addParameter(QgsProcessingParameterExtent("EXTENT", "Only this extent", optional=True))
         self.addParameter(QgsProcessingParameterEnum("DEVICE", "Device", list(job.DEVICES), defaultValue=0))
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT_DIR", "Output folder"))
         self.addOutput(QgsProcessingOutputRasterLayer("CLASSES_RASTER", "Class raster"))
@@ -44,10 +46,17 @@ class PredictAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException("The raster must be a file GDAL can read.")
         out_dir = Path(self.parameterAsString(parameters, "OUTPUT_DIR", context))
         device = job.DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)]
+        area = []
+        extent = self.parameterAsExtent(parameters, "EXTENT", context, raster.crs())
+        if not extent.isNull():  # an extent was given
+            part = map_area.part_of_layer(extent, raster.crs(), raster, context.project())
+            if part is None:
+                raise QgsProcessingException(f"The extent does not overlap {raster.name()}.")
+            area = map_area.bounds_args(part)
         try:
             args = engine.command(settings.engine_python(), "predict",
                                   self.parameterAsFile(parameters, "MODEL", context), raster.source(),
-                                  "--out", str(out_dir), "--device", device, "--quiet", "--events")
+                                  "--out", str(out_dir), "--device", device, "--quiet", "--events", *area)
         except engine.EngineError as e:
             raise QgsProcessingException(str(e))
         run_engine(args, out_dir, out_dir / "console.txt", feedback, predict=True)

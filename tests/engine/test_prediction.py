@@ -7,8 +7,10 @@ import pytest
 import rasterio
 import torch
 import torch.nn as nn
+from affine import Affine
 
 from conftest import CLASSES, two_class_scene, write_raster
+from semiseg.errors import UserError
 from semiseg.models.package import ModelCard
 from semiseg.predict.raster import WindowPredictor, iter_strips, predict_raster
 from semiseg.predict.tiling import TileGrid, axis_offsets
@@ -84,3 +86,49 @@ def test_outputs_share_the_input_grid_exactly_and_keep_nodata(tmp_path, georefer
     qml = paths.classes_style.read_text()
     assert 'label="bright"' in qml and 'color="#f0f0f0"' in qml and 'type="paletted"' in qml
     assert not list((tmp_path / "out").glob(".*partial*"))
+
+
+class Pointwise(nn.Module):
+    """A network that sees each pixel alone: its prediction does not depend on the tiling."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 2, 1)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+@pytest.mark.parametrize("georeferenced", [True, False])
+def test_an_area_is_predicted_on_the_rasters_own_grid_pixel_for_pixel(tmp_path, georeferenced):
+    image, _ = two_class_scene(75, 83)
+    kwargs = {} if georeferenced else {"transform": None, "crs": None}
+    path = write_raster(tmp_path / "in.tif", image, **kwargs)
+    predictor = WindowPredictor(Pointwise(), torch.device("cpu"), 4)
+    full = predict_raster(_card(), predictor, path, tmp_path / "full", overlap=0.25)
+    info = raster_info(path)
+    rows, cols = slice(7, 48), slice(20, 61)  # 41 x 41 pixels, more than one tile
+    # Bounds a fraction of a pixel inside the area's edges: the covering pixels are the area.
+    t = info.label_transform
+    (x0, y0), (x1, y1) = t @ (cols.start + 0.3, rows.stop - 0.2), t @ (cols.stop - 0.4, rows.start + 0.1)
+    part = predict_raster(_card(), predictor, path, tmp_path / "part", overlap=0.25, bounds=(x0, y0, x1, y1))
+    with rasterio.open(full.classes) as whole, rasterio.open(part.classes) as cls, rasterio.open(part.confidence) as conf:
+        for out in (cls, conf):
+            assert (out.height, out.width) == (41, 41) and out.crs == whole.crs
+            assert out.transform == t @ Affine.translation(cols.start, rows.start)
+        np.testing.assert_array_equal(cls.read(1), whole.read(1)[rows, cols])
+        with rasterio.open(full.confidence) as whole_conf:
+            np.testing.assert_allclose(conf.read(1), whole_conf.read(1)[rows, cols], rtol=1e-5)
+
+
+def test_an_area_outside_the_raster_is_a_user_error_naming_the_file(tmp_path):
+    image, _ = two_class_scene(40, 40)
+    path = write_raster(tmp_path / "in.tif", image)
+    predictor = WindowPredictor(Pointwise(), torch.device("cpu"), 4)
+    west, _, _, north = rasterio.open(path).bounds
+    with pytest.raises(UserError, match=r"in\.tif: --bounds .* do not overlap the raster"):
+        predict_raster(_card(), predictor, path, tmp_path / "out", bounds=(west - 100, north + 10, west - 50, north + 60))
+    with pytest.raises(UserError, match="XMIN < XMAX"):
+        predict_raster(_card(), predictor, path, tmp_path / "out", bounds=(west + 10, north - 5, west, north))
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())

@@ -10,6 +10,7 @@ import subprocess
 import numpy as np
 import pytest
 import rasterio
+from affine import Affine
 from safetensors.torch import load_file
 
 from conftest import SEMISEG, events_of, start_training, wait_for_step, write_job
@@ -45,6 +46,20 @@ def test_train_writes_events_model_metrics_and_outputs(scene_job, capsys):
     assert {e["path"] for e in predict_events if e["type"] == "output"} >= {"a_classes.tif", "a_confidence.tif"}
     with rasterio.open(scene_job / "outputs" / "a_classes.tif") as a, rasterio.open(out / "a_classes.tif") as b:
         np.testing.assert_array_equal(a.read(1), b.read(1))
+
+    # --bounds (the plugin's "current map extent"): the covering pixels only, on the raster's grid.
+    with rasterio.open(scene_job / "a.tif") as src:
+        transform = src.transform
+    (x0, y0), (x1, y1) = transform @ (10, 50), transform @ (40, 20)
+    area = scene_job / "area"
+    assert main(["predict", str(scene_job / "model"), str(scene_job / "a.tif"), "--out", str(area), "--quiet", "--bounds", *map(str, (x0, y0, x1, y1))]) == 0
+    with rasterio.open(area / "a_classes.tif") as part:
+        assert part.shape == (30, 30) and part.transform == transform @ Affine.translation(10, 20)
+    capsys.readouterr()
+    outside = ["--bounds", str(x0 - 1e4), str(y0), str(x0 - 9e3), str(y1)]
+    assert main(["predict", str(scene_job / "model"), str(scene_job / "a.tif"), "--out", str(scene_job / "nowhere"), "--quiet", *outside]) == 2
+    err = capsys.readouterr().err
+    assert "a.tif: --bounds" in err and "do not overlap" in err and "Traceback" not in err
 
 
 def test_same_seed_same_weights(scene_job, tmp_path):

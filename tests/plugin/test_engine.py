@@ -3,12 +3,14 @@
 Needs the engine (see conftest.engine_python); every run is tiny (64 px tiles, a few steps, CPU).
 """
 import json
+import math
 import time
 from pathlib import Path
 
 import pytest
 from qgis.PyQt.QtCore import QCoreApplication, Qt
-from qgis.core import QgsRasterLayer
+from qgis.core import QgsRasterLayer, QgsRectangle
+from qgis.gui import QgsMapCanvas
 
 import processing
 from semiseg_qgis import classes as class_list
@@ -16,7 +18,7 @@ from semiseg_qgis import engine, engine_setup, job_registry
 from semiseg_qgis.dock import SemiSegDock
 from semiseg_qgis.events import read_state
 
-from scenes import make_raster
+from scenes import ORIGIN_X, ORIGIN_Y, PIXEL, make_raster, to_map
 from test_dock import draw_line
 
 TIMEOUT_S = 600
@@ -44,7 +46,10 @@ def labelled(project, tmp_path, engine_python):
     """A dock with a raster, two classes and scribbles in each half, set for a tiny CPU run."""
     raster = QgsRasterLayer(str(make_raster(tmp_path / "scene.tif")), "scene")
     project.addMapLayer(raster)
-    dock = SemiSegDock()
+    canvas = QgsMapCanvas()
+    canvas.resize(400, 400)
+    canvas.setDestinationCrs(raster.crs())
+    dock = SemiSegDock(canvas=canvas)
     dock.python_edit.setFilePath(engine_python)
     dock.raster_combo.setLayer(raster)
     dock.class_table.set_classes([class_list.SegClass("water", "#1f78b4"), class_list.SegClass("land", "#d9c89e")])
@@ -147,6 +152,25 @@ def test_training_adds_aligned_result_layers(labelled, tmp_path, project):
     assert [n.layer().extent() == raster.extent() for n in group.findLayers()] == [True, True]
     assert dock.log_path() == tmp_path / "predicted" / "log.txt"
 
+    # "Only the visible map area": the raster's whole pixels inside the map view, on its grid
+    dock.canvas.setExtent(QgsRectangle(*to_map(20.4, 70.2), *to_map(60.7, 10.5)))
+    view = dock.canvas.extent()  # the canvas widens the extent to its own shape
+    cols = (max(math.floor((view.xMinimum() - ORIGIN_X) / PIXEL), 0), min(math.ceil((view.xMaximum() - ORIGIN_X) / PIXEL), 96))
+    rows = (max(math.floor((ORIGIN_Y - view.yMaximum()) / PIXEL), 0), min(math.ceil((ORIGIN_Y - view.yMinimum()) / PIXEL), 96))
+    assert 0 < cols[1] - cols[0] < 96 and 0 < rows[1] - rows[0] < 96  # a real part of the raster
+    dock.visible_only.setChecked(True)
+    state = run_to_end(dock.start_prediction(tmp_path / "visible"))
+    QCoreApplication.processEvents()
+    assert state.status == "completed", state.error_text()
+    group = project.layerTreeRoot().findGroup("SemiSeg prediction visible")
+    expected = QgsRectangle(*to_map(cols[0], rows[1]), *to_map(cols[1], rows[0]))
+    for node in group.findLayers():
+        assert node.layer().extent() == expected and node.layer().crs() == raster.crs()
+        assert (node.layer().width(), node.layer().height()) == (cols[1] - cols[0], rows[1] - rows[0])
+    dock.canvas.setExtent(QgsRectangle(*to_map(300, 300), *to_map(400, 200)))  # beside the raster
+    assert dock.start_prediction(tmp_path / "beside") is None
+    assert "shows no part of scene" in dock.error_label.text()
+
 
 def test_prediction_error_is_one_line_with_the_log(labelled, tmp_path):
     dock, raster, _ = labelled
@@ -247,6 +271,14 @@ def test_processing_train_then_predict(labelled, tmp_path):
     for key in ("CLASSES_RASTER", "CONFIDENCE_RASTER"):
         layer = QgsRasterLayer(predicted[key])
         assert layer.isValid() and layer.extent() == raster.extent()
+
+    # An extent (here reaching past the raster's left edge) predicts the covering pixels only.
+    (x0, y0), (x1, y1) = to_map(-5, 40.5), to_map(30.2, 12.9)
+    predicted = processing.run("semiseg:predict", {
+        "MODEL": trained["MODEL"], "RASTER": raster, "EXTENT": f"{x0},{x1},{y0},{y1} [EPSG:32633]", "DEVICE": 1,
+        "OUTPUT_DIR": str(tmp_path / "pred_extent")})
+    layer = QgsRasterLayer(predicted["CLASSES_RASTER"])
+    assert layer.extent() == QgsRectangle(*to_map(0, 41), *to_map(31, 12))
 
 
 def test_processing_trains_from_two_rasters_paired_with_their_label_layers(labelled, tmp_path, project):

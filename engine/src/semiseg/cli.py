@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--out", type=Path, required=True)
     pr.add_argument("--overlap", type=float, default=0.5)
     pr.add_argument("--batch-size", type=int, default=8)
+    pr.add_argument("--bounds", type=float, nargs=4, metavar=("XMIN", "YMIN", "XMAX", "YMAX"),
+                    help="predict only the pixels covering this area, in the raster's CRS (pixel coordinates x = column, y = -row for a raster without one, as QGIS shows it)")
     pr.add_argument("--device", default="auto")
     pr.add_argument("--quiet", action="store_true")
     pr.add_argument("--events", action="store_true", help="also write OUT/events.jsonl and OUT/log.txt (for clients such as the plugin)")
@@ -155,7 +157,7 @@ def _cmd_predict(args) -> int:
     try:
         for raster in args.rasters:
             events.emit("phase", phase="predict", message=f"predicting {raster.name}")
-            (paths,) = predict_with_model(args.model_dir, [raster], args.out, args.overlap, args.batch_size, args.device, on_tile)
+            (paths,) = predict_with_model(args.model_dir, [raster], args.out, args.overlap, args.batch_size, args.device, on_tile, args.bounds)
             if bar is not None:
                 bar.reset()
             for kind, path in (("classes", paths.classes), ("style", paths.classes_style), ("confidence", paths.confidence), ("style", paths.confidence_style)):

@@ -1,4 +1,4 @@
-"""Sliding-window prediction of a whole raster, window by window, into georeferenced outputs.
+"""Sliding-window prediction of a raster (or of an area of it), window by window, into georeferenced outputs.
 
 Memory is bounded by one strip of tiles (tile rows x raster width), whatever the raster's
 height: probabilities of a strip are blended, then the rows no later window can touch are
@@ -7,6 +7,8 @@ written out and dropped.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -16,7 +18,8 @@ import rasterio
 import torch
 import torch.nn as nn
 from rasterio.enums import Resampling
-from rasterio.windows import Window
+from rasterio.windows import Window, from_bounds
+from rasterio.windows import transform as window_transform
 
 from semiseg.errors import UserError
 from semiseg.io.atomic import atomic_path, write_text_atomic
@@ -107,9 +110,20 @@ class WindowPredictor:
 
 
 def iter_strips(
-    ds, info: RasterInfo, card: ModelCard, predictor: WindowPredictor, grid: TileGrid, on_tile: Callable[[int], None] | None = None
+    ds,
+    info: RasterInfo,
+    card: ModelCard,
+    predictor: WindowPredictor,
+    grid: TileGrid,
+    on_tile: Callable[[int], None] | None = None,
+    origin: tuple[int, int] = (0, 0),
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """Yield (first_row, classes, confidence) for consecutive row ranges covering the raster."""
+    """Yield (first_row, classes, confidence) for consecutive row ranges covering the area.
+
+    The area is `info`'s grid, whose pixel (0, 0) is pixel `origin` (row, col) of `ds`; windows
+    at its border still see the raster's pixels beyond it as context.
+    """
+    row0, col0 = origin
     strip = _Strip(grid, card.num_classes)
     done = 0
     for row in grid.row_offsets:
@@ -118,7 +132,7 @@ def iter_strips(
             yield top, *_finalize(probs[:, :, : info.width], weights[:, : info.width], valid[:, : info.width])
         images, valids = [], []
         for col in grid.col_offsets:
-            image, valid = read_window(ds, Window(col, row, grid.tile, grid.tile), card.bands)
+            image, valid = read_window(ds, Window(col0 + col, row0 + row, grid.tile, grid.tile), card.bands)
             images.append(card.stats.apply(image) * valid)
             valids.append(valid)
         # Windows with no valid pixel (scene borders) need no forward pass: they stay nodata.
@@ -142,13 +156,22 @@ def predict_raster(
     out_dir: Path,
     overlap: float = 0.5,
     on_tile: Callable[[int, int], None] | None = None,
+    bounds: tuple[float, float, float, float] | None = None,
 ) -> PredictionPaths:
-    """Predict `raster` into out_dir/<stem>_classes.tif, _confidence.tif and their .qml styles."""
+    """Predict `raster` into out_dir/<stem>_classes.tif, _confidence.tif and their .qml styles.
+
+    With `bounds` (xmin, ymin, xmax, ymax), only the raster's whole pixels covering them are
+    predicted, on the raster's own grid.
+    """
     info = raster_info(raster)
     if max(card.bands) > info.count:
         raise UserError(f"{raster}: has {info.count} band(s) but the model reads band(s) {card.bands}")
     if len(card.bands) != card.in_channels:
         raise UserError(f"model.json: bands {card.bands} do not match in_channels {card.in_channels}")
+    area = area_window(info, bounds) if bounds is not None else Window(0, 0, info.width, info.height)
+    origin = (int(area.row_off), int(area.col_off))
+    if area != Window(0, 0, info.width, info.height):
+        info = area_info(info, area)
     grid = TileGrid(info.height, info.width, card.tile_size, overlap)
     paths = PredictionPaths.for_raster(raster, Path(out_dir))
     classes_profile = output_profile(info, "uint8", CLASS_NODATA)
@@ -160,7 +183,7 @@ def predict_raster(
         ) as conf_ds:
             cls_ds.write_colormap(1, color_table(card.class_colors))
             cls_ds.update_tags(1, **{f"class_{i}": name for i, name in enumerate(card.class_names)})
-            for top, classes, confidence in iter_strips(src, info, card, predictor, grid, progress):
+            for top, classes, confidence in iter_strips(src, info, card, predictor, grid, progress, origin):
                 window = Window(0, top, info.width, classes.shape[0])
                 cls_ds.write(classes, 1, window=window)
                 conf_ds.write(confidence, 1, window=window)
@@ -169,6 +192,33 @@ def predict_raster(
     write_text_atomic(paths.classes_style, classes_qml(card.class_names, card.class_colors))
     write_text_atomic(paths.confidence_style, confidence_qml())
     return paths
+
+
+def area_window(info: RasterInfo, bounds: tuple[float, float, float, float]) -> Window:
+    """The raster's whole pixels that cover `bounds` (in the coordinates QGIS shows the raster in)."""
+    xmin, ymin, xmax, ymax = bounds
+    if not (xmin < xmax and ymin < ymax):
+        raise UserError(f"--bounds {xmin:g} {ymin:g} {xmax:g} {ymax:g}: expected XMIN YMIN XMAX YMAX with XMIN < XMAX and YMIN < YMAX")
+    if not info.label_transform.is_rectilinear:
+        raise UserError(f"{info.path}: --bounds needs a north-up raster; this one is rotated (predict it whole)")
+    w = from_bounds(xmin, ymin, xmax, ymax, transform=info.label_transform)
+    # Rounded first so that bounds on pixel edges do not gain a pixel from float noise.
+    col0, row0 = (max(math.floor(round(v, 6)), 0) for v in (w.col_off, w.row_off))
+    col1 = min(math.ceil(round(w.col_off + w.width, 6)), info.width)
+    row1 = min(math.ceil(round(w.row_off + w.height, 6)), info.height)
+    if col1 <= col0 or row1 <= row0:
+        raise UserError(f"{info.path}: --bounds {xmin:g} {ymin:g} {xmax:g} {ymax:g} do not overlap the raster")
+    return Window(col0, row0, col1 - col0, row1 - row0)
+
+
+def area_info(info: RasterInfo, area: Window) -> RasterInfo:
+    """The grid of `area`: the raster's pixels there, placed where QGIS shows them.
+
+    A raster without georeference gets a pixel-coordinate transform, so the area's output lies
+    over the area and not at the raster's origin.
+    """
+    transform = window_transform(area, info.label_transform)
+    return dataclasses.replace(info, width=int(area.width), height=int(area.height), transform=transform, georeferenced=True)
 
 
 def _add_overviews(path: Path, resampling: Resampling) -> None:
@@ -191,10 +241,12 @@ def resolve_device(name: str) -> torch.device:
         raise UserError(f"--device {name}: expected auto, cpu, cuda or cuda:N") from None
 
 
-def predict_with_model(model_dir: Path, rasters: list[Path], out_dir: Path, overlap: float, batch_size: int, device: str, on_tile=None) -> list[PredictionPaths]:
-    """`semiseg predict`: load a model package and predict each raster."""
+def predict_with_model(
+    model_dir: Path, rasters: list[Path], out_dir: Path, overlap: float, batch_size: int, device: str, on_tile=None, bounds=None
+) -> list[PredictionPaths]:
+    """`semiseg predict`: load a model package and predict each raster (or its part within `bounds`)."""
     from semiseg.models.package import load_package
 
     card, network = load_package(model_dir)
     predictor = WindowPredictor(network, resolve_device(device), batch_size)
-    return [predict_raster(card, predictor, Path(r), out_dir, overlap, on_tile) for r in rasters]
+    return [predict_raster(card, predictor, Path(r), out_dir, overlap, on_tile, bounds) for r in rasters]
