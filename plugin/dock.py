@@ -178,6 +178,9 @@ class SemiSegDock(QgsDockWidget):
         self.tile_size.setToolTip("Window size in pixels (a multiple of 32).")
         self.device = QComboBox()
         self.device.addItems(job.DEVICES)
+        self.polygons = QCheckBox("Class polygons with every prediction")
+        self.polygons.setToolTip("Also write the predicted classes as polygons (GeoPackage, styled like the "
+                                 "class raster); regions under 16 pixels merge into a neighbour first.")
         params = QGroupBox("Method parameters")
         params.setToolTip("Only values changed from their defaults go into the job (docs/methods.md).")
         params_layout = QVBoxLayout(params)
@@ -192,6 +195,7 @@ class SemiSegDock(QgsDockWidget):
         form.addRow("Tile size", self.tile_size)
         form.addRow("Batch size", self.batch_size)
         form.addRow("Device", self.device)
+        form.addRow(self.polygons)
         group.setCollapsed(True)
         self._show_methods(cached(settings.engine_python()) or MethodCatalog.fallback(""))
         return group
@@ -466,7 +470,8 @@ class SemiSegDock(QgsDockWidget):
             unlabeled=[self.unlabeled.item(i).data(Qt.UserRole) for i in range(self.unlabeled.count())],
             method=self.method.currentData(), method_params=self.method_form.values(), steps=self.steps.value(),
             tile_size=self.tile_size.value(), batch_size=self.batch_size.value(),
-            line_width_px=self.line_width.value(), device=self.device.currentText())
+            line_width_px=self.line_width.value(), device=self.device.currentText(),
+            polygons=self.polygons.isChecked())
 
     def write_job(self, job_dir: Path = None) -> Path:
         """Write the job directory for the current state; returns JOB_DIR."""
@@ -519,7 +524,7 @@ class SemiSegDock(QgsDockWidget):
         try:
             args = engine.command(self.python_edit.filePath(), "predict", model, raster.source(),
                                   "--out", str(out_dir), "--device", self.device.currentText(), "--quiet",
-                                  "--events", *area)
+                                  "--events", *area, *(["--polygons"] if self.polygons.isChecked() else []))
         except engine.EngineError as e:
             self.show_error(str(e))
             return None

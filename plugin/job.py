@@ -44,6 +44,7 @@ class JobRequest:
     class_field: str = CLASS_FIELD
     device: str = "auto"  # a command-line option of `semiseg train`, not part of job.json
     predict: bool = True
+    polygons: bool = False  # the prediction also as class polygons
 
     @property
     def raster(self) -> str:
@@ -78,6 +79,7 @@ def job_spec(request: JobRequest) -> dict:
         "train": {"steps": request.steps, "batch_size": request.batch_size,
                   "tile_size": request.tile_size},
         "predict": [request.raster] if request.predict else [],
+        **({"inference": {"polygons": True}} if request.polygons else {}),
     }
 
 

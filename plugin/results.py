@@ -1,10 +1,10 @@
-"""Adding the engine's prediction rasters to the project, styled, above their source raster.
+"""Adding the engine's prediction layers to the project, styled, above their source raster.
 
 Runs on the GUI thread only (layers are never created in a worker thread).
 """
 from pathlib import Path
 
-from qgis.core import QgsLayerTreeGroup, QgsProject, QgsRasterLayer
+from qgis.core import QgsLayerTreeGroup, QgsProject, QgsRasterLayer, QgsVectorLayer
 
 
 def prediction_files(outputs: Path, raster_path: str) -> dict:
@@ -14,9 +14,23 @@ def prediction_files(outputs: Path, raster_path: str) -> dict:
             for kind in ("classes", "confidence")}
 
 
+def polygon_files(outputs: Path, raster_path: str) -> tuple:
+    """The class polygons (GeoPackage) and their style, written when polygons were asked for."""
+    stem = Path(raster_path).stem
+    return outputs / f"{stem}_polygons.gpkg", outputs / f"{stem}_polygons.qml"
+
+
+def _load_style(layer, qml: Path) -> None:
+    if qml.is_file():
+        message, ok = layer.loadNamedStyle(str(qml))
+        if not ok:
+            raise OSError(f"Cannot apply the style {qml}: {message}")
+
+
 def add_prediction(outputs: Path, raster_path: str, group_name: str, project: QgsProject,
                    source_layer=None) -> QgsLayerTreeGroup:
-    """A group with the class raster (paletted style) and the confidence raster (hidden).
+    """A group with the class polygons (when written), the class raster (paletted style) and the
+    confidence raster (hidden).
 
     The group goes right above `source_layer` in the layer tree, else at the top.
     """
@@ -27,11 +41,15 @@ def add_prediction(outputs: Path, raster_path: str, group_name: str, project: Qg
         layer = QgsRasterLayer(str(tif), f"{Path(raster_path).stem} {kind}", "gdal")
         if not layer.isValid():
             raise OSError(f"QGIS cannot read {tif}.")
-        if qml.is_file():
-            message, ok = layer.loadNamedStyle(str(qml))
-            if not ok:
-                raise OSError(f"Cannot apply the style {qml}: {message}")
+        _load_style(layer, qml)
         layers.append(layer)
+    gpkg, qml = polygon_files(Path(outputs), raster_path)
+    if gpkg.is_file():
+        polygons = QgsVectorLayer(f"{gpkg}|layername={gpkg.stem}", f"{Path(raster_path).stem} polygons", "ogr")
+        if not polygons.isValid():
+            raise OSError(f"QGIS cannot read {gpkg}.")
+        _load_style(polygons, qml)
+        layers.insert(0, polygons)  # vectors above the rasters they outline
     root = project.layerTreeRoot()
     parent, index = root, 0
     node = root.findLayer(source_layer.id()) if source_layer is not None else None
@@ -42,5 +60,5 @@ def add_prediction(outputs: Path, raster_path: str, group_name: str, project: Qg
     for layer in layers:
         project.addMapLayer(layer, False)
         group.addLayer(layer)
-    group.findLayer(layers[1].id()).setItemVisibilityChecked(False)
+    group.findLayer(layers[-1].id()).setItemVisibilityChecked(False)  # the confidence raster
     return group

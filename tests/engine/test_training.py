@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 
+import geopandas as gpd
 import numpy as np
 import pytest
 import rasterio
@@ -20,6 +21,7 @@ from semiseg.jobs.spec import DEFAULT_METHOD
 
 
 def test_train_writes_events_model_metrics_and_outputs(scene_job, capsys):
+    write_job(scene_job, inference={"polygons": True})
     assert main(["train", str(scene_job), "--quiet"]) == 0
     events = events_of(scene_job)
     types = [e["type"] for e in events]
@@ -37,6 +39,7 @@ def test_train_writes_events_model_metrics_and_outputs(scene_job, capsys):
     assert json.loads((scene_job / "metrics.json").read_text())["validation"]["step"] == 4
     outputs = {e["path"] for e in events if e["type"] == "output"}
     assert {"outputs/a_classes.tif", "outputs/a_confidence.tif", "outputs/a_classes.qml", "model"} <= outputs
+    assert {"outputs/a_polygons.gpkg", "outputs/a_polygons.qml"} <= outputs  # inference.polygons
 
     # The exported package predicts the same map through `semiseg predict`.
     out = scene_job / "again"
@@ -52,9 +55,15 @@ def test_train_writes_events_model_metrics_and_outputs(scene_job, capsys):
         transform = src.transform
     (x0, y0), (x1, y1) = transform @ (10, 50), transform @ (40, 20)
     area = scene_job / "area"
-    assert main(["predict", str(scene_job / "model"), str(scene_job / "a.tif"), "--out", str(area), "--quiet", "--bounds", *map(str, (x0, y0, x1, y1))]) == 0
+    bounds = ["--bounds", *map(str, (x0, y0, x1, y1))]
+    assert main(["predict", str(scene_job / "model"), str(scene_job / "a.tif"), "--out", str(area), "--quiet", "--events", "--polygons", *bounds]) == 0
     with rasterio.open(area / "a_classes.tif") as part:
         assert part.shape == (30, 30) and part.transform == transform @ Affine.translation(10, 20)
+        # --polygons: the class regions as a styled GeoPackage over the same pixels
+        polygons = gpd.read_file(area / "a_polygons.gpkg")
+        assert polygons.crs == part.crs and set(polygons["class"]) <= {"dark", "bright"}
+        assert np.allclose(polygons.total_bounds, list(part.bounds)) and np.isclose(polygons.area.sum(), 30 * 30 * 4.0)
+    assert {e["path"] for e in events_of(area) if e["type"] == "output"} >= {"a_polygons.gpkg", "a_polygons.qml"}
     capsys.readouterr()
     outside = ["--bounds", str(x0 - 1e4), str(y0), str(x0 - 9e3), str(y1)]
     assert main(["predict", str(scene_job / "model"), str(scene_job / "a.tif"), "--out", str(scene_job / "nowhere"), "--quiet", *outside]) == 2

@@ -74,7 +74,9 @@ def labelled(project, tmp_path, engine_python):
 
 def test_job_written_by_the_dock_is_valid_for_the_engine(labelled, tmp_path, engine_python):
     dock, _, _ = labelled
+    dock.polygons.setChecked(True)
     job_dir = dock.write_job(tmp_path / "job")
+    assert json.loads((job_dir / "job.json").read_text())["inference"] == {"polygons": True}
     result = engine.run(engine.command(engine_python, "validate", str(job_dir)))
     assert result.returncode == 0, result.stderr
 
@@ -159,14 +161,22 @@ def test_training_adds_aligned_result_layers(labelled, tmp_path, project):
     rows = (max(math.floor((ORIGIN_Y - view.yMaximum()) / PIXEL), 0), min(math.ceil((ORIGIN_Y - view.yMinimum()) / PIXEL), 96))
     assert 0 < cols[1] - cols[0] < 96 and 0 < rows[1] - rows[0] < 96  # a real part of the raster
     dock.visible_only.setChecked(True)
+    dock.polygons.setChecked(True)
     state = run_to_end(dock.start_prediction(tmp_path / "visible"))
     QCoreApplication.processEvents()
     assert state.status == "completed", state.error_text()
     group = project.layerTreeRoot().findGroup("SemiSeg prediction visible")
+    polygons, *rasters = [node.layer() for node in group.findLayers()]
     expected = QgsRectangle(*to_map(cols[0], rows[1]), *to_map(cols[1], rows[0]))
-    for node in group.findLayers():
-        assert node.layer().extent() == expected and node.layer().crs() == raster.crs()
-        assert (node.layer().width(), node.layer().height()) == (cols[1] - cols[0], rows[1] - rows[0])
+    for layer in rasters:
+        assert layer.extent() == expected and layer.crs() == raster.crs()
+        assert (layer.width(), layer.height()) == (cols[1] - cols[0], rows[1] - rows[0])
+    # "Class polygons": a styled vector layer over the same pixels, on top of the group
+    assert polygons.name() == "scene polygons" and polygons.crs() == raster.crs() and polygons.featureCount() > 0
+    assert expected.contains(polygons.extent())
+    assert polygons.renderer().type() == "categorizedSymbol"
+    assert {c.label(): c.symbol().color().name() for c in polygons.renderer().categories()} == {
+        "water": "#1f78b4", "land": "#d9c89e"}
     dock.canvas.setExtent(QgsRectangle(*to_map(300, 300), *to_map(400, 200)))  # beside the raster
     assert dock.start_prediction(tmp_path / "beside") is None
     assert "shows no part of scene" in dock.error_label.text()

@@ -35,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--out", type=Path, required=True)
     pr.add_argument("--overlap", type=float, default=0.5)
     pr.add_argument("--batch-size", type=int, default=8)
+    pr.add_argument("--polygons", action="store_true", help="also write RASTER_polygons.gpkg: one polygon per region of a class")
+    pr.add_argument("--min-polygon-pixels", type=int, default=16, metavar="N",
+                    help="with --polygons: smaller regions merge into their largest neighbour first (default 16)")
     pr.add_argument("--bounds", type=float, nargs=4, metavar=("XMIN", "YMIN", "XMAX", "YMAX"),
                     help="predict only the pixels covering this area, in the raster's CRS (pixel coordinates x = column, y = -row for a raster without one, as QGIS shows it)")
     pr.add_argument("--device", default="auto")
@@ -157,10 +160,12 @@ def _cmd_predict(args) -> int:
     try:
         for raster in args.rasters:
             events.emit("phase", phase="predict", message=f"predicting {raster.name}")
-            (paths,) = predict_with_model(args.model_dir, [raster], args.out, args.overlap, args.batch_size, args.device, on_tile, args.bounds)
+            (paths,) = predict_with_model(
+                args.model_dir, [raster], args.out, args.overlap, args.batch_size, args.device, on_tile, args.bounds, args.min_polygon_pixels if args.polygons else None
+            )
             if bar is not None:
                 bar.reset()
-            for kind, path in (("classes", paths.classes), ("style", paths.classes_style), ("confidence", paths.confidence), ("style", paths.confidence_style)):
+            for kind, path in paths.outputs():
                 events.emit("output", kind=kind, path=path.name, source=str(raster))
             print(f"{paths.classes}\n{paths.confidence}")
     except UserError as exc:

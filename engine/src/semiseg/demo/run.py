@@ -55,6 +55,7 @@ def demo_job(steps: int, tile: int) -> dict:
         "model": {"arch": "unet", "encoder": "resnet18"},
         "train": {"steps": steps, "batch_size": 8, "tile_size": tile, "lr": 1e-3, "seed": 0},
         "predict": ["../data/scene_c.tif"],
+        "inference": {"polygons": True},
     }
 
 

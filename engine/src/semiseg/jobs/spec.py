@@ -98,6 +98,8 @@ class TrainSpec(_Strict):
 class InferenceSpec(_Strict):
     overlap: float = Field(default=0.5, ge=0, lt=1)
     batch_size: int = Field(default=8, ge=1)
+    polygons: bool = False  # also <stem>_polygons.gpkg for every predicted raster
+    min_polygon_pixels: int = Field(default=16, ge=1)  # smaller regions merge into a neighbour first
 
 
 class DomainSpec(_Strict):

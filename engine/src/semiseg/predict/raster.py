@@ -25,7 +25,8 @@ from semiseg.errors import UserError
 from semiseg.io.atomic import atomic_path, write_text_atomic
 from semiseg.io.rasters import RasterInfo, open_raster, output_profile, raster_info, read_window
 from semiseg.models.package import ModelCard
-from semiseg.predict.styles import classes_qml, color_table, confidence_qml
+from semiseg.predict.polygons import polygonize
+from semiseg.predict.styles import classes_qml, color_table, confidence_qml, polygons_qml
 from semiseg.predict.tiling import TileGrid
 
 CLASS_NODATA = 255
@@ -38,16 +39,27 @@ class PredictionPaths:
     classes_style: Path
     confidence: Path
     confidence_style: Path
+    polygons: Path | None = None  # only when polygons were asked for
+    polygons_style: Path | None = None
 
     @classmethod
-    def for_raster(cls, raster: Path, out_dir: Path) -> "PredictionPaths":
+    def for_raster(cls, raster: Path, out_dir: Path, polygons: bool = False) -> "PredictionPaths":
         stem = Path(raster).stem
         return cls(
             out_dir / f"{stem}_classes.tif",
             out_dir / f"{stem}_classes.qml",
             out_dir / f"{stem}_confidence.tif",
             out_dir / f"{stem}_confidence.qml",
+            out_dir / f"{stem}_polygons.gpkg" if polygons else None,
+            out_dir / f"{stem}_polygons.qml" if polygons else None,
         )
+
+    def outputs(self) -> list[tuple[str, Path]]:
+        """(kind, path) of every file written, as `output` events name them."""
+        kinds = [("classes", self.classes), ("style", self.classes_style), ("confidence", self.confidence), ("style", self.confidence_style)]
+        if self.polygons is not None:
+            kinds += [("polygons", self.polygons), ("style", self.polygons_style)]
+        return kinds
 
 
 class _Strip:
@@ -157,11 +169,13 @@ def predict_raster(
     overlap: float = 0.5,
     on_tile: Callable[[int, int], None] | None = None,
     bounds: tuple[float, float, float, float] | None = None,
+    polygons: int | None = None,
 ) -> PredictionPaths:
     """Predict `raster` into out_dir/<stem>_classes.tif, _confidence.tif and their .qml styles.
 
     With `bounds` (xmin, ymin, xmax, ymax), only the raster's whole pixels covering them are
-    predicted, on the raster's own grid.
+    predicted, on the raster's own grid. With `polygons` (the smallest region kept, in pixels),
+    also <stem>_polygons.gpkg and its style.
     """
     info = raster_info(raster)
     if max(card.bands) > info.count:
@@ -173,7 +187,7 @@ def predict_raster(
     if area != Window(0, 0, info.width, info.height):
         info = area_info(info, area)
     grid = TileGrid(info.height, info.width, card.tile_size, overlap)
-    paths = PredictionPaths.for_raster(raster, Path(out_dir))
+    paths = PredictionPaths.for_raster(raster, Path(out_dir), polygons is not None)
     classes_profile = output_profile(info, "uint8", CLASS_NODATA)
     confidence_profile = output_profile(info, "float32", CONFIDENCE_NODATA)
     progress = (lambda n: on_tile(n, len(grid))) if on_tile else None
@@ -191,6 +205,9 @@ def predict_raster(
         _add_overviews(confidence_tmp, Resampling.average)
     write_text_atomic(paths.classes_style, classes_qml(card.class_names, card.class_colors))
     write_text_atomic(paths.confidence_style, confidence_qml())
+    if polygons is not None:
+        polygonize(paths.classes, paths.polygons, card.class_names, CLASS_NODATA, polygons)
+        write_text_atomic(paths.polygons_style, polygons_qml(card.class_names, card.class_colors))
     return paths
 
 
@@ -242,11 +259,11 @@ def resolve_device(name: str) -> torch.device:
 
 
 def predict_with_model(
-    model_dir: Path, rasters: list[Path], out_dir: Path, overlap: float, batch_size: int, device: str, on_tile=None, bounds=None
+    model_dir: Path, rasters: list[Path], out_dir: Path, overlap: float, batch_size: int, device: str, on_tile=None, bounds=None, polygons=None
 ) -> list[PredictionPaths]:
     """`semiseg predict`: load a model package and predict each raster (or its part within `bounds`)."""
     from semiseg.models.package import load_package
 
     card, network = load_package(model_dir)
     predictor = WindowPredictor(network, resolve_device(device), batch_size)
-    return [predict_raster(card, predictor, Path(r), out_dir, overlap, on_tile, bounds) for r in rasters]
+    return [predict_raster(card, predictor, Path(r), out_dir, overlap, on_tile, bounds, polygons) for r in rasters]

@@ -81,3 +81,36 @@ def confidence_qml(low: float = 0.0, high: float = 1.0) -> str:
   <blendMode>0</blendMode>
 </qgis>
 """
+
+
+def polygons_qml(names: list[str], colors: list[str]) -> str:
+    """A categorized fill on `class_id`, the class raster's colours and names, thin dark outlines."""
+    categories = "\n".join(
+        f'      <category value="{i}" symbol="{i}" label={quoteattr(n)} render="true"/>' for i, n in enumerate(names)
+    )
+    symbols = "\n".join(
+        f"""      <symbol type="fill" name="{i}" alpha="1" clip_to_extent="1" force_rhr="0">
+        <layer class="SimpleFill" enabled="1" locked="0" pass="0">
+          <Option type="Map">
+            <Option name="color" type="QString" value="{",".join(map(str, hex_to_rgb(c)))},255"/>
+            <Option name="outline_color" type="QString" value="35,35,35,255"/>
+            <Option name="outline_width" type="QString" value="0.2"/>
+            <Option name="outline_width_unit" type="QString" value="MM"/>
+            <Option name="style" type="QString" value="solid"/>
+          </Option>
+        </layer>
+      </symbol>"""
+        for i, c in enumerate(colors)
+    )
+    return f"""<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
+<qgis version="3.22.0" styleCategories="Symbology">
+  <renderer-v2 type="categorizedSymbol" attr="class_id" symbollevels="0" enableorderby="0" forceraster="0">
+    <categories>
+{categories}
+    </categories>
+    <symbols>
+{symbols}
+    </symbols>
+  </renderer-v2>
+</qgis>
+"""

@@ -235,7 +235,8 @@ def _finish(jd: JobDir, spec: JobSpec, arch: str, domains: list[DomainData], net
         predictor = WindowPredictor(networks[d.prepared.name], device, spec.inference.batch_size)
         for raster in d.prepared.spec.predict:
             events.emit("phase", phase="predict", message=f"predicting {raster.name}")
-            paths = predict_raster(card, predictor, raster, jd.outputs, spec.inference.overlap)
-            for kind, path in (("classes", paths.classes), ("style", paths.classes_style), ("confidence", paths.confidence), ("style", paths.confidence_style)):
+            polygons = spec.inference.min_polygon_pixels if spec.inference.polygons else None
+            paths = predict_raster(card, predictor, raster, jd.outputs, spec.inference.overlap, polygons=polygons)
+            for kind, path in paths.outputs():
                 events.emit("output", kind=kind, path=str(path.relative_to(jd.root)), source=str(raster))
     return metrics
