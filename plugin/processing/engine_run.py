@@ -50,12 +50,12 @@ class _StyleLoader(QgsProcessingLayerPostProcessorInterface):
             layer.triggerRepaint()
 
 
-def load_on_completion(tif: Path, name: str, output_name: str, context) -> None:
-    """Ask Processing to add `tif` to the project when done, styled with the engine's QML."""
+def load_on_completion(path: Path, name: str, output_name: str, context) -> None:
+    """Ask Processing to add the layer at `path` to the project when done, styled with the engine's QML."""
     if context.project() is None:  # e.g. qgis_process without a project: nothing to load into
         return
     details = QgsProcessingContext.LayerDetails(name, context.project(), output_name)
-    loader = _StyleLoader(tif.with_suffix(".qml"))
+    loader = _StyleLoader(path.with_suffix(".qml"))
     _post_processors.append(loader)
     details.setPostProcessor(loader)
-    context.addLayerToLoadOnCompletion(str(tif), details)
+    context.addLayerToLoadOnCompletion(str(path), details)

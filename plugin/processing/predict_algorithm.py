@@ -3,12 +3,12 @@ from pathlib import Path
 
 from qgis.PyQt.QtGui import QIcon
 from qgis.core import (QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingOutputRasterLayer,
-                       QgsProcessingParameterEnum, QgsProcessingParameterExtent, QgsProcessingParameterFile,
+                       QgsProcessingOutputVectorLayer, QgsProcessingParameterBoolean, QgsProcessingParameterEnum, QgsProcessingParameterExtent, QgsProcessingParameterFile,
                        QgsProcessingParameterFolderDestination, QgsProcessingParameterRasterLayer)
 
 from .. import engine, job, map_area, settings
 from ..paths import icon_path
-from ..results import prediction_files
+from ..results import polygon_files, prediction_files
 from .engine_run import load_on_completion, run_engine
 
 
@@ -25,7 +25,8 @@ class PredictAlgorithm(QgsProcessingAlgorithm):
     def shortHelpString(self):
         return ("Runs a trained SemiSeg model (a job's model/ folder) on a raster and writes the class "
                 "raster and the confidence raster, styled, into the output folder. With an extent, only "
-                "the raster's pixels inside it are predicted.")
+                "the raster's pixels inside it are predicted. With polygons, also the classes as "
+                "polygons (GeoPackage), regions under 16 pixels merged into a neighbour.")
 
     def createInstance(self):
         return PredictAlgorithm()
@@ -35,10 +36,12 @@ class PredictAlgorithm(QgsProcessingAlgorithm):
                                                      behavior=QgsProcessingParameterFile.Folder))
         self.addParameter(QgsProcessingParameterRasterLayer("RASTER", "Raster"))
         self.addParameter(QgsProcessingParameterExtent("EXTENT", "Only this extent", optional=True))
+        self.addParameter(QgsProcessingParameterBoolean("POLYGONS", "Class polygons too", defaultValue=False))
         self.addParameter(QgsProcessingParameterEnum("DEVICE", "Device", list(job.DEVICES), defaultValue=0))
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT_DIR", "Output folder"))
         self.addOutput(QgsProcessingOutputRasterLayer("CLASSES_RASTER", "Class raster"))
         self.addOutput(QgsProcessingOutputRasterLayer("CONFIDENCE_RASTER", "Confidence raster"))
+        self.addOutput(QgsProcessingOutputVectorLayer("POLYGONS_LAYER", "Class polygons"))
 
     def processAlgorithm(self, parameters, context, feedback):
         raster = self.parameterAsRasterLayer(parameters, "RASTER", context)
@@ -53,10 +56,12 @@ class PredictAlgorithm(QgsProcessingAlgorithm):
             if part is None:
                 raise QgsProcessingException(f"The extent does not overlap {raster.name()}.")
             area = map_area.bounds_args(part)
+        polygons = self.parameterAsBoolean(parameters, "POLYGONS", context)
         try:
             args = engine.command(settings.engine_python(), "predict",
                                   self.parameterAsFile(parameters, "MODEL", context), raster.source(),
-                                  "--out", str(out_dir), "--device", device, "--quiet", "--events", *area)
+                                  "--out", str(out_dir), "--device", device, "--quiet", "--events", *area,
+                                  *(["--polygons"] if polygons else []))
         except engine.EngineError as e:
             raise QgsProcessingException(str(e))
         run_engine(args, out_dir, out_dir / "console.txt", feedback, predict=True)
@@ -64,5 +69,10 @@ class PredictAlgorithm(QgsProcessingAlgorithm):
         stem = Path(raster.source()).stem
         for kind, key in (("classes", "CLASSES_RASTER"), ("confidence", "CONFIDENCE_RASTER")):
             load_on_completion(files[kind][0], f"{stem} {kind}", key, context)
-        return {"CLASSES_RASTER": str(files["classes"][0]), "CONFIDENCE_RASTER": str(files["confidence"][0]),
-                "OUTPUT_DIR": str(out_dir)}
+        result = {"CLASSES_RASTER": str(files["classes"][0]), "CONFIDENCE_RASTER": str(files["confidence"][0]),
+                  "OUTPUT_DIR": str(out_dir)}
+        if polygons:
+            gpkg, _ = polygon_files(out_dir, raster.source())
+            load_on_completion(gpkg, f"{stem} polygons", "POLYGONS_LAYER", context)
+            result["POLYGONS_LAYER"] = str(gpkg)
+        return result

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from qgis.PyQt.QtCore import QCoreApplication, Qt
-from qgis.core import QgsRasterLayer, QgsRectangle
+from qgis.core import QgsRasterLayer, QgsRectangle, QgsVectorLayer
 from qgis.gui import QgsMapCanvas
 
 import processing
@@ -285,10 +285,12 @@ def test_processing_train_then_predict(labelled, tmp_path):
     # An extent (here reaching past the raster's left edge) predicts the covering pixels only.
     (x0, y0), (x1, y1) = to_map(-5, 40.5), to_map(30.2, 12.9)
     predicted = processing.run("semiseg:predict", {
-        "MODEL": trained["MODEL"], "RASTER": raster, "EXTENT": f"{x0},{x1},{y0},{y1} [EPSG:32633]", "DEVICE": 1,
-        "OUTPUT_DIR": str(tmp_path / "pred_extent")})
+        "MODEL": trained["MODEL"], "RASTER": raster, "EXTENT": f"{x0},{x1},{y0},{y1} [EPSG:32633]", "POLYGONS": True,
+        "DEVICE": 1, "OUTPUT_DIR": str(tmp_path / "pred_extent")})
     layer = QgsRasterLayer(predicted["CLASSES_RASTER"])
     assert layer.extent() == QgsRectangle(*to_map(0, 41), *to_map(31, 12))
+    polygons = QgsVectorLayer(predicted["POLYGONS_LAYER"])
+    assert polygons.isValid() and polygons.featureCount() > 0 and layer.extent().contains(polygons.extent())
 
 
 def test_processing_trains_from_two_rasters_paired_with_their_label_layers(labelled, tmp_path, project):
