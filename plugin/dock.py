@@ -20,7 +20,7 @@ from .class_table import ClassTable
 from .engine_setup import DoctorTask, SetupEngineTask, format_report
 from .events import read_state
 from .method_form import MethodCatalog, MethodForm, MethodsTask, cached
-from .paths import icon_path
+from .paths import icon_path, plugin_version
 from .task import EngineTask
 
 
@@ -179,8 +179,9 @@ class SemiSegDock(QgsDockWidget):
         self.device = QComboBox()
         self.device.addItems(job.DEVICES)
         self.polygons = QCheckBox("Class polygons with every prediction")
-        self.polygons.setToolTip("Also write the predicted classes as polygons (GeoPackage, styled like the "
-                                 "class raster); regions under 16 pixels merge into a neighbour first.")
+        self.polygons.setToolTip("After training and with \"Predict with a model\": also write the predicted "
+                                 "classes as polygons (GeoPackage, styled like the class raster); regions "
+                                 "under 16 pixels merge into a neighbour first.")
         params = QGroupBox("Method parameters")
         params.setToolTip("Only values changed from their defaults go into the job (docs/methods.md).")
         params_layout = QVBoxLayout(params)
@@ -649,7 +650,7 @@ class SemiSegDock(QgsDockWidget):
     def check_engine(self) -> None:
         self.engine_label.setText("checking…")
         task = DoctorTask(self.python_edit.filePath())
-        task.taskCompleted.connect(lambda: self.engine_label.setText(format_report(task.report)))
+        task.taskCompleted.connect(lambda: self.engine_label.setText(format_report(task.report, plugin_version())))
         task.taskTerminated.connect(lambda: self.engine_label.setText("Engine not usable: " + task.error))
         self.helper_task = task
         QgsApplication.taskManager().addTask(task)

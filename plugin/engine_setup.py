@@ -42,9 +42,15 @@ class DoctorTask(QgsTask):
         return True
 
 
-def format_report(report: dict) -> str:
-    """The doctor's JSON as "key: value" lines, nested objects flattened with dots."""
+def format_report(report: dict, expected_version: str = "") -> str:
+    """The doctor's JSON as "key: value" lines, nested objects flattened with dots; first a
+    warning when the engine is not the version this plugin was built with (it may lack options
+    the plugin sends)."""
     lines = []
+    found = report.get("semiseg")
+    if expected_version and found != expected_version:
+        lines.append(f"The engine is version {found}, this plugin needs {expected_version}: "
+                     "press \"Set up engine\" to update it.")
 
     def walk(prefix, value):
         if isinstance(value, dict):

@@ -19,6 +19,9 @@ def part_of_layer(area: QgsRectangle, area_crs, layer, project):
 
 
 def bounds_args(part: QgsRectangle) -> list:
-    """`semiseg predict` arguments for `part` (full precision: the engine snaps to whole pixels)."""
+    """`semiseg predict` arguments for `part`; the engine snaps them to whole pixels.
+
+    Fixed-point, never an exponent: argparse takes "-3.2e-05" for an option, "-0.000032" not.
+    """
     values = (part.xMinimum(), part.yMinimum(), part.xMaximum(), part.yMaximum())
-    return ["--bounds", *(repr(float(v)) for v in values)]
+    return ["--bounds", *(f"{float(v):.9f}" for v in values)]

@@ -15,6 +15,14 @@ def bundle_root() -> Path:
     return PLUGIN_DIR.parent
 
 
+def plugin_version() -> str:
+    """The plugin's version (metadata.txt); the engine it bundles carries the same."""
+    for line in (bundle_root() / "metadata.txt").read_text(encoding="utf-8").splitlines():
+        if line.startswith("version="):
+            return line.split("=", 1)[1].strip()
+    return ""
+
+
 def icon_path(name: str) -> str:
     return str(bundle_root() / "resources" / "icons" / name)
 

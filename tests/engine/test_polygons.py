@@ -48,6 +48,15 @@ def test_regions_below_the_minimum_size_merge_into_their_neighbour(tmp_path):
     assert (burnt[0:4, 40:50] == 255).all()  # nodata stays without polygons
 
 
+def test_an_all_nodata_map_gives_an_empty_layer_with_the_same_fields(tmp_path):
+    import pyogrio
+
+    tif = write_raster(tmp_path / "a_classes.tif", np.full((20, 20), 255, np.uint8), nodata=255)
+    assert polygonize(tif, tmp_path / "a_polygons.gpkg", NAMES, 255, min_pixels=16) == 0
+    info = pyogrio.read_info(tmp_path / "a_polygons.gpkg")
+    assert dict(zip(info["fields"], info["dtypes"])) == {"class_id": "int32", "class": "object"}
+
+
 def test_polygon_style_names_and_colours_every_class():
     qml = polygons_qml(NAMES, ["#ffff00", "#00aa00", "#0000ff"])
     assert 'attr="class_id"' in qml and 'label="forest"' in qml and 'value="0,170,0,255"' in qml

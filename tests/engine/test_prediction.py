@@ -100,26 +100,48 @@ class Pointwise(nn.Module):
         return self.conv(x)
 
 
-@pytest.mark.parametrize("georeferenced", [True, False])
-def test_an_area_is_predicted_on_the_rasters_own_grid_pixel_for_pixel(tmp_path, georeferenced):
+AREA_ROWS, AREA_COLS = slice(7, 48), slice(20, 61)  # 41 x 41 pixels, more than one tile
+
+
+def _predict_area(tmp_path, network, **raster_kwargs):
+    """Whole-raster and area predictions of one scene: (whole outputs, area outputs, transform)."""
     image, _ = two_class_scene(75, 83)
-    kwargs = {} if georeferenced else {"transform": None, "crs": None}
-    path = write_raster(tmp_path / "in.tif", image, **kwargs)
-    predictor = WindowPredictor(Pointwise(), torch.device("cpu"), 4)
+    path = write_raster(tmp_path / "in.tif", image, **raster_kwargs)
+    predictor = WindowPredictor(network, torch.device("cpu"), 4)
     full = predict_raster(_card(), predictor, path, tmp_path / "full", overlap=0.25)
-    info = raster_info(path)
-    rows, cols = slice(7, 48), slice(20, 61)  # 41 x 41 pixels, more than one tile
-    # Bounds a fraction of a pixel inside the area's edges: the covering pixels are the area.
-    t = info.label_transform
-    (x0, y0), (x1, y1) = t @ (cols.start + 0.3, rows.stop - 0.2), t @ (cols.stop - 0.4, rows.start + 0.1)
-    part = predict_raster(_card(), predictor, path, tmp_path / "part", overlap=0.25, bounds=(x0, y0, x1, y1))
+    t = raster_info(path).label_transform
+    # Corners a fraction of a pixel inside the area's edges: the covering pixels are the area.
+    (xa, ya), (xb, yb) = t @ (AREA_COLS.start + 0.3, AREA_ROWS.stop - 0.2), t @ (AREA_COLS.stop - 0.4, AREA_ROWS.start + 0.1)
+    bounds = (min(xa, xb), min(ya, yb), max(xa, xb), max(ya, yb))
+    part = predict_raster(_card(), predictor, path, tmp_path / "part", overlap=0.25, bounds=bounds)
+    return full, part, t
+
+
+@pytest.mark.parametrize("grid", ["north-up", "south-up", "no georeference"])
+def test_an_area_is_predicted_on_the_rasters_own_grid_pixel_for_pixel(tmp_path, grid):
+    kwargs = {
+        "north-up": {},
+        "south-up": {"transform": Affine(2.0, 0.0, 500_000.0, 0.0, 2.0, 4_000_000.0)},
+        "no georeference": {"transform": None, "crs": None},
+    }[grid]
+    full, part, t = _predict_area(tmp_path, Pointwise(), **kwargs)
     with rasterio.open(full.classes) as whole, rasterio.open(part.classes) as cls, rasterio.open(part.confidence) as conf:
         for out in (cls, conf):
             assert (out.height, out.width) == (41, 41) and out.crs == whole.crs
-            assert out.transform == t @ Affine.translation(cols.start, rows.start)
-        np.testing.assert_array_equal(cls.read(1), whole.read(1)[rows, cols])
+            assert out.transform == t @ Affine.translation(AREA_COLS.start, AREA_ROWS.start)
+        np.testing.assert_array_equal(cls.read(1), whole.read(1)[AREA_ROWS, AREA_COLS])
         with rasterio.open(full.confidence) as whole_conf:
-            np.testing.assert_allclose(conf.read(1), whole_conf.read(1)[rows, cols], rtol=1e-5)
+            np.testing.assert_allclose(conf.read(1), whole_conf.read(1)[AREA_ROWS, AREA_COLS], rtol=1e-5)
+
+
+def test_pixels_at_an_areas_border_are_predicted_with_the_raster_around_them(tmp_path):
+    # A network that sees 5x5 neighbourhoods: without context beyond the area, its border pixels
+    # would be predicted as at a raster edge (confidence off by ~0.1, classes flipped).
+    full, part, _ = _predict_area(tmp_path, PositionSensitive())
+    with rasterio.open(full.classes) as whole, rasterio.open(part.classes) as cls:
+        np.testing.assert_array_equal(cls.read(1), whole.read(1)[AREA_ROWS, AREA_COLS])
+    with rasterio.open(full.confidence) as whole, rasterio.open(part.confidence) as conf:
+        np.testing.assert_allclose(conf.read(1), whole.read(1)[AREA_ROWS, AREA_COLS], atol=0.02)
 
 
 def test_an_area_outside_the_raster_is_a_user_error_naming_the_file(tmp_path):
@@ -131,4 +153,6 @@ def test_an_area_outside_the_raster_is_a_user_error_naming_the_file(tmp_path):
         predict_raster(_card(), predictor, path, tmp_path / "out", bounds=(west - 100, north + 10, west - 50, north + 60))
     with pytest.raises(UserError, match="XMIN < XMAX"):
         predict_raster(_card(), predictor, path, tmp_path / "out", bounds=(west + 10, north - 5, west, north))
+    with pytest.raises(UserError, match="finite"):
+        predict_raster(_card(), predictor, path, tmp_path / "out", bounds=(west, north - 5, float("inf"), north))
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())

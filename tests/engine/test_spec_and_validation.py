@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from conftest import two_class_scene, write_job, write_raster, events_of
 from semiseg.cli import main
@@ -105,6 +106,17 @@ def test_predict_with_missing_model_is_a_user_error(tmp_path, capsys):
     code = main(["predict", str(tmp_path / "no_model"), str(tmp_path / "x.tif"), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert code == 2 and "model.json" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--bounds", "10", "0", "5", "1"], "XMIN < XMAX"),
+    (["--bounds", "0", "0", "inf", "1"], "finite"),
+    (["--min-polygon-pixels", "4"], "needs --polygons"),
+])
+def test_bad_predict_options_are_refused_before_anything_runs(tmp_path, capsys, options, message):
+    code = main(["predict", str(tmp_path / "no_model"), str(tmp_path / "x.tif"), "--out", str(tmp_path / "o"), *options])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err and not (tmp_path / "o").exists()
 
 
 def test_pretrained_weights_missing_offline_is_a_clear_error(scene_job, capsys):

@@ -63,7 +63,9 @@ def test_train_writes_events_model_metrics_and_outputs(scene_job, capsys):
         polygons = gpd.read_file(area / "a_polygons.gpkg")
         assert polygons.crs == part.crs and set(polygons["class"]) <= {"dark", "bright"}
         assert np.allclose(polygons.total_bounds, list(part.bounds)) and np.isclose(polygons.area.sum(), 30 * 30 * 4.0)
-    assert {e["path"] for e in events_of(area) if e["type"] == "output"} >= {"a_polygons.gpkg", "a_polygons.qml"}
+    area_events = events_of(area)
+    assert {e["path"] for e in area_events if e["type"] == "output"} >= {"a_polygons.gpkg", "a_polygons.qml"}
+    assert [e["phase"] for e in area_events if e["type"] == "phase"] == ["predict", "polygons"]
     capsys.readouterr()
     outside = ["--bounds", str(x0 - 1e4), str(y0), str(x0 - 9e3), str(y1)]
     assert main(["predict", str(scene_job / "model"), str(scene_job / "a.tif"), "--out", str(scene_job / "nowhere"), "--quiet", *outside]) == 2

@@ -14,7 +14,7 @@ from qgis.gui import QgsMapCanvas
 
 import processing
 from semiseg_qgis import classes as class_list
-from semiseg_qgis import engine, engine_setup, job_registry
+from semiseg_qgis import engine, engine_setup, job_registry, paths
 from semiseg_qgis.dock import SemiSegDock
 from semiseg_qgis.events import read_state
 
@@ -321,7 +321,10 @@ def test_doctor_reports_the_engine(engine_python):
     QgsApplication.taskManager().addTask(task)
     wait(lambda: done, 120)
     assert done == [True], task.error
-    assert "python" in engine_setup.format_report(task.report).lower()
+    report = engine_setup.format_report(task.report, paths.plugin_version())
+    assert "python" in report.lower() and "Set up engine" not in report  # the engine of this checkout
+    stale = engine_setup.format_report({**task.report, "semiseg": "0.0.1"}, paths.plugin_version())
+    assert stale.splitlines()[0].startswith("The engine is version 0.0.1, this plugin needs")
 
 
 def test_a_raster_without_crs_and_its_labels_are_valid_for_the_engine(project, tmp_path, engine_python):

@@ -36,8 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--overlap", type=float, default=0.5)
     pr.add_argument("--batch-size", type=int, default=8)
     pr.add_argument("--polygons", action="store_true", help="also write RASTER_polygons.gpkg: one polygon per region of a class")
-    pr.add_argument("--min-polygon-pixels", type=int, default=16, metavar="N",
-                    help="with --polygons: smaller regions merge into their largest neighbour first (default 16)")
+    pr.add_argument("--min-polygon-pixels", type=int, metavar="N",
+                    help="with --polygons: smaller regions merge into their largest neighbour first (default 16; 1 keeps all)")
     pr.add_argument("--bounds", type=float, nargs=4, metavar=("XMIN", "YMIN", "XMAX", "YMAX"),
                     help="predict only the pixels covering this area, in the raster's CRS (pixel coordinates x = column, y = -row for a raster without one, as QGIS shows it)")
     pr.add_argument("--device", default="auto")
@@ -140,9 +140,16 @@ def _cmd_predict(args) -> int:
 
     from semiseg.errors import UserError
     from semiseg.jobs.events import EventLog
+    from semiseg.jobs.spec import DEFAULT_MIN_POLYGON_PIXELS
+    from semiseg.predict.area import check_bounds
     from semiseg.predict.raster import predict_with_model
     from tqdm import tqdm
 
+    if args.bounds:
+        check_bounds(tuple(args.bounds))
+    if args.min_polygon_pixels is not None and (not args.polygons or args.min_polygon_pixels < 1):
+        raise UserError("--min-polygon-pixels: needs --polygons and a value of at least 1")
+    polygons = (args.min_polygon_pixels or DEFAULT_MIN_POLYGON_PIXELS) if args.polygons else None
     args.out.mkdir(parents=True, exist_ok=True)
     events = EventLog(args.out, enabled=args.events)
     bar = None if args.quiet else tqdm(unit="window", desc="predict")
@@ -156,12 +163,15 @@ def _cmd_predict(args) -> int:
             last[0] = time.monotonic()
             events.emit("progress", step=done, total=total)
 
+    def on_phase(phase: str, message: str) -> None:
+        events.emit("phase", phase=phase, message=message)
+
     events.emit("start", pid=os.getpid(), model=str(args.model_dir), rasters=[str(r) for r in args.rasters])
     try:
         for raster in args.rasters:
             events.emit("phase", phase="predict", message=f"predicting {raster.name}")
             (paths,) = predict_with_model(
-                args.model_dir, [raster], args.out, args.overlap, args.batch_size, args.device, on_tile, args.bounds, args.min_polygon_pixels if args.polygons else None
+                args.model_dir, [raster], args.out, args.overlap, args.batch_size, args.device, on_tile, args.bounds, polygons, on_phase
             )
             if bar is not None:
                 bar.reset()

@@ -95,11 +95,14 @@ class TrainSpec(_Strict):
         return self.checkpoint_every or max(1, self.steps // 10)
 
 
+DEFAULT_MIN_POLYGON_PIXELS = 16  # a 4 x 4 block: single noisy pixels do not become polygons
+
+
 class InferenceSpec(_Strict):
     overlap: float = Field(default=0.5, ge=0, lt=1)
     batch_size: int = Field(default=8, ge=1)
     polygons: bool = False  # also <stem>_polygons.gpkg for every predicted raster
-    min_polygon_pixels: int = Field(default=16, ge=1)  # smaller regions merge into a neighbour first
+    min_polygon_pixels: int = Field(default=DEFAULT_MIN_POLYGON_PIXELS, ge=1)  # smaller regions merge into a neighbour first
 
 
 class DomainSpec(_Strict):

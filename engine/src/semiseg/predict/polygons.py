@@ -12,6 +12,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 from rasterio.features import shapes, sieve
 from shapely.geometry import shape
 
@@ -32,12 +33,16 @@ def polygonize(classes_tif: Path, out_gpkg: Path, class_names: list[str], nodata
     if min_pixels > 1:
         ids = sieve(ids, min_pixels, mask=valid.astype(np.uint8), connectivity=4)
     regions = [(shape(geometry), int(value)) for geometry, value in shapes(ids, mask=valid, connectivity=4, transform=info.label_transform)]
-    frame = gpd.GeoDataFrame(
-        {"class_id": [v for _, v in regions], "class": [class_names[v] for _, v in regions]},
+    frame = gpd.GeoDataFrame(  # typed columns: an empty result keeps the same schema
+        {
+            "class_id": pd.Series([v for _, v in regions], dtype="int32"),
+            "class": pd.Series([class_names[v] for _, v in regions], dtype=object),
+        },
         geometry=[g for g, _ in regions],
         crs=info.crs,
     )
     with atomic_path(out_gpkg) as tmp, warnings.catch_warnings():
         warnings.filterwarnings("ignore", "'crs' was not provided")  # a seismic section has none, on purpose
-        frame.to_file(tmp, driver="GPKG", layer=out_gpkg.stem, geometry_type="Polygon")
+        # GeoPackage 1.2: QGIS 3.22's GDAL warns on every open of the 1.4 files newer GDAL writes.
+        frame.to_file(tmp, driver="GPKG", layer=out_gpkg.stem, geometry_type="Polygon", dataset_options={"VERSION": "1.2"})
     return len(frame)

@@ -8,7 +8,6 @@ written out and dropped.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -18,14 +17,13 @@ import rasterio
 import torch
 import torch.nn as nn
 from rasterio.enums import Resampling
-from rasterio.windows import Window, from_bounds
-from rasterio.windows import transform as window_transform
+from rasterio.windows import Window
 
 from semiseg.errors import UserError
 from semiseg.io.atomic import atomic_path, write_text_atomic
 from semiseg.io.rasters import RasterInfo, open_raster, output_profile, raster_info, read_window
 from semiseg.models.package import ModelCard
-from semiseg.predict.polygons import polygonize
+from semiseg.predict.area import Bounds, area_info, area_window, with_context
 from semiseg.predict.styles import classes_qml, color_table, confidence_qml, polygons_qml
 from semiseg.predict.tiling import TileGrid
 
@@ -130,10 +128,9 @@ def iter_strips(
     on_tile: Callable[[int], None] | None = None,
     origin: tuple[int, int] = (0, 0),
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """Yield (first_row, classes, confidence) for consecutive row ranges covering the area.
+    """Yield (first_row, classes, confidence) for consecutive row ranges covering a region of `ds`.
 
-    The area is `info`'s grid, whose pixel (0, 0) is pixel `origin` (row, col) of `ds`; windows
-    at its border still see the raster's pixels beyond it as context.
+    The region has `info`'s width and height; its pixel (0, 0) is pixel `origin` (row, col) of `ds`.
     """
     row0, col0 = origin
     strip = _Strip(grid, card.num_classes)
@@ -168,74 +165,60 @@ def predict_raster(
     out_dir: Path,
     overlap: float = 0.5,
     on_tile: Callable[[int, int], None] | None = None,
-    bounds: tuple[float, float, float, float] | None = None,
+    bounds: Bounds | None = None,
     polygons: int | None = None,
+    on_phase: Callable[[str, str], None] | None = None,
 ) -> PredictionPaths:
     """Predict `raster` into out_dir/<stem>_classes.tif, _confidence.tif and their .qml styles.
 
     With `bounds` (xmin, ymin, xmax, ymax), only the raster's whole pixels covering them are
     predicted, on the raster's own grid. With `polygons` (the smallest region kept, in pixels),
-    also <stem>_polygons.gpkg and its style.
+    also <stem>_polygons.gpkg and its style; `on_phase(phase, message)` hears when that starts.
     """
     info = raster_info(raster)
     if max(card.bands) > info.count:
         raise UserError(f"{raster}: has {info.count} band(s) but the model reads band(s) {card.bands}")
     if len(card.bands) != card.in_channels:
         raise UserError(f"model.json: bands {card.bands} do not match in_channels {card.in_channels}")
-    area = area_window(info, bounds) if bounds is not None else Window(0, 0, info.width, info.height)
-    origin = (int(area.row_off), int(area.col_off))
-    if area != Window(0, 0, info.width, info.height):
-        info = area_info(info, area)
-    grid = TileGrid(info.height, info.width, card.tile_size, overlap)
+    whole = Window(0, 0, info.width, info.height)
+    area = area_window(info, bounds) if bounds is not None else whole
+    context = with_context(area, info, card.tile_size // 2)  # the whole raster when the area is
+    out_info = area_info(info, area) if area != whole else info
+    skip_rows, skip_cols = int(area.row_off - context.row_off), int(area.col_off - context.col_off)
+    grid = TileGrid(int(context.height), int(context.width), card.tile_size, overlap)
     paths = PredictionPaths.for_raster(raster, Path(out_dir), polygons is not None)
-    classes_profile = output_profile(info, "uint8", CLASS_NODATA)
-    confidence_profile = output_profile(info, "float32", CONFIDENCE_NODATA)
+    classes_profile = output_profile(out_info, "uint8", CLASS_NODATA)
+    confidence_profile = output_profile(out_info, "float32", CONFIDENCE_NODATA)
     progress = (lambda n: on_tile(n, len(grid))) if on_tile else None
+    context_info = dataclasses.replace(info, width=grid.width, height=grid.height)
     with atomic_path(paths.classes) as classes_tmp, atomic_path(paths.confidence) as confidence_tmp:
         with open_raster(raster) as src, rasterio.open(classes_tmp, "w", **classes_profile) as cls_ds, rasterio.open(
             confidence_tmp, "w", **confidence_profile
         ) as conf_ds:
             cls_ds.write_colormap(1, color_table(card.class_colors))
             cls_ds.update_tags(1, **{f"class_{i}": name for i, name in enumerate(card.class_names)})
-            for top, classes, confidence in iter_strips(src, info, card, predictor, grid, progress, origin):
-                window = Window(0, top, info.width, classes.shape[0])
-                cls_ds.write(classes, 1, window=window)
-                conf_ds.write(confidence, 1, window=window)
+            strips = iter_strips(src, context_info, card, predictor, grid, progress, (int(context.row_off), int(context.col_off)))
+            for top, classes, confidence in strips:
+                # Rows and columns of the area within this strip of the context.
+                first, last = max(top, skip_rows), min(top + classes.shape[0], skip_rows + out_info.height)
+                if last <= first:
+                    continue
+                rows, cols = slice(first - top, last - top), slice(skip_cols, skip_cols + out_info.width)
+                window = Window(0, first - skip_rows, out_info.width, last - first)
+                cls_ds.write(classes[rows, cols], 1, window=window)
+                conf_ds.write(confidence[rows, cols], 1, window=window)
         _add_overviews(classes_tmp, Resampling.nearest)
         _add_overviews(confidence_tmp, Resampling.average)
     write_text_atomic(paths.classes_style, classes_qml(card.class_names, card.class_colors))
     write_text_atomic(paths.confidence_style, confidence_qml())
     if polygons is not None:
+        from semiseg.predict.polygons import polygonize  # geopandas: only when asked for
+
+        if on_phase:
+            on_phase("polygons", f"polygonizing {paths.classes.name}")
         polygonize(paths.classes, paths.polygons, card.class_names, CLASS_NODATA, polygons)
         write_text_atomic(paths.polygons_style, polygons_qml(card.class_names, card.class_colors))
     return paths
-
-
-def area_window(info: RasterInfo, bounds: tuple[float, float, float, float]) -> Window:
-    """The raster's whole pixels that cover `bounds` (in the coordinates QGIS shows the raster in)."""
-    xmin, ymin, xmax, ymax = bounds
-    if not (xmin < xmax and ymin < ymax):
-        raise UserError(f"--bounds {xmin:g} {ymin:g} {xmax:g} {ymax:g}: expected XMIN YMIN XMAX YMAX with XMIN < XMAX and YMIN < YMAX")
-    if not info.label_transform.is_rectilinear:
-        raise UserError(f"{info.path}: --bounds needs a north-up raster; this one is rotated (predict it whole)")
-    w = from_bounds(xmin, ymin, xmax, ymax, transform=info.label_transform)
-    # Rounded first so that bounds on pixel edges do not gain a pixel from float noise.
-    col0, row0 = (max(math.floor(round(v, 6)), 0) for v in (w.col_off, w.row_off))
-    col1 = min(math.ceil(round(w.col_off + w.width, 6)), info.width)
-    row1 = min(math.ceil(round(w.row_off + w.height, 6)), info.height)
-    if col1 <= col0 or row1 <= row0:
-        raise UserError(f"{info.path}: --bounds {xmin:g} {ymin:g} {xmax:g} {ymax:g} do not overlap the raster")
-    return Window(col0, row0, col1 - col0, row1 - row0)
-
-
-def area_info(info: RasterInfo, area: Window) -> RasterInfo:
-    """The grid of `area`: the raster's pixels there, placed where QGIS shows them.
-
-    A raster without georeference gets a pixel-coordinate transform, so the area's output lies
-    over the area and not at the raster's origin.
-    """
-    transform = window_transform(area, info.label_transform)
-    return dataclasses.replace(info, width=int(area.width), height=int(area.height), transform=transform, georeferenced=True)
 
 
 def _add_overviews(path: Path, resampling: Resampling) -> None:
@@ -259,11 +242,11 @@ def resolve_device(name: str) -> torch.device:
 
 
 def predict_with_model(
-    model_dir: Path, rasters: list[Path], out_dir: Path, overlap: float, batch_size: int, device: str, on_tile=None, bounds=None, polygons=None
+    model_dir: Path, rasters: list[Path], out_dir: Path, overlap: float, batch_size: int, device: str, on_tile=None, bounds=None, polygons=None, on_phase=None
 ) -> list[PredictionPaths]:
     """`semiseg predict`: load a model package and predict each raster (or its part within `bounds`)."""
     from semiseg.models.package import load_package
 
     card, network = load_package(model_dir)
     predictor = WindowPredictor(network, resolve_device(device), batch_size)
-    return [predict_raster(card, predictor, Path(r), out_dir, overlap, on_tile, bounds, polygons) for r in rasters]
+    return [predict_raster(card, predictor, Path(r), out_dir, overlap, on_tile, bounds, polygons, on_phase) for r in rasters]

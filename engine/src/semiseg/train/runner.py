@@ -236,7 +236,9 @@ def _finish(jd: JobDir, spec: JobSpec, arch: str, domains: list[DomainData], net
         for raster in d.prepared.spec.predict:
             events.emit("phase", phase="predict", message=f"predicting {raster.name}")
             polygons = spec.inference.min_polygon_pixels if spec.inference.polygons else None
-            paths = predict_raster(card, predictor, raster, jd.outputs, spec.inference.overlap, polygons=polygons)
+            paths = predict_raster(
+                card, predictor, raster, jd.outputs, spec.inference.overlap, polygons=polygons, on_phase=lambda p, m: events.emit("phase", phase=p, message=m)
+            )
             for kind, path in paths.outputs():
                 events.emit("output", kind=kind, path=str(path.relative_to(jd.root)), source=str(raster))
     return metrics
