@@ -178,6 +178,11 @@ class SemiSegDock(QgsDockWidget):
         self.tile_size.setToolTip("Window size in pixels (a multiple of 32).")
         self.device = QComboBox()
         self.device.addItems(job.DEVICES)
+        self.init_model = QgsFileWidget()
+        self.init_model.setStorageMode(QgsFileWidget.GetDirectory)
+        self.init_model.setToolTip("Optional: a model folder (JOB_DIR/model) of the same classes to start from. "
+                                   "After correcting labels where the last model was unsure, training goes on "
+                                   "from what it learned instead of from random weights.")
         self.polygons = QCheckBox("Class polygons with every prediction")
         self.polygons.setToolTip("After training and with \"Predict with a model\": also write the predicted "
                                  "classes as polygons (GeoPackage, styled like the class raster); regions "
@@ -196,6 +201,7 @@ class SemiSegDock(QgsDockWidget):
         form.addRow("Tile size", self.tile_size)
         form.addRow("Batch size", self.batch_size)
         form.addRow("Device", self.device)
+        form.addRow("Start from model", self.init_model)
         form.addRow(self.polygons)
         group.setCollapsed(True)
         self._show_methods(cached(settings.engine_python()) or MethodCatalog.fallback(""))
@@ -472,7 +478,7 @@ class SemiSegDock(QgsDockWidget):
             method=self.method.currentData(), method_params=self.method_form.values(), steps=self.steps.value(),
             tile_size=self.tile_size.value(), batch_size=self.batch_size.value(),
             line_width_px=self.line_width.value(), device=self.device.currentText(),
-            polygons=self.polygons.isChecked())
+            polygons=self.polygons.isChecked(), init_from=self.init_model.filePath())
 
     def write_job(self, job_dir: Path = None) -> Path:
         """Write the job directory for the current state; returns JOB_DIR."""

@@ -45,6 +45,7 @@ class JobRequest:
     device: str = "auto"  # a command-line option of `semiseg train`, not part of job.json
     predict: bool = True
     polygons: bool = False  # the prediction also as class polygons
+    init_from: str = ""  # a model folder to start from (train again after correcting labels)
 
     @property
     def raster(self) -> str:
@@ -80,6 +81,7 @@ def job_spec(request: JobRequest) -> dict:
                   "tile_size": request.tile_size},
         "predict": [request.raster] if request.predict else [],
         **({"inference": {"polygons": True}} if request.polygons else {}),
+        **({"model": {"init_from": request.init_from}} if request.init_from else {}),
     }
 
 

@@ -137,6 +137,14 @@ def test_training_adds_aligned_result_layers(labelled, tmp_path, project):
     assert "completed" in dock.status_label.text()
     assert dock.model_dir.filePath() == str(tmp_path / "job" / "model")
 
+    # Train again from that model (after correcting labels): the engine accepts the job
+    dock.init_model.setFilePath(dock.model_dir.filePath())
+    again = dock.write_job(tmp_path / "again")
+    assert json.loads((again / "job.json").read_text())["model"] == {"init_from": str(tmp_path / "job" / "model")}
+    result = engine.run(engine.command(dock.python_edit.filePath(), "validate", str(again)))
+    assert result.returncode == 0, result.stderr
+    dock.init_model.setFilePath("")
+
     # "Predict" with the model just trained follows the engine's events and adds another aligned group
     dock.predict_raster.setLayer(raster)
     task = dock.start_prediction(tmp_path / "predicted")

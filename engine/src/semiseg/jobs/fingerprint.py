@@ -9,6 +9,7 @@ from pathlib import Path
 
 from semiseg import __version__
 from semiseg.jobs.spec import JobSpec
+from semiseg.models.package import weights_file
 
 
 def fingerprint(spec: JobSpec) -> str:
@@ -18,6 +19,8 @@ def fingerprint(spec: JobSpec) -> str:
         domain.pop("predict")  # what to predict afterwards does not change training
     files = [p for d in spec.domains for src in d.labeled for p in (src.raster, src.labels)]
     files += [p for d in spec.domains for p in d.unlabeled]
+    if spec.model.init_from is not None:
+        files.append(weights_file(spec.model.init_from))
     stats = []
     for path in files:
         st = Path(path).stat()

@@ -65,6 +65,7 @@ class ModelSpec(_Strict):
     arch: str | None = None  # None: the method's default (unet; s6: deeplabv3plus)
     encoder: str = "resnet18"
     encoder_weights: str | None = None
+    init_from: Path | None = None  # a model package to start from (train again after correcting labels)
 
 
 class TrainSpec(_Strict):
@@ -178,6 +179,8 @@ class JobSpec(_Strict):
         """A copy whose relative paths are resolved against `base` (the job directory)."""
         data = self.model_copy(deep=True)
         data.domains = [d.resolved(base) for d in data.domains]
+        if data.model.init_from is not None and not data.model.init_from.is_absolute():
+            data.model.init_from = base / data.model.init_from
         return data
 
 

@@ -52,14 +52,15 @@ class ModelCard:
 def save_package(folder: Path, card: ModelCard, network: nn.Module) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
-    save_file(state, str(folder / "model.safetensors"))
+    save_file(state, str(weights_file(folder)))
     (folder / "model.json").write_text(json.dumps(asdict(card), indent=2), encoding="utf-8")
 
 
-def load_package(folder: Path) -> tuple[ModelCard, nn.Module]:
+def read_card(folder: Path) -> ModelCard:
+    """model.json of a package (checking that its weights are there too), without loading them."""
     folder = Path(folder)
-    card_path, weights_path = folder / "model.json", folder / "model.safetensors"
-    for path in (card_path, weights_path):
+    card_path = folder / "model.json"
+    for path in (card_path, weights_file(folder)):
         if not path.is_file():
             raise UserError(f"{path}: file not found (a model folder holds model.json and model.safetensors)")
     try:
@@ -69,7 +70,21 @@ def load_package(folder: Path) -> tuple[ModelCard, nn.Module]:
         raise UserError(f"{card_path}: not a SemiSeg model description ({exc})") from None
     if card.format_version > FORMAT_VERSION:
         raise UserError(f"{card_path}: made by a newer engine (format {card.format_version}); update semiseg")
+    return card
+
+
+def weights_file(folder: Path) -> Path:
+    return Path(folder) / "model.safetensors"
+
+
+def load_weights(folder: Path) -> dict:
+    """The package's tensors (safetensors: loading runs no code)."""
+    return load_file(str(weights_file(folder)))
+
+
+def load_package(folder: Path) -> tuple[ModelCard, nn.Module]:
+    card = read_card(folder)
     network = build_network(card.arch, card.encoder, card.in_channels, card.num_classes)
-    network.load_state_dict(load_file(str(weights_path)))
+    network.load_state_dict(load_weights(folder))
     network.eval()
     return card, network

@@ -27,11 +27,17 @@ class DomainData:
         return DomainInfo(self.prepared.name, self.prepared.spec.class_names, len(self.prepared.bands))
 
 
-def build_domain_data(domain: PreparedDomain, stream: int, t: TrainSpec, samples: int, with_unlabeled: bool) -> DomainData:
-    """`stream` keeps the random windows of several domains independent (0 for the first)."""
+def build_domain_data(
+    domain: PreparedDomain, stream: int, t: TrainSpec, samples: int, with_unlabeled: bool, stats: BandStats | None = None
+) -> DomainData:
+    """`stream` keeps the random windows of several domains independent (0 for the first).
+
+    `stats`: the band normalization to use (a starting model's, which its weights expect);
+    computed from the rasters when None.
+    """
     num_classes = len(domain.spec.classes)
     train_maps, val_blocks = split_blocks(domain.label_maps, max(32, t.tile_size // 2), t.val_fraction, t.seed + stream)
-    stats = compute_band_stats(domain.pool, domain.bands, t.seed)
+    stats = stats or compute_band_stats(domain.pool, domain.bands, t.seed)
     index = LabeledPixelIndex(train_maps, num_classes, t.seed, t.class_balanced)
     source = WindowSource(domain.labeled, train_maps, domain.pool, domain.bands, stats, t.tile_size)
     windows = TrainingWindows(source, index, t.seed, samples, with_unlabeled, stream)

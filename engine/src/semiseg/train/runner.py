@@ -24,11 +24,11 @@ from semiseg.jobs.jobdir import JobDir
 from semiseg.jobs.prepare import prepare_inputs
 from semiseg.jobs.spec import JobSpec, load_job
 from semiseg.models.network import build_network
-from semiseg.models.package import ModelCard, save_package
+from semiseg.models.package import ModelCard, load_weights, save_package
 from semiseg.predict.raster import WindowPredictor, predict_raster
 from semiseg.train.callbacks import CancelFlag, Checkpointing, ProgressEvents, StepProgressBar, Validation, seed_from
 from semiseg.train.domain_data import DomainData, build_domain_data
-from semiseg.train.methods import METHODS, build_method, resolved_arch
+from semiseg.train.methods import METHODS, build_method
 from semiseg.train.methods.base import MethodContext
 from semiseg.train.task import SegmentationTask
 
@@ -116,13 +116,14 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
     t = spec.train
     world = devices * num_nodes
     method_cls = METHODS[spec.method.name]
-    domains = [build_domain_data(d, i, t, t.steps * t.batch_size * world, method_cls.uses_unlabeled) for i, d in enumerate(prepared.domains)]
+    init_stats = prepared.init.stats if prepared.init else None
+    domains = [build_domain_data(d, i, t, t.steps * t.batch_size * world, method_cls.uses_unlabeled, init_stats) for i, d in enumerate(prepared.domains)]
     for d in domains:
         if not len(d.validator):
             where = f" in domain {d.prepared.name!r}" if spec.multi_domain else ""
             events.emit("warning", message=f"too few labelled blocks{where} to hold some back: no validation metrics (label more areas)")
 
-    arch = resolved_arch(spec.method.name, spec.model.arch)
+    arch = prepared.arch
 
     def network_for(in_channels: int, classes: int):
         return build_network(arch, spec.model.encoder, in_channels, classes, spec.model.encoder_weights)
@@ -139,6 +140,8 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
         build_domain_network=network_for,
     )
     method = build_method(spec.method.name, spec.method.params, ctx)
+    if prepared.init is not None:
+        method.start_from(load_weights(spec.model.init_from))
     task = SegmentationTask(method, t.lr, t.steps, t.seed)
 
     dataset = DomainWindows({d.prepared.name: d.windows for d in domains}) if spec.multi_domain else domains[0].windows

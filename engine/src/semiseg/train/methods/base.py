@@ -91,6 +91,10 @@ class Method(nn.Module):
         """The network that maps images to class logits: validated, exported, used to predict."""
         raise NotImplementedError
 
+    def start_from(self, weights: dict[str, torch.Tensor]) -> None:
+        """Load a model package's weights (job.json model.init_from) before training."""
+        self.inference_network().load_state_dict(weights)
+
     def inference_networks(self) -> dict[str, nn.Module]:
         """One such network per domain (name -> network); one-domain methods have just the one."""
         name = self.ctx.domains[0].name if self.ctx.domains else "default"

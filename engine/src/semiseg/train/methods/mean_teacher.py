@@ -65,6 +65,12 @@ class MeanTeacher(Method):
             self.teacher = copy.deepcopy(self.student).eval()
             self.teacher.requires_grad_(False)
 
+    def start_from(self, weights: dict[str, torch.Tensor]) -> None:
+        """Student and teacher both start from the package (the teacher is what it exported)."""
+        self.student.load_state_dict(weights)
+        if self.params.teacher == "ema":
+            self.teacher.load_state_dict(weights)
+
     def train(self, mode: bool = True):
         """The teacher always predicts in eval mode, whatever the loop asks of the student."""
         super().train(mode)
