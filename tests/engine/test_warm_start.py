@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 from conftest import CLASSES, write_job
 from semiseg.cli import main
-from semiseg.train.methods import build_method
+from semiseg.train.methods import METHODS, build_method
 from semiseg.train.methods.base import MethodContext
 from semiseg.models.network import build_network
 
@@ -48,6 +48,17 @@ def test_training_starts_from_the_earlier_models_weights_and_normalization(scene
     assert not all(torch.allclose(before[k], fresh[k], atol=1e-6) for k in before)  # the control: from scratch differs
     old, new = (json.loads((d / "model.json").read_text()) for d in (first_model, again / "model"))
     assert (new["mean"], new["std"]) == (old["mean"], old["std"])  # the weights expect the old normalization
+
+
+@pytest.mark.parametrize("name", [n for n, m in METHODS.items() if not m.needs_domains])
+def test_every_method_exports_the_weights_it_started_from(name):
+    torch.manual_seed(0)
+    ctx = MethodContext(3, 2, ["dark", "bright"], 10, lambda c: build_network("unet", "resnet18", 3, c))
+    method = build_method(name, {}, ctx)
+    weights = {k: v + 1.0 if v.is_floating_point() else v for k, v in build_network("unet", "resnet18", 3, 2).state_dict().items()}
+    method.start_from(weights)
+    exported = method.inference_network().state_dict()
+    assert exported.keys() == weights.keys() and all(torch.equal(exported[k], weights[k]) for k in weights)
 
 
 def test_mean_teacher_starts_student_and_teacher_from_the_model():
