@@ -10,7 +10,7 @@ APT_PLUGIN := qgis python3-qgis xvfb xauth python3-pytest
 ENGINE_TESTS ?= tests/engine
 PLUGIN_TESTS ?= tests/plugin
 
-.PHONY: install system-deps plugin-deps demo test test-engine test-plugin bench bench-quality plugin install-plugin clean
+.PHONY: install system-deps plugin-deps demo test test-engine test-plugin bench bench-quality bench-retrain plugin install-plugin clean
 
 install: system-deps $(VENV)/.installed
 
@@ -51,6 +51,10 @@ bench: install
 # BENCH_QUALITY_ARGS="--config gpu" on a GPU machine.
 bench-quality: install
 	$(PY) benchmarks/bench_quality.py $(BENCH_QUALITY_ARGS)
+
+# Training again after adding labels, from the last model or from scratch (needs ../shared/data).
+bench-retrain: install
+	$(PY) benchmarks/bench_retrain.py $(BENCH_RETRAIN_ARGS)
 
 # The QGIS plugin as dist/semiseg-<version>.zip (Plugins > Install from ZIP), or straight into
 # the default QGIS profile. Both carry the engine source for the plugin's "Set up engine".

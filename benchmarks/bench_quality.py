@@ -247,7 +247,7 @@ def prepare_dataset(data: Path, dataset: str, work: Path, budget: float | str, s
 
 # ----------------------------------------------------------------------------- one run
 
-def run_one(parts: dict, method: str, params: dict, seed: int, cfg: dict, job_dir: Path, device: str) -> dict:
+def run_one(parts: dict, method: str, params: dict, seed: int, cfg: dict, job_dir: Path, device: str, init_from: Path | None = None) -> dict:
     from semiseg.cli import main as semiseg
     from semiseg.jobs.events import read_events
     from semiseg.metrics import scores
@@ -261,7 +261,7 @@ def run_one(parts: dict, method: str, params: dict, seed: int, cfg: dict, job_di
         "labeled": parts["labeled"],
         "unlabeled": parts["unlabeled"],
         "method": {"name": method, **params},
-        "model": {"arch": cfg["arch"], "encoder": "resnet18", "encoder_weights": None},
+        "model": {"arch": cfg["arch"], "encoder": "resnet18", "encoder_weights": None, "init_from": str(init_from) if init_from else None},
         "train": {"steps": cfg["steps"], "batch_size": cfg["batch"], "tile_size": cfg["tile"], "lr": cfg["lr"], "seed": seed, "checkpoint_every": 10**9},
     }
     (job_dir / "job.json").write_text(json.dumps(job, indent=1))
