@@ -84,6 +84,18 @@ def test_a_starting_model_that_cannot_fit_is_refused_in_one_line(scene_job, tmp_
     assert "model.init_from" in err and message in err and "Traceback" not in err
 
 
+def test_a_damaged_starting_model_is_a_user_error_found_at_validation(scene_job, tmp_path, first_model, capsys):
+    broken = tmp_path / "broken"
+    shutil.copytree(first_model, broken)
+    data = (broken / "model.safetensors").read_bytes()
+    (broken / "model.safetensors").write_bytes(data[: len(data) // 2])  # a copy cut short
+    job = _second_job(scene_job, tmp_path, "damaged", model={"init_from": str(broken)})
+    capsys.readouterr()
+    assert main(["validate", str(job)]) == 2
+    err = capsys.readouterr().err
+    assert "model.init_from" in err and "model.safetensors: cannot be read" in err and "Traceback" not in err
+
+
 def test_a_starting_model_of_other_classes_is_refused(scene_job, tmp_path, first_model, capsys):
     other = [dict(c, name=c["name"].upper()) for c in CLASSES]
     job = _second_job(scene_job, tmp_path, "other", classes=other, model={"init_from": str(first_model)})

@@ -143,6 +143,9 @@ def test_training_adds_aligned_result_layers(labelled, tmp_path, project):
     assert json.loads((again / "job.json").read_text())["model"] == {"init_from": str(tmp_path / "job" / "model")}
     result = engine.run(engine.command(dock.python_edit.filePath(), "validate", str(again)))
     assert result.returncode == 0, result.stderr
+    dock.init_model.setFilePath(str(tmp_path))  # not a model folder: refused before any job is written
+    assert dock.start_training(tmp_path / "not_a_model") is None
+    assert "not a model folder" in dock.error_label.text() and not (tmp_path / "not_a_model").exists()
     dock.init_model.setFilePath("")
 
     # "Predict" with the model just trained follows the engine's events and adds another aligned group

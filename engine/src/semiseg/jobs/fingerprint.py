@@ -19,8 +19,8 @@ def fingerprint(spec: JobSpec) -> str:
         domain.pop("predict")  # what to predict afterwards does not change training
     files = [p for d in spec.domains for src in d.labeled for p in (src.raster, src.labels)]
     files += [p for d in spec.domains for p in d.unlabeled]
-    if spec.model.init_from is not None:
-        files.append(weights_file(spec.model.init_from))
+    if spec.model.init_from is not None:  # its weights and its normalization (model.json)
+        files += [weights_file(spec.model.init_from), spec.model.init_from / "model.json"]
     stats = []
     for path in files:
         st = Path(path).stat()

@@ -9,14 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import os
+
 import numpy as np
 
 from semiseg.data.labels import IGNORE_INDEX, load_labels
 from semiseg.errors import UserError
 from semiseg.io.rasters import RasterInfo, raster_info
 from semiseg.jobs.spec import DomainSpec, JobSpec
-from semiseg.models.network import check_model_names
-from semiseg.models.package import ModelCard, read_card
+from semiseg.models.network import DEFAULT_ENCODER, check_model_names
+from semiseg.models.package import ModelCard, read_card, weight_shapes
 from semiseg.train.methods import METHODS, check_method, resolved_arch
 
 
@@ -44,6 +46,7 @@ class PreparedJob:
     spec: JobSpec
     domains: list[PreparedDomain]
     arch: str  # the network: model.arch, else the starting model's, else the method's default
+    encoder: str  # model.encoder, else the starting model's, else resnet18
     init: ModelCard | None = None  # model.init_from's card: training starts from its weights
     warnings: list[str] = field(default_factory=list)
 
@@ -53,7 +56,8 @@ def prepare_inputs(spec: JobSpec) -> PreparedJob:
     problems = check_method(method, spec.method.params, list(dict.fromkeys(n for d in spec.domains for n in d.class_names)))
     init = _read_init_card(spec, problems)
     arch = spec.model.arch or (init.arch if init else resolved_arch(method, None))
-    problems += check_model_names(arch, spec.model.encoder)
+    encoder = spec.model.encoder or (init.encoder if init else DEFAULT_ENCODER)
+    problems += check_model_names(arch, encoder)
     if spec.multi_domain and method in METHODS and not METHODS[method].supports_domains:
         multi = sorted(n for n, m in METHODS.items() if m.supports_domains)
         problems.append(f"job.json: method.name: {method!r} trains one domain; for several domains use {', '.join(multi)}")
@@ -65,10 +69,10 @@ def prepare_inputs(spec: JobSpec) -> PreparedJob:
     warnings: list[str] = []
     domains = [_prepare_domain(d, spec.multi_domain, problems, warnings) for d in spec.domains]
     if init is not None:
-        problems += _init_mismatches(spec, domains[0], arch, init)
+        problems += _init_mismatches(spec, domains[0], arch, encoder, init)
     if problems:
         raise UserError(*problems)
-    return PreparedJob(spec, domains, arch, init, warnings)
+    return PreparedJob(spec, domains, arch, encoder, init, warnings)
 
 
 def _read_init_card(spec: JobSpec, problems: list[str]) -> ModelCard | None:
@@ -79,22 +83,26 @@ def _read_init_card(spec: JobSpec, problems: list[str]) -> ModelCard | None:
         problems.append("job.json: model.init_from: starting from a model works for one-domain jobs")
         return None
     try:
-        return read_card(path)
+        card = read_card(path)
+        weight_shapes(path)  # a damaged weights file is the user's to fix, found now
+        return card
     except UserError as exc:
         problems.extend(f"job.json: model.init_from: {p}" for p in exc.problems)
         return None
 
 
-def _init_mismatches(spec: JobSpec, domain: PreparedDomain, arch: str, init: ModelCard) -> list[str]:
+def _init_mismatches(spec: JobSpec, domain: PreparedDomain, arch: str, encoder: str, init: ModelCard) -> list[str]:
     """What must agree for the starting model's weights to fit the network this job trains."""
-    where = f"job.json: model.init_from: {spec.model.init_from}"
+    where = f"job.json: model.init_from: {os.path.normpath(spec.model.init_from)}"
     problems = []
     if init.class_names != domain.spec.class_names:
         problems.append(f"{where}: its classes {init.class_names} differ from the job's {domain.spec.class_names}")
     if domain.bands and init.bands != domain.bands:
         problems.append(f"{where}: it reads bands {init.bands}, the job {domain.bands}")
-    if (init.arch, init.encoder) != (arch, spec.model.encoder):
-        problems.append(f"{where}: its network is {init.arch}/{init.encoder}, the job's {arch}/{spec.model.encoder} (set model.arch and model.encoder to match)")
+    if (init.arch, init.encoder) != (arch, encoder):
+        problems.append(f"{where}: its network is {init.arch}/{init.encoder}, the job's {arch}/{encoder} (leave model.arch and model.encoder out to keep the model's)")
+    if spec.model.encoder_weights:
+        problems.append(f"{where}: model.encoder_weights would be overwritten by the starting model's weights; leave it out")
     return problems
 
 

@@ -41,6 +41,9 @@ def _hub_offline() -> Iterator[None]:
         huggingface_hub.constants.HF_HUB_OFFLINE = saved
 
 
+DEFAULT_ENCODER = "resnet18"  # small enough for a CPU, strong enough for a start
+
+
 def build_network(arch: str, encoder: str, in_channels: int, classes: int, encoder_weights: str | None = None) -> nn.Module:
     """An smp network; pretrained encoder weights only if they can be had (no network here: a clear error)."""
     problems = check_model_names(arch, encoder)

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch.nn as nn
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from semiseg import __version__
@@ -79,7 +80,24 @@ def weights_file(folder: Path) -> Path:
 
 def load_weights(folder: Path) -> dict:
     """The package's tensors (safetensors: loading runs no code)."""
-    return load_file(str(weights_file(folder)))
+    try:
+        return load_file(str(weights_file(folder)))
+    except (SafetensorError, OSError) as exc:
+        raise UserError(f"{weights_file(folder)}: cannot be read ({_first_line(exc)})") from None
+
+
+def weight_shapes(folder: Path) -> dict[str, tuple[int, ...]]:
+    """Names and shapes of the package's tensors, from the file's header only."""
+    try:
+        with safe_open(str(weights_file(folder)), framework="pt") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except (SafetensorError, OSError) as exc:
+        raise UserError(f"{weights_file(folder)}: cannot be read ({_first_line(exc)})") from None
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def load_package(folder: Path) -> tuple[ModelCard, nn.Module]:

@@ -37,7 +37,8 @@ def build_domain_data(
     """
     num_classes = len(domain.spec.classes)
     train_maps, val_blocks = split_blocks(domain.label_maps, max(32, t.tile_size // 2), t.val_fraction, t.seed + stream)
-    stats = stats or compute_band_stats(domain.pool, domain.bands, t.seed)
+    if stats is None:
+        stats = compute_band_stats(domain.pool, domain.bands, t.seed)
     index = LabeledPixelIndex(train_maps, num_classes, t.seed, t.class_balanced)
     source = WindowSource(domain.labeled, train_maps, domain.pool, domain.bands, stats, t.tile_size)
     windows = TrainingWindows(source, index, t.seed, samples, with_unlabeled, stream)

@@ -108,7 +108,7 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
             raise UserError(f"{jd.last_checkpoint}: no checkpoint to resume from (train without --resume)")
         fields = read_checkpoint_fields(jd.last_checkpoint)
         if fields["fingerprint"] != print_fp:
-            raise UserError(f"{jd.spec}: the job, its input files or the engine version changed since the checkpoint; start a new job instead of --resume")
+            raise UserError(f"{jd.spec}: the job, its input files (model.init_from's included) or the engine version changed since the checkpoint; start a new job instead of --resume")
         start_step, ckpt_path = fields["global_step"], jd.last_checkpoint
     jd.cancel_request.unlink(missing_ok=True)  # a request from an earlier run is not for this one
 
@@ -126,7 +126,7 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
     arch = prepared.arch
 
     def network_for(in_channels: int, classes: int):
-        return build_network(arch, spec.model.encoder, in_channels, classes, spec.model.encoder_weights)
+        return build_network(arch, prepared.encoder, in_channels, classes, spec.model.encoder_weights)
 
     first = domains[0].info
     seed_from(t.seed)  # network initialisation depends on the seed alone
@@ -141,7 +141,10 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
     )
     method = build_method(spec.method.name, spec.method.params, ctx)
     if prepared.init is not None:
-        method.start_from(load_weights(spec.model.init_from))
+        try:
+            method.start_from(load_weights(spec.model.init_from))
+        except RuntimeError as exc:  # tensors that do not fit the network
+            raise UserError(f"job.json: model.init_from: {spec.model.init_from}: its weights do not fit the network ({str(exc).splitlines()[0]})") from None
     task = SegmentationTask(method, t.lr, t.steps, t.seed)
 
     dataset = DomainWindows({d.prepared.name: d.windows for d in domains}) if spec.multi_domain else domains[0].windows
@@ -196,10 +199,10 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
         raise Cancelled()
     if not trainer.is_global_zero:
         return {}
-    return _finish(jd, spec, arch, domains, method.inference_networks(), validation.latest, print_fp, events, trainer.strategy.root_device)
+    return _finish(jd, spec, arch, prepared.encoder, domains, method.inference_networks(), validation.latest, print_fp, events, trainer.strategy.root_device)
 
 
-def _finish(jd: JobDir, spec: JobSpec, arch: str, domains: list[DomainData], networks: dict, metrics: dict[str, dict], print_fp: str, events: EventLog, device: torch.device) -> dict[str, dict]:
+def _finish(jd: JobDir, spec: JobSpec, arch: str, encoder: str, domains: list[DomainData], networks: dict, metrics: dict[str, dict], print_fp: str, events: EventLog, device: torch.device) -> dict[str, dict]:
     """Export one model package per domain (model/, or model/<domain>/ for several), then predict."""
     events.emit("phase", phase="export", message="writing the model package")
     cards = {}
@@ -212,7 +215,7 @@ def _finish(jd: JobDir, spec: JobSpec, arch: str, domains: list[DomainData], net
             mean=d.stats.mean,
             std=d.stats.std,
             arch=arch,
-            encoder=spec.model.encoder,
+            encoder=encoder,
             in_channels=len(d.prepared.bands),
             tile_size=spec.train.tile_size,
             method=spec.method.model_dump(),
