@@ -82,6 +82,7 @@ def run(iface):
     dock.tile_size.setValue(64)
     dock.batch_size.setValue(4)
     dock.device.setCurrentText("cpu")
+    dock.polygons.setChecked(True)  # the class polygons come back too
     QgsProject.instance().setFileName(str(folder / "project.qgz"))
     iface.mapCanvas().setExtent(raster.extent())
     iface.mainWindow().resizeDocks([dock], [420], Qt.Horizontal)
