@@ -478,17 +478,7 @@ class SemiSegDock(QgsDockWidget):
             method=self.method.currentData(), method_params=self.method_form.values(), steps=self.steps.value(),
             tile_size=self.tile_size.value(), batch_size=self.batch_size.value(),
             line_width_px=self.line_width.value(), device=self.device.currentText(),
-            polygons=self.polygons.isChecked(), init_from=self._start_model())
-
-    def _start_model(self) -> str:
-        """The "Start from model" folder, absolute (the job directory is a new folder), or ""."""
-        folder = self.init_model.filePath().strip()
-        if not folder:
-            return ""
-        if not (Path(folder) / "model.json").is_file():
-            raise ValueError(f"Start from model: {folder} is not a model folder (no model.json); "
-                             "pick JOB_DIR/model of an earlier training.")
-        return str(Path(folder).resolve())
+            polygons=self.polygons.isChecked(), init_from=job.start_model(self.init_model.filePath()))
 
     def write_job(self, job_dir: Path = None) -> Path:
         """Write the job directory for the current state; returns JOB_DIR."""

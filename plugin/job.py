@@ -85,6 +85,18 @@ def job_spec(request: JobRequest) -> dict:
     }
 
 
+def start_model(folder: str) -> str:
+    """A "start from model" folder as job.json wants it: absolute (the job directory is a new
+    folder) and checked to be a model package; "" when none was given."""
+    folder = (folder or "").strip()
+    if not folder:
+        return ""
+    if not (Path(folder) / "model.json").is_file():
+        raise ValueError(f"Start from model: {folder} is not a model folder (no model.json); "
+                         "pick JOB_DIR/model of an earlier training.")
+    return str(Path(folder).resolve())
+
+
 def write_job(job_dir: Path, request: JobRequest) -> Path:
     """Create JOB_DIR with job.json and one labels GeoPackage per labelled raster; returns the
     job.json path."""

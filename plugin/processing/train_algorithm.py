@@ -8,8 +8,9 @@ from pathlib import Path
 
 from qgis.PyQt.QtGui import QIcon
 from qgis.core import (QgsProcessing, QgsProcessingAlgorithm, QgsProcessingException,
-                       QgsProcessingOutputFolder, QgsProcessingOutputRasterLayer,
-                       QgsProcessingParameterEnum, QgsProcessingParameterFolderDestination,
+                       QgsProcessingOutputFolder, QgsProcessingOutputRasterLayer, QgsProcessingOutputVectorLayer,
+                       QgsProcessingParameterBoolean, QgsProcessingParameterEnum, QgsProcessingParameterFile,
+                       QgsProcessingParameterFolderDestination,
                        QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
                        QgsProcessingParameterString)
 
@@ -17,7 +18,7 @@ from .. import classes as class_list
 from .. import engine, job, settings
 from ..label_layers import CLASS_FIELD
 from ..paths import icon_path
-from ..results import prediction_files
+from ..results import polygon_files, prediction_files
 from .engine_run import load_on_completion, run_engine
 
 
@@ -40,7 +41,9 @@ class TrainAlgorithm(QgsProcessingAlgorithm):
                 "several rasters, give exactly one label layer per raster, in the same order (the first "
                 "label layer labels the first raster, ...).\n"
                 "Classes: \"name:#rrggbb, name:#rrggbb, ...\" in class id order (colors optional); "
-                "empty = the class table of the SemiSeg dock saved in the project.")
+                "empty = the class table of the SemiSeg dock saved in the project.\n"
+                "Start from model: a model folder (JOB_DIR/model) of the same classes to train again from, "
+                "e.g. after correcting labels where it was unsure.")
 
     def createInstance(self):
         return TrainAlgorithm()
@@ -61,11 +64,15 @@ class TrainAlgorithm(QgsProcessingAlgorithm):
                                          ("LINE_WIDTH", "Scribble width (px)", 3, 1)):
             self.addParameter(QgsProcessingParameterNumber(key, label, QgsProcessingParameterNumber.Integer,
                                                            default, minValue=low))
+        self.addParameter(QgsProcessingParameterFile("INIT_MODEL", "Start from model",
+                                                     behavior=QgsProcessingParameterFile.Folder, optional=True))
+        self.addParameter(QgsProcessingParameterBoolean("POLYGONS", "Class polygons too", defaultValue=False))
         self.addParameter(QgsProcessingParameterEnum("DEVICE", "Device", list(job.DEVICES), defaultValue=0))
         self.addParameter(QgsProcessingParameterFolderDestination("JOB_DIR", "Job folder"))
         self.addOutput(QgsProcessingOutputFolder("MODEL", "Model folder"))
         self.addOutput(QgsProcessingOutputRasterLayer("CLASSES_RASTER", "Class raster"))
         self.addOutput(QgsProcessingOutputRasterLayer("CONFIDENCE_RASTER", "Confidence raster"))
+        self.addOutput(QgsProcessingOutputVectorLayer("POLYGONS_LAYER", "Class polygons"))
 
     def processAlgorithm(self, parameters, context, feedback):
         rasters = self.parameterAsLayerList(parameters, "RASTER", context)
@@ -95,6 +102,11 @@ class TrainAlgorithm(QgsProcessingAlgorithm):
         if (job_dir / "job.json").exists():
             raise QgsProcessingException(f"{job_dir} already holds a job; choose an empty folder.")
         device = job.DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)]
+        polygons = self.parameterAsBoolean(parameters, "POLYGONS", context)
+        try:
+            init_from = job.start_model(self.parameterAsFile(parameters, "INIT_MODEL", context))
+        except ValueError as e:
+            raise QgsProcessingException(str(e))
         request = job.JobRequest(
             classes=seg_classes, labeled=labeled,
             unlabeled=[l.source() for l in self.parameterAsLayerList(parameters, "UNLABELED", context)],
@@ -103,7 +115,8 @@ class TrainAlgorithm(QgsProcessingAlgorithm):
             tile_size=self.parameterAsInt(parameters, "TILE_SIZE", context),
             batch_size=self.parameterAsInt(parameters, "BATCH_SIZE", context),
             line_width_px=self.parameterAsInt(parameters, "LINE_WIDTH", context),
-            class_field=self.parameterAsString(parameters, "CLASS_FIELD", context), device=device)
+            class_field=self.parameterAsString(parameters, "CLASS_FIELD", context), device=device,
+            polygons=polygons, init_from=init_from)
         if job_dir.exists() and not any(job_dir.iterdir()):
             job_dir.rmdir()  # Processing creates the destination folder; write_job wants a new one
         try:
@@ -116,5 +129,10 @@ class TrainAlgorithm(QgsProcessingAlgorithm):
         stem = Path(raster.source()).stem
         for kind, key in (("classes", "CLASSES_RASTER"), ("confidence", "CONFIDENCE_RASTER")):
             load_on_completion(files[kind][0], f"{stem} {kind}", key, context)
-        return {"MODEL": str(job_dir / "model"), "CLASSES_RASTER": str(files["classes"][0]),
-                "CONFIDENCE_RASTER": str(files["confidence"][0]), "JOB_DIR": str(job_dir)}
+        result = {"MODEL": str(job_dir / "model"), "CLASSES_RASTER": str(files["classes"][0]),
+                  "CONFIDENCE_RASTER": str(files["confidence"][0]), "JOB_DIR": str(job_dir)}
+        if polygons:
+            gpkg, _ = polygon_files(job_dir / "outputs", raster.source())
+            load_on_completion(gpkg, f"{stem} polygons", "POLYGONS_LAYER", context)
+            result["POLYGONS_LAYER"] = str(gpkg)
+        return result

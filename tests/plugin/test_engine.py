@@ -303,6 +303,14 @@ def test_processing_train_then_predict(labelled, tmp_path):
     polygons = QgsVectorLayer(predicted["POLYGONS_LAYER"])
     assert polygons.isValid() and polygons.featureCount() > 0 and layer.extent().contains(polygons.extent())
 
+    # Train again from that model, with the class polygons
+    again = processing.run("semiseg:train", {
+        "RASTER": raster, "LABELS": [scribbles], "CLASSES": "water:#1f78b4, land:#d9c89e", "STEPS": 1,
+        "TILE_SIZE": 64, "BATCH_SIZE": 2, "DEVICE": 1, "INIT_MODEL": trained["MODEL"], "POLYGONS": True,
+        "JOB_DIR": str(tmp_path / "again")})
+    assert json.loads((tmp_path / "again" / "job.json").read_text())["model"] == {"init_from": trained["MODEL"]}
+    assert QgsVectorLayer(again["POLYGONS_LAYER"]).featureCount() > 0
+
 
 def test_processing_trains_from_two_rasters_paired_with_their_label_layers(labelled, tmp_path, project):
     dock, raster, scribbles = labelled
