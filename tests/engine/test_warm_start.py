@@ -110,3 +110,10 @@ def test_without_model_arch_the_starting_models_network_is_trained(scene_job, tm
     job = _second_job(scene_job, tmp_path, "s6", method={"name": "s6"}, model={"init_from": str(first_model)})
     assert main(["train", str(job), "--quiet"]) == 0
     assert json.loads((job / "model" / "model.json").read_text())["arch"] == "unet"
+
+
+def test_validate_says_which_network_and_starting_model(scene_job, tmp_path, first_model, capsys):
+    job = _second_job(scene_job, tmp_path, "shown", method={"name": "s6"}, model={"init_from": str(first_model)})
+    capsys.readouterr()
+    assert main(["validate", str(job)]) == 0
+    assert f"network unet/resnet18, starting from {first_model}" in capsys.readouterr().out

@@ -130,6 +130,8 @@ def _cmd_validate(args) -> int:
     for d in prepared.domains:
         where = f"domain {d.name!r}: " if len(prepared.domains) > 1 else ""
         print(f"semiseg: {where}{len(d.labeled)} labelled raster(s), {len(d.bands)} band(s), {len(d.spec.classes)} classes")
+    start = f", starting from {prepared.spec.model.init_from}" if prepared.init else ""
+    print(f"semiseg: network {prepared.arch}/{prepared.encoder}{start}")
     print(f"semiseg: {args.job_dir / 'job.json'} is valid")
     return EXIT_OK
 
