@@ -435,7 +435,8 @@ def main(argv: list[str] | None = None) -> int:
     for k in ("arch", "steps", "tile", "batch", "lr"):
         if getattr(args, k) is not None:
             cfg[k] = getattr(args, k)
-    config_name = args.config if all(getattr(args, k) is None for k in ("arch", "steps", "tile", "batch", "lr")) else f"{args.config}-custom"
+    # Overrides are part of the name, so runs pair only with runs of the same settings.
+    config_name = args.config + "".join(f"+{k}={getattr(args, k)}" for k in ("arch", "steps", "tile", "batch", "lr") if getattr(args, k) is not None)
     if cfg["threads"]:
         # One thread per training: on a shared 2-core machine, 2 OpenMP threads beside any other
         # busy process spin at every barrier (measured 10x slower per step than 1 thread).
