@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from dataclasses import dataclass
 
 from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
@@ -16,6 +17,38 @@ from semiseg.errors import UserError
 from semiseg.io.rasters import RasterInfo
 
 Bounds = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class PredictionArea:
+    """What a prediction writes (`area`, on the grid `out_info`) and what it reads (`context`)."""
+
+    area: Window
+    context: Window
+    out_info: RasterInfo
+
+    @classmethod
+    def of(cls, info: RasterInfo, bounds: Bounds | None, margin: int) -> "PredictionArea":
+        """The whole raster without bounds; else the pixels covering them, read with `margin` around."""
+        whole = Window(0, 0, info.width, info.height)
+        if bounds is None:
+            return cls(whole, whole, info)
+        area = area_window(info, bounds)
+        return cls(area, with_context(area, info, margin), area_info(info, area))
+
+    @property
+    def context_origin(self) -> tuple[int, int]:
+        return int(self.context.row_off), int(self.context.col_off)
+
+    def clip(self, top: int, height: int) -> tuple[slice, slice, Window] | None:
+        """For rows [top, top + height) of the context: the rows and columns of them inside the
+        area, and the output window they go to; None when none is inside."""
+        skip_rows, skip_cols = int(self.area.row_off - self.context.row_off), int(self.area.col_off - self.context.col_off)
+        first, last = max(top, skip_rows), min(top + height, skip_rows + self.out_info.height)
+        if last <= first:
+            return None
+        window = Window(0, first - skip_rows, self.out_info.width, last - first)
+        return slice(first - top, last - top), slice(skip_cols, skip_cols + self.out_info.width), window
 
 
 def check_bounds(bounds: Bounds) -> None:

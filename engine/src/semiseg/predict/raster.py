@@ -23,7 +23,7 @@ from semiseg.errors import UserError
 from semiseg.io.atomic import atomic_path, write_text_atomic
 from semiseg.io.rasters import RasterInfo, open_raster, output_profile, raster_info, read_window
 from semiseg.models.package import ModelCard
-from semiseg.predict.area import Bounds, area_info, area_window, with_context
+from semiseg.predict.area import Bounds, PredictionArea
 from semiseg.predict.styles import classes_qml, color_table, confidence_qml, polygons_qml
 from semiseg.predict.tiling import TileGrid
 
@@ -180,15 +180,11 @@ def predict_raster(
         raise UserError(f"{raster}: has {info.count} band(s) but the model reads band(s) {card.bands}")
     if len(card.bands) != card.in_channels:
         raise UserError(f"model.json: bands {card.bands} do not match in_channels {card.in_channels}")
-    whole = Window(0, 0, info.width, info.height)
-    area = area_window(info, bounds) if bounds is not None else whole
-    context = with_context(area, info, card.tile_size // 2)  # the whole raster when the area is
-    out_info = area_info(info, area) if area != whole else info
-    skip_rows, skip_cols = int(area.row_off - context.row_off), int(area.col_off - context.col_off)
-    grid = TileGrid(int(context.height), int(context.width), card.tile_size, overlap)
+    where = PredictionArea.of(info, bounds, margin=card.tile_size // 2)
+    grid = TileGrid(int(where.context.height), int(where.context.width), card.tile_size, overlap)
     paths = PredictionPaths.for_raster(raster, Path(out_dir), polygons is not None)
-    classes_profile = output_profile(out_info, "uint8", CLASS_NODATA)
-    confidence_profile = output_profile(out_info, "float32", CONFIDENCE_NODATA)
+    classes_profile = output_profile(where.out_info, "uint8", CLASS_NODATA)
+    confidence_profile = output_profile(where.out_info, "float32", CONFIDENCE_NODATA)
     progress = (lambda n: on_tile(n, len(grid))) if on_tile else None
     context_info = dataclasses.replace(info, width=grid.width, height=grid.height)
     with atomic_path(paths.classes) as classes_tmp, atomic_path(paths.confidence) as confidence_tmp:
@@ -197,14 +193,11 @@ def predict_raster(
         ) as conf_ds:
             cls_ds.write_colormap(1, color_table(card.class_colors))
             cls_ds.update_tags(1, **{f"class_{i}": name for i, name in enumerate(card.class_names)})
-            strips = iter_strips(src, context_info, card, predictor, grid, progress, (int(context.row_off), int(context.col_off)))
-            for top, classes, confidence in strips:
-                # Rows and columns of the area within this strip of the context.
-                first, last = max(top, skip_rows), min(top + classes.shape[0], skip_rows + out_info.height)
-                if last <= first:
+            for top, classes, confidence in iter_strips(src, context_info, card, predictor, grid, progress, where.context_origin):
+                inside = where.clip(top, classes.shape[0])
+                if inside is None:
                     continue
-                rows, cols = slice(first - top, last - top), slice(skip_cols, skip_cols + out_info.width)
-                window = Window(0, first - skip_rows, out_info.width, last - first)
+                rows, cols, window = inside
                 cls_ds.write(classes[rows, cols], 1, window=window)
                 conf_ds.write(confidence[rows, cols], 1, window=window)
         _add_overviews(classes_tmp, Resampling.nearest)
