@@ -63,6 +63,27 @@ def test_student_batchnorm_statistics_are_not_updated_on_the_perturbed_pass():
     assert any(not torch.equal(after_step[n], start[n]) for n in start)
 
 
+def test_joint_batchnorm_normalises_labelled_and_perturbed_windows_together():
+    method = make_method("mean_teacher", {"warmup": 0.0, "rampup": 0.0, "batchnorm": "joint"})
+    batch = make_batch()
+    start = bn_buffers(method.student)
+    _, parts = method.training_loss(batch, step_at(50))
+    after_step = bn_buffers(method.student)
+
+    def running_stats_after(images: torch.Tensor) -> dict[str, torch.Tensor]:
+        for name, value in start.items():
+            method.student.state_dict()[name].copy_(value)
+        method.student(images)
+        return bn_buffers(method.student)
+
+    perturbed, _, _ = method.perturbed_view(batch["unlabeled"]["image"], batch["unlabeled"]["valid"], step_at(50))
+    together = running_stats_after(torch.cat([batch["labeled"]["image"], perturbed]))
+    labelled_only = running_stats_after(batch["labeled"]["image"])
+    assert parts["cons"] > 0
+    assert all(torch.allclose(after_step[n], together[n]) for n in start)
+    assert any(not torch.allclose(after_step[n], labelled_only[n]) for n in start if "running" in n)
+
+
 def test_consistency_is_zero_when_the_student_matches_the_teacher_on_an_unperturbed_view(monkeypatch):
     import semiseg.train.methods.mean_teacher as mt
 

@@ -34,6 +34,10 @@ class MeanTeacherParams(MethodParams):
     tps_sigma: float = Field(default=0.1, ge=0)
     photometric: Literal["strong", "mild", "none"] = "strong"  # PhTPS jitter strength (photometric.py)
     predict_with: Literal["teacher", "student"] = "teacher"  # which network is validated and exported (ema only)
+    # "separate": the perturbed pass normalises with its own batch and leaves the running
+    # statistics to the labelled windows; "joint": one student pass over labelled and perturbed
+    # unlabeled windows together, so both share batch statistics and both feed the running ones.
+    batchnorm: Literal["separate", "joint"] = "separate"
 
 
 @contextlib.contextmanager
@@ -83,7 +87,8 @@ class MeanTeacher(Method):
         net = self.teacher if self.params.teacher == "ema" else self.student
         return net(image).float().softmax(1)
 
-    def consistency_loss(self, image: torch.Tensor, valid: torch.Tensor, step: StepInfo) -> torch.Tensor:
+    def perturbed_view(self, image: torch.Tensor, valid: torch.Tensor, step: StepInfo):
+        """(student input, teacher target warped alike, mask of pixels that count)."""
         p: MeanTeacherParams = self.params
         b, _, h, w = image.shape
         target = self.teacher_probs(image)
@@ -92,7 +97,11 @@ class MeanTeacher(Method):
         jittered = photometric_jitter(image, valid.bool(), gen) if p.photometric == "strong" else photometric_jitter(image, valid.bool(), gen, p.photometric)
         perturbed = warp(jittered, grid).to(image.dtype)
         target = warp(target, grid)
-        mask = warp_validity(valid, grid) & confident(target, p.confidence)
+        return perturbed, target, warp_validity(valid, grid) & confident(target, p.confidence)
+
+    def consistency_loss(self, image: torch.Tensor, valid: torch.Tensor, step: StepInfo) -> torch.Tensor:
+        """The consistency term alone, the student's batch-norm running statistics untouched."""
+        perturbed, target, mask = self.perturbed_view(image, valid, step)
         with frozen_batchnorm_stats(self.student):
             log_q = self.student(perturbed).float().log_softmax(1)
         return masked_mean(kl_divergence(target, log_q), mask)
@@ -100,11 +109,19 @@ class MeanTeacher(Method):
     def training_loss(self, batch: dict, step: StepInfo):
         p: MeanTeacherParams = self.params
         lab, unl = batch["labeled"], batch["unlabeled"]
-        sup = partial_cross_entropy(self.student(lab["image"]), lab["label"])
         a = unsupervised_weight(step.progress, p.alpha, p.warmup, p.rampup)
         if a == 0.0:  # supervised warm-up: the student alone takes part, DDP stays in step
+            sup = partial_cross_entropy(self.student(lab["image"]), lab["label"])
             return sup, {"sup": float(sup.detach()), "cons": 0.0, "alpha": 0.0}
-        cons = self.consistency_loss(unl["image"], unl["valid"], step)
+        if p.batchnorm == "joint":
+            perturbed, target, mask = self.perturbed_view(unl["image"], unl["valid"], step)
+            logits = self.student(torch.cat([lab["image"], perturbed]))
+            sup_logits, unl_logits = logits.split([lab["image"].shape[0], perturbed.shape[0]])
+            sup = partial_cross_entropy(sup_logits, lab["label"])
+            cons = masked_mean(kl_divergence(target, unl_logits.float().log_softmax(1)), mask)
+        else:
+            sup = partial_cross_entropy(self.student(lab["image"]), lab["label"])
+            cons = self.consistency_loss(unl["image"], unl["valid"], step)
         return sup + a * cons, {"sup": float(sup.detach()), "cons": float(cons.detach()), "alpha": a}
 
     @torch.no_grad()
