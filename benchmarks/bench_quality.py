@@ -384,7 +384,7 @@ def _commit() -> str:
 
     try:
         out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "engine/src/semiseg/train"], capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "engine/src/semiseg"], capture_output=True, text=True).stdout.strip()
         return out + ("+dirty" if dirty else "")
     except Exception:
         return "unknown"
@@ -445,6 +445,11 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(cfg["threads"])
     done = {_key(r) for r in runs}
+    if args.tag and any(r.get("tag") == args.tag and r.get("params", {}) != params for r in runs):
+        ap.error(f"--tag {args.tag} already names runs with other --params in {args.results}; pick a new tag")
+    from semiseg.predict.raster import resolve_device
+
+    device = str(resolve_device(args.device))  # recorded: a cpu config on a GPU trains in mixed precision
 
     plan = []
     for dataset in args.datasets:
@@ -465,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
         job_dir = args.work / "runs" / f"{dataset.replace(':', '_')}_{b}_{method}{'_' + args.tag if args.tag else ''}_s{seed}"
         print(f"[{time.time() - total_start:7.0f}s] {dataset} {b} {method} {args.tag} seed {seed} ...", flush=True)
         out = run_one(parts, method, params, seed, cfg, job_dir, args.device)
-        record.update(out, params=params, resolved_params=_resolved(method, params), engine_commit=_commit(), label_fraction=parts["label_stats"]["fraction"],
+        record.update(out, params=params, resolved_params=_resolved(method, params), engine_commit=_commit(), device=device, label_fraction=parts["label_stats"]["fraction"],
                       settings={k: cfg[k] for k in ("arch", "tile", "batch", "steps", "lr")}, crop=cfg["crop"][dataset])
         print(f"          mIoU {100 * out['miou']:.1f}  val {100 * (out['val_miou'] or 0):.1f}  {out['sec_per_step']:.2f} s/step  {out['wall_s']:.0f} s", flush=True)
         runs.append(record)
