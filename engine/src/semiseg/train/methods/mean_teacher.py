@@ -34,10 +34,11 @@ class MeanTeacherParams(MethodParams):
     tps_sigma: float = Field(default=0.1, ge=0)
     photometric: Literal["strong", "mild", "none"] = "strong"  # PhTPS jitter strength (photometric.py)
     predict_with: Literal["teacher", "student"] = "teacher"  # which network is validated and exported (ema only)
-    # "separate": the perturbed pass normalises with its own batch and leaves the running
-    # statistics to the labelled windows; "joint": one student pass over labelled and perturbed
-    # unlabeled windows together, so both share batch statistics and both feed the running ones.
-    batchnorm: Literal["separate", "joint"] = "separate"
+    # "joint": one student pass over labelled and perturbed unlabeled windows together, so both
+    # share batch statistics and both feed the running ones (which the EMA teacher inherits);
+    # "separate" (the paper's): the perturbed pass normalises with its own batch and leaves the
+    # running statistics to the labelled windows. Why joint is the default: docs/methods.md.
+    batchnorm: Literal["joint", "separate"] = "joint"
 
 
 @contextlib.contextmanager
