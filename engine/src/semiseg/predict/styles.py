@@ -16,29 +16,25 @@ def color_table(colors: list[str]) -> dict[int, tuple[int, int, int, int]]:
     return table
 
 
-def classes_qml(names: list[str], colors: list[str]) -> str:
-    """A paletted renderer: class id -> name and colour, as QGIS's layer styling shows it."""
-    entries = "\n".join(
-        f'        <paletteEntry value="{i}" color={quoteattr(c)} label={quoteattr(n)} alpha="255"/>'
-        for i, (n, c) in enumerate(zip(names, colors))
-    )
-    return f"""<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
-<qgis version="3.22.0" styleCategories="AllStyleCategories">
-  <pipe>
-    <rasterrenderer type="paletted" band="1" opacity="1" alphaBand="-1" nodataColor="">
-      <rasterTransparency/>
-      <minMaxOrigin>
+_MIN_MAX_ORIGIN = """      <minMaxOrigin>
         <limits>None</limits>
         <extent>WholeRaster</extent>
         <statAccuracy>Estimated</statAccuracy>
         <cumulativeCutLower>0.02</cumulativeCutLower>
         <cumulativeCutUpper>0.98</cumulativeCutUpper>
         <stdDevFactor>2</stdDevFactor>
-      </minMaxOrigin>
-      <colorPalette>
-{entries}
-      </colorPalette>
-      <colorramp type="randomcolors" name="[source]"/>
+      </minMaxOrigin>"""
+
+
+def _raster_qml(renderer_attrs: str, body: str) -> str:
+    """One raster renderer in the QML document QGIS 3.22 writes itself (neutral pipe settings)."""
+    return f"""<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
+<qgis version="3.22.0" styleCategories="AllStyleCategories">
+  <pipe>
+    <rasterrenderer {renderer_attrs} band="1" opacity="1" alphaBand="-1" nodataColor="">
+      <rasterTransparency/>
+{_MIN_MAX_ORIGIN}
+{body}
     </rasterrenderer>
     <brightnesscontrast brightness="0" contrast="0" gamma="1"/>
     <huesaturation saturation="0" grayscaleMode="0" colorizeOn="0" colorizeRed="255" colorizeGreen="128" colorizeBlue="128" colorizeStrength="100"/>
@@ -47,6 +43,19 @@ def classes_qml(names: list[str], colors: list[str]) -> str:
   <blendMode>0</blendMode>
 </qgis>
 """
+
+
+def classes_qml(names: list[str], colors: list[str]) -> str:
+    """A paletted renderer: class id -> name and colour, as QGIS's layer styling shows it."""
+    entries = "\n".join(
+        f'        <paletteEntry value="{i}" color={quoteattr(c)} label={quoteattr(n)} alpha="255"/>'
+        for i, (n, c) in enumerate(zip(names, colors))
+    )
+    body = f"""      <colorPalette>
+{entries}
+      </colorPalette>
+      <colorramp type="randomcolors" name="[source]"/>"""
+    return _raster_qml('type="paletted"', body)
 
 
 def confidence_qml(low: float = 0.0, high: float = 1.0) -> str:
@@ -55,32 +64,12 @@ def confidence_qml(low: float = 0.0, high: float = 1.0) -> str:
     items = "\n".join(
         f'            <item value="{v}" color="{c}" label="{lab} ({v:.2f})" alpha="255"/>' for v, c, lab in stops
     )
-    return f"""<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
-<qgis version="3.22.0" styleCategories="AllStyleCategories">
-  <pipe>
-    <rasterrenderer type="singlebandpseudocolor" band="1" opacity="1" alphaBand="-1" classificationMin="{low}" classificationMax="{high}" nodataColor="">
-      <rasterTransparency/>
-      <minMaxOrigin>
-        <limits>None</limits>
-        <extent>WholeRaster</extent>
-        <statAccuracy>Estimated</statAccuracy>
-        <cumulativeCutLower>0.02</cumulativeCutLower>
-        <cumulativeCutUpper>0.98</cumulativeCutUpper>
-        <stdDevFactor>2</stdDevFactor>
-      </minMaxOrigin>
-      <rastershader>
+    body = f"""      <rastershader>
         <colorrampshader colorRampType="INTERPOLATED" classificationMode="1" clip="0" minimumValue="{low}" maximumValue="{high}">
 {items}
         </colorrampshader>
-      </rastershader>
-    </rasterrenderer>
-    <brightnesscontrast brightness="0" contrast="0" gamma="1"/>
-    <huesaturation saturation="0" grayscaleMode="0" colorizeOn="0" colorizeRed="255" colorizeGreen="128" colorizeBlue="128" colorizeStrength="100"/>
-    <rasterresampler maxOversampling="2"/>
-  </pipe>
-  <blendMode>0</blendMode>
-</qgis>
-"""
+      </rastershader>"""
+    return _raster_qml(f'type="singlebandpseudocolor" classificationMin="{low}" classificationMax="{high}"', body)
 
 
 def polygons_qml(names: list[str], colors: list[str]) -> str:
