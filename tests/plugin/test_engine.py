@@ -131,6 +131,9 @@ def test_training_adds_aligned_result_layers(labelled, tmp_path, project):
     classes_layer = group.findLayers()[0].layer()
     assert classes_layer.renderer().type() == "paletted"
     assert [c.label for c in classes_layer.renderer().classes()] == ["water", "land"]
+    confidence_renderer = group.findLayers()[1].layer().renderer()
+    assert confidence_renderer.type() == "singlebandpseudocolor"
+    assert (confidence_renderer.classificationMin(), confidence_renderer.classificationMax()) == (0.0, 1.0)
     # the group sits right above the source raster
     root = project.layerTreeRoot()
     assert root.children().index(group) + 1 == root.children().index(root.findLayer(raster.id()))
