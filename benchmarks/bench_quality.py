@@ -247,7 +247,7 @@ def prepare_dataset(data: Path, dataset: str, work: Path, budget: float | str, s
 
 # ----------------------------------------------------------------------------- one run
 
-def run_one(parts: dict, method: str, params: dict, seed: int, cfg: dict, job_dir: Path, device: str, init_from: Path | None = None) -> dict:
+def run_one(parts: dict, method: str, params: dict, seed: int, cfg: dict, job_dir: Path, device: str, init_from: Path | None = None, train: dict | None = None) -> dict:
     from semiseg.cli import main as semiseg
     from semiseg.jobs.events import read_events
     from semiseg.metrics import scores
@@ -262,7 +262,7 @@ def run_one(parts: dict, method: str, params: dict, seed: int, cfg: dict, job_di
         "unlabeled": parts["unlabeled"],
         "method": {"name": method, **params},
         "model": {"arch": cfg["arch"], "encoder": "resnet18", "encoder_weights": None, "init_from": str(init_from) if init_from else None},
-        "train": {"steps": cfg["steps"], "batch_size": cfg["batch"], "tile_size": cfg["tile"], "lr": cfg["lr"], "seed": seed, "checkpoint_every": 10**9},
+        "train": {"steps": cfg["steps"], "batch_size": cfg["batch"], "tile_size": cfg["tile"], "lr": cfg["lr"], "seed": seed, "checkpoint_every": 10**9, **(train or {})},
     }
     (job_dir / "job.json").write_text(json.dumps(job, indent=1))
     start = time.time()
@@ -413,15 +413,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--ceiling", action="store_true", help="also supervised on the dense labels of the training images")
     ap.add_argument("--params", default="{}", help='JSON method parameters for a controlled experiment, e.g. {"alpha": 0.5} (needs --tag)')
+    ap.add_argument("--train", default="{}", help='JSON train options for a controlled experiment, e.g. {"unlabeled_windows": "unlabeled_rasters"} (needs --tag)')
     ap.add_argument("--tag", default="", help="name of a non-default experiment (kept apart from the defaults in the table)")
     ap.add_argument("--arch", help="model.arch of every run (default: the config's)")
     ap.add_argument("--steps", type=int), ap.add_argument("--tile", type=int), ap.add_argument("--batch", type=int), ap.add_argument("--lr", type=float)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args(argv)
-    params = json.loads(args.params)
-    if params and not args.tag:
-        ap.error("--params needs --tag: default and non-default runs must not mix")
+    params, train = json.loads(args.params), json.loads(args.train)
+    if (params or train) and not args.tag:
+        ap.error("--params and --train need --tag: default and non-default runs must not mix")
 
     runs = _load(args.results)
     if args.report_only:
@@ -445,8 +446,8 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(cfg["threads"])
     done = {_key(r) for r in runs}
-    if args.tag and any(r.get("tag") == args.tag and r.get("params", {}) != params for r in runs):
-        ap.error(f"--tag {args.tag} already names runs with other --params in {args.results}; pick a new tag")
+    if args.tag and any(r.get("tag") == args.tag and (r.get("params", {}), r.get("train", {})) != (params, train) for r in runs):
+        ap.error(f"--tag {args.tag} already names runs with other --params or --train in {args.results}; pick a new tag")
     from semiseg.predict.raster import resolve_device
 
     device = str(resolve_device(args.device))  # recorded: a cpu config on a GPU trains in mixed precision
@@ -469,8 +470,8 @@ def main(argv: list[str] | None = None) -> int:
         parts = prepare_dataset(args.data, dataset, args.work, b if b in ("real", "dense") else float(b), seed, cfg["crop"][dataset])
         job_dir = args.work / "runs" / f"{dataset.replace(':', '_')}_{b}_{method}{'_' + args.tag if args.tag else ''}_s{seed}"
         print(f"[{time.time() - total_start:7.0f}s] {dataset} {b} {method} {args.tag} seed {seed} ...", flush=True)
-        out = run_one(parts, method, params, seed, cfg, job_dir, args.device)
-        record.update(out, params=params, resolved_params=_resolved(method, params), engine_commit=_commit(), device=device, label_fraction=parts["label_stats"]["fraction"],
+        out = run_one(parts, method, params, seed, cfg, job_dir, args.device, train=train)
+        record.update(out, params=params, train=train, resolved_params=_resolved(method, params), engine_commit=_commit(), device=device, label_fraction=parts["label_stats"]["fraction"],
                       settings={k: cfg[k] for k in ("arch", "tile", "batch", "steps", "lr")}, crop=cfg["crop"][dataset])
         print(f"          mIoU {100 * out['miou']:.1f}  val {100 * (out['val_miou'] or 0):.1f}  {out['sec_per_step']:.2f} s/step  {out['wall_s']:.0f} s", flush=True)
         runs.append(record)

@@ -5,11 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import write_job, write_raster
 from semiseg.data.dataset import StepSampler
 from semiseg.data.sampling import LabeledPixelIndex
 from semiseg.data.split import split_blocks
+from semiseg.errors import UserError
 from semiseg.io.atomic import atomic_directory, atomic_path
+from semiseg.jobs.prepare import prepare_inputs
+from semiseg.jobs.spec import load_job
 from semiseg.metrics import confusion, scores
+from semiseg.train.domain_data import build_domain_data
 
 
 def test_metrics_count_labelled_pixels_only():
@@ -58,6 +63,31 @@ def test_class_balanced_sampling_finds_rare_classes():
     assert 140 <= rare <= 260
     for _, r, c in draws:
         assert labels[r, c] != 255
+
+
+@pytest.mark.parametrize("where", ["all_rasters", "unlabeled_rasters"])
+def test_unlabeled_windows_come_from_the_rasters_train_unlabeled_windows_names(tmp_path, where):
+    """A dark labelled raster beside a bright unlabelled one: the brightness tells each window's source."""
+    labels = np.full((96, 96), 255, np.uint8)
+    labels[10:20, 10:20], labels[60:70, 60:70] = 0, 1
+    write_raster(tmp_path / "a.tif", np.full((1, 96, 96), 20, np.uint8))
+    write_raster(tmp_path / "a_labels.tif", labels, nodata=255)
+    write_raster(tmp_path / "u.tif", np.full((1, 96, 96), 220, np.uint8))
+    write_job(tmp_path, unlabeled=["u.tif"], method={"name": "mean_teacher"}, train={"tile_size": 32, "unlabeled_windows": where})
+    spec = load_job(tmp_path)
+    domain = prepare_inputs(spec).domains[0]
+    windows = build_domain_data(domain, 0, spec.train, 200, with_unlabeled=True).windows
+    from_unlabeled = [bool(windows[i]["unlabeled"]["image"].mean() > 0) for i in range(200)]
+    if where == "unlabeled_rasters":
+        assert all(from_unlabeled)
+    else:  # area-proportional over both rasters: about half each
+        assert 70 <= sum(from_unlabeled) <= 130
+
+
+def test_unlabeled_windows_only_from_unlabeled_rasters_needs_some(scene_job):
+    write_job(scene_job, method={"name": "mean_teacher"}, train={"unlabeled_windows": "unlabeled_rasters"})
+    with pytest.raises(UserError, match="train.unlabeled_windows.*lists none"):
+        prepare_inputs(load_job(scene_job))
 
 
 def test_step_sampler_gives_each_rank_its_own_samples():

@@ -31,7 +31,7 @@ class WindowSource:
 
     labeled: list[RasterInfo]
     label_maps: list[np.ndarray]  # training labels (validation blocks hidden)
-    pool: list[RasterInfo]  # rasters for unlabelled windows (labelled ones included)
+    pool: list[RasterInfo]  # rasters for unlabelled windows (train.unlabeled_windows)
     bands: list[int]
     stats: BandStats
     tile: int

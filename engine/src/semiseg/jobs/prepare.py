@@ -33,7 +33,7 @@ class PreparedDomain:
 
     @property
     def pool(self) -> list[RasterInfo]:
-        """Rasters for unlabelled windows: the unlabelled ones and the labelled ones."""
+        """Every raster of the domain: the labelled ones and the unlabelled ones."""
         return self.labeled + self.unlabeled
 
     @property
@@ -61,6 +61,12 @@ def prepare_inputs(spec: JobSpec) -> PreparedJob:
     if spec.multi_domain and method in METHODS and not METHODS[method].supports_domains:
         multi = sorted(n for n, m in METHODS.items() if m.supports_domains)
         problems.append(f"job.json: method.name: {method!r} trains one domain; for several domains use {', '.join(multi)}")
+
+    if spec.train.unlabeled_windows == "unlabeled_rasters" and method in METHODS and METHODS[method].uses_unlabeled:
+        for d in spec.domains:
+            if not d.unlabeled:
+                where = f"domain {d.name!r}" if spec.multi_domain else "the job"
+                problems.append(f"job.json: train.unlabeled_windows: 'unlabeled_rasters' needs unlabeled rasters, and {where} lists none")
 
     stems = [p.stem for d in spec.domains for p in d.predict]
     for stem in sorted({s for s in stems if stems.count(s) > 1}):

@@ -78,6 +78,9 @@ class TrainSpec(_Strict):
     eval_every: int | None = Field(default=None, ge=1)
     checkpoint_every: int | None = Field(default=None, ge=1)
     class_balanced: bool = True
+    # Where semi-supervised methods cut unlabelled windows: every raster, area-proportional
+    # (the labelled ones too), or only the rasters the job lists as unlabeled.
+    unlabeled_windows: Literal["all_rasters", "unlabeled_rasters"] = "all_rasters"
     num_workers: int | None = Field(default=None, ge=0)
 
     @field_validator("tile_size")

@@ -40,7 +40,8 @@ def build_domain_data(
     if stats is None:
         stats = compute_band_stats(domain.pool, domain.bands, t.seed)
     index = LabeledPixelIndex(train_maps, num_classes, t.seed, t.class_balanced)
-    source = WindowSource(domain.labeled, train_maps, domain.pool, domain.bands, stats, t.tile_size)
+    window_pool = domain.unlabeled if t.unlabeled_windows == "unlabeled_rasters" else domain.pool
+    source = WindowSource(domain.labeled, train_maps, window_pool, domain.bands, stats, t.tile_size)
     windows = TrainingWindows(source, index, t.seed, samples, with_unlabeled, stream)
     validator = BlockValidator(val_blocks, domain.labeled, domain.label_maps, domain.bands, stats, t.tile_size, num_classes)
     return DomainData(domain, stats, index, windows, validator)
