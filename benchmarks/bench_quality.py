@@ -15,6 +15,8 @@ Splits (fixed, chosen before any run from class presence only):
                     (fixed patch-aligned crops are scored).
   s2-strzegom       the analysts' real sparse masks of 2021-06-19 .. 2022-10-12 (4 dates);
                     unlabeled: 2023-02-09 and 2023-03-01; evaluation: the mask of 2023-02-09.
+  s2-strzegom:space the same, but only the labels west of column 190 train and only the
+                    February mask east of column 210 is scored: new ground as well as a new date.
 The evaluation images are also unlabeled inputs (transductive, as in the plugin: the user
 scribbles on some rasters and maps the others); their labels are never read before scoring.
 Any choice (e.g. a method default) must use the engine's validation blocks, which are held
@@ -71,8 +73,12 @@ SPLITS["seismic-tgs-salt:dev"] = dict(train=lambda n: n.endswith("_00.tif"), eva
 SPLITS["s2-strzegom:dev"] = dict(
     train=lambda n: n.split("_")[1][:8] in ("20210619", "20220619", "20220719"), eval=lambda n: n.split("_")[1][:8] == "20221012"
 )
+# s2-strzegom scores known fields on a new date (the analysts labelled the same places on every
+# date). This split hides the east of the scene on every date: labels west of column 190 train,
+# the February mask east of column 210 is scored (both halves hold every labelled class).
+SPLITS["s2-strzegom:space"] = dict(SPLITS["s2-strzegom"], train_cols=(0, 190), eval_cols=(210, None))
 for _cfg in CONFIGS.values():
-    _cfg["crop"]["s2-strzegom:dev"] = None
+    _cfg["crop"]["s2-strzegom:dev"] = _cfg["crop"]["s2-strzegom:space"] = None
 for _name in ("aerial-dubai", "seismic-tgs-salt"):
     for _cpu in ("cpu", "cpu-long"):
         CONFIGS[_cpu]["crop"][_name + ":dev"] = {"aerial-dubai": 320, "seismic-tgs-salt": 1010}[_name]  # one eval mosaic: a bigger crop
@@ -201,9 +207,15 @@ def prepare_dataset(data: Path, dataset: str, work: Path, budget: float | str, s
         if not split["train"](img.name):
             continue
         truth_path = src / "labels" / img.name
-        if budget == "real":  # the analysts' sparse masks as they are
+        if budget == "real":  # the analysts' sparse masks as they are, or only their columns `train_cols`
             labels_path = truth_path
-            t, _ = _read(truth_path)
+            t, profile = _read(truth_path)
+            if "train_cols" in split:
+                c0, c1 = split["train_cols"]
+                t[:, :, :c0], t[:, :, c1:] = 255, 255
+                labels_path = folder / "labels" / f"{img.stem}_real_cols{c0}-{c1}.tif"
+                if not labels_path.exists():
+                    _write(labels_path, t, profile, nodata=255)
             stats["labelled_px"] += int((t != 255).sum())
             stats["valid_px"] += int(t.size)
         else:
@@ -229,8 +241,12 @@ def prepare_dataset(data: Path, dataset: str, work: Path, budget: float | str, s
             continue
         image, profile = _read(img)
         r, c, h, w = _crop_window(img.name, image.shape[1:], crop, dataset)
-        crop_img = folder / "eval" / f"{img.stem}_crop{crop}.tif"
-        crop_truth = folder / "eval" / f"{img.stem}_crop{crop}_truth.tif"
+        name = f"{img.stem}_crop{crop}"
+        if "eval_cols" in split:
+            c0, c1 = split["eval_cols"]
+            c, w = c0, (c1 or image.shape[2]) - c0
+            name += f"_cols{c}-{c + w}"
+        crop_img, crop_truth = folder / "eval" / f"{name}.tif", folder / "eval" / f"{name}_truth.tif"
         if not crop_truth.exists():
             from rasterio.windows import Window, transform as window_transform
 
