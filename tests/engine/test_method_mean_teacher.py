@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 
 from method_helpers import make_batch, make_method, one_thread, step_at  # noqa: F401 (autouse fixture)
+from semiseg.train.methods.cutmix import random_boxes
 from semiseg.train.methods.mean_teacher import ema_decay
 
 
@@ -112,3 +113,39 @@ def test_weight_alpha_is_zero_in_warmup_and_full_after_the_ramp():
     assert parts["alpha"] == 0.0 and loss.item() == pytest.approx(parts["sup"])
     loss, parts = method.training_loss(batch, step_at(95))
     assert parts["alpha"] == 0.5 and loss.item() == pytest.approx(parts["sup"] + 0.5 * parts["cons"], rel=1e-5)
+
+
+def test_cutmix_boxes_have_the_sampled_size_and_probability():
+    gen = torch.Generator().manual_seed(0)
+    boxes = random_boxes(400, 64, 48, gen, probability=1.0)
+    fraction = boxes.float().mean((1, 2))
+    rows, cols = boxes.any(2).sum(1), boxes.any(1).sum(1)
+    assert torch.equal(rows * cols, boxes.sum((1, 2)))  # one solid rectangle per window
+    assert fraction.min() >= 0.015 and fraction.max() <= 0.41 and fraction.std() > 0.05
+    assert not random_boxes(50, 64, 48, gen, probability=0.0).any()
+    assert 0.35 < random_boxes(400, 64, 48, gen, probability=0.5).any((1, 2)).float().mean() < 0.65
+
+
+def test_cutmix_pastes_the_neighbours_pixels_and_the_teachers_prediction_on_it_alike():
+    method = make_method("mean_teacher", {"cutmix": 1.0, "tps_sigma": 0.0, "photometric": "none", "confidence": None}).eval()
+    batch = make_batch()
+    image, valid = batch["unlabeled"]["image"], batch["unlabeled"]["valid"]
+    valid[:, :, : valid.shape[2] // 3] = 0  # nodata on the left third, pasted with the pixels
+    valid[1] = 1
+    perturbed, target, mask = method.perturbed_view(image, valid, step_at(50))
+    boxes = random_boxes(image.shape[0], *image.shape[2:], step_at(50).generator, 1.0)  # the same draw
+    assert boxes.any((1, 2)).all() and not boxes.all((1, 2)).any()
+    clean = method.teacher_probs(image)
+    for i in range(image.shape[0]):
+        j = (i + 1) % image.shape[0]
+        inside, outside = boxes[i], ~boxes[i]
+        assert torch.allclose(perturbed[i][:, inside], image[j][:, inside] * valid[j][inside], atol=1e-6)
+        assert torch.allclose(perturbed[i][:, outside], image[i][:, outside] * valid[i][outside], atol=1e-6)
+        assert torch.allclose(target[i][:, inside], clean[j][:, inside], atol=1e-5)
+        assert torch.allclose(target[i][:, outside], clean[i][:, outside], atol=1e-5)
+        assert torch.equal(mask[i][inside], valid[j][inside].bool()) and torch.equal(mask[i][outside], valid[i][outside].bool())
+    # without cutmix the same call leaves the windows whole
+    plain = make_method("mean_teacher", {"tps_sigma": 0.0, "photometric": "none"}).eval()
+    plain.load_state_dict(method.state_dict())
+    unmixed, _, _ = plain.perturbed_view(image, valid, step_at(50))
+    assert torch.allclose(unmixed, image * valid[:, None], atol=1e-6)

@@ -2,7 +2,8 @@
 
 The teacher (EMA of the student, or the student itself under stop-gradient) predicts on the
 clean unlabeled window; the student sees the window photometrically jittered and TPS-warped,
-and is pulled towards the teacher's prediction warped the same way:
+and is pulled towards the teacher's prediction warped the same way (optionally with a box of
+the neighbouring window pasted in first, `cutmix`):
 L = L_sup + alpha(t) * mean over in-image pixels of KL(p_teacher || p_student).
 """
 
@@ -17,6 +18,7 @@ import torch.nn as nn
 from pydantic import Field
 
 from semiseg.train.methods.base import Method, MethodContext, MethodParams, StepInfo
+from semiseg.train.methods.cutmix import paste_from_neighbour, random_boxes
 from semiseg.train.methods.losses import confident, kl_divergence, masked_mean
 from semiseg.train.methods.photometric import photometric_jitter
 from semiseg.train.methods.ramps import unsupervised_weight
@@ -33,6 +35,7 @@ class MeanTeacherParams(MethodParams):
     confidence: float | None = Field(default=0.5, ge=0, le=1)  # mask teacher pixels below it; null: off
     tps_sigma: float = Field(default=0.1, ge=0)
     photometric: Literal["strong", "mild", "none"] = "strong"  # PhTPS jitter strength (photometric.py)
+    cutmix: float = Field(default=0.0, ge=0, le=1)  # probability of pasting a neighbour's box before PhTPS (cutmix.py)
     predict_with: Literal["teacher", "student"] = "teacher"  # which network is validated and exported (ema only)
     # "joint": one student pass over labelled and perturbed unlabeled windows together, so both
     # share batch statistics and both feed the running ones (which the EMA teacher inherits);
@@ -94,6 +97,9 @@ class MeanTeacher(Method):
         b, _, h, w = image.shape
         target = self.teacher_probs(image)
         gen = step.generator
+        if p.cutmix > 0:  # the teacher saw each window whole; its predictions are pasted like the pixels
+            boxes = random_boxes(b, h, w, gen, p.cutmix)
+            image, target, valid = (paste_from_neighbour(t, boxes) for t in (image, target, valid))
         grid = random_tps_grid(b, h, w, gen, p.tps_sigma).to(image.device)
         jittered = photometric_jitter(image, valid.bool(), gen) if p.photometric == "strong" else photometric_jitter(image, valid.bool(), gen, p.photometric)
         perturbed = warp(jittered, grid).to(image.dtype)
