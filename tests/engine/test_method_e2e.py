@@ -23,7 +23,7 @@ RUNS = [
     ({"name": "cct", "distance": "js", "decoders": {"vat": 0, "feature_drop": 2}}, 1, "unet"),
     ({"name": "mean_teacher"}, 3, "unet"),
     ({"name": "mean_teacher", "teacher": "simple", "alpha": 0.5, "batchnorm": "separate"}, 1, "unet"),
-    ({"name": "mean_teacher", "predict_with": "student", "confidence": None}, 5, "deeplabv3plus"),
+    ({"name": "mean_teacher", "predict_with": "student", "confidence": None, "cutmix": 0.5}, 5, "deeplabv3plus"),
 ]
 
 
