@@ -50,7 +50,7 @@ def write_scene(folder: Path, bands: int = 3, size: int = 96, seed: int = 0) -> 
     return raster, label_raster
 
 
-def write_job(folder: Path, method: dict, bands: int = 3, arch: str = "unet", steps: int = 3) -> Path:
+def write_job(folder: Path, method: dict, bands: int = 3, arch: str = "unet", steps: int = 3, **train) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     raster, labels = write_scene(folder, bands)
     job = {
@@ -59,7 +59,7 @@ def write_job(folder: Path, method: dict, bands: int = 3, arch: str = "unet", st
         "labeled": [{"raster": raster.name, "labels": labels.name}],
         "method": method,
         "model": {"arch": arch, "encoder": "resnet18"},
-        "train": {"steps": steps, "batch_size": 2, "tile_size": 64, "num_workers": 0, "eval_every": steps},
+        "train": {"steps": steps, "batch_size": 2, "tile_size": 64, "num_workers": 0, "eval_every": steps, **train},
         "predict": [raster.name],
     }
     (folder / "job.json").write_text(json.dumps(job))

@@ -239,9 +239,9 @@ def test_one_domain_methods_refuse_several_domains(tmp_path, capsys):
     assert "for several domains use cct, usss" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("method", ["usss", "cct"])
-def test_multi_domain_job_trains_and_each_model_predicts_its_own_classes(tmp_path, method):
-    job = _two_domain_job(tmp_path, method)
+@pytest.mark.parametrize("method,train", [("usss", {}), ("cct", {}), ("usss", {"unlabeled_per_labeled": 2})])
+def test_multi_domain_job_trains_and_each_model_predicts_its_own_classes(tmp_path, method, train):
+    job = _two_domain_job(tmp_path, method, **train)
     assert main(["train", str(job), "--quiet"]) == 0
     metrics = [e for e in events_of(job) if e["type"] == "metrics"]
     assert {e["domain"] for e in metrics} == {"aerial", "seismic"}

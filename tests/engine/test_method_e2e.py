@@ -40,3 +40,11 @@ def test_method_trains_exports_and_predicts_through_the_cli(tmp_path, method, ba
     events = [json.loads(line) for line in (job / "events.jsonl").read_text().splitlines()]
     progress = [e for e in events if e["type"] == "progress"]
     assert progress and set(progress[-1]["parts"]) >= {"sup"}
+
+
+@pytest.mark.parametrize("method", ["aux", "s6", "cct", "mean_teacher"])
+def test_methods_train_on_several_unlabeled_windows_per_labelled_one(tmp_path, method):
+    job = write_job(tmp_path / "job", {"name": method}, steps=2, unlabeled_per_labeled=3)
+    assert main(["train", str(job), "--quiet"]) == 0
+    parts = [e for e in map(json.loads, (job / "events.jsonl").read_text().splitlines()) if e["type"] == "progress"][-1]["parts"]
+    assert len(parts) > 1  # an unsupervised term beside "sup"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from conftest import write_job, write_raster
-from semiseg.data.dataset import StepSampler
+from semiseg.data.dataset import StepSampler, collate_windows
 from semiseg.data.sampling import LabeledPixelIndex
 from semiseg.data.split import split_blocks
 from semiseg.errors import UserError
@@ -82,6 +83,26 @@ def test_unlabeled_windows_come_from_the_rasters_train_unlabeled_windows_names(t
         assert all(from_unlabeled)
     else:  # area-proportional over both rasters: about half each
         assert 70 <= sum(from_unlabeled) <= 130
+
+
+def test_unlabeled_per_labeled_adds_distinct_windows_to_every_batch(tmp_path):
+    """Each labelled window brings k unlabelled ones; the first is the one k = 1 would have drawn."""
+    rng = np.random.default_rng(0)
+    labels = np.full((96, 96), 255, np.uint8)
+    labels[10:20, 10:20], labels[60:70, 60:70] = 0, 1
+    write_raster(tmp_path / "a.tif", rng.integers(0, 255, (1, 96, 96), dtype=np.uint8))
+    write_raster(tmp_path / "a_labels.tif", labels, nodata=255)
+    draws = {}
+    for k in (1, 3):
+        write_job(tmp_path, method={"name": "mean_teacher"}, train={"tile_size": 32, "unlabeled_per_labeled": k})
+        spec = load_job(tmp_path)
+        windows = build_domain_data(prepare_inputs(spec).domains[0], 0, spec.train, 10, with_unlabeled=True).windows
+        draws[k] = collate_windows([windows[i] for i in range(2)])
+    one, three = draws[1]["unlabeled"]["image"], draws[3]["unlabeled"]["image"]
+    assert one.shape == (2, 1, 32, 32) and three.shape == (6, 1, 32, 32)
+    assert draws[3]["unlabeled"]["valid"].shape == (6, 32, 32) and draws[3]["labeled"]["image"].shape == (2, 1, 32, 32)
+    assert torch.equal(three[0], one[0]) and torch.equal(draws[3]["labeled"]["image"], draws[1]["labeled"]["image"])
+    assert len({tuple(w.flatten()[:64].tolist()) for w in three}) == 6
 
 
 def test_unlabeled_windows_only_from_unlabeled_rasters_needs_some(scene_job):

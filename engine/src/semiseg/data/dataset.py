@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 import torch
 from rasterio.windows import Window
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset, Sampler, default_collate
 
 from semiseg.data.augment import random_dihedral
 from semiseg.data.labels import IGNORE_INDEX
@@ -54,13 +54,15 @@ class _RasterCache:
 
 
 class TrainingWindows(Dataset):
-    def __init__(self, source: WindowSource, index: LabeledPixelIndex, seed: int, length: int, with_unlabeled: bool, stream: int = 0):
+    """Sample i: one labelled window and `unlabeled_count` unlabelled ones (stacked on a leading axis)."""
+
+    def __init__(self, source: WindowSource, index: LabeledPixelIndex, seed: int, length: int, unlabeled_count: int, stream: int = 0):
         self.source = source
         self.stream = stream  # separates the random streams of several domains
         self.index = index
         self.seed = seed
         self.length = length
-        self.with_unlabeled = with_unlabeled
+        self.unlabeled_count = unlabeled_count
         self._cache = _RasterCache()
 
     def __len__(self) -> int:
@@ -69,8 +71,9 @@ class TrainingWindows(Dataset):
     def __getitem__(self, i: int) -> dict:
         rng = np.random.default_rng([self.seed, int(i)] + ([self.stream] if self.stream else []))
         sample = {"labeled": self._labeled(rng)}
-        if self.with_unlabeled:
-            sample["unlabeled"] = self._unlabeled(rng)
+        if self.unlabeled_count:
+            windows = [self._unlabeled(rng) for _ in range(self.unlabeled_count)]
+            sample["unlabeled"] = {key: torch.stack([w[key] for w in windows]) for key in windows[0]}
         return sample
 
     def _labeled(self, rng: np.random.Generator) -> dict:
@@ -94,6 +97,21 @@ class TrainingWindows(Dataset):
                 break
         image, valid = random_dihedral(rng, s.stats.apply(image) * valid, valid)
         return {"image": torch.from_numpy(image), "valid": torch.from_numpy(valid)}
+
+
+def collate_windows(samples: list[dict]) -> dict:
+    """The default collation, then each sample's unlabelled windows become batch items of their own."""
+    batch = default_collate(samples)
+    _flatten_unlabeled(batch)
+    return batch
+
+
+def _flatten_unlabeled(node: dict) -> None:
+    for key, value in node.items():
+        if key == "unlabeled":
+            node[key] = {name: tensor.flatten(0, 1) for name, tensor in value.items()}
+        elif isinstance(value, dict):
+            _flatten_unlabeled(value)
 
 
 class DomainWindows(Dataset):

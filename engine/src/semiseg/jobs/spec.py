@@ -81,6 +81,9 @@ class TrainSpec(_Strict):
     # Where semi-supervised methods cut unlabelled windows: every raster, area-proportional
     # (the labelled ones too), or only the rasters the job lists as unlabeled.
     unlabeled_windows: Literal["all_rasters", "unlabeled_rasters"] = "all_rasters"
+    # Unlabelled windows per labelled window in a batch: more consistency signal per step,
+    # at the cost of more forward passes (semi-supervised methods only).
+    unlabeled_per_labeled: int = Field(default=1, ge=1, le=16)
     num_workers: int | None = Field(default=None, ge=0)
 
     @field_validator("tile_size")

@@ -15,7 +15,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader
 
 from semiseg import __version__
-from semiseg.data.dataset import DomainWindows, StepSampler
+from semiseg.data.dataset import DomainWindows, StepSampler, collate_windows
 from semiseg.errors import Cancelled, UserError
 from semiseg.io.atomic import atomic_directory, write_text_atomic
 from semiseg.jobs.events import EventLog
@@ -53,6 +53,7 @@ class _StepData(L.LightningDataModule):
             self.dataset,
             batch_size=t.batch_size,
             sampler=sampler,
+            collate_fn=collate_windows,
             num_workers=self.num_workers,
             pin_memory=self.pin,
             prefetch_factor=4 if self.num_workers else None,
