@@ -120,6 +120,30 @@ def test_sigterm_checkpoints_and_leaves_no_half_written_output(scene_job):
     assert not [p for p in scene_job.rglob("*") if "partial" in p.name]
 
 
+def test_cancel_while_predicting_after_training_stops_and_resume_finishes(scene_job, monkeypatch):
+    """The plugin's Cancel can arrive after the last step, while the maps are written: honour it."""
+    import semiseg.train.runner as runner
+
+    predict_raster = runner.predict_raster
+
+    def cancel_then_predict(*args, **kwargs):
+        (scene_job / "cancel").touch()
+        return predict_raster(*args, **kwargs)
+
+    write_job(scene_job)
+    caller_handler = signal.getsignal(signal.SIGINT)
+    monkeypatch.setattr(runner, "predict_raster", cancel_then_predict)
+    assert main(["train", str(scene_job), "--quiet"]) == 130
+    assert signal.getsignal(signal.SIGINT) is caller_handler  # Ctrl-C works again for whoever called the engine
+    assert events_of(scene_job)[-1]["status"] == "cancelled"
+    assert not list((scene_job / "outputs").glob("*.tif")) and not [p for p in scene_job.rglob("*") if "partial" in p.name]
+
+    monkeypatch.setattr(runner, "predict_raster", predict_raster)
+    assert main(["train", str(scene_job), "--resume", "--quiet"]) == 0
+    assert [e for e in events_of(scene_job) if e["type"] == "start"][-1]["resumed_from_step"] == 4
+    assert (scene_job / "outputs" / "a_classes.tif").exists()
+
+
 def test_resume_refuses_changed_inputs_and_another_engine_version(scene_job, capsys, monkeypatch):
     write_job(scene_job, predict=[])
     assert main(["train", str(scene_job), "--quiet"]) == 0

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
 from pathlib import Path
+from typing import Iterator
 
 import lightning as L
 from lightning.pytorch.callbacks import TQDMProgressBar
 import numpy as np
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from semiseg.errors import Cancelled
 from semiseg.jobs.events import EventLog
 from semiseg.metrics import scores
 from semiseg.train.validation import BlockValidator
@@ -78,15 +81,26 @@ class Validation(L.Callback):
 
 
 class CancelFlag:
-    """Set by SIGINT/SIGTERM or by a `cancel` file in the job directory."""
+    """Set by SIGINT/SIGTERM (while `listening`) or by a `cancel` file in the job directory.
+
+    The handlers cover the whole job, export and prediction included, so a stop request after
+    the last step is honoured too; the process's own handlers come back afterwards.
+    """
+
+    _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self, cancel_file: Path):
         self.cancel_file = cancel_file
         self._signalled = False
 
-    def install(self) -> None:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, self._on_signal)
+    @contextlib.contextmanager
+    def listening(self) -> Iterator[None]:
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in self._SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def _on_signal(self, signum, frame) -> None:
         self._signalled = True
@@ -94,6 +108,11 @@ class CancelFlag:
     @property
     def is_set(self) -> bool:
         return self._signalled or self.cancel_file.exists()
+
+    def check(self) -> None:
+        """Raise Cancelled if a stop was asked: for work between or after training steps."""
+        if self.is_set:
+            raise Cancelled()
 
 
 class Checkpointing(L.Callback):

@@ -155,7 +155,6 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
         {d.prepared.name: d.validator for d in domains}, {d.prepared.name: d.info.class_names for d in domains}, events, t.eval_interval, t.steps
     )
     cancel = CancelFlag(jd.cancel_request)
-    cancel.install()
     checkpointing = Checkpointing(jd.last_checkpoint, t.checkpoint_interval, print_fp, cancel)
 
     _quiet_lightning()
@@ -190,21 +189,29 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
         domains=[d.prepared.name for d in domains],
     )
     events.emit("phase", phase="train", message=f"{t.steps} steps of {t.batch_size} windows of {t.tile_size} px")
-    try:
-        trainer.fit(task, datamodule=data, ckpt_path=str(ckpt_path) if ckpt_path else None)
-    except SIGTERMException:
-        if not checkpointing.cancelled:
-            raise
+    with cancel.listening():
+        try:
+            trainer.fit(task, datamodule=data, ckpt_path=str(ckpt_path) if ckpt_path else None)
+        except SIGTERMException:
+            if not checkpointing.cancelled:
+                raise
+        if checkpointing.cancelled:
+            raise Cancelled()
+        if not trainer.is_global_zero:
+            return {}
+        networks = method.inference_networks()
+        return _finish(jd, spec, arch, prepared.encoder, domains, networks, validation.latest, print_fp, events, trainer.strategy.root_device, cancel)
 
-    if checkpointing.cancelled:
-        raise Cancelled()
-    if not trainer.is_global_zero:
-        return {}
-    return _finish(jd, spec, arch, prepared.encoder, domains, method.inference_networks(), validation.latest, print_fp, events, trainer.strategy.root_device)
 
+def _finish(
+    jd: JobDir, spec: JobSpec, arch: str, encoder: str, domains: list[DomainData], networks: dict, metrics: dict[str, dict], print_fp: str, events: EventLog, device: torch.device, cancel: CancelFlag
+) -> dict[str, dict]:
+    """Export one model package per domain (model/, or model/<domain>/ for several), then predict.
 
-def _finish(jd: JobDir, spec: JobSpec, arch: str, encoder: str, domains: list[DomainData], networks: dict, metrics: dict[str, dict], print_fp: str, events: EventLog, device: torch.device) -> dict[str, dict]:
-    """Export one model package per domain (model/, or model/<domain>/ for several), then predict."""
+    A stop request here raises Cancelled between prediction batches; the checkpoint of the last
+    step is already written, so `--resume` exports and predicts again without training.
+    """
+    cancel.check()
     events.emit("phase", phase="export", message="writing the model package")
     cards = {}
     for d in domains:
@@ -244,7 +251,14 @@ def _finish(jd: JobDir, spec: JobSpec, arch: str, encoder: str, domains: list[Do
             events.emit("phase", phase="predict", message=f"predicting {raster.name}")
             polygons = spec.inference.min_polygon_pixels if spec.inference.polygons else None
             paths = predict_raster(
-                card, predictor, raster, jd.outputs, spec.inference.overlap, polygons=polygons, on_phase=lambda p, m: events.emit("phase", phase=p, message=m)
+                card,
+                predictor,
+                raster,
+                jd.outputs,
+                spec.inference.overlap,
+                on_tile=lambda done, total: cancel.check(),
+                polygons=polygons,
+                on_phase=lambda p, m: events.emit("phase", phase=p, message=m),
             )
             for kind, path in paths.outputs():
                 events.emit("output", kind=kind, path=str(path.relative_to(jd.root)), source=str(raster))
