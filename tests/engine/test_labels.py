@@ -89,3 +89,14 @@ def test_missing_class_field_is_named(tmp_path, raster):
     gpd.GeoDataFrame({"kind": [1]}, geometry=[_pixel_box(0, 0, 5, 5)], crs=UTM33).to_file(tmp_path / "k.gpkg", driver="GPKG")
     with pytest.raises(UserError, match="class field 'class_id'"):
         load_labels(tmp_path / "k.gpkg", raster, 2)
+
+
+def test_class_ids_in_a_text_field_are_read_and_class_names_are_refused(tmp_path, raster):
+    """Layers made in QGIS can carry ids as text; a name instead of an id must be a clear error."""
+    gpd.GeoDataFrame({"class_id": ["1"]}, geometry=[_pixel_box(10, 5, 20, 15)], crs=UTM33).to_file(tmp_path / "t.gpkg", driver="GPKG")
+    assert (load_labels(tmp_path / "t.gpkg", raster, 2).ids == 1).sum() == 100
+    gpd.GeoDataFrame({"class_id": ["1", "water"]}, geometry=[_pixel_box(10, 5, 20, 15), _pixel_box(0, 0, 5, 5)], crs=UTM33).to_file(
+        tmp_path / "n.gpkg", driver="GPKG"
+    )
+    with pytest.raises(UserError, match=r"n\.gpkg: field 'class_id' must hold whole class ids, not 'water'"):
+        load_labels(tmp_path / "n.gpkg", raster, 2)

@@ -80,7 +80,14 @@ def test_unknown_method_encoder_and_field_are_all_reported(scene_job, capsys):
     write_job(scene_job, method={"name": "magic"}, model={"arch": "unet", "encoder": "resnet999"})
     lines = _run_invalid(scene_job, capsys)
     assert any("method.name" in line and "magic" in line for line in lines)
-    assert any("model.encoder" in line and "resnet999" in line for line in lines)
+    assert any("model.encoder" in line and "resnet999" in line and "did you mean" in line and "resnet18" in line for line in lines)
+
+
+def test_one_named_gpu_for_several_processes_is_refused(scene_job, capsys):
+    code = main(["train", str(scene_job), "--quiet", "--device", "cuda:1", "--devices", "2"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--device cuda:1 --devices 2" in err and "Traceback" not in err
+    assert not any((scene_job / name).exists() for name in WRITTEN_BY_TRAINING)
 
 
 def test_unknown_field_and_bad_json(scene_job, capsys):
@@ -112,11 +119,27 @@ def test_predict_with_missing_model_is_a_user_error(tmp_path, capsys):
     (["--bounds", "10", "0", "5", "1"], "XMIN < XMAX"),
     (["--bounds", "0", "0", "inf", "1"], "finite"),
     (["--min-polygon-pixels", "4"], "needs --polygons"),
+    (["--overlap", "1"], "--overlap 1.0: expected a fraction"),
+    (["--overlap", "-0.2"], "--overlap -0.2: expected a fraction"),
+    (["--batch-size", "0"], "--batch-size 0: expected at least 1"),
 ])
 def test_bad_predict_options_are_refused_before_anything_runs(tmp_path, capsys, options, message):
     code = main(["predict", str(tmp_path / "no_model"), str(tmp_path / "x.tif"), "--out", str(tmp_path / "o"), *options])
     err = capsys.readouterr().err
     assert code == 2 and message in err and "Traceback" not in err and not (tmp_path / "o").exists()
+
+
+def test_ctrl_c_during_predict_is_reported_as_cancelled(tmp_path, capsys, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("semiseg.predict.raster.predict_with_model", interrupted)
+    out = tmp_path / "o"
+    assert main(["predict", str(tmp_path / "model"), str(tmp_path / "x.tif"), "--out", str(out), "--quiet", "--events"]) == 130
+    assert "Traceback" not in capsys.readouterr().err
+    done = events_of(out)[-1]
+    assert done["type"] == "done" and done["status"] == "cancelled" and done["exit_code"] == 130
+    assert not any(e["type"] == "error" for e in events_of(out))
 
 
 def test_pretrained_weights_missing_offline_is_a_clear_error(scene_job, capsys):

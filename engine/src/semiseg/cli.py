@@ -33,8 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("model_dir", type=Path)
     pr.add_argument("rasters", type=Path, nargs="+")
     pr.add_argument("--out", type=Path, required=True)
-    pr.add_argument("--overlap", type=float, default=0.5)
-    pr.add_argument("--batch-size", type=int, default=8)
+    pr.add_argument("--overlap", type=float, default=0.5, help="fraction of a window shared with its neighbour (default 0.5)")
+    pr.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default 8)")
     pr.add_argument("--polygons", action="store_true", help="also write RASTER_polygons.gpkg: one polygon per region of a class")
     pr.add_argument("--min-polygon-pixels", type=int, metavar="N",
                     help="with --polygons: smaller regions merge into their largest neighbour first (default 16; 1 keeps all)")
@@ -140,7 +140,7 @@ def _cmd_predict(args) -> int:
     import os
     import time
 
-    from semiseg.errors import UserError
+    from semiseg.errors import Cancelled, UserError
     from semiseg.jobs.events import EventLog
     from semiseg.jobs.spec import DEFAULT_MIN_POLYGON_PIXELS
     from semiseg.predict.area import check_bounds
@@ -149,6 +149,10 @@ def _cmd_predict(args) -> int:
 
     if args.bounds:
         check_bounds(tuple(args.bounds))
+    if not 0 <= args.overlap < 1:  # 1 or more would never advance; below 0 leaves gaps
+        raise UserError(f"--overlap {args.overlap}: expected a fraction of a window from 0 up to, not including, 1")
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size {args.batch_size}: expected at least 1")
     if args.min_polygon_pixels is not None and (not args.polygons or args.min_polygon_pixels < 1):
         raise UserError("--min-polygon-pixels: needs --polygons and a value of at least 1")
     polygons = (args.min_polygon_pixels or DEFAULT_MIN_POLYGON_PIXELS) if args.polygons else None
@@ -185,7 +189,10 @@ def _cmd_predict(args) -> int:
             events.emit("error", message=problem)
         events.emit("done", status="failed", exit_code=EXIT_INVALID, message=exc.problems[0])
         raise
-    except BaseException as exc:  # an engine bug: the traceback goes to the log, one line to the client
+    except (Cancelled, KeyboardInterrupt):
+        events.emit("done", status="cancelled", exit_code=EXIT_CANCELLED, message="cancelled")
+        raise Cancelled() from None
+    except Exception as exc:  # an engine bug: the traceback goes to the log, one line to the client
         events.log(traceback.format_exc())
         message = f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         events.emit("error", message=message)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import rasterio.features
 
 from semiseg.errors import UserError
@@ -111,9 +112,10 @@ def _rasterize_vector(
         if values.isna().any():
             notes.append(f"{path}: {int(values.isna().sum())} feature(s) without {class_field} were skipped")
             frame, values = frame[values.notna()], values[values.notna()]
-        numeric = np.asarray(values, dtype=float) if len(values) else np.zeros(0)
-        if len(numeric) and np.any(numeric != np.round(numeric)):
-            raise UserError(f"{path}: field {class_field!r} must hold whole class ids")
+        numeric = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)  # "3" from a text field is fine
+        wrong = np.isnan(numeric) | (numeric != np.round(numeric))
+        if wrong.any():
+            raise UserError(f"{path}: field {class_field!r} must hold whole class ids, not {values.to_numpy()[wrong][0]!r}")
         for geom, value in zip(frame.geometry, numeric.astype(int)):
             kind = geom.geom_type.removeprefix("Multi")
             if kind == "LineString":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 from typing import Iterator
 
 import huggingface_hub.constants
@@ -25,8 +26,10 @@ def check_model_names(arch: str, encoder: str, where: str = "job.json") -> list[
     problems = []
     if arch.lower() not in smp.MODEL_ARCHITECTURES_MAPPING:
         problems.append(f"{where}: model.arch: unknown architecture {arch!r} (known: {', '.join(architecture_names())})")
-    if encoder not in smp.encoders.get_encoder_names():
-        problems.append(f"{where}: model.encoder: unknown encoder {encoder!r} (see `semiseg doctor --encoders`)")
+    if encoder not in encoder_names():
+        close = difflib.get_close_matches(encoder, encoder_names(), n=3, cutoff=0.6)
+        hint = f"did you mean {', '.join(close)}?" if close else "smp's encoder names, e.g. resnet18, resnet34, efficientnet-b0"
+        problems.append(f"{where}: model.encoder: unknown encoder {encoder!r} ({hint})")
     return problems
 
 

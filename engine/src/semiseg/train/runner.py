@@ -66,9 +66,11 @@ def _accelerator(device: str, devices: int) -> tuple[str, int | list[int]]:
     if device == "cpu":
         return "cpu", devices
     if device.startswith("cuda"):
+        index = device.partition(":")[2]
+        if index and devices > 1:  # one named GPU cannot host several processes
+            raise UserError(f"--device {device} --devices {devices}: cuda:N names one GPU; use --device cuda --devices {devices} for several")
         if not torch.cuda.is_available():
             raise UserError(f"--device {device}: no CUDA device is available here (see `semiseg doctor`)")
-        index = device.partition(":")[2]
         return "gpu", ([int(index)] if index else devices)
     raise UserError(f"--device {device}: expected auto, cpu, cuda or cuda:N")
 
