@@ -1,4 +1,4 @@
-"""Quality of every training method on real data with sparse labels (issue 3).
+"""Quality of every single-domain training method on real data with sparse labels (issue 3).
 
 For each data set, labels are made sparse the way users label (strokes and small blobs inside
 class regions, ~1 % or ~5 % of the pixels) from the dense masks of the TRAINING images only;
