@@ -65,4 +65,4 @@ install-plugin:
 	/usr/bin/python3 scripts/build_plugin.py --install
 
 clean:
-	rm -rf $(VENV) semiseg-demo dist bench-output
+	rm -rf $(VENV) semiseg-demo dist build bench-output

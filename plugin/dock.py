@@ -559,7 +559,8 @@ class SemiSegDock(QgsDockWidget):
 
     def cancel(self) -> None:
         if self.task is not None:
-            self.status_label.setText("cancelling: the engine writes a checkpoint and stops…")
+            self.status_label.setText("cancelling the prediction…" if self.task.predict
+                                      else "cancelling: the engine writes a checkpoint and stops…")
             self.task.cancel()
 
     def _show_state(self, state) -> None:

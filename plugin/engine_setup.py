@@ -91,9 +91,6 @@ class SetupEngineTask(QgsTask):
             # pip builds in the source tree; the installed plugin folder may be read-only.
             build = Path(tmp) / "engine"
             shutil.copytree(self.source, build, ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
-            readme = self.source.parent / "README.md"  # the engine's pyproject.toml names ../README.md
-            if readme.is_file():
-                shutil.copy2(readme, Path(tmp) / "README.md")
             steps = [[base_python(), "-m", "venv", str(self.venv)],
                      [python, "-m", "pip", "install", "--upgrade", "pip"],
                      [python, "-m", "pip", "install", str(build)]]

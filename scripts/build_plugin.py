@@ -6,8 +6,8 @@
     python3 scripts/build_plugin.py --install --profile DIR
 
 The zip holds one folder, `semiseg_qgis/` (not `semiseg`, the engine's package name): the plugin
-code, metadata.txt, resources/, and the engine source (engine/pyproject.toml + engine/src, plus
-the README it names) that "Set up engine" pip-installs into a separate virtual environment.
+code, metadata.txt, resources/, README.md, and the engine source (engine/pyproject.toml +
+engine/src) that "Set up engine" pip-installs into a separate virtual environment.
 """
 import argparse
 import configparser
@@ -38,7 +38,7 @@ def stage(build: Path) -> Path:
     (target / "engine").mkdir()
     shutil.copy2(REPO / "engine" / "pyproject.toml", target / "engine" / "pyproject.toml")
     shutil.copytree(REPO / "engine" / "src", target / "engine" / "src", ignore=SKIP)
-    if (REPO / "README.md").is_file():  # engine/pyproject.toml names ../README.md as its readme
+    if (REPO / "README.md").is_file():  # the user guide travels with the plugin
         shutil.copy2(REPO / "README.md", target / "README.md")
     return target
 

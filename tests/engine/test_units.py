@@ -131,3 +131,22 @@ def test_atomic_writes_leave_nothing_when_interrupted(tmp_path):
             (tmp / "new.txt").write_text("new")
             raise RuntimeError("crash")
     assert [p.name for p in tmp_path.iterdir()] == ["model"] and (tmp_path / "model" / "old.txt").exists()
+
+
+def test_demo_scene_is_written_whole_and_its_scribbles_lie_on_their_classes(tmp_path):
+    """`make demo` trains on these files: each label must fall on its class in the truth."""
+    import rasterio
+
+    from semiseg.data.labels import IGNORE_INDEX, load_labels
+    from semiseg.demo.run import write_scenes
+    from semiseg.demo.scene import CLASSES
+    from semiseg.io.rasters import raster_info
+
+    write_scenes(tmp_path, size=256)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == sorted(["scene_a_labels.gpkg"] + [f"scene_{s}{t}.tif" for s in "abc" for t in ("", "_truth")])
+    labels = load_labels(tmp_path / "scene_a_labels.gpkg", raster_info(tmp_path / "scene_a.tif"), len(CLASSES)).ids
+    with rasterio.open(tmp_path / "scene_a_truth.tif") as ds:
+        truth = ds.read(1)
+    drawn = labels != IGNORE_INDEX
+    assert drawn.mean() > 0.005 and (labels[drawn] == truth[drawn]).mean() > 0.97

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from semiseg.data.labels import IGNORE_INDEX
 
 MAX_PIXELS_PER_CLASS = 200_000
 
@@ -45,10 +44,6 @@ class LabeledPixelIndex:
                     where = rng.choice(where, MAX_PIXELS_PER_CLASS, replace=False)
                 self.positions.setdefault(c, []).append((r, where))
         self.classes = sorted(self.positions)
-
-    @property
-    def empty(self) -> bool:
-        return not self.classes
 
     def draw_pixel(self, rng: np.random.Generator) -> tuple[int, int, int]:
         """(raster, row, col) of a labelled pixel."""
@@ -84,7 +79,3 @@ def _clamp(start: int, extent: int, tile: int) -> int:
     if extent <= tile:  # raster smaller than a tile: centre it; the rest is padding
         return -((tile - extent) // 2)
     return min(max(start, 0), extent - tile)
-
-
-def is_labelled(ids: np.ndarray) -> np.ndarray:
-    return ids != IGNORE_INDEX

@@ -15,6 +15,7 @@ from rasterio.crs import CRS
 
 from semiseg.demo.scene import CLASSES, make_scene
 from semiseg.demo.scribbles import scribbles_from_mask
+from semiseg.io.atomic import atomic_path, write_text_atomic
 
 CRS_DEMO = CRS.from_epsg(32633)
 PIXEL_M = 0.5
@@ -31,19 +32,18 @@ def write_scenes(data_dir: Path, size: int = 512) -> None:
     for i, (name, seed) in enumerate(SCENES.items()):
         scene = make_scene(seed, size)
         profile = dict(driver="GTiff", width=size, height=size, crs=CRS_DEMO, transform=_transform(i), tiled=True, compress="deflate")
-        with rasterio.open(data_dir / f"{name}.tif", "w", count=3, dtype="uint8", photometric="RGB", **profile) as ds:
+        with atomic_path(data_dir / f"{name}.tif") as tmp, rasterio.open(tmp, "w", count=3, dtype="uint8", photometric="RGB", **profile) as ds:
             ds.write(scene.image)
-        with rasterio.open(data_dir / f"{name}_truth.tif", "w", count=1, dtype="uint8", nodata=255, **profile) as ds:
+        with atomic_path(data_dir / f"{name}_truth.tif") as tmp, rasterio.open(tmp, "w", count=1, dtype="uint8", nodata=255, **profile) as ds:
             ds.write(scene.truth, 1)
         if name == "scene_a":
             features = scribbles_from_mask(scene.truth, _transform(i), np.random.default_rng(seed), strokes_per_class=5)
             lines = [(g, c) for g, c in features if g.geom_type == "LineString"]
             regions = [(g, c) for g, c in features if g.geom_type == "Polygon"]
-            path = data_dir / "scene_a_labels.gpkg"
-            path.unlink(missing_ok=True)
-            for layer, items in (("scribbles", lines), ("regions", regions)):
-                frame = gpd.GeoDataFrame({"class_id": [c for _, c in items]}, geometry=[g for g, _ in items], crs=CRS_DEMO.to_wkt())
-                frame.to_file(path, layer=layer, driver="GPKG")
+            with atomic_path(data_dir / "scene_a_labels.gpkg") as tmp:
+                for layer, items in (("scribbles", lines), ("regions", regions)):
+                    frame = gpd.GeoDataFrame({"class_id": [c for _, c in items]}, geometry=[g for g, _ in items], crs=CRS_DEMO.to_wkt())
+                    frame.to_file(tmp, layer=layer, driver="GPKG")
 
 
 def demo_job(steps: int, tile: int) -> dict:
@@ -73,7 +73,7 @@ def run_demo(out: Path, steps: int | None, device: str, quiet: bool) -> int:
     job_dir.mkdir(parents=True, exist_ok=True)
     for stale in ("events.jsonl", "log.txt"):
         (job_dir / stale).unlink(missing_ok=True)
-    (job_dir / "job.json").write_text(json.dumps(demo_job(steps, tile), indent=2), encoding="utf-8")
+    write_text_atomic(job_dir / "job.json", json.dumps(demo_job(steps, tile), indent=2))
     print(f"semiseg demo: training {steps} steps on {'GPU' if gpu else 'CPU'} (job: {job_dir / 'job.json'})")
     argv = ["train", str(job_dir), "--device", device] + (["--quiet"] if quiet else [])
     code = cli_main(argv)
