@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+import rasterio
 
 from method_helpers import one_thread, write_job  # noqa: F401 (autouse fixture)
 from semiseg.cli import main
@@ -36,7 +38,10 @@ def test_method_trains_exports_and_predicts_through_the_cli(tmp_path, method, ba
     assert (job / "model" / "model.safetensors").is_file()
     metrics = json.loads((job / "metrics.json").read_text())
     assert "miou" in metrics["validation"]
-    assert (job / "outputs" / "scene_classes.tif").is_file()  # the exported network rebuilt from model.json
+    # The exported package, rebuilt from model.json alone, predicts exactly the map of the job.
+    assert main(["predict", str(job / "model"), str(job / "scene.tif"), "--out", str(tmp_path / "again"), "--quiet"]) == 0
+    with rasterio.open(job / "outputs" / "scene_classes.tif") as trained, rasterio.open(tmp_path / "again" / "scene_classes.tif") as rebuilt:
+        np.testing.assert_array_equal(trained.read(1), rebuilt.read(1))
     events = [json.loads(line) for line in (job / "events.jsonl").read_text().splitlines()]
     progress = [e for e in events if e["type"] == "progress"]
     assert progress and set(progress[-1]["parts"]) >= {"sup"}

@@ -14,7 +14,7 @@ import rasterio
 from affine import Affine
 from safetensors.torch import load_file
 
-from conftest import SEMISEG, events_of, start_training, wait_for_step, write_job
+from conftest import SEMISEG, events_of, sparse_labels, start_training, two_class_scene, wait_for_step, write_job, write_raster
 from semiseg.cli import main
 from semiseg.jobs.spec import DEFAULT_METHOD
 
@@ -73,6 +73,18 @@ def test_train_writes_events_model_metrics_and_outputs(scene_job, capsys):
     assert "a.tif: --bounds" in err and "do not overlap" in err and "Traceback" not in err
 
 
+def test_training_maps_the_pixels_it_was_not_given_as_the_labels_say(scene_job):
+    """Labels reach the loss aligned with their pixels and classes: a short run maps the rest."""
+    write_job(scene_job, train={"steps": 30}, inference={"overlap": 0.5})
+    assert main(["train", str(scene_job), "--quiet"]) == 0
+    _, truth = two_class_scene()
+    with rasterio.open(scene_job / "outputs" / "a_classes.tif") as ds:
+        predicted = ds.read(1)
+    unseen = sparse_labels(truth) == 255
+    accuracy = (predicted[unseen] == truth[unseen]).mean()
+    assert accuracy > 0.95, accuracy
+
+
 def test_same_seed_same_weights(scene_job, tmp_path):
     import shutil
 
@@ -118,6 +130,22 @@ def test_sigterm_checkpoints_and_leaves_no_half_written_output(scene_job):
     assert (scene_job / "checkpoints" / "last.ckpt").exists()
     assert not (scene_job / "model").exists() and not (scene_job / "outputs").exists()
     assert not [p for p in scene_job.rglob("*") if "partial" in p.name]
+
+
+def test_sigterm_stops_a_prediction_and_leaves_no_partial_file(scene_job, tmp_path):
+    """The plugin cancels `semiseg predict` with SIGTERM: the temporary outputs must go too."""
+    write_job(scene_job, predict=[])
+    assert main(["train", str(scene_job), "--quiet"]) == 0
+    big = write_raster(tmp_path / "big.tif", np.random.default_rng(0).integers(0, 255, (3, 1536, 1536), dtype=np.uint8))
+    out = tmp_path / "maps"
+    args = [*SEMISEG, "predict", str(scene_job / "model"), str(big), "--out", str(out), "--events", "--quiet", "--batch-size", "1"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_step(out, 1, proc)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(120) == 130
+    done = events_of(out)[-1]
+    assert done["type"] == "done" and done["status"] == "cancelled" and done["exit_code"] == 130
+    assert sorted(p.name for p in out.iterdir()) == ["events.jsonl", "log.txt"]
 
 
 def test_cancel_while_predicting_after_training_stops_and_resume_finishes(scene_job, monkeypatch):

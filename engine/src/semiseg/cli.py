@@ -6,12 +6,31 @@ Exit codes: 0 completed, 1 engine failure, 2 invalid input, 130 cancelled.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
 import traceback
 from pathlib import Path
+from typing import Iterator
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_CANCELLED = 0, 1, 2, 130
+
+
+@contextlib.contextmanager
+def _sigterm_cancels() -> Iterator[None]:
+    """SIGTERM (how the plugin stops a prediction) unwinds like Ctrl-C, so no partial file stays."""
+
+    def stop(signum, frame):
+        from semiseg.errors import Cancelled
+
+        raise Cancelled()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -173,31 +192,32 @@ def _cmd_predict(args) -> int:
         events.emit("phase", phase=phase, message=message)
 
     events.emit("start", pid=os.getpid(), model=str(args.model_dir), rasters=[str(r) for r in args.rasters])
-    try:
-        for raster in args.rasters:
-            events.emit("phase", phase="predict", message=f"predicting {raster.name}")
-            (paths,) = predict_with_model(
-                args.model_dir, [raster], args.out, args.overlap, args.batch_size, args.device, on_tile, args.bounds, polygons, on_phase
-            )
-            if bar is not None:
-                bar.reset()
-            for kind, path in paths.outputs():
-                events.emit("output", kind=kind, path=path.name, source=str(raster))
-            print(f"{paths.classes}\n{paths.confidence}")
-    except UserError as exc:
-        for problem in exc.problems:
-            events.emit("error", message=problem)
-        events.emit("done", status="failed", exit_code=EXIT_INVALID, message=exc.problems[0])
-        raise
-    except (Cancelled, KeyboardInterrupt):
-        events.emit("done", status="cancelled", exit_code=EXIT_CANCELLED, message="cancelled")
-        raise Cancelled() from None
-    except Exception as exc:  # an engine bug: the traceback goes to the log, one line to the client
-        events.log(traceback.format_exc())
-        message = f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        events.emit("error", message=message)
-        events.emit("done", status="failed", exit_code=EXIT_FAILED, message=message)
-        raise
+    with _sigterm_cancels():
+        try:
+            for raster in args.rasters:
+                events.emit("phase", phase="predict", message=f"predicting {raster.name}")
+                (paths,) = predict_with_model(
+                    args.model_dir, [raster], args.out, args.overlap, args.batch_size, args.device, on_tile, args.bounds, polygons, on_phase
+                )
+                if bar is not None:
+                    bar.reset()
+                for kind, path in paths.outputs():
+                    events.emit("output", kind=kind, path=path.name, source=str(raster))
+                print(f"{paths.classes}\n{paths.confidence}")
+        except UserError as exc:
+            for problem in exc.problems:
+                events.emit("error", message=problem)
+            events.emit("done", status="failed", exit_code=EXIT_INVALID, message=exc.problems[0])
+            raise
+        except (Cancelled, KeyboardInterrupt):
+            events.emit("done", status="cancelled", exit_code=EXIT_CANCELLED, message="cancelled")
+            raise Cancelled() from None
+        except Exception as exc:  # an engine bug: the traceback goes to the log, one line to the client
+            events.log(traceback.format_exc())
+            message = f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            events.emit("error", message=message)
+            events.emit("done", status="failed", exit_code=EXIT_FAILED, message=message)
+            raise
     if bar is not None:
         bar.close()
     events.emit("done", status="completed", exit_code=EXIT_OK, message=f"predicted {len(args.rasters)} raster(s)")
