@@ -88,6 +88,23 @@ def test_outputs_share_the_input_grid_exactly_and_keep_nodata(tmp_path, georefer
     assert not list((tmp_path / "out").glob(".*partial*"))
 
 
+def test_nan_is_nodata_but_a_pixel_missing_in_one_band_only_is_still_mapped(tmp_path):
+    """Float rasters mark gaps with NaN; one missing band must not blank a pixel, nor NaN spread."""
+    image, _ = two_class_scene(75, 83)
+    data = image.astype(np.float32)
+    data[:, 5:15, 5:25] = np.nan  # no value in any band
+    data[1, 40:50, 40:60] = np.nan  # one band missing
+    path = write_raster(tmp_path / "f.tif", data)
+    paths = predict_raster(_card(), WindowPredictor(PositionSensitive(), torch.device("cpu"), 4), path, tmp_path / "out", overlap=0.25)
+    with rasterio.open(paths.classes) as cls, rasterio.open(paths.confidence) as conf:
+        classes, confidence = cls.read(1), conf.read(1)
+    gap = np.zeros(classes.shape, bool)
+    gap[5:15, 5:25] = True
+    np.testing.assert_array_equal(classes == 255, gap)
+    np.testing.assert_array_equal(confidence == -1, gap)
+    assert np.isfinite(confidence).all() and (confidence[~gap] >= 0.5).all()
+
+
 class Pointwise(nn.Module):
     """A network that sees each pixel alone: its prediction does not depend on the tiling."""
 

@@ -101,6 +101,33 @@ def test_unknown_field_and_bad_json(scene_job, capsys):
     assert any("not valid JSON" in line for line in lines)
 
 
+def test_classes_listed_out_of_order_keep_their_ids_and_gaps_are_refused(scene_job, capsys):
+    from semiseg.jobs.spec import load_job
+
+    dark, bright = {"id": 0, "name": "dark", "color": "#202020"}, {"id": 1, "name": "bright", "color": "#f0f0f0"}
+    write_job(scene_job, classes=[bright, dark])
+    assert load_job(scene_job).domains[0].class_names == ["dark", "bright"]  # the legend follows the ids
+    write_job(scene_job, classes=[dark, {**bright, "id": 2}])
+    assert any("class ids must be 0..1" in line for line in _run_invalid(scene_job, capsys))
+
+
+def test_bands_pick_and_order_the_inputs_and_missing_ones_are_named(scene_job, capsys):
+    from semiseg.jobs.prepare import prepare_inputs
+    from semiseg.jobs.spec import load_job
+
+    write_job(scene_job, bands=[3, 1])
+    assert prepare_inputs(load_job(scene_job)).domains[0].bands == [3, 1]
+    write_job(scene_job, bands=[1, 9])
+    assert any("bands: band(s) [9] do not exist (rasters have 3 band(s))" in line for line in _run_invalid(scene_job, capsys))
+
+
+def test_two_rasters_to_predict_with_one_name_are_refused(scene_job, capsys):
+    (scene_job / "other").mkdir()
+    (scene_job / "other" / "a.tif").write_bytes((scene_job / "a.tif").read_bytes())
+    write_job(scene_job, predict=["a.tif", "other/a.tif"])
+    assert any("two rasters are named 'a'" in line and "collide" in line for line in _run_invalid(scene_job, capsys))
+
+
 def test_validate_command_accepts_a_good_job_without_writing(scene_job, capsys):
     assert main(["validate", str(scene_job)]) == 0
     assert "is valid" in capsys.readouterr().out

@@ -72,6 +72,22 @@ def test_train_writes_events_model_metrics_and_outputs(scene_job, capsys):
     err = capsys.readouterr().err
     assert "a.tif: --bounds" in err and "do not overlap" in err and "Traceback" not in err
 
+    # `semiseg evaluate` scores the map on the labelled pixels only, under the names the map carries.
+    assert main(["evaluate", "--pred", str(scene_job / "outputs" / "a_classes.tif"), "--labels", str(scene_job / "a_labels.tif"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    with rasterio.open(scene_job / "outputs" / "a_classes.tif") as p, rasterio.open(scene_job / "a_labels.tif") as t:
+        predicted, labels = p.read(1), t.read(1)
+    scored = labels != 255
+    assert report["pixels"] == scored.sum() and report["oa"] == pytest.approx((predicted[scored] == labels[scored]).mean())
+    assert list(report["per_class_iou"]) == ["dark", "bright"]
+
+    # A raster without the bands the model reads: one line naming it, nothing written.
+    gray = write_raster(scene_job / "gray.tif", np.zeros((1, 40, 40), np.uint8))
+    assert main(["predict", str(scene_job / "model"), str(gray), "--out", str(scene_job / "gray_maps"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "gray.tif: has 1 band(s) but the model reads band(s) [1, 2, 3]" in err and "Traceback" not in err
+    assert not list((scene_job / "gray_maps").glob("*.tif"))
+
 
 def test_training_maps_the_pixels_it_was_not_given_as_the_labels_say(scene_job):
     """Labels reach the loss aligned with their pixels and classes: a short run maps the rest."""
@@ -182,6 +198,15 @@ def test_resume_refuses_changed_inputs_and_another_engine_version(scene_job, cap
     monkeypatch.setattr("semiseg.jobs.fingerprint.__version__", "99.0.0")  # its checkpoints may be laid out differently
     assert main(["train", str(scene_job), "--resume", "--quiet"]) == 2
     assert "engine version changed since the checkpoint" in capsys.readouterr().err
+
+    monkeypatch.undo()
+    assert main(["train", str(scene_job), "--resume", "--quiet"]) == 0  # nothing changed: resume is allowed
+    _, truth = two_class_scene()
+    corrected = sparse_labels(truth)
+    corrected[1, 1] = truth[1, 1]  # the user corrects one label in the same file
+    write_raster(scene_job / "a_labels.tif", corrected, nodata=255)
+    assert main(["train", str(scene_job), "--resume", "--quiet"]) == 2
+    assert "input files" in capsys.readouterr().err
 
 
 def test_two_process_ddp_on_cpu(scene_job):
