@@ -164,6 +164,19 @@ def test_sigterm_stops_a_prediction_and_leaves_no_partial_file(scene_job, tmp_pa
     assert sorted(p.name for p in out.iterdir()) == ["events.jsonl", "log.txt"]
 
 
+def test_a_killed_run_leaves_the_last_periodic_checkpoint(scene_job):
+    """kill -9 (a crash, a closed laptop) gives no chance to save: the periodic checkpoint is what resumes."""
+    from semiseg.train.runner import read_checkpoint_fields
+
+    write_job(scene_job, train={"steps": 400, "checkpoint_every": 2})
+    proc = start_training(scene_job)
+    wait_for_step(scene_job, 5, proc)
+    proc.kill()
+    proc.wait(60)
+    step = read_checkpoint_fields(scene_job / "checkpoints" / "last.ckpt")["global_step"]
+    assert step >= 4 and step % 2 == 0
+
+
 def test_cancel_while_predicting_after_training_stops_and_resume_finishes(scene_job, monkeypatch):
     """The plugin's Cancel can arrive after the last step, while the maps are written: honour it."""
     import semiseg.train.runner as runner
