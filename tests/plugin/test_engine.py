@@ -123,6 +123,7 @@ def test_training_adds_aligned_result_layers(labelled, tmp_path, project):
     assert group is not None
     names = [node.layer().name() for node in group.findLayers()]
     assert names == ["scene classes", "scene confidence"]
+    assert [node.itemVisibilityChecked() for node in group.findLayers()] == [True, False]  # confidence on demand
     for node in group.findLayers():
         layer = node.layer()
         assert layer.isValid() and layer.crs() == raster.crs()
@@ -259,6 +260,20 @@ def test_cancel_stops_cleanly_and_offers_resume(labelled, tmp_path):
     assert read_state(job_dir).status == "cancelled"
     assert dock.resume_button.isEnabled()
 
+    # Resume continues that job from its checkpoint, not from step 0 (and can be cancelled again)
+    dock.resume_button.click()
+    resumed = []
+    dock.task.ended.connect(resumed.append)
+
+    def starts():
+        lines = (job_dir / "events.jsonl").read_text().splitlines()
+        return [json.loads(line) for line in lines if '"type": "start"' in line]
+    wait(lambda: len(starts()) == 2)
+    assert starts()[-1]["resumed_from_step"] >= 2
+    dock.cancel()
+    wait(lambda: resumed)
+    assert resumed[0].status == "cancelled", resumed[0].error_text()
+
 
 def test_a_job_running_when_qgis_restarts_is_followed_to_the_end(labelled, tmp_path, project, engine_python):
     dock, raster, _ = labelled
@@ -344,7 +359,8 @@ def test_doctor_reports_the_engine(engine_python):
     wait(lambda: done, 120)
     assert done == [True], task.error
     report = engine_setup.format_report(task.report, paths.plugin_version())
-    assert "python" in report.lower() and "Set up engine" not in report  # the engine of this checkout
+    assert task.report["semiseg"] == paths.plugin_version() and not task.report["missing"]  # this checkout's engine
+    assert "Set up engine" not in report
     stale = engine_setup.format_report({**task.report, "semiseg": "0.0.1"}, paths.plugin_version())
     assert stale.splitlines()[0].startswith("The engine is version 0.0.1, this plugin needs")
 
