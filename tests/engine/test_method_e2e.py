@@ -10,6 +10,7 @@ import rasterio
 
 from method_helpers import one_thread, write_job  # noqa: F401 (autouse fixture)
 from semiseg.cli import main
+from semiseg.train.task import SegmentationTask
 
 RUNS = [
     ({"name": "aux", "task": "rec_l1", "split": "late"}, 3, "unet"),
@@ -29,10 +30,33 @@ RUNS = [
 ]
 
 
+@pytest.fixture
+def batches(monkeypatch) -> list[tuple[dict, dict]]:
+    """(method parameters, batch) of every training step the engine runs in this process."""
+    seen = []
+    original = SegmentationTask.training_step
+
+    def recording(self, batch, batch_idx):
+        seen.append((self.method.params.model_dump(), batch))
+        return original(self, batch, batch_idx)
+
+    monkeypatch.setattr(SegmentationTask, "training_step", recording)
+    return seen
+
+
+def _assert_within(expected: dict, actual: dict) -> None:
+    for key, value in expected.items():
+        if isinstance(value, dict):
+            _assert_within(value, actual[key])
+        else:
+            assert actual[key] == value, key
+
+
 @pytest.mark.parametrize("method,bands,arch", RUNS, ids=[f"{m['name']}-{i}" for i, (m, _, _) in enumerate(RUNS)])
-def test_method_trains_exports_and_predicts_through_the_cli(tmp_path, method, bands, arch):
+def test_method_trains_exports_and_predicts_through_the_cli(tmp_path, method, bands, arch, batches):
     job = write_job(tmp_path / "job", method, bands=bands, arch=arch)
     assert main(["train", str(job), "--quiet"]) == 0
+    _assert_within({k: v for k, v in method.items() if k != "name"}, batches[0][0])  # job.json's parameters reach the method
     card = json.loads((job / "model" / "model.json").read_text())
     assert card["method"]["name"] == method["name"] and card["arch"] == arch
     assert (job / "model" / "model.safetensors").is_file()
@@ -48,8 +72,9 @@ def test_method_trains_exports_and_predicts_through_the_cli(tmp_path, method, ba
 
 
 @pytest.mark.parametrize("method", ["aux", "s6", "cct", "mean_teacher"])
-def test_methods_train_on_several_unlabeled_windows_per_labelled_one(tmp_path, method):
+def test_methods_train_on_several_unlabeled_windows_per_labelled_one(tmp_path, method, batches):
     job = write_job(tmp_path / "job", {"name": method}, steps=2, unlabeled_per_labeled=3)
     assert main(["train", str(job), "--quiet"]) == 0
+    assert [(len(b["labeled"]["image"]) * 3, len(b["unlabeled"]["image"])) for _, b in batches] == [(6, 6), (6, 6)]
     parts = [e for e in map(json.loads, (job / "events.jsonl").read_text().splitlines()) if e["type"] == "progress"][-1]["parts"]
     assert len(parts) > 1  # an unsupervised term beside "sup"

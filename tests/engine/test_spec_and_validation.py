@@ -156,6 +156,19 @@ def test_bad_predict_options_are_refused_before_anything_runs(tmp_path, capsys, 
     assert code == 2 and message in err and "Traceback" not in err and not (tmp_path / "o").exists()
 
 
+def test_an_engine_bug_is_one_line_for_the_user_and_a_traceback_in_the_log(scene_job, capsys, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("tensor sizes differ\nsecond line")
+
+    monkeypatch.setattr("semiseg.train.runner.run_training", broken)
+    assert main(["train", str(scene_job), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == f"semiseg: internal error: RuntimeError: tensor sizes differ (details in {scene_job / 'log.txt'})"
+    assert "Traceback" in (scene_job / "log.txt").read_text()
+    done = events_of(scene_job)[-1]
+    assert done["type"] == "done" and done["status"] == "failed" and done["exit_code"] == 1
+
+
 def test_ctrl_c_during_predict_is_reported_as_cancelled(tmp_path, capsys, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
