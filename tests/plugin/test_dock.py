@@ -295,3 +295,19 @@ def test_processing_train_refuses_unpaired_rasters_and_label_layers(raster, proj
             "JOB_DIR": str(tmp_path / "job")})
     assert "2 training rasters but 3 label layers" in str(raised.value)
     assert not (tmp_path / "job" / "job.json").exists()
+
+
+def test_a_map_view_in_another_crs_gives_the_same_part_of_the_raster(raster, project):
+    """"Only the visible map area" with the map in Web Mercator: --bounds must be in the raster's CRS."""
+    from qgis.core import QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsRectangle
+    from semiseg_qgis import map_area
+
+    inside = QgsRectangle(*to_map(20, 70), *to_map(60, 10))  # columns 20-60, rows 10-70, in UTM 33N
+    mercator = QgsCoordinateReferenceSystem("EPSG:3857")
+    view = QgsCoordinateTransform(raster.crs(), mercator, project).transformBoundingBox(inside)
+    part = map_area.part_of_layer(view, mercator, raster, project)
+    assert part.contains(inside)  # the transformed box can only grow, by less than a pixel here
+    assert part.width() - inside.width() < 2 and part.height() - inside.height() < 2
+    beside = QgsCoordinateTransform(raster.crs(), mercator, project).transformBoundingBox(
+        QgsRectangle(*to_map(300, 300), *to_map(400, 200)))
+    assert map_area.part_of_layer(beside, mercator, raster, project) is None

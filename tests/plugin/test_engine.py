@@ -4,6 +4,7 @@ Needs the engine (see conftest.engine_python); every run is tiny (64 px tiles, a
 """
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -347,6 +348,16 @@ def test_processing_trains_from_two_rasters_paired_with_their_label_layers(label
     counts = [source.GetLayer(0).GetFeatureCount() for source in sources]  # the sources outlive their layers
     assert counts == [10, 6]  # each raster got its own label layer, by order
     assert QgsRasterLayer(trained["CLASSES_RASTER"]).extent() == raster.extent()
+
+
+def test_the_engine_gets_none_of_qgis_python_and_gdal_settings(monkeypatch):
+    """QGIS sets these for its own Python and GDAL; in the engine's venv they would load the wrong ones."""
+    monkeypatch.setenv("PYTHONPATH", "/usr/share/qgis/python")
+    monkeypatch.setenv("GDAL_DATA", "/usr/share/gdal")
+    monkeypatch.setenv("PROJ_LIB", "/usr/share/proj")
+    env = engine.environment()
+    assert not {"PYTHONPATH", "GDAL_DATA", "PROJ_LIB"} & set(env)
+    assert env["PYTHONUNBUFFERED"] == "1" and env["PATH"] == os.environ["PATH"]
 
 
 def test_doctor_reports_the_engine(engine_python):
