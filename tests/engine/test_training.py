@@ -41,14 +41,19 @@ def test_train_writes_events_model_metrics_and_outputs(scene_job, capsys):
     assert {"outputs/a_classes.tif", "outputs/a_confidence.tif", "outputs/a_classes.qml", "model"} <= outputs
     assert {"outputs/a_polygons.gpkg", "outputs/a_polygons.qml"} <= outputs  # inference.polygons
 
-    # The exported package predicts the same map through `semiseg predict`.
+    # The exported package predicts the same map through `semiseg predict`, for each raster given.
     out = scene_job / "again"
-    assert main(["predict", str(scene_job / "model"), str(scene_job / "a.tif"), "--out", str(out), "--quiet", "--events"]) == 0
+    twin = scene_job / "copy" / "b.tif"
+    twin.parent.mkdir()
+    twin.write_bytes((scene_job / "a.tif").read_bytes())
+    assert main(["predict", str(scene_job / "model"), str(scene_job / "a.tif"), str(twin), "--out", str(out), "--quiet", "--events"]) == 0
     predict_events = events_of(out)
-    assert predict_events[-1]["status"] == "completed" and any(e["type"] == "progress" for e in predict_events)
-    assert {e["path"] for e in predict_events if e["type"] == "output"} >= {"a_classes.tif", "a_confidence.tif"}
-    with rasterio.open(scene_job / "outputs" / "a_classes.tif") as a, rasterio.open(out / "a_classes.tif") as b:
-        np.testing.assert_array_equal(a.read(1), b.read(1))
+    assert predict_events[-1]["status"] == "completed" and predict_events[-1]["message"] == "predicted 2 raster(s)"
+    assert any(e["type"] == "progress" for e in predict_events)
+    assert {e["path"] for e in predict_events if e["type"] == "output"} >= {"a_classes.tif", "a_confidence.tif", "b_classes.tif", "b_confidence.tif"}
+    for name in ("a_classes.tif", "b_classes.tif"):
+        with rasterio.open(scene_job / "outputs" / "a_classes.tif") as a, rasterio.open(out / name) as b:
+            np.testing.assert_array_equal(a.read(1), b.read(1))
 
     # --bounds (the plugin's "current map extent"): the covering pixels only, on the raster's grid.
     with rasterio.open(scene_job / "a.tif") as src:
