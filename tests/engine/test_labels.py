@@ -19,8 +19,8 @@ def raster(tmp_path):
 
 
 def _pixel_box(col0, row0, col1, row1, transform=TRANSFORM):
-    x0, y0 = transform * (col0, row0)
-    x1, y1 = transform * (col1, row1)
+    x0, y0 = transform @ (col0, row0)
+    x1, y1 = transform @ (col1, row1)
     return box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
 
 
@@ -43,7 +43,7 @@ def test_labels_in_another_crs_are_reprojected(tmp_path, raster):
 
 
 def test_line_is_burned_with_its_width_and_scribbles_win_over_regions(tmp_path, raster):
-    line = LineString([TRANSFORM * (5.5, 25.5), TRANSFORM * (50.5, 25.5)])
+    line = LineString([TRANSFORM @ (5.5, 25.5), TRANSFORM @ (50.5, 25.5)])
     frame = gpd.GeoDataFrame({"class_id": [0, 1]}, geometry=[_pixel_box(0, 0, 60, 50), line], crs=UTM33)
     frame.to_file(tmp_path / "l.gpkg", driver="GPKG")
     ids = load_labels(tmp_path / "l.gpkg", raster, 2, line_width_px=5).ids
@@ -53,7 +53,7 @@ def test_line_is_burned_with_its_width_and_scribbles_win_over_regions(tmp_path, 
 
 
 def test_points_become_small_disks(tmp_path, raster):
-    gpd.GeoDataFrame({"class_id": [1]}, geometry=[Point(TRANSFORM * (30.5, 20.5))], crs=UTM33).to_file(tmp_path / "p.gpkg", driver="GPKG")
+    gpd.GeoDataFrame({"class_id": [1]}, geometry=[Point(TRANSFORM @ (30.5, 20.5))], crs=UTM33).to_file(tmp_path / "p.gpkg", driver="GPKG")
     ids = load_labels(tmp_path / "p.gpkg", raster, 2, point_radius_px=2).ids
     rows, cols = np.nonzero(ids == 1)
     assert 9 <= len(rows) <= 25 and rows.mean() == pytest.approx(20, abs=0.6) and cols.mean() == pytest.approx(30, abs=0.6)

@@ -49,10 +49,10 @@ def scribbles_from_mask(
             start = tuple(candidates[int(rng.integers(len(candidates)))])
             path = random_stroke(rng, inside, start, stroke_length)
             if len(path) >= 2:
-                features.append((LineString([transform * (c + 0.5, r + 0.5) for r, c in path]), cls))
+                features.append((LineString([transform @ (c + 0.5, r + 0.5) for r, c in path]), cls))
         r, c = candidates[int(rng.integers(len(candidates)))]
         half = min(margin, 3)
-        x0, y0 = transform * (c - half + 0.5, r - half + 0.5)
-        x1, y1 = transform * (c + half + 0.5, r + half + 0.5)
+        x0, y0 = transform @ (c - half + 0.5, r - half + 0.5)
+        x1, y1 = transform @ (c + half + 0.5, r + half + 0.5)
         features.append((box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)), cls))
     return features
