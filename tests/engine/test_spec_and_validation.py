@@ -169,6 +169,19 @@ def test_an_engine_bug_is_one_line_for_the_user_and_a_traceback_in_the_log(scene
     assert done["type"] == "done" and done["status"] == "failed" and done["exit_code"] == 1
 
 
+def test_an_engine_bug_during_predict_is_one_line_for_the_plugin_and_a_traceback_in_the_log(tmp_path, capsys, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("no kernel image")
+
+    monkeypatch.setattr("semiseg.predict.raster.predict_with_model", broken)
+    out = tmp_path / "o"
+    assert main(["predict", str(tmp_path / "model"), str(tmp_path / "x.tif"), "--out", str(out), "--quiet", "--events"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == f"semiseg: internal error: RuntimeError: no kernel image (details in {out / 'log.txt'})"
+    assert "Traceback" in (out / "log.txt").read_text()
+    assert events_of(out)[-1]["status"] == "failed" and events_of(out)[-1]["exit_code"] == 1
+
+
 def test_ctrl_c_during_predict_is_reported_as_cancelled(tmp_path, capsys, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

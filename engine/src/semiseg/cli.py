@@ -33,6 +33,43 @@ def _sigterm_cancels() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+class _EngineFailure(Exception):
+    """An engine bug, already logged and reported as events; `main` prints its one line, exit 1."""
+
+
+@contextlib.contextmanager
+def _reported(events, cancelled_message: str) -> Iterator[None]:
+    """How a command ended, as `error`/`done` events: bad input 2, cancelled 130, engine bug 1.
+
+    An engine bug's traceback goes to log.txt (to stderr when no log is written); the user gets
+    one line.
+    """
+    from semiseg.errors import Cancelled, UserError
+
+    try:
+        yield
+    except UserError as exc:
+        for problem in exc.problems:
+            events.emit("error", message=problem)
+        events.emit("done", status="failed", exit_code=EXIT_INVALID, message=exc.problems[0])
+        raise
+    except (Cancelled, KeyboardInterrupt):
+        events.emit("done", status="cancelled", exit_code=EXIT_CANCELLED, message=cancelled_message)
+        raise Cancelled() from None
+    except Exception as exc:
+        if events.enabled:
+            events.log(traceback.format_exc())
+            details = f" (details in {events.log_path})"
+        else:
+            traceback.print_exc()
+            details = ""
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        message = f"internal error: {type(exc).__name__}: {first_line}{details}"
+        events.emit("error", message=message)
+        events.emit("done", status="failed", exit_code=EXIT_FAILED, message=message)
+        raise _EngineFailure(message) from None
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="semiseg", description="Semi-supervised segmentation of rasters from sparse labels.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -98,34 +135,22 @@ def main(argv: list[str] | None = None) -> int:
     except (Cancelled, KeyboardInterrupt):
         print("semiseg: cancelled", file=sys.stderr)
         return EXIT_CANCELLED
+    except _EngineFailure as exc:
+        print(f"semiseg: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def _cmd_train(args) -> int:
     from semiseg.jobs.events import EventLog
-    from semiseg.errors import Cancelled, UserError
+    from semiseg.errors import UserError
     from semiseg.train.runner import is_rank_zero, run_training
 
     job_dir = args.job_dir
     if not job_dir.is_dir():
         raise UserError(f"{job_dir}: not a job directory")
     events = EventLog(job_dir, enabled=is_rank_zero())
-    try:
+    with _reported(events, "cancelled; `semiseg train --resume` continues"):
         metrics = run_training(job_dir, events, args.resume, args.device, args.devices, args.num_nodes, args.quiet)
-    except UserError as exc:
-        for problem in exc.problems:
-            events.emit("error", message=problem)
-        events.emit("done", status="failed", exit_code=EXIT_INVALID, message=exc.problems[0])
-        raise
-    except (Cancelled, KeyboardInterrupt):
-        events.emit("done", status="cancelled", exit_code=EXIT_CANCELLED, message="cancelled; `semiseg train --resume` continues")
-        raise Cancelled() from None
-    except BaseException as exc:  # an engine bug: keep the traceback in the log, one line for the user
-        events.log(traceback.format_exc())
-        message = f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (details in {job_dir / 'log.txt'})"
-        events.emit("error", message=message)
-        events.emit("done", status="failed", exit_code=EXIT_FAILED, message=message)
-        print(f"semiseg: {message}", file=sys.stderr)
-        return EXIT_FAILED
     scored = {name: m["miou"] for name, m in metrics.items() if m.get("miou") is not None}
     if not scored:
         summary = "no validation labels"
@@ -159,7 +184,7 @@ def _cmd_predict(args) -> int:
     import os
     import time
 
-    from semiseg.errors import Cancelled, UserError
+    from semiseg.errors import UserError
     from semiseg.jobs.events import EventLog
     from semiseg.jobs.spec import DEFAULT_MIN_POLYGON_PIXELS
     from semiseg.predict.area import check_bounds
@@ -192,32 +217,17 @@ def _cmd_predict(args) -> int:
         events.emit("phase", phase=phase, message=message)
 
     events.emit("start", pid=os.getpid(), model=str(args.model_dir), rasters=[str(r) for r in args.rasters])
-    with _sigterm_cancels():
-        try:
-            for raster in args.rasters:
-                events.emit("phase", phase="predict", message=f"predicting {raster.name}")
-                (paths,) = predict_with_model(
-                    args.model_dir, [raster], args.out, args.overlap, args.batch_size, args.device, on_tile, args.bounds, polygons, on_phase
-                )
-                if bar is not None:
-                    bar.reset()
-                for kind, path in paths.outputs():
-                    events.emit("output", kind=kind, path=path.name, source=str(raster))
-                print(f"{paths.classes}\n{paths.confidence}")
-        except UserError as exc:
-            for problem in exc.problems:
-                events.emit("error", message=problem)
-            events.emit("done", status="failed", exit_code=EXIT_INVALID, message=exc.problems[0])
-            raise
-        except (Cancelled, KeyboardInterrupt):
-            events.emit("done", status="cancelled", exit_code=EXIT_CANCELLED, message="cancelled")
-            raise Cancelled() from None
-        except Exception as exc:  # an engine bug: the traceback goes to the log, one line to the client
-            events.log(traceback.format_exc())
-            message = f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            events.emit("error", message=message)
-            events.emit("done", status="failed", exit_code=EXIT_FAILED, message=message)
-            raise
+    with _sigterm_cancels(), _reported(events, "cancelled"):
+        for raster in args.rasters:
+            events.emit("phase", phase="predict", message=f"predicting {raster.name}")
+            (paths,) = predict_with_model(
+                args.model_dir, [raster], args.out, args.overlap, args.batch_size, args.device, on_tile, args.bounds, polygons, on_phase
+            )
+            if bar is not None:
+                bar.reset()
+            for kind, path in paths.outputs():
+                events.emit("output", kind=kind, path=path.name, source=str(raster))
+            print(f"{paths.classes}\n{paths.confidence}")
     if bar is not None:
         bar.close()
     events.emit("done", status="completed", exit_code=EXIT_OK, message=f"predicted {len(args.rasters)} raster(s)")
