@@ -20,8 +20,13 @@ from semiseg.jobs.spec import DEFAULT_METHOD
 
 
 
-def test_train_writes_events_model_metrics_and_outputs(scene_job, capsys):
-    write_job(scene_job, inference={"polygons": True})
+def test_train_writes_events_model_metrics_and_outputs(scene_job, capsys, monkeypatch):
+    import semiseg.predict.polygons as polygons_module
+
+    sieve_sizes = []  # the smallest region each polygonize call keeps: the user's setting must reach it
+    real_polygonize = polygons_module.polygonize
+    monkeypatch.setattr(polygons_module, "polygonize", lambda *a, **k: sieve_sizes.append(a[4]) or real_polygonize(*a, **k))
+    write_job(scene_job, inference={"polygons": True, "min_polygon_pixels": 3})
     assert main(["train", str(scene_job), "--quiet"]) == 0
     events = events_of(scene_job)
     types = [e["type"] for e in events]
@@ -46,7 +51,9 @@ def test_train_writes_events_model_metrics_and_outputs(scene_job, capsys):
     twin = scene_job / "copy" / "b.tif"
     twin.parent.mkdir()
     twin.write_bytes((scene_job / "a.tif").read_bytes())
-    assert main(["predict", str(scene_job / "model"), str(scene_job / "a.tif"), str(twin), "--out", str(out), "--quiet", "--events"]) == 0
+    predict = ["predict", str(scene_job / "model"), str(scene_job / "a.tif"), str(twin), "--out", str(out)]
+    assert main([*predict, "--polygons", "--min-polygon-pixels", "7", "--quiet", "--events"]) == 0
+    assert sieve_sizes == [3, 7, 7]  # inference.min_polygon_pixels for the job, --min-polygon-pixels per raster
     predict_events = events_of(out)
     assert predict_events[-1]["status"] == "completed" and predict_events[-1]["message"] == "predicted 2 raster(s)"
     assert any(e["type"] == "progress" for e in predict_events)
