@@ -239,6 +239,28 @@ def test_classes_come_back_with_the_project(dock, project, tmp_path):
         ("a", "#ff0000"), ("b", "#00ff00"), ("c", "#0000ff")]
 
 
+def test_label_layers_and_their_labels_come_back_with_the_project(dock, raster, project, tmp_path):
+    dock.raster_combo.setLayer(raster)
+    dock.class_table.set_classes([class_list.SegClass("water", "#1f78b4"), class_list.SegClass("land", "#d9c89e")])
+    scribbles = next(l for l in dock.new_label_layers(str(tmp_path / "l.gpkg")) if "scribbles" in l.name())
+    scribbles.startEditing()
+    draw_line(scribbles, [(10, 10), (30, 30)])
+    assert scribbles.commitChanges()
+    assert project.write(str(tmp_path / "p.qgz"))
+    project.clear()
+    assert project.read(str(tmp_path / "p.qgz"))
+
+    reopened = project.mapLayersByName("scene")[0]
+    dock.raster_combo.setLayer(reopened)
+    assert dock.labelled_label.text() == "Labelled rasters: scene"
+    spec = json.loads((dock.write_job(tmp_path / "job") / "job.json").read_text())
+    assert spec["labeled"] == [{"raster": reopened.source(), "labels": "labels.gpkg", "class_field": "class_id",
+                                "line_width_px": 3}]
+    assert [c["name"] for c in spec["classes"]] == ["water", "land"]
+    from osgeo import ogr
+    assert ogr.Open(str(tmp_path / "job" / "labels.gpkg")).GetLayerByName("scene_scribbles").GetFeatureCount() == 1
+
+
 def test_jobs_go_next_to_the_project_unless_a_folder_is_set(dock, raster, project, tmp_path):
     dock.raster_combo.setLayer(raster)
     dock.new_label_layers(str(tmp_path / "l.gpkg"))
