@@ -243,3 +243,33 @@ def test_two_process_ddp_on_cpu(scene_job):
     assert [e for e in events if e["type"] == "start"][0]["device"] == "cpux2"
     assert len([e for e in events if e["type"] == "done"]) == 1, "only rank 0 writes events"
     assert events[-1]["status"] == "completed" and (scene_job / "outputs" / "a_classes.tif").exists()
+
+
+@pytest.mark.parametrize("how", ["cancel file", "SIGTERM"])
+def test_cancel_while_the_inputs_are_read_stops_before_training(scene_job, monkeypatch, how):
+    """Reading labels and band statistics of large rasters takes a while; Cancel must work there too."""
+    import semiseg.train.runner as runner
+
+    prepare_inputs = runner.prepare_inputs
+
+    def cancel_then_prepare(spec):
+        if how == "cancel file":
+            (scene_job / "cancel").touch()
+        else:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return prepare_inputs(spec)
+
+    (scene_job / "cancel").touch()  # left by an earlier run: not a request for this one
+    ignore = lambda *args: None  # noqa: E731  the caller's handler; it keeps pytest alive should the engine lack its own
+    caller_handler = signal.signal(signal.SIGTERM, ignore)
+    try:
+        assert main(["train", str(scene_job), "--quiet"]) == 0
+        monkeypatch.setattr(runner, "prepare_inputs", cancel_then_prepare)
+        assert main(["train", str(scene_job), "--quiet"]) == 130
+        assert signal.getsignal(signal.SIGTERM) is ignore  # the engine gives the caller its handler back
+    finally:
+        signal.signal(signal.SIGTERM, caller_handler)
+    events = events_of(scene_job)
+    second_run = events[max(i for i, e in enumerate(events) if e.get("phase") == "prepare"):]
+    assert [e["type"] for e in second_run] == ["phase", "done"]  # no training started
+    assert second_run[-1]["status"] == "cancelled" and second_run[-1]["exit_code"] == 130

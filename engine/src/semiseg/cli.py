@@ -19,7 +19,10 @@ EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_CANCELLED = 0, 1, 2, 130
 
 @contextlib.contextmanager
 def _sigterm_cancels() -> Iterator[None]:
-    """SIGTERM (how the plugin stops a prediction) unwinds like Ctrl-C, so no partial file stays."""
+    """SIGTERM (how the plugin stops the engine) unwinds like Ctrl-C, so no partial file stays.
+
+    Training replaces this with its own handler while it can checkpoint (CancelFlag.listening).
+    """
 
     def stop(signum, frame):
         from semiseg.errors import Cancelled
@@ -149,7 +152,7 @@ def _cmd_train(args) -> int:
     if not job_dir.is_dir():
         raise UserError(f"{job_dir}: not a job directory")
     events = EventLog(job_dir, enabled=is_rank_zero())
-    with _reported(events, "cancelled; `semiseg train --resume` continues"):
+    with _sigterm_cancels(), _reported(events, "cancelled; `semiseg train --resume` continues"):
         metrics = run_training(job_dir, events, args.resume, args.device, args.devices, args.num_nodes, args.quiet)
     scored = {name: m["miou"] for name, m in metrics.items() if m.get("miou") is not None}
     if not scored:

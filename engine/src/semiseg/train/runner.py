@@ -98,9 +98,13 @@ def read_checkpoint_fields(path: Path) -> dict:
 def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: str = "auto", devices: int = 1, num_nodes: int = 1, quiet: bool = False) -> dict:
     """Train the job; returns the final validation scores per domain. Raises UserError, Cancelled."""
     jd = JobDir(Path(job_dir))
+    if is_rank_zero():  # a request from an earlier run is not for this one; DDP's later ranks keep a new one
+        jd.cancel_request.unlink(missing_ok=True)
+    cancel = CancelFlag(jd.cancel_request)
     spec = load_job(jd.root)
     events.emit("phase", phase="prepare", message="checking inputs and reading labels")
     prepared = prepare_inputs(spec)
+    cancel.check()  # asked while the inputs were read: nothing is written yet
     for note in prepared.warnings:
         events.emit("warning", message=note)
     print_fp = fingerprint(spec)
@@ -113,7 +117,6 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
         if fields["fingerprint"] != print_fp:
             raise UserError(f"{jd.spec}: the job, its input files (model.init_from's included) or the engine version changed since the checkpoint; start a new job instead of --resume")
         start_step, ckpt_path = fields["global_step"], jd.last_checkpoint
-    jd.cancel_request.unlink(missing_ok=True)  # a request from an earlier run is not for this one
 
     accelerator, device_arg = _accelerator(device, devices)
     t = spec.train
@@ -156,7 +159,6 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
     validation = Validation(
         {d.prepared.name: d.validator for d in domains}, {d.prepared.name: d.info.class_names for d in domains}, events, t.eval_interval, t.steps
     )
-    cancel = CancelFlag(jd.cancel_request)
     checkpointing = Checkpointing(jd.last_checkpoint, t.checkpoint_interval, print_fp, cancel)
 
     _quiet_lightning()
@@ -191,6 +193,7 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
         domains=[d.prepared.name for d in domains],
     )
     events.emit("phase", phase="train", message=f"{t.steps} steps of {t.batch_size} windows of {t.tile_size} px")
+    cancel.check()
     with cancel.listening():
         try:
             trainer.fit(task, datamodule=data, ckpt_path=str(ckpt_path) if ckpt_path else None)
