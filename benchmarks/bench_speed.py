@@ -3,9 +3,11 @@
 (a) a training step through the whole pipeline (windows read from GeoTIFF, labels, augmentation,
     Lightning) vs the same network's forward+backward+Adam step on an in-memory batch;
 (b) `semiseg predict` vs pure forward passes over the same number of windows;
-(c) peak RSS of `semiseg predict` on a generated 2k x 2k and 10k x 10k raster.
+(c) peak RSS of `semiseg predict` on a generated 2k x 2k and 10k x 10k raster;
+(d) a training step through the whole pipeline in bfloat16 mixed precision (train.precision
+    "bf16") vs float32, on this machine's CPU.
 
-Usage: .venv/bin/python benchmarks/bench_speed.py [--out DIR] [--steps N] [--big 10000]
+Usage: .venv/bin/python benchmarks/bench_speed.py [--out DIR] [--steps N] [--big 10000] [--parts a b c d]
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def write_scene(path: Path, size: int, block: int = 1024) -> None:
                 ds.write(data, window=Window(col, row, w, h))
 
 
-def training_job(folder: Path, steps: int, workers: int) -> Path:
+def training_job(folder: Path, steps: int, workers: int, precision: str = "auto") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     write_scene(folder / "scene.tif", 1024)
     with rasterio.open(folder / "scene.tif") as ds:
@@ -62,7 +64,7 @@ def training_job(folder: Path, steps: int, workers: int) -> Path:
         "version": 1,
         "classes": [{"id": 0, "name": "dark"}, {"id": 1, "name": "bright"}],
         "labeled": [{"raster": "scene.tif", "labels": "labels.tif"}],
-        "train": {"steps": steps, "batch_size": BATCH, "tile_size": TILE, "seed": 0, "num_workers": workers, "val_fraction": 0.0, "checkpoint_every": 10_000},
+        "train": {"steps": steps, "batch_size": BATCH, "tile_size": TILE, "seed": 0, "num_workers": workers, "val_fraction": 0.0, "checkpoint_every": 10_000, "precision": precision},
     }
     (folder / "job.json").write_text(json.dumps(job))
     return folder
@@ -140,6 +142,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("bench-output"))
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--big", type=int, default=10_000)
+    ap.add_argument("--parts", nargs="+", choices=["a", "b", "c", "d"], default=["a", "b", "c", "d"], help="measurements to run ((b) and (c) need (a)'s model)")
     args = ap.parse_args()
     out = args.out.resolve()
     torch.set_num_threads(torch.get_num_threads())
@@ -148,33 +151,48 @@ def main() -> None:
 
     # Each pipeline measurement is bracketed by floor measurements (before and after) so that a
     # machine whose load changes during the run biases both sides alike.
-    for workers in (0, 1):
+    for workers in (0, 1) if "a" in args.parts else ():
         job = training_job(out / f"train_w{workers}", args.steps, workers)
         before = seconds_per_step_floor(args.steps, skip)
         pipe = seconds_per_step_pipeline(job, skip)
         floor = (before + seconds_per_step_floor(args.steps, skip)) / 2
         rows.append(("(a) training step, pipeline / in-memory floor", f"num_workers={workers}", f"{pipe:.3f} s vs {floor:.3f} s", f"{pipe / floor:.2f}x", "<= 1.05x"))
 
-    raster2k = out / "scene_2k.tif"
-    write_scene(raster2k, 2048)
-    model = out / "train_w1" / "model"
-    tiles = window_count(model, raster2k)
-    before = forward_seconds(model, tiles)
-    predict_s = predict_seconds(model, raster2k, out / "pred")
-    forward_s = (before + forward_seconds(model, tiles)) / 2
-    rows.append(("(b) predict throughput vs pure forward", f"2048^2, {tiles} windows, overlap 0.5", f"{predict_s:.1f} s vs {forward_s:.1f} s", f"{forward_s / predict_s:.2f}x", ">= 0.9x"))
+    if "d" in args.parts:
+        # float32 before and after the bfloat16 run, as for (a): the machine's load drifts.
+        before = seconds_per_step_pipeline(training_job(out / "train_fp32_before", args.steps, 0, "32"), skip)
+        bf16 = seconds_per_step_pipeline(training_job(out / "train_bf16", args.steps, 0, "bf16"), skip)
+        fp32_mean = (before + seconds_per_step_pipeline(training_job(out / "train_fp32_after", args.steps, 0, "32"), skip)) / 2
+        rows.append(("(d) training step, bfloat16 mixed / float32", "num_workers=0", f"{bf16:.3f} s vs {fp32_mean:.3f} s", f"{fp32_mean / bf16:.2f}x faster", "—"))
 
-    big = out / f"scene_{args.big}.tif"
-    write_scene(big, args.big)
-    rss_small, t_small = peak_rss_mb(out / "train_w1" / "model", raster2k, out / "rss")
-    rss_big, t_big = peak_rss_mb(out / "train_w1" / "model", big, out / "rss")
-    rows.append(("(c) peak RSS of semiseg predict", f"2048^2 vs {args.big}^2 ({(args.big / 2048) ** 2:.0f}x pixels)", f"{rss_small:.0f} MB vs {rss_big:.0f} MB ({t_small:.0f} s, {t_big:.0f} s)", f"{rss_big / rss_small:.2f}x", "flat (~1x)"))
+    if "b" in args.parts or "c" in args.parts:
+        rows += predict_rows(out, args.big, "b" in args.parts, "c" in args.parts)
 
     print(f"\nCPU threads: {torch.get_num_threads()}, tile {TILE}, batch {BATCH}, unet/resnet18, torch {torch.__version__}\n")
     print("| measurement | setting | measured | ratio | target |")
     print("|---|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
+
+
+def predict_rows(out: Path, big_size: int, throughput: bool, memory: bool) -> list[tuple]:
+    rows = []
+    raster2k = out / "scene_2k.tif"
+    write_scene(raster2k, 2048)
+    model = out / "train_w1" / "model"
+    if throughput:
+        tiles = window_count(model, raster2k)
+        before = forward_seconds(model, tiles)
+        predict_s = predict_seconds(model, raster2k, out / "pred")
+        forward_s = (before + forward_seconds(model, tiles)) / 2
+        rows.append(("(b) predict throughput vs pure forward", f"2048^2, {tiles} windows, overlap 0.5", f"{predict_s:.1f} s vs {forward_s:.1f} s", f"{forward_s / predict_s:.2f}x", ">= 0.9x"))
+    if memory:
+        big = out / f"scene_{big_size}.tif"
+        write_scene(big, big_size)
+        rss_small, t_small = peak_rss_mb(model, raster2k, out / "rss")
+        rss_big, t_big = peak_rss_mb(model, big, out / "rss")
+        rows.append(("(c) peak RSS of semiseg predict", f"2048^2 vs {big_size}^2 ({(big_size / 2048) ** 2:.0f}x pixels)", f"{rss_small:.0f} MB vs {rss_big:.0f} MB ({t_small:.0f} s, {t_big:.0f} s)", f"{rss_big / rss_small:.2f}x", "flat (~1x)"))
+    return rows
 
 
 if __name__ == "__main__":

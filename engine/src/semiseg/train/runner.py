@@ -80,6 +80,13 @@ def _default_workers(accelerator: str) -> int:
     return min(8, cpus) if accelerator == "gpu" else min(2, max(0, cpus - 1))
 
 
+def _precision(setting: str, accelerator: str) -> str:
+    """Lightning's precision for job.json train.precision (see jobs/spec.py)."""
+    if setting == "bf16" or (setting == "auto" and accelerator == "gpu" and torch.cuda.is_bf16_supported()):
+        return "bf16-mixed"
+    return "32-true"
+
+
 def _quiet_lightning() -> None:
     for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -162,7 +169,7 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
     checkpointing = Checkpointing(jd.last_checkpoint, t.checkpoint_interval, print_fp, cancel)
 
     _quiet_lightning()
-    precision = "bf16-mixed" if accelerator == "gpu" and torch.cuda.is_bf16_supported() else "32-true"
+    precision = _precision(t.precision, accelerator)
     trainer = L.Trainer(
         accelerator=accelerator,
         devices=device_arg,
