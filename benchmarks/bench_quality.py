@@ -44,7 +44,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 DEFAULT_WORK = ROOT / "bench-output" / "quality"
-METHODS = ["supervised", "aux", "s6", "cct", "mean_teacher"]
+METHODS = ["supervised", "aux", "s6", "cct", "mean_teacher", "crf"]
 
 # Per-run settings. CPU: what fits ~3 min per run on 2 cores; GPU: closer to the papers.
 CONFIGS = {
@@ -170,7 +170,7 @@ def _write(path: Path, data: np.ndarray, profile: dict, nodata=None) -> None:
     prof.pop("blockxsize", None), prof.pop("blockysize", None), prof.pop("tiled", None)
     if nodata is not None:
         prof["nodata"] = nodata
-    tmp = path.with_suffix(".part.tif")
+    tmp = path.with_suffix(f".part{os.getpid()}.tif")  # benchmarks side by side may prepare the same file
     with rasterio.open(tmp, "w", **prof) as ds:
         ds.write(data)
     os.replace(tmp, path)
@@ -278,7 +278,8 @@ def run_one(parts: dict, method: str, params: dict, seed: int, cfg: dict, job_di
         "unlabeled": parts["unlabeled"],
         "method": {"name": method, **params},
         "model": {"arch": cfg["arch"], "encoder": "resnet18", "encoder_weights": None, "init_from": str(init_from) if init_from else None},
-        "train": {"steps": cfg["steps"], "batch_size": cfg["batch"], "tile_size": cfg["tile"], "lr": cfg["lr"], "seed": seed, "checkpoint_every": 10**9, **(train or {})},
+        "train": {"steps": cfg["steps"], "batch_size": cfg["batch"], "tile_size": cfg["tile"], "lr": cfg["lr"], "seed": seed, "checkpoint_every": 10**9,
+                  **({"precision": cfg["precision"]} if cfg.get("precision") else {}), **(train or {})},
     }
     (job_dir / "job.json").write_text(json.dumps(job, indent=1))
     start = time.time()
@@ -410,11 +411,19 @@ def _load(path: Path) -> list[dict]:
     return json.loads(path.read_text())["runs"] if path.exists() else []
 
 
-def _save(path: Path, runs: list[dict]) -> None:
+def _append(path: Path, record: dict) -> list[dict]:
+    """Add one run to the results file as it is NOW, under a lock: benchmarks running side by
+    side each append their own runs instead of overwriting each other's with a stale list."""
+    import fcntl
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".part")
-    tmp.write_text(json.dumps({"runs": runs}, indent=1))
-    os.replace(tmp, path)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        runs = _load(path) + [record]
+        tmp = path.with_suffix(".part")
+        tmp.write_text(json.dumps({"runs": runs}, indent=1))
+        os.replace(tmp, path)
+    return runs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -433,6 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tag", default="", help="name of a non-default experiment (kept apart from the defaults in the table)")
     ap.add_argument("--arch", help="model.arch of every run (default: the config's)")
     ap.add_argument("--steps", type=int), ap.add_argument("--tile", type=int), ap.add_argument("--batch", type=int), ap.add_argument("--lr", type=float)
+    ap.add_argument("--precision", choices=["32", "bf16"], help="train.precision of every run (default: the engine's, float32 on CPU)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args(argv)
@@ -449,11 +459,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     cfg = dict(CONFIGS[args.config])
-    for k in ("arch", "steps", "tile", "batch", "lr"):
+    for k in ("arch", "steps", "tile", "batch", "lr", "precision"):
         if getattr(args, k) is not None:
             cfg[k] = getattr(args, k)
     # Overrides are part of the name, so runs pair only with runs of the same settings.
-    config_name = args.config + "".join(f"+{k}={getattr(args, k)}" for k in ("arch", "steps", "tile", "batch", "lr") if getattr(args, k) is not None)
+    config_name = args.config + "".join(f"+{k}={getattr(args, k)}" for k in ("arch", "steps", "tile", "batch", "lr", "precision") if getattr(args, k) is not None)
     if cfg["threads"]:
         # One thread per training: on a shared 2-core machine, 2 OpenMP threads beside any other
         # busy process spin at every barrier (measured 10x slower per step than 1 thread).
@@ -488,10 +498,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{time.time() - total_start:7.0f}s] {dataset} {b} {method} {args.tag} seed {seed} ...", flush=True)
         out = run_one(parts, method, params, seed, cfg, job_dir, args.device, train=train)
         record.update(out, params=params, train=train, resolved_params=_resolved(method, params), engine_commit=_commit(), device=device, label_fraction=parts["label_stats"]["fraction"],
-                      settings={k: cfg[k] for k in ("arch", "tile", "batch", "steps", "lr")}, crop=cfg["crop"][dataset])
+                      settings={k: cfg[k] for k in ("arch", "tile", "batch", "steps", "lr", "precision") if k in cfg}, crop=cfg["crop"][dataset])
         print(f"          mIoU {100 * out['miou']:.1f}  val {100 * (out['val_miou'] or 0):.1f}  {out['sec_per_step']:.2f} s/step  {out['wall_s']:.0f} s", flush=True)
-        runs.append(record)
-        _save(args.results, runs)
+        runs = _append(args.results, record)
     print(summarise([r for r in runs if r["config"] == config_name]))
     return 0
 
