@@ -44,7 +44,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 DEFAULT_WORK = ROOT / "bench-output" / "quality"
-METHODS = ["supervised", "aux", "s6", "cct", "mean_teacher", "crf"]
+METHODS = ["supervised", "aux", "s6", "cct", "mean_teacher"]
 
 # Per-run settings. CPU: what fits ~3 min per run on 2 cores; GPU: closer to the papers.
 CONFIGS = {

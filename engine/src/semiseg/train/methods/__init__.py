@@ -11,7 +11,6 @@ from semiseg.jobs.spec import DEFAULT_METHOD
 from semiseg.train.methods.base import Method, MethodContext
 from semiseg.train.methods.aux import Aux
 from semiseg.train.methods.cct import CCT
-from semiseg.train.methods.crf import CRF
 from semiseg.train.methods.mean_teacher import MeanTeacher
 from semiseg.train.methods.s6 import S6
 from semiseg.train.methods.supervised import Supervised
@@ -23,7 +22,6 @@ METHODS: dict[str, type[Method]] = {
     "s6": S6,
     "cct": CCT,
     "mean_teacher": MeanTeacher,
-    "crf": CRF,
     "usss": USSS,
 }
 

@@ -20,7 +20,6 @@ from pydantic import Field
 from semiseg.train.methods.base import Method, MethodContext, MethodParams, StepInfo
 from semiseg.train.methods.cutmix import paste_from_neighbour, random_boxes
 from semiseg.train.methods.losses import confident, kl_divergence, masked_mean
-from semiseg.train.methods.pairwise import gated_crf_loss
 from semiseg.train.methods.photometric import photometric_jitter
 from semiseg.train.methods.ramps import unsupervised_weight
 from semiseg.train.methods.supervised import partial_cross_entropy
@@ -43,7 +42,6 @@ class MeanTeacherParams(MethodParams):
     # "separate" (the paper's): the perturbed pass normalises with its own batch and leaves the
     # running statistics to the labelled windows. Why joint is the default: docs/methods.md.
     batchnorm: Literal["joint", "separate"] = "joint"
-    crf: float = Field(default=0.0, ge=0)  # weight of a gated CRF loss on the student's joint pass (pairwise.py)
 
 
 @contextlib.contextmanager
@@ -94,7 +92,7 @@ class MeanTeacher(Method):
         return net(image).float().softmax(1)
 
     def perturbed_view(self, image: torch.Tensor, valid: torch.Tensor, step: StepInfo):
-        """(student input, teacher target warped alike, pixels that stay inside valid input)."""
+        """(student input, teacher target warped alike, mask of pixels that count)."""
         p: MeanTeacherParams = self.params
         b, _, h, w = image.shape
         target = self.teacher_probs(image)
@@ -106,12 +104,11 @@ class MeanTeacher(Method):
         jittered = photometric_jitter(image, valid.bool(), gen) if p.photometric == "strong" else photometric_jitter(image, valid.bool(), gen, p.photometric)
         perturbed = warp(jittered, grid).to(image.dtype)
         target = warp(target, grid)
-        return perturbed, target, warp_validity(valid, grid)
+        return perturbed, target, warp_validity(valid, grid) & confident(target, p.confidence)
 
     def consistency_loss(self, image: torch.Tensor, valid: torch.Tensor, step: StepInfo) -> torch.Tensor:
         """The consistency term alone, the student's batch-norm running statistics untouched."""
-        perturbed, target, in_image = self.perturbed_view(image, valid, step)
-        mask = in_image & confident(target, self.params.confidence)
+        perturbed, target, mask = self.perturbed_view(image, valid, step)
         with frozen_batchnorm_stats(self.student):
             log_q = self.student(perturbed).float().log_softmax(1)
         return masked_mean(kl_divergence(target, log_q), mask)
@@ -124,18 +121,11 @@ class MeanTeacher(Method):
             sup = partial_cross_entropy(self.student(lab["image"]), lab["label"])
             return sup, {"sup": float(sup.detach()), "cons": 0.0, "alpha": 0.0}
         if p.batchnorm == "joint":
-            perturbed, target, in_image = self.perturbed_view(unl["image"], unl["valid"], step)
-            image = torch.cat([lab["image"], perturbed])
-            logits = self.student(image)
+            perturbed, target, mask = self.perturbed_view(unl["image"], unl["valid"], step)
+            logits = self.student(torch.cat([lab["image"], perturbed]))
             sup_logits, unl_logits = logits.split([lab["image"].shape[0], perturbed.shape[0]])
             sup = partial_cross_entropy(sup_logits, lab["label"])
-            mask = in_image & confident(target, p.confidence)
             cons = masked_mean(kl_divergence(target, unl_logits.float().log_softmax(1)), mask)
-            if p.crf > 0:
-                valid = torch.cat([lab["valid"].bool(), in_image])
-                crf = gated_crf_loss(logits.float().softmax(1), image, valid)
-                w = unsupervised_weight(step.progress, p.crf, p.warmup, p.rampup)
-                return sup + a * cons + w * crf, {"sup": float(sup.detach()), "cons": float(cons.detach()), "crf": float(crf.detach()), "alpha": a}
         else:
             sup = partial_cross_entropy(self.student(lab["image"]), lab["label"])
             cons = self.consistency_loss(unl["image"], unl["valid"], step)
