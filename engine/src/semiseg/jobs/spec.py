@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from semiseg.data.augment import Augment
 from semiseg.errors import UserError
 
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -85,6 +86,7 @@ class TrainSpec(_Strict):
     # at the cost of more forward passes (semi-supervised methods only).
     unlabeled_per_labeled: int = Field(default=1, ge=1, le=16)
     num_workers: int | None = Field(default=None, ge=0)
+    augment: Augment = "dihedral"  # data/augment.py: "horizontal_flip" for sections with a depth axis
     # "auto": bfloat16 mixed precision on a GPU that supports it, float32 elsewhere; "bf16":
     # bfloat16 mixed precision on any device (about 1.8x faster on CPUs with native bfloat16,
     # docs/benchmarks.md); "32": float32 everywhere.
