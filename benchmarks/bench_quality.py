@@ -48,8 +48,10 @@ METHODS = ["supervised", "aux", "s6", "cct", "mean_teacher"]
 
 # Per-run settings. CPU: what fits ~3 min per run on 2 cores; GPU: closer to the papers.
 CONFIGS = {
-    "cpu": dict(arch="linknet", tile=96, batch=4, steps=300, lr=1e-3, crop={"aerial-dubai": 320, "seismic-tgs-salt": 606, "s2-strzegom": None}, threads=1),
-    "gpu": dict(arch="unet", tile=256, batch=8, steps=4000, lr=1e-3, crop={"aerial-dubai": None, "seismic-tgs-salt": None, "s2-strzegom": None}, threads=None),
+    # The CPU configurations train in float32 whatever the CPU (train.precision "auto" would pick
+    # bfloat16 on some), so runs from different machines and dates stay comparable.
+    "cpu": dict(arch="linknet", tile=96, batch=4, steps=300, lr=1e-3, precision="32", crop={"aerial-dubai": 320, "seismic-tgs-salt": 606, "s2-strzegom": None}, threads=1),
+    "gpu": dict(arch="unet", tile=256, batch=8, steps=4000, lr=1e-3, precision="auto", crop={"aerial-dubai": None, "seismic-tgs-salt": None, "s2-strzegom": None}, threads=None),
 }
 
 # At 300 steps the network is limited by optimisation, not by labels (dense labels barely beat
@@ -279,7 +281,7 @@ def run_one(parts: dict, method: str, params: dict, seed: int, cfg: dict, job_di
         "method": {"name": method, **params},
         "model": {"arch": cfg["arch"], "encoder": "resnet18", "encoder_weights": None, "init_from": str(init_from) if init_from else None},
         "train": {"steps": cfg["steps"], "batch_size": cfg["batch"], "tile_size": cfg["tile"], "lr": cfg["lr"], "seed": seed, "checkpoint_every": 10**9,
-                  **({"precision": cfg["precision"]} if cfg.get("precision") else {}), **(train or {})},
+                  "precision": cfg["precision"], **(train or {})},
     }
     (job_dir / "job.json").write_text(json.dumps(job, indent=1))
     start = time.time()
@@ -442,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tag", default="", help="name of a non-default experiment (kept apart from the defaults in the table)")
     ap.add_argument("--arch", help="model.arch of every run (default: the config's)")
     ap.add_argument("--steps", type=int), ap.add_argument("--tile", type=int), ap.add_argument("--batch", type=int), ap.add_argument("--lr", type=float)
-    ap.add_argument("--precision", choices=["32", "bf16"], help="train.precision of every run (default: the engine's, float32 on CPU)")
+    ap.add_argument("--precision", choices=["32", "bf16"], help="train.precision of every run (default: the config's, float32 for cpu and cpu-long)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args(argv)
@@ -476,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--tag {args.tag} already names runs with other --params or --train in {args.results}; pick a new tag")
     from semiseg.predict.raster import resolve_device
 
-    device = str(resolve_device(args.device))  # recorded: a cpu config on a GPU trains in mixed precision
+    device = str(resolve_device(args.device))  # recorded: the same config on a GPU and on a CPU is not the same run
 
     plan = []
     for dataset in args.datasets:
@@ -498,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{time.time() - total_start:7.0f}s] {dataset} {b} {method} {args.tag} seed {seed} ...", flush=True)
         out = run_one(parts, method, params, seed, cfg, job_dir, args.device, train=train)
         record.update(out, params=params, train=train, resolved_params=_resolved(method, params), engine_commit=_commit(), device=device, label_fraction=parts["label_stats"]["fraction"],
-                      settings={k: cfg[k] for k in ("arch", "tile", "batch", "steps", "lr", "precision") if k in cfg}, crop=cfg["crop"][dataset])
+                      settings={k: cfg[k] for k in ("arch", "tile", "batch", "steps", "lr", "precision")}, crop=cfg["crop"][dataset])
         print(f"          mIoU {100 * out['miou']:.1f}  val {100 * (out['val_miou'] or 0):.1f}  {out['sec_per_step']:.2f} s/step  {out['wall_s']:.0f} s", flush=True)
         runs = _append(args.results, record)
     print(summarise([r for r in runs if r["config"] == config_name]))

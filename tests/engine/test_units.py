@@ -16,6 +16,7 @@ from semiseg.jobs.prepare import prepare_inputs
 from semiseg.jobs.spec import load_job
 from semiseg.metrics import confusion, scores
 from semiseg.train.domain_data import build_domain_data
+from semiseg.train.precision import cpu_has_native_bf16, lightning_precision
 
 
 def test_metrics_count_labelled_pixels_only():
@@ -171,3 +172,15 @@ def test_demo_scene_is_written_whole_and_its_scribbles_lie_on_their_classes(tmp_
         truth = ds.read(1)
     drawn = labels != IGNORE_INDEX
     assert drawn.mean() > 0.005 and (labels[drawn] == truth[drawn]).mean() > 0.97
+
+
+def test_auto_precision_trains_in_bfloat16_only_on_a_cpu_that_computes_in_it(tmp_path, monkeypatch):
+    flags = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512bw {extra}\n"
+    for extra, native in [("avx512_bf16 avx512_vnni", True), ("amx_bf16 amx_tile", True), ("avx512_vnni", False)]:
+        (tmp_path / "cpuinfo").write_text(flags.format(extra=extra))
+        assert cpu_has_native_bf16(tmp_path / "cpuinfo") is native
+    assert cpu_has_native_bf16(tmp_path / "missing") is False  # not Linux: keep float32
+    monkeypatch.setattr("semiseg.train.precision.cpu_has_native_bf16", lambda: False)
+    assert lightning_precision("auto", "cpu") == "32-true" and lightning_precision("bf16", "cpu") == "bf16-mixed"
+    monkeypatch.setattr("semiseg.train.precision.cpu_has_native_bf16", lambda: True)
+    assert lightning_precision("auto", "cpu") == "bf16-mixed" and lightning_precision("32", "cpu") == "32-true"

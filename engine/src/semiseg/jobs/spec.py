@@ -87,9 +87,9 @@ class TrainSpec(_Strict):
     unlabeled_per_labeled: int = Field(default=1, ge=1, le=16)
     num_workers: int | None = Field(default=None, ge=0)
     augment: Augment = "dihedral"  # data/augment.py: "horizontal_flip" for sections with a depth axis
-    # "auto": bfloat16 mixed precision on a GPU that supports it, float32 elsewhere; "bf16":
-    # bfloat16 mixed precision on any device (about 1.8x faster on CPUs with native bfloat16,
-    # docs/benchmarks.md); "32": float32 everywhere.
+    # "auto": bfloat16 mixed precision where the hardware has it (a bf16-capable GPU; a CPU with
+    # AVX512-BF16 or AMX, where a step takes about half the time at the same quality,
+    # docs/benchmarks.md), float32 elsewhere; "bf16": bfloat16 everywhere; "32": float32 everywhere.
     precision: Literal["auto", "32", "bf16"] = "auto"
 
     @field_validator("tile_size")

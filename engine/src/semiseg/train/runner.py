@@ -30,6 +30,7 @@ from semiseg.train.callbacks import CancelFlag, Checkpointing, ProgressEvents, S
 from semiseg.train.domain_data import DomainData, build_domain_data
 from semiseg.train.methods import METHODS, build_method
 from semiseg.train.methods.base import MethodContext
+from semiseg.train.precision import lightning_precision
 from semiseg.train.task import SegmentationTask
 
 
@@ -78,13 +79,6 @@ def _accelerator(device: str, devices: int) -> tuple[str, int | list[int]]:
 def _default_workers(accelerator: str) -> int:
     cpus = os.cpu_count() or 1
     return min(8, cpus) if accelerator == "gpu" else min(2, max(0, cpus - 1))
-
-
-def _precision(setting: str, accelerator: str) -> str:
-    """Lightning's precision for job.json train.precision (see jobs/spec.py)."""
-    if setting == "bf16" or (setting == "auto" and accelerator == "gpu" and torch.cuda.is_bf16_supported()):
-        return "bf16-mixed"
-    return "32-true"
 
 
 def _quiet_lightning() -> None:
@@ -169,7 +163,7 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
     checkpointing = Checkpointing(jd.last_checkpoint, t.checkpoint_interval, print_fp, cancel)
 
     _quiet_lightning()
-    precision = _precision(t.precision, accelerator)
+    precision = lightning_precision(t.precision, accelerator)
     trainer = L.Trainer(
         accelerator=accelerator,
         devices=device_arg,
