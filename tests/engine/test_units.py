@@ -106,27 +106,6 @@ def test_unlabeled_per_labeled_adds_distinct_windows_to_every_batch(tmp_path):
     assert len({tuple(w.flatten()[:64].tolist()) for w in three}) == 6
 
 
-@pytest.mark.parametrize("augment", ["dihedral", "horizontal_flip", "none"])
-def test_augmentation_keeps_a_sections_depth_axis_unless_told_otherwise(tmp_path, augment):
-    """A raster that brightens with depth (rows) and towards the east: which windows keep each order."""
-    rows, cols = np.mgrid[0:96, 0:96]
-    write_raster(tmp_path / "a.tif", (rows * 2 + cols // 2).astype(np.uint8)[None])
-    labels = np.full((96, 96), 255, np.uint8)
-    labels[10:20, 10:20], labels[60:70, 60:70] = 0, 1
-    write_raster(tmp_path / "a_labels.tif", labels, nodata=255)
-    write_job(tmp_path, method={"name": "mean_teacher"}, train={"tile_size": 32, "augment": augment})
-    spec = load_job(tmp_path)
-    windows = build_domain_data(prepare_inputs(spec).domains[0], 0, spec.train, 64, with_unlabeled=True).windows
-    images = [windows[i][kind]["image"].reshape(-1, 32, 32)[0] for i in range(64) for kind in ("labeled", "unlabeled")]
-    deeper_is_brighter = [bool(im[-1].mean() > im[0].mean()) for im in images]
-    east_is_brighter = [bool(im[:, -1].mean() > im[:, 0].mean()) for im in images]
-    if augment == "dihedral":
-        assert 0.3 < np.mean(deeper_is_brighter) < 0.7 and 0.3 < np.mean(east_is_brighter) < 0.7
-    else:
-        assert all(deeper_is_brighter)
-        assert 0.3 < np.mean(east_is_brighter) < 0.7 if augment == "horizontal_flip" else all(east_is_brighter)
-
-
 def test_unlabeled_windows_only_from_unlabeled_rasters_needs_some(scene_job):
     write_job(scene_job, method={"name": "mean_teacher"}, train={"unlabeled_windows": "unlabeled_rasters"})
     with pytest.raises(UserError, match="train.unlabeled_windows.*lists none"):

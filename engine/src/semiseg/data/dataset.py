@@ -15,7 +15,7 @@ import torch
 from rasterio.windows import Window
 from torch.utils.data import Dataset, Sampler, default_collate
 
-from semiseg.data.augment import Augment, random_geometry
+from semiseg.data.augment import random_dihedral
 from semiseg.data.labels import IGNORE_INDEX
 from semiseg.data.normalization import BandStats
 from semiseg.data.sampling import LabeledPixelIndex, random_window, window_around
@@ -35,7 +35,6 @@ class WindowSource:
     bands: list[int]
     stats: BandStats
     tile: int
-    augment: Augment = "dihedral"
 
 
 class _RasterCache:
@@ -85,7 +84,7 @@ class TrainingWindows(Dataset):
         image, valid = read_window(self._cache.get(info), Window(left, top, s.tile, s.tile), s.bands)
         label = _crop(s.label_maps[r], top, left, s.tile)
         label[~valid] = IGNORE_INDEX
-        image, label, valid = random_geometry(rng, s.augment, s.stats.apply(image) * valid, label, valid)
+        image, label, valid = random_dihedral(rng, s.stats.apply(image) * valid, label, valid)
         return {"image": torch.from_numpy(image), "label": torch.from_numpy(label.astype(np.int64)), "valid": torch.from_numpy(valid)}
 
     def _unlabeled(self, rng: np.random.Generator) -> dict:
@@ -96,7 +95,7 @@ class TrainingWindows(Dataset):
             image, valid = read_window(self._cache.get(s.pool[pos.raster]), Window(pos.col, pos.row, s.tile, s.tile), s.bands)
             if valid.mean() >= MIN_VALID_FRACTION:
                 break
-        image, valid = random_geometry(rng, s.augment, s.stats.apply(image) * valid, valid)
+        image, valid = random_dihedral(rng, s.stats.apply(image) * valid, valid)
         return {"image": torch.from_numpy(image), "valid": torch.from_numpy(valid)}
 
 

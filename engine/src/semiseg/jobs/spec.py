@@ -12,7 +12,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from semiseg.data.augment import Augment
 from semiseg.errors import UserError
 
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -86,7 +85,6 @@ class TrainSpec(_Strict):
     # at the cost of more forward passes (semi-supervised methods only).
     unlabeled_per_labeled: int = Field(default=1, ge=1, le=16)
     num_workers: int | None = Field(default=None, ge=0)
-    augment: Augment = "dihedral"  # data/augment.py: "horizontal_flip" for sections with a depth axis
     # "auto": bfloat16 mixed precision where the hardware has it (a bf16-capable GPU; a CPU with
     # AVX512-BF16 or AMX, where a step takes about half the time at the same quality,
     # docs/benchmarks.md), float32 elsewhere; "bf16": bfloat16 everywhere; "32": float32 everywhere.

@@ -41,7 +41,7 @@ def build_domain_data(
         stats = compute_band_stats(domain.pool, domain.bands, t.seed)
     index = LabeledPixelIndex(train_maps, num_classes, t.seed, t.class_balanced)
     window_pool = domain.unlabeled if t.unlabeled_windows == "unlabeled_rasters" else domain.pool
-    source = WindowSource(domain.labeled, train_maps, window_pool, domain.bands, stats, t.tile_size, t.augment)
+    source = WindowSource(domain.labeled, train_maps, window_pool, domain.bands, stats, t.tile_size)
     windows = TrainingWindows(source, index, t.seed, samples, t.unlabeled_per_labeled if with_unlabeled else 0, stream)
     validator = BlockValidator(val_blocks, domain.labeled, domain.label_maps, domain.bands, stats, t.tile_size, num_classes)
     return DomainData(domain, stats, index, windows, validator)
