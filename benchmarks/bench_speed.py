@@ -50,7 +50,8 @@ def write_scene(path: Path, size: int, block: int = 1024) -> None:
                 ds.write(data, window=Window(col, row, w, h))
 
 
-def training_job(folder: Path, steps: int, workers: int, precision: str = "auto") -> Path:
+def training_job(folder: Path, steps: int, workers: int, precision: str = "32") -> Path:
+    """A generated job; float32 unless told, like the in-memory floor of (a)."""
     folder.mkdir(parents=True, exist_ok=True)
     write_scene(folder / "scene.tif", 1024)
     with rasterio.open(folder / "scene.tif") as ds:
