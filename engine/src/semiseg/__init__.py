@@ -1,3 +1,3 @@
 """SemiSeg engine: semi-supervised segmentation of rasters from sparse labels."""
 
-__version__ = "0.6.0"
+__version__ = "0.7.0"
