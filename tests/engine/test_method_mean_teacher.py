@@ -149,19 +149,3 @@ def test_cutmix_pastes_the_neighbours_pixels_and_the_teachers_prediction_on_it_a
     plain.load_state_dict(method.state_dict())
     unmixed, _, _ = plain.perturbed_view(image, valid, step_at(50))
     assert torch.allclose(unmixed, image * valid[:, None], atol=1e-6)
-
-
-def test_temperature_sharpens_the_teachers_targets_and_zero_gives_its_argmax():
-    image = make_batch()["unlabeled"]["image"]
-    plain = make_method("mean_teacher", {}).eval()
-    probs = plain.teacher_probs(image)
-    sharp, hard = make_method("mean_teacher", {"temperature": 0.5}).eval(), make_method("mean_teacher", {"temperature": 0.0}).eval()
-    for m in (sharp, hard):
-        m.load_state_dict(plain.state_dict())
-    sharpened = sharp.teacher_probs(image)
-    expected = probs.pow(2) / probs.pow(2).sum(1, keepdim=True)  # softmax(z / 0.5) = p^2 / sum p^2
-    assert torch.allclose(sharpened, expected, atol=1e-5)
-    assert (sharpened.max(1).values >= probs.max(1).values - 1e-6).all()
-    one_hot = hard.teacher_probs(image)
-    assert torch.equal(one_hot.argmax(1), probs.argmax(1)) and torch.equal(one_hot.sum(1), torch.ones_like(one_hot[:, 0]))
-    assert set(one_hot.unique().tolist()) == {0.0, 1.0}

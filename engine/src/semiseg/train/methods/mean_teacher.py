@@ -42,9 +42,6 @@ class MeanTeacherParams(MethodParams):
     # "separate" (the paper's): the perturbed pass normalises with its own batch and leaves the
     # running statistics to the labelled windows. Why joint is the default: docs/methods.md.
     batchnorm: Literal["joint", "separate"] = "joint"
-    # Sharpens the teacher's targets: softmax(logits / temperature); 0 gives hard labels (the
-    # KL then is cross-entropy on the teacher's argmax, as in FixMatch-style self-training).
-    temperature: float = Field(default=1.0, ge=0)
 
 
 @contextlib.contextmanager
@@ -91,12 +88,8 @@ class MeanTeacher(Method):
 
     @torch.no_grad()
     def teacher_probs(self, image: torch.Tensor) -> torch.Tensor:
-        """The consistency target: the teacher's softmax at `temperature` (0: its one-hot argmax)."""
         net = self.teacher if self.params.teacher == "ema" else self.student
-        logits = net(image).float()
-        if self.params.temperature == 0:
-            return torch.nn.functional.one_hot(logits.argmax(1), logits.shape[1]).permute(0, 3, 1, 2).float()
-        return (logits / self.params.temperature).softmax(1)
+        return net(image).float().softmax(1)
 
     def perturbed_view(self, image: torch.Tensor, valid: torch.Tensor, step: StepInfo):
         """(student input, teacher target warped alike, mask of pixels that count)."""
