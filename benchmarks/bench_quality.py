@@ -96,8 +96,8 @@ def _erode(mask: np.ndarray, radius: int) -> np.ndarray:
     return erode(mask, radius)
 
 
-def _burn_path(out: np.ndarray, truth_class: int, inside: np.ndarray, path: list[tuple[int, int]], half: int) -> None:
-    """Burn a polyline `2 * half + 1` px wide, only where `inside` (the class interior, dilated by < margin)."""
+def _burn_path(out: np.ndarray, truth_class: int, path: list[tuple[int, int]], half: int) -> None:
+    """Burn a polyline `2 * half + 1` px wide (its points lie in the class interior, `half` < margin)."""
     h, w = out.shape
     for (r0, c0), (r1, c1) in zip(path[:-1], path[1:]):
         n = max(abs(r1 - r0), abs(c1 - c0), 1)
@@ -140,7 +140,7 @@ def sparse_labels(truth: np.ndarray, fraction: float, rng: np.random.Generator, 
             path = random_stroke(rng, interiors[c], (int(r), int(col)), stroke_length)
             if len(path) < 2:
                 continue
-            _burn_path(out, c, interiors[c], path, 1)
+            _burn_path(out, c, path, 1)
         else:
             rr, cc = np.ogrid[-blob_radius : blob_radius + 1, -blob_radius : blob_radius + 1]
             disk = rr**2 + cc**2 <= blob_radius**2

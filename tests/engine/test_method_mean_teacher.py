@@ -88,7 +88,7 @@ def test_joint_batchnorm_the_default_normalises_labelled_and_perturbed_windows_t
 def test_consistency_is_zero_when_the_student_matches_the_teacher_on_an_unperturbed_view(monkeypatch):
     import semiseg.train.methods.mean_teacher as mt
 
-    monkeypatch.setattr(mt, "photometric_jitter", lambda x, valid, gen: x)
+    monkeypatch.setattr(mt, "photometric_jitter", lambda x, valid, gen, strength: x)
     method = make_method("mean_teacher", {"tps_sigma": 0.0, "confidence": None}).eval()
     batch = make_batch()
     cons = method.consistency_loss(batch["unlabeled"]["image"], batch["unlabeled"]["valid"], step_at(50))

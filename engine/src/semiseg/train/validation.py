@@ -21,7 +21,6 @@ class BlockValidator:
         self.num_classes = num_classes
         self.images: list[np.ndarray] = []
         self.truths: list[np.ndarray] = []
-        self.crops: list[tuple[int, int, int, int]] = []
         for blk in blocks:
             info = rasters[blk.raster]
             # Block centred in a tile-sized window, so the network sees context on every side.

@@ -101,7 +101,7 @@ class MeanTeacher(Method):
             boxes = random_boxes(b, h, w, gen, p.cutmix)
             image, target, valid = (paste_from_neighbour(t, boxes) for t in (image, target, valid))
         grid = random_tps_grid(b, h, w, gen, p.tps_sigma).to(image.device)
-        jittered = photometric_jitter(image, valid.bool(), gen) if p.photometric == "strong" else photometric_jitter(image, valid.bool(), gen, p.photometric)
+        jittered = photometric_jitter(image, valid.bool(), gen, p.photometric)
         perturbed = warp(jittered, grid).to(image.dtype)
         target = warp(target, grid)
         return perturbed, target, warp_validity(valid, grid) & confident(target, p.confidence)

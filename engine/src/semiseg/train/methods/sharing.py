@@ -31,15 +31,13 @@ def _has_statistics(module: nn.Module) -> bool:
     return any(isinstance(m, NORMALISATION_WITH_STATISTICS) for m in module.modules())
 
 
-def share_layers(reference: nn.Module, other: nn.Module, only: tuple[str, ...] | None = None, prefix: str = "") -> list[str]:
+def share_layers(reference: nn.Module, other: nn.Module, only: tuple[str, ...] | None = None) -> None:
     """Make `other` use `reference`'s sub-modules wherever their shapes agree (largest first),
     except normalisation layers with running statistics.
 
     `only` limits this to some top-level children (e.g. never the segmentation head, which
-    may agree in shape across domains yet means other classes). Returns the names of the
-    parameterised leaves that stay `other`'s own.
+    may agree in shape across domains yet means other classes).
     """
-    own = []
     for name, child in list(other.named_children()):
         if only is not None and name not in only:
             continue
@@ -47,7 +45,4 @@ def share_layers(reference: nn.Module, other: nn.Module, only: tuple[str, ...] |
         if isinstance(ref, nn.Module) and _same_shapes(ref, child) and not _has_statistics(child):
             setattr(other, name, ref)
         elif any(True for _ in child.children()) and isinstance(ref, nn.Module):
-            own += share_layers(ref, child, prefix=f"{prefix}{name}.")
-        elif any(True for _ in child.parameters()) or any(True for _ in child.buffers()):
-            own.append(prefix + name)
-    return own
+            share_layers(ref, child)
