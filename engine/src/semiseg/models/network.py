@@ -47,9 +47,10 @@ def _hub_offline() -> Iterator[None]:
 DEFAULT_ENCODER = "resnet18"  # small enough for a CPU, strong enough for a start
 
 
-def build_network(arch: str, encoder: str, in_channels: int, classes: int, encoder_weights: str | None = None) -> nn.Module:
-    """An smp network; pretrained encoder weights only if they can be had (no network here: a clear error)."""
-    problems = check_model_names(arch, encoder)
+def build_network(arch: str, encoder: str, in_channels: int, classes: int, encoder_weights: str | None = None, where: str = "job.json") -> nn.Module:
+    """An smp network; pretrained encoder weights only if they can be had (no network here: a clear error).
+    `where` names the file that asked for it, for the error on an unknown name."""
+    problems = check_model_names(arch, encoder, where)
     if problems:
         raise UserError(*problems)
     try:

@@ -102,7 +102,10 @@ def _first_line(exc: Exception) -> str:
 
 def load_package(folder: Path) -> tuple[ModelCard, nn.Module]:
     card = read_card(folder)
-    network = build_network(card.arch, card.encoder, card.in_channels, card.num_classes)
-    network.load_state_dict(load_weights(folder))
+    network = build_network(card.arch, card.encoder, card.in_channels, card.num_classes, where=str(Path(folder) / "model.json"))
+    try:
+        network.load_state_dict(load_weights(folder))
+    except RuntimeError as exc:  # tensors of another network than model.json describes
+        raise UserError(f"{weights_file(folder)}: its weights do not fit the network of model.json ({_first_line(exc)})") from None
     network.eval()
     return card, network
