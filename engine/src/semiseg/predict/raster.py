@@ -105,7 +105,8 @@ class WindowPredictor:
         self.network = network.to(device).eval()
         self.device = device
         self.batch_size = batch_size
-        self.autocast = device.type == "cuda"
+        # bfloat16 where the GPU computes in it (Ampere on); emulated on older ones, where it is slower
+        self.autocast = device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)
 
     @torch.no_grad()
     def probabilities(self, images: np.ndarray) -> np.ndarray:

@@ -25,6 +25,6 @@ def lightning_precision(setting: str, accelerator: str) -> str:
     if setting == "bf16":
         return "bf16-mixed"
     if setting == "auto":
-        native = torch.cuda.is_bf16_supported() if accelerator == "gpu" else cpu_has_native_bf16()
+        native = torch.cuda.is_bf16_supported(including_emulation=False) if accelerator == "gpu" else cpu_has_native_bf16()
         return "bf16-mixed" if native else "32-true"
     return "32-true"
