@@ -15,7 +15,9 @@ from qgis.core import QgsCoordinateTransformContext, QgsProject, QgsVectorFileWr
 from . import classes as class_list
 from .label_layers import CLASS_FIELD
 
-METHODS = ("supervised", "mean_teacher", "aux", "s6", "cct", "usss")  # the engine's default first (semiseg.jobs.spec.DEFAULT_METHOD)
+# Methods of a one-domain job (Processing builds no others; usss needs several domains), in the
+# engine's order: its default first (semiseg.jobs.spec.DEFAULT_METHOD).
+METHODS = ("supervised", "mean_teacher", "aux", "s6", "cct")
 DEVICES = ("auto", "cpu", "cuda")
 
 

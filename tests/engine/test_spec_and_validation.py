@@ -211,3 +211,38 @@ def test_methods_are_described_for_clients(capsys):
     # clients offer usss for multi-domain jobs only; cct trains one domain or several
     assert described["methods"]["usss"]["needs_domains"] and not described["methods"]["cct"]["needs_domains"]
     assert described["methods"]["cct"]["supports_domains"]
+
+
+def test_plugin_tests_use_the_engines_current_method_answer(capsys):
+    """The plugin tests run without torch, on a recorded `semiseg methods --json`; a stale
+    recording would test the dock against methods, parameters or an order the engine no longer has."""
+    assert main(["methods", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    recorded = json.loads((Path(__file__).parents[1] / "plugin" / "engine_methods.json").read_text())
+    assert answer == recorded and list(answer["methods"]) == list(recorded["methods"])
+    assert list(answer["methods"])[:2] == ["supervised", "mean_teacher"]  # the default, then the best measured
+
+
+def _small_package(folder: Path, **card_changes) -> None:
+    from semiseg.models.network import build_network
+    from semiseg.models.package import ModelCard, save_package
+
+    card = ModelCard(class_names=["a", "b"], class_colors=["#000000", "#ffffff"], bands=[1, 2, 3], mean=[0.0] * 3, std=[1.0] * 3,
+                     arch="unet", encoder="resnet18", in_channels=3, tile_size=64, method={"name": "supervised"})
+    save_package(folder, card, build_network("unet", "resnet18", 3, 2))
+    raw = json.loads((folder / "model.json").read_text())
+    (folder / "model.json").write_text(json.dumps({**raw, **card_changes}))
+
+
+@pytest.mark.parametrize("card_changes, message", [
+    ({"arch": "unetzz"}, "model.json: model.arch: unknown architecture 'unetzz'"),
+    ({"class_names": ["a", "b", "c"], "class_colors": ["#000000"] * 3}, "model.safetensors: its weights do not fit the network of model.json"),
+])
+def test_a_model_package_that_does_not_match_its_weights_is_a_user_error(tmp_path, capsys, card_changes, message):
+    image, _ = two_class_scene()
+    write_raster(tmp_path / "x.tif", image)
+    _small_package(tmp_path / "model", **card_changes)
+    code = main(["predict", str(tmp_path / "model"), str(tmp_path / "x.tif"), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and str(tmp_path / "model") in err and message in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())

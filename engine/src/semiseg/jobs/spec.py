@@ -62,7 +62,7 @@ class MethodSpec(BaseModel):
 
 
 class ModelSpec(_Strict):
-    arch: str | None = None  # None: the method's default (unet; s6: deeplabv3plus)
+    arch: str | None = None  # None: the starting model's (init_from), else the method's default (unet; s6: deeplabv3plus)
     encoder: str | None = None  # None: the starting model's (init_from), else resnet18
     encoder_weights: str | None = None
     init_from: Path | None = None  # a model package to start from (train again after correcting labels)

@@ -16,12 +16,13 @@ from semiseg.train.methods.s6 import S6
 from semiseg.train.methods.supervised import Supervised
 from semiseg.train.methods.usss import USSS
 
+# In the order clients offer them after the default: best measured first (docs/benchmarks.md).
 METHODS: dict[str, type[Method]] = {
     "supervised": Supervised,
+    "mean_teacher": MeanTeacher,
     "aux": Aux,
     "s6": S6,
     "cct": CCT,
-    "mean_teacher": MeanTeacher,
     "usss": USSS,
 }
 
