@@ -88,8 +88,12 @@ class MeanTeacher(Method):
 
     @torch.no_grad()
     def teacher_probs(self, image: torch.Tensor) -> torch.Tensor:
-        net = self.teacher if self.params.teacher == "ema" else self.student
-        return net(image).float().softmax(1)
+        """The simple teacher is the training student under stop-gradient: batch statistics, but
+        its clean pass must not feed the running ones (`batchnorm` decides what does)."""
+        if self.params.teacher == "ema":
+            return self.teacher(image).float().softmax(1)
+        with frozen_batchnorm_stats(self.student):
+            return self.student(image).float().softmax(1)
 
     def perturbed_view(self, image: torch.Tensor, valid: torch.Tensor, step: StepInfo):
         """(student input, teacher target warped alike, mask of pixels that count)."""
@@ -136,7 +140,7 @@ class MeanTeacher(Method):
         """teacher <- d * teacher + (1 - d) * student for every float tensor of the state (BN buffers too)."""
         if self.params.teacher != "ema":
             return
-        d = ema_decay(self.params.decay, step.step)
+        d = ema_decay(self.params.decay, step.step + 1)  # step.step: updates done before this one
         student = self.student.state_dict()
         for name, t in self.teacher.state_dict().items():
             s = student[name]
