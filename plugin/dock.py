@@ -589,7 +589,11 @@ class SemiSegDock(QgsDockWidget):
 
     def add_results(self, job_dir: Path) -> list:
         """Add the prediction layers of a completed job, one group per predicted raster."""
-        spec = job.read_spec(job_dir)
+        try:
+            spec = job.read_spec(job_dir)
+        except (OSError, ValueError) as e:
+            self.show_error(f"{job_dir / 'job.json'}: cannot read the job ({e})")
+            return []
         groups = []
         for raster_path in spec.get("predict", []):
             source = next((l for l in self.project.mapLayers().values()
@@ -671,12 +675,30 @@ class SemiSegDock(QgsDockWidget):
         QgsApplication.taskManager().addTask(task)
 
     def dispose(self) -> None:
-        """Disconnect from the project when the plugin unloads."""
+        """Disconnect from the project and from running tasks when the plugin unloads.
+
+        An engine run goes on (it is its own process); the next dock follows a training run again.
+        """
         if self._disposed:
             return
         self._disposed = True
+        if self.helper_task is not None and not sip.isdeleted(self.helper_task):
+            _disconnect(self.helper_task.taskCompleted, self.helper_task.taskTerminated)
+        if self.task is not None:
+            _disconnect(self.task.stateChanged, self.task.ended)
+            self.task.detach()
+            self.task = None
         self.project.readProject.disconnect(self.load_project_state)
         self.project.cleared.disconnect(self.load_project_state)
         self.project.layersAdded.disconnect(self._layers_added)
         self.project.layersRemoved.disconnect(self._layers_removed)
         self.methods_task = None
+
+
+def _disconnect(*signals) -> None:
+    """Drop every slot of these signals: the dock's widgets they would update are going away."""
+    for signal in signals:
+        try:
+            signal.disconnect()
+        except TypeError:  # nothing connected
+            pass

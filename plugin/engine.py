@@ -54,15 +54,17 @@ def run(args: list, timeout_s: float = 120) -> subprocess.CompletedProcess:
 
 
 def watch(job_dir, process, on_events, is_canceled, console: Path, grace_s: float = 20,
-          poll_s: float = 0.3, cancel_file: bool = True, unit: str = "step") -> JobState:
-    """Follow a run until it ends and return its final state.
+          poll_s: float = 0.3, cancel_file: bool = True, unit: str = "step",
+          is_detached=lambda: False) -> JobState:
+    """Follow a run until it ends (or `is_detached()`: the run goes on unwatched) and return its state.
 
     `process` is the Popen we started, or None for a job started by an earlier QGIS session
     (followed through the pid of its `start` event). `job_dir` is the folder with events.jsonl
     (`semiseg predict --events` writes it into its --out folder), None for a run without events.
     Cancelling creates JOB_DIR/cancel (with `cancel_file`; training checkpoints and exits with
-    130) and terminates the process if it has not stopped after `grace_s` seconds, at once
-    without a cancel file. `unit` names what progress counts (steps, prediction windows).
+    130), again whenever it is gone (the engine clears a stale request as it starts, and a
+    cancel can come before that), and terminates the process if it has not stopped after
+    `grace_s` seconds, at once without a cancel file. `unit` names what progress counts.
     """
     state = JobState(status="running", unit=unit)
     if not cancel_file:
@@ -84,10 +86,12 @@ def watch(job_dir, process, on_events, is_canceled, console: Path, grace_s: floa
 
     poll_events()
     while alive():
+        if is_detached():
+            return state
         if cancel_at is None and is_canceled():
             cancel_at = time.monotonic()
-            if job_dir and cancel_file:
-                (Path(job_dir) / "cancel").touch()
+        if cancel_at is not None and job_dir and cancel_file:
+            (Path(job_dir) / "cancel").touch()
         if cancel_at is not None and time.monotonic() - cancel_at >= (grace_s if job_dir else 0):
             _terminate(process, state.pid)
             cancel_at = float("inf")  # terminate once

@@ -28,12 +28,18 @@ class EngineTask(QgsTask):
         self.args, self.job_dir, self.console = args, job_dir, Path(console)
         self.predict = predict
         self.state = JobState(unit="window" if predict else "step")
+        self._detached = False
+
+    def detach(self) -> None:
+        """Stop following the run and leave it running (the plugin unloads; a new dock re-attaches)."""
+        self._detached = True
 
     def run(self) -> bool:
         try:
             process = engine.start(self.args, self.console) if self.args else None
             self.state = engine.watch(self.job_dir, process, self._report, self.isCanceled, self.console,
-                                      cancel_file=not self.predict, unit=self.state.unit)
+                                      cancel_file=not self.predict, unit=self.state.unit,
+                                      is_detached=lambda: self._detached)
         except (OSError, engine.EngineError) as e:
             self.state = JobState(status="failed", errors=[str(e)])
         return self.state.status == "completed"
@@ -45,5 +51,7 @@ class EngineTask(QgsTask):
 
     def finished(self, result: bool) -> None:
         if self.state.status == "pending":  # cancelled before it started
+            if self.args is None and not self.predict:  # a job already running: it is asked to stop
+                (Path(self.job_dir) / "cancel").touch()
             self.state.status = "cancelled"
         self.ended.emit(self.state)

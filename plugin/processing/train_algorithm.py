@@ -74,7 +74,19 @@ class TrainAlgorithm(QgsProcessingAlgorithm):
         self.addOutput(QgsProcessingOutputRasterLayer("CONFIDENCE_RASTER", "Confidence raster"))
         self.addOutput(QgsProcessingOutputVectorLayer("POLYGONS_LAYER", "Class polygons"))
 
-    def processAlgorithm(self, parameters, context, feedback):
+    def prepareAlgorithm(self, parameters, context, feedback):
+        """Check the inputs and write the job on the GUI thread: exporting the label layers reads
+        their features (unsaved edits included), which must not race with the user's editing.
+
+        A refusal is raised from processAlgorithm, where Processing passes its message on to
+        processing.run's caller (from here it would only say "There were errors")."""
+        try:
+            self._prepared, self._refusal = self._write_job(parameters, context), None
+        except QgsProcessingException as e:
+            self._prepared, self._refusal = None, e
+        return True
+
+    def _write_job(self, parameters, context) -> tuple:
         rasters = self.parameterAsLayerList(parameters, "RASTER", context)
         labels = self.parameterAsLayerList(parameters, "LABELS", context)
         if not rasters:
@@ -124,15 +136,22 @@ class TrainAlgorithm(QgsProcessingAlgorithm):
             job.write_job(job_dir, request)
         except (OSError, ValueError, engine.EngineError) as e:
             raise QgsProcessingException(str(e))
+        return args, job_dir, raster.source(), polygons
+
+    def processAlgorithm(self, parameters, context, feedback):
+        """Run the engine (in Processing's worker thread) and hand its outputs to Processing."""
+        if self._refusal is not None:
+            raise self._refusal
+        args, job_dir, raster_source, polygons = self._prepared
         run_engine(args, job_dir, job_dir / "console.txt", feedback)
-        files = prediction_files(job_dir / "outputs", raster.source())
-        stem = Path(raster.source()).stem
+        files = prediction_files(job_dir / "outputs", raster_source)
+        stem = Path(raster_source).stem
         for kind, key in (("classes", "CLASSES_RASTER"), ("confidence", "CONFIDENCE_RASTER")):
             load_on_completion(files[kind][0], f"{stem} {kind}", key, context)
         result = {"MODEL": str(job_dir / "model"), "CLASSES_RASTER": str(files["classes"][0]),
                   "CONFIDENCE_RASTER": str(files["confidence"][0]), "JOB_DIR": str(job_dir)}
         if polygons:
-            gpkg, _ = polygon_files(job_dir / "outputs", raster.source())
+            gpkg, _ = polygon_files(job_dir / "outputs", raster_source)
             load_on_completion(gpkg, f"{stem} polygons", "POLYGONS_LAYER", context)
             result["POLYGONS_LAYER"] = str(gpkg)
         return result

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 from qgis.PyQt.QtCore import QCoreApplication, Qt
-from qgis.core import QgsRasterLayer, QgsRectangle, QgsVectorLayer
+from qgis.core import (QgsApplication, QgsProcessingContext, QgsProcessingFeedback, QgsRasterLayer, QgsRectangle,
+                       QgsVectorLayer)
 from qgis.gui import QgsMapCanvas
 
 import processing
@@ -276,6 +277,49 @@ def test_cancel_stops_cleanly_and_offers_resume(labelled, tmp_path):
     assert resumed[0].status == "cancelled", resumed[0].error_text()
 
 
+def test_a_cancel_before_the_engine_has_started_still_stops_it(labelled, tmp_path, engine_python):
+    """The engine clears a stale cancel request as training starts; one made earlier must survive that."""
+    dock, _, _ = labelled
+    dock.steps.setValue(5000)  # far longer than the test: only the cancel can end it
+    job_dir = dock.write_job(tmp_path / "job")
+    process = engine.start(engine.command(engine_python, "train", str(job_dir), "--quiet", "--device", "cpu"),
+                           job_dir / "console.txt")
+    state = engine.watch(job_dir, process, lambda s: None, lambda: True, job_dir / "console.txt",
+                         grace_s=TIMEOUT_S)  # no termination: the cancel file alone must stop it
+    assert process.returncode == 130 and state.status == "cancelled", state.error_text()
+
+
+def test_unloading_the_plugin_leaves_a_training_run_going_for_the_next_dock(labelled, tmp_path, project):
+    dock, _, _ = labelled
+    dock.steps.setValue(5000)
+    job_dir = tmp_path / "job"
+    task = dock.start_training(job_dir)
+    wait(lambda: read_state(job_dir).step >= 1)
+    dock.dispose()  # "the plugin unloads": the watcher stops, its slots are gone, the engine runs on
+    assert dock.task is None
+    wait(lambda: task.status() in (task.Complete, task.Terminated))
+    assert read_state(job_dir).status == "running" and not (job_dir / "cancel").exists()
+    reopened = SemiSegDock()  # "the plugin loads again": it follows the same run
+    try:
+        assert reopened.task is not None and reopened.current_job == job_dir
+        ended = []
+        reopened.task.ended.connect(ended.append)
+        reopened.cancel()  # whether or not its watcher has started yet, the engine must stop
+        wait(lambda: ended)
+        assert ended[0].status == "cancelled", ended[0].error_text()
+        wait(lambda: read_state(job_dir).status == "cancelled")
+    finally:
+        reopened.dispose()
+
+
+def test_results_of_a_job_without_a_readable_job_json_are_a_one_line_error(labelled, tmp_path):
+    dock, _, _ = labelled
+    (tmp_path / "job").mkdir()
+    (tmp_path / "job" / "job.json").write_text("{ not json")
+    assert dock.add_results(tmp_path / "job") == []
+    assert "job.json" in dock.error_label.text() and dock.error_label.text().count("\n") == 0
+
+
 def test_a_job_running_when_qgis_restarts_is_followed_to_the_end(labelled, tmp_path, project, engine_python):
     dock, raster, _ = labelled
     job_dir = dock.write_job(tmp_path / "job")
@@ -329,6 +373,22 @@ def test_processing_train_then_predict(labelled, tmp_path):
         "JOB_DIR": str(tmp_path / "again")})
     assert json.loads((tmp_path / "again" / "job.json").read_text())["model"] == {"init_from": trained["MODEL"]}
     assert QgsVectorLayer(again["POLYGONS_LAYER"]).featureCount() > 0
+
+
+def test_processing_train_exports_the_labels_before_its_worker_thread_starts(labelled, tmp_path, project):
+    """prepareAlgorithm runs on the GUI thread: the export (unsaved edits included) cannot race the user's editing."""
+    from osgeo import ogr
+    _, raster, scribbles = labelled
+    scribbles.startEditing()
+    draw_line(scribbles, [(10, 60), (30, 62)])  # drawn, not saved
+    algorithm = QgsApplication.processingRegistry().createAlgorithmById("semiseg:train")
+    context = QgsProcessingContext()
+    context.setProject(project)
+    assert algorithm.prepare({"RASTER": [raster], "LABELS": [scribbles], "CLASSES": "water, land",
+                              "JOB_DIR": str(tmp_path / "prepared")}, context, QgsProcessingFeedback())
+    assert (tmp_path / "prepared" / "job.json").is_file()  # written before processAlgorithm
+    assert ogr.Open(str(tmp_path / "prepared" / "labels.gpkg")).GetLayer(0).GetFeatureCount() == 11
+    scribbles.rollBack()
 
 
 def test_processing_trains_from_two_rasters_paired_with_their_label_layers(labelled, tmp_path, project):
