@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from .events import EventTail, JobState, pid_alive
+from .events import EventTail, JobState, engine_alive
 
 EXIT_STATUS = {0: "completed", 130: "cancelled", 2: "failed", 1: "failed"}
 # Variables QGIS sets for its own Python and GDAL; the engine must use its own.
@@ -31,6 +31,10 @@ def command(python: str, *args: str) -> list:
     return [python, "-m", "semiseg.cli", *args]
 
 
+# Windows: no console window pops up for each engine command (0 elsewhere).
+NO_WINDOW = getattr(subprocess, "CREATE_NO_WINDOW", 0)
+
+
 def environment() -> dict:
     env = {k: v for k, v in os.environ.items() if k not in _QGIS_ONLY_ENV}
     env["PYTHONUNBUFFERED"] = "1"
@@ -41,7 +45,7 @@ def start(args: list, console: Path) -> subprocess.Popen:
     """Start the engine detached from QGIS, so a job survives a QGIS restart; output to `console`."""
     console.parent.mkdir(parents=True, exist_ok=True)
     with open(console, "ab") as out:
-        kwargs = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt" \
+        kwargs = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP | NO_WINDOW} if os.name == "nt" \
             else {"start_new_session": True}
         return subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 env=environment(), **kwargs)
@@ -50,7 +54,7 @@ def start(args: list, console: Path) -> subprocess.Popen:
 def run(args: list, timeout_s: float = 120) -> subprocess.CompletedProcess:
     """A short engine command (doctor, validate): output captured, never a hang."""
     return subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                          env=environment(), timeout=timeout_s)
+                          env=environment(), timeout=timeout_s, creationflags=NO_WINDOW)
 
 
 def watch(job_dir, process, on_events, is_canceled, console: Path, grace_s: float = 20,
@@ -82,7 +86,7 @@ def watch(job_dir, process, on_events, is_canceled, console: Path, grace_s: floa
     def alive():
         if process is not None:
             return process.poll() is None
-        return not state.finished and pid_alive(state.pid)
+        return not state.finished and engine_alive(state.pid)
 
     poll_events()
     while alive():
@@ -113,7 +117,7 @@ def watch(job_dir, process, on_events, is_canceled, console: Path, grace_s: floa
 def _terminate(process, pid: int) -> None:
     if process is not None:
         process.terminate()
-    elif pid_alive(pid):
+    elif engine_alive(pid):
         os.kill(pid, signal.SIGTERM)
 
 

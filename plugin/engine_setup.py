@@ -100,8 +100,8 @@ class SetupEngineTask(QgsTask):
                     return False
                 log.write("$ " + " ".join(args) + "\n")
                 log.flush()
-                process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                           stdin=subprocess.DEVNULL, env=engine.environment())
+                process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                           env=engine.environment(), creationflags=engine.NO_WINDOW)
                 while process.poll() is None:
                     if self.isCanceled():
                         process.terminate()

@@ -109,13 +109,15 @@ def read_state(job_dir: Path) -> JobState:
     state = JobState()
     for event in EventTail(Path(job_dir) / "events.jsonl").read_new():
         state.apply(event)
-    if state.status == "running" and not pid_alive(state.pid):
+    if state.status == "running" and not engine_alive(state.pid):
         state.status = "interrupted"
     return state
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether a process exists (a job started by an earlier QGIS session may still run)."""
+def engine_alive(pid: int) -> bool:
+    """Whether the engine process of a `start` event still runs (a job started by an earlier QGIS
+    session may). After a reboot the pid can belong to another program: on Linux its command line
+    must name the engine, so that program is neither followed nor sent a SIGTERM on cancel."""
     if pid <= 0:
         return False
     if os.name == "nt":  # os.kill would terminate the process on Windows
@@ -132,5 +134,8 @@ def pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    try:
+        return b"semiseg" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # no /proc (macOS) or gone meanwhile: the pid is all there is to go by
+        return not os.path.isdir("/proc")

@@ -38,3 +38,14 @@ def test_state_of_a_finished_and_of_an_interrupted_run(tmp_path):
     state = read_state(tmp_path)
     assert state.status == "failed" and state.exit_code == 2
     assert state.error_text() == "labels.gpkg: no features"
+
+
+def test_a_pid_reused_by_another_program_is_not_taken_for_the_engine(tmp_path):
+    """After a reboot the `start` event's pid may be some other process: the job is interrupted."""
+    stranger = subprocess.Popen(["sleep", "30"])
+    try:
+        append(tmp_path / "events.jsonl", json.dumps({"type": "start", "pid": stranger.pid, "total_steps": 10}) + "\n")
+        assert read_state(tmp_path).status == "interrupted"
+    finally:
+        stranger.kill()
+        stranger.wait()
