@@ -203,6 +203,17 @@ def test_mumford_shah_prefers_the_true_partition_and_penalises_ragged_membership
     assert mumford_shah_loss(x, hard, valid, 0.0).item() == pytest.approx(0.0, abs=1e-6)
 
 
+def test_mumford_shah_ignores_memberships_on_nodata_pixels():
+    """Nodata carries no image: raggedness there must not cost anything (nor pull the TV weight)."""
+    x, truth = _two_colour_image()
+    hard = F.one_hot(truth, 2).permute(0, 3, 1, 2).float()
+    valid = torch.ones(1, 8, 8, dtype=torch.bool)
+    valid[:, 5:] = False
+    ragged = hard.clone()
+    ragged[:, :, 6:] = torch.rand(1, 2, 2, 8).softmax(1)  # noise on rows that are all nodata
+    assert mumford_shah_loss(x, ragged, valid, 0.5).item() == pytest.approx(mumford_shah_loss(x, hard, valid, 0.5).item())
+
+
 def test_jigsaw_permutations_have_the_greedy_max_hamming_property():
     perms = max_hamming_permutations(12)
     assert perms.shape == (12, 9) and len({tuple(p) for p in perms.tolist()}) == 12

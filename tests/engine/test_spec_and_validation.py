@@ -83,6 +83,13 @@ def test_unknown_method_encoder_and_field_are_all_reported(scene_job, capsys):
     assert any("model.encoder" in line and "resnet999" in line and "did you mean" in line and "resnet18" in line for line in lines)
 
 
+def test_a_parameter_that_does_not_apply_to_the_chosen_task_is_refused(scene_job, capsys):
+    """aux's split means nothing for jigsaw (an image classifier on the encoder): say so, do not ignore it."""
+    write_job(scene_job, method={"name": "aux", "task": "jigsaw", "split": "early"})
+    lines = _run_invalid(scene_job, capsys)
+    assert any("method" in line and "split does not apply to task jigsaw" in line for line in lines)
+
+
 def test_one_named_gpu_for_several_processes_is_refused(scene_job, capsys):
     code = main(["train", str(scene_job), "--quiet", "--device", "cuda:1", "--devices", "2"])
     err = capsys.readouterr().err

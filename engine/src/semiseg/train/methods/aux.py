@@ -12,7 +12,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from semiseg.train.methods.base import Method, MethodContext, MethodParams, StepInfo
 from semiseg.train.methods.heads import decode, decoder_branch, head_only, image_classifier, take
@@ -45,6 +45,12 @@ class AuxParams(MethodParams):
     alpha: float | None = Field(default=None, ge=0)  # kmeans hardness / mumford_shah TV weight
     mask_size: float = Field(default=0.25, gt=0, lt=1)  # inpainting hole side, fraction of the tile (80/320)
     permutations: int = Field(default=100, ge=2, le=1000)  # jigsaw classes
+
+    @model_validator(mode="after")
+    def _split_needs_a_pixel_task(self):
+        if self.task == "jigsaw" and "split" in self.model_fields_set:
+            raise ValueError("split does not apply to task jigsaw (its classifier always reads the encoder); leave it out")
+        return self
 
     @property
     def lam(self) -> float:

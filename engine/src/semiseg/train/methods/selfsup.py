@@ -43,14 +43,16 @@ def mumford_shah_loss(x: torch.Tensor, m: torch.Tensor, valid: torch.Tensor, alp
     """Piecewise-constant Mumford-Shah: sum_n (x - c_n)^2 m_n + alpha * TV(m), both as pixel means.
 
     The fit term is averaged over pixels and bands, TV is the mean L1 difference of m between
-    vertical and horizontal neighbours summed over clusters; the reference sums instead.
+    vertical and horizontal neighbours summed over clusters; the reference sums instead. Only
+    pairs of valid pixels count: memberships on nodata carry no image to be smooth about.
     """
     x, m = x.float(), m.float()
     c = _centroids(x, m, valid)  # (B,K,C)
     sq = (x[:, None] - c[..., None, None]).pow(2).mean(2)  # (B,K,H,W), mean over bands
     fit = masked_mean((sq * m).sum(1), valid)
-    tv = (m[:, :, 1:, :] - m[:, :, :-1, :]).abs().sum(1).mean() + (m[:, :, :, 1:] - m[:, :, :, :-1]).abs().sum(1).mean()
-    return fit + alpha * tv
+    vertical = masked_mean((m[:, :, 1:, :] - m[:, :, :-1, :]).abs().sum(1), valid[:, 1:, :] & valid[:, :-1, :])
+    horizontal = masked_mean((m[:, :, :, 1:] - m[:, :, :, :-1]).abs().sum(1), valid[:, :, 1:] & valid[:, :, :-1])
+    return fit + alpha * (vertical + horizontal)
 
 
 def square_masks(batch: int, height: int, width: int, side: int, gen: torch.Generator) -> torch.Tensor:
