@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn as nn
 
 from method_helpers import make_batch, make_method, one_thread, step_at  # noqa: F401 (autouse fixture)
 from semiseg.train.methods.aux import DEFAULT_LAMBDA
+from semiseg.train.methods.selfsup import square_masks
 
 
 def grads_of(module: nn.Module) -> list[torch.Tensor]:
@@ -47,21 +49,31 @@ def test_lambda_defaults_to_the_papers_best_per_task_and_scales_the_unsupervised
     assert abs(loss.item() - (parts["sup"] + 2.0 * parts["unsup"])) < 1e-4
 
 
-def test_inpainting_loss_looks_only_inside_the_holes():
-    """Changing the image outside the holes changes the input, but the target is only the hole."""
+def test_inpainting_encoder_sees_mean_filled_holes_and_the_loss_is_l2_over_valid_hole_pixels():
+    """Context encoder: the holes are filled with the image's valid-pixel mean before the encoder, and only
+    the (valid) hole pixels are reconstructed."""
     method = make_method("aux", {"task": "inpainting", "mask_size": 0.25})
     method.eval()  # fixed statistics: the output depends on this image only
     batch = make_batch()
     x = torch.cat([batch["labeled"]["image"], batch["unlabeled"]["image"]])
     valid = torch.ones(x.shape[0], 64, 64, dtype=torch.bool)
-    from semiseg.train.methods.selfsup import inpainting_loss, square_masks
+    valid[:, :, :8] = False  # nodata: neither in the fill's mean nor in the loss
+    seen = {}
+    method.network.encoder.register_forward_pre_hook(lambda m, args: seen.__setitem__("input", args[0].detach()))
+    method.unsup_head.register_forward_hook(lambda m, args, out: seen.__setitem__("output", out.detach()))
+    loss = method._inpainting(x, valid, step_at(5))
+    holes = square_masks(x.shape[0], 64, 64, 16, step_at(5).generator)  # the same draw: the generator is seeded by step
 
-    holes = square_masks(x.shape[0], 64, 64, 16, step_at(5).generator)
-    assert holes.flatten(1).sum(1).eq(256).all()
-    x_hat = torch.randn_like(x)
-    changed = torch.where(holes[:, None], x_hat, x_hat + 5.0)  # different only outside the holes
-    assert torch.equal(inpainting_loss(x, x_hat, holes, valid), inpainting_loss(x, changed, holes, valid))
-    assert method._inpainting(x, valid, step_at(5)).item() > 0
+    fed, h = seen["input"], holes[:, None].expand_as(x)
+    assert torch.equal(fed[~h], x[~h])  # outside the holes: the image itself
+    mean = (x * valid[:, None]).sum((2, 3)) / valid.sum((1, 2))[:, None]
+    for i in range(x.shape[0]):
+        inside = fed[i][:, holes[i]]  # (bands, 256): a constant per band, the valid-pixel mean
+        assert torch.allclose(inside, mean[i][:, None].expand_as(inside), atol=1e-5)
+    counted = holes & valid
+    assert counted.any() and (holes & ~valid).any()  # the draw puts part of some hole on nodata
+    expected = (seen["output"] - x).pow(2).mean(1)[counted].mean()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
 def test_jigsaw_head_classifies_permutations_from_the_encoder():
