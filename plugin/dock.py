@@ -670,7 +670,8 @@ class SemiSegDock(QgsDockWidget):
         task = SetupEngineTask()
         self.engine_label.setText(f"Installing the engine into {task.venv} (log: {task.log})…")
         task.taskCompleted.connect(lambda: (self.python_edit.setFilePath(task.python), self.check_engine()))
-        task.taskTerminated.connect(lambda: self.engine_label.setText("Set-up failed: " + task.error))
+        task.taskTerminated.connect(lambda: self.engine_label.setText(
+            "Set-up cancelled." if task.error == "cancelled" else "Set-up failed: " + task.error))
         self.helper_task = task
         QgsApplication.taskManager().addTask(task)
 

@@ -87,6 +87,7 @@ class SetupEngineTask(QgsTask):
             self.error = f"The engine source is missing from the plugin: {self.source}"
             return False
         python = str(venv_python(self.venv))
+        fresh = not self.venv.exists()  # a cancelled first set-up leaves no half-built engine behind
         with tempfile.TemporaryDirectory() as tmp, open(self.log, "w") as log:
             # pip builds in the source tree; the installed plugin folder may be read-only.
             build = Path(tmp) / "engine"
@@ -96,8 +97,7 @@ class SetupEngineTask(QgsTask):
                      [python, "-m", "pip", "install", str(build)]]
             for i, args in enumerate(steps):
                 if self.isCanceled():
-                    self.error = "cancelled"
-                    return False
+                    return self._cancelled(fresh)
                 log.write("$ " + " ".join(args) + "\n")
                 log.flush()
                 process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -110,10 +110,18 @@ class SetupEngineTask(QgsTask):
                     except subprocess.TimeoutExpired:
                         pass
                 self.setProgress(100.0 * (i + 1) / len(steps))
+                if self.isCanceled():
+                    return self._cancelled(fresh)
                 if process.returncode != 0:
                     self.error = f"\"{' '.join(args[1:4])}\" failed (exit code {process.returncode}); see {self.log}"
                     return False
         return True
+
+    def _cancelled(self, fresh: bool) -> bool:
+        self.error = "cancelled"
+        if fresh:
+            shutil.rmtree(self.venv, ignore_errors=True)
+        return False
 
     @property
     def python(self) -> str:

@@ -3,6 +3,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -48,4 +49,21 @@ def test_set_up_engine_says_when_the_bundle_lacks_the_engine(tmp_path):
     task = SetupEngineTask(venv=tmp_path / "venv", source=tmp_path / "no-engine")
     assert task.run() is False
     assert "engine source is missing" in task.error
+    assert not (tmp_path / "venv").exists()
+
+
+def test_cancelling_the_first_set_up_says_so_and_leaves_no_half_built_engine(tmp_path):
+    """A cancel while `python -m venv` runs is a cancel, not an "exit code -15" failure."""
+    import threading
+    from semiseg_qgis.engine_setup import SetupEngineTask
+    task = SetupEngineTask(venv=tmp_path / "venv", source=Path(__file__).parents[2] / "engine")
+    runner = threading.Thread(target=task.run)
+    runner.start()
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "venv").exists():  # the first step has started creating it
+        assert time.monotonic() < deadline and runner.is_alive(), task.error
+        time.sleep(0.02)
+    task.cancel()
+    runner.join(120)
+    assert task.error == "cancelled"
     assert not (tmp_path / "venv").exists()
