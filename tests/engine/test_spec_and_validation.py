@@ -253,3 +253,44 @@ def test_a_model_package_that_does_not_match_its_weights_is_a_user_error(tmp_pat
     err = capsys.readouterr().err
     assert code == 2 and str(tmp_path / "model") in err and message in err and "Traceback" not in err
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_an_out_folder_that_cannot_be_made_is_a_user_error(tmp_path, capsys):
+    image, _ = two_class_scene()
+    write_raster(tmp_path / "x.tif", image)
+    _small_package(tmp_path / "model")
+    (tmp_path / "o").write_text("a file, not a folder")
+    code = main(["predict", str(tmp_path / "model"), str(tmp_path / "x.tif"), "--out", str(tmp_path / "o"), "--quiet", "--events"])
+    err = capsys.readouterr().err
+    assert code == 2 and f"{tmp_path / 'o'}: cannot write the predictions there" in err and "Traceback" not in err
+
+
+def test_two_rasters_of_the_same_name_are_refused_before_one_overwrites_the_other(tmp_path, capsys):
+    image, _ = two_class_scene()
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        write_raster(tmp_path / folder / "scene.tif", image)
+    _small_package(tmp_path / "model")
+    code = main(["predict", str(tmp_path / "model"), str(tmp_path / "a" / "scene.tif"), str(tmp_path / "b" / "scene.tif"),
+                 "--out", str(tmp_path / "o"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and f"{tmp_path / 'b' / 'scene.tif'}: same file name as {tmp_path / 'a' / 'scene.tif'}" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_raster_placed_by_ground_control_points_only_is_refused(tmp_path, capsys):
+    """Without a geotransform the outputs could not lie on its grid, nor labels be burnt where drawn."""
+    import rasterio
+    from rasterio.control import GroundControlPoint
+    from rasterio.crs import CRS
+
+    image, _ = two_class_scene()
+    gcps = [GroundControlPoint(row=r, col=c, x=500_000 + 2 * c, y=4_000_000 - 2 * r) for r, c in ((0, 0), (0, 95), (95, 0))]
+    with rasterio.open(tmp_path / "gcp.tif", "w", driver="GTiff", width=image.shape[2], height=image.shape[1],
+                       count=image.shape[0], dtype=image.dtype, gcps=gcps, crs=CRS.from_epsg(32633)) as out:
+        out.write(image)
+    _small_package(tmp_path / "model")
+    code = main(["predict", str(tmp_path / "model"), str(tmp_path / "gcp.tif"), "--out", str(tmp_path / "o"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "gcp.tif: placed by ground control points only" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())

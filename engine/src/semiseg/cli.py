@@ -203,8 +203,17 @@ def _cmd_predict(args) -> int:
     if args.min_polygon_pixels is not None and (not args.polygons or args.min_polygon_pixels < 1):
         raise UserError("--min-polygon-pixels: needs --polygons and a value of at least 1")
     polygons = (args.min_polygon_pixels or DEFAULT_MIN_POLYGON_PIXELS) if args.polygons else None
-    args.out.mkdir(parents=True, exist_ok=True)
-    events = EventLog(args.out, enabled=args.events)
+    by_stem = {}
+    for raster in args.rasters:  # outputs are named after the file: one would overwrite the other
+        if raster.stem in by_stem:
+            raise UserError(f"{raster}: same file name as {by_stem[raster.stem]}; predict them into separate --out folders")
+        by_stem[raster.stem] = raster
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        events = EventLog(args.out, enabled=args.events)
+        events.emit("start", pid=os.getpid(), model=str(args.model_dir), rasters=[str(r) for r in args.rasters])
+    except OSError as exc:
+        raise UserError(f"{args.out}: cannot write the predictions there ({exc.strerror or exc})") from None
     bar = None if args.quiet else tqdm(unit="window", desc="predict")
     last = [0.0]
 
@@ -219,7 +228,6 @@ def _cmd_predict(args) -> int:
     def on_phase(phase: str, message: str) -> None:
         events.emit("phase", phase=phase, message=message)
 
-    events.emit("start", pid=os.getpid(), model=str(args.model_dir), rasters=[str(r) for r in args.rasters])
     with _sigterm_cancels(), _reported(events, "cancelled"):
         for raster in args.rasters:
             events.emit("phase", phase="predict", message=f"predicting {raster.name}")

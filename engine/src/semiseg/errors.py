@@ -16,3 +16,9 @@ class UserError(Exception):
 
 class Cancelled(Exception):
     """The user asked the engine to stop (signal or cancel file)."""
+
+
+def first_line(exc: Exception) -> str:
+    """A library's exception as the tail of a one-line message (GDAL and pyproj write several)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import rasterio.features
 
-from semiseg.errors import UserError
+from semiseg.errors import UserError, first_line
 from semiseg.io.rasters import RasterInfo, open_raster
 
 IGNORE_INDEX = 255
@@ -57,6 +57,11 @@ def _read_label_raster(path: Path, raster: RasterInfo) -> LabelRaster:
                 f"{path}: label raster is {ds.width}x{ds.height} px but {raster.path.name} is "
                 f"{raster.width}x{raster.height} px; labels must be on the raster's grid"
             )
+        placed = ds.crs is not None or not ds.transform.is_identity  # a plain mask (PNG) goes by size alone
+        if placed and raster.georeferenced and (
+            not ds.transform.almost_equals(raster.transform) or (ds.crs and raster.crs and ds.crs != raster.crs)
+        ):
+            raise UserError(f"{path}: label raster is the size of {raster.path.name} but not on its grid (its geotransform or CRS differ)")
         values = ds.read(1)
         ids = np.full(values.shape, IGNORE_INDEX, dtype=np.uint8)
         labelled = ds.read_masks(1) > 0
@@ -95,7 +100,10 @@ def _rasterize_vector(
     notes: list[str] = []
     frames = []
     for name in wanted:
-        frame = gpd.read_file(path, layer=name, engine="pyogrio")
+        try:
+            frame = gpd.read_file(path, layer=name, engine="pyogrio")
+        except Exception as exc:  # a damaged layer, a bad encoding: GDAL's first line says which
+            raise UserError(f"{path}: cannot read layer {name!r} ({first_line(exc)})") from None
         if class_field not in frame.columns:
             if layers is not None:
                 raise UserError(f"{path}: layer {name!r} has no field {class_field!r}")
@@ -104,7 +112,7 @@ def _rasterize_vector(
     if not frames:
         raise UserError(f"{path}: no layer has the class field {class_field!r}")
 
-    pixel = (abs(raster.label_transform.a) + abs(raster.label_transform.e)) / 2
+    pixel = abs(raster.label_transform.determinant) ** 0.5  # side of a square pixel, rotated grids too
     shapes: dict[str, list] = {kind: [] for kind in _BURN_ORDER}
     for frame in frames:
         frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
@@ -129,12 +137,13 @@ def _rasterize_vector(
                 raise UserError(f"{path}: class id {value} in field {class_field!r} is not in 0..254")
             shapes[kind].append((geom, int(value)))
 
+    # Pixels whose centre is inside: a 3 px scribble burns 3 px, not 5. Every pixel touched only
+    # where a line or disk is thinner than a pixel, which centres alone could leave with gaps.
+    thin = {"Polygon": False, "LineString": line_width_px < 1, "Point": point_radius_px < 1}
     ids = np.full((raster.height, raster.width), IGNORE_INDEX, dtype=np.uint8)
     for kind in _BURN_ORDER:
         if shapes[kind]:
-            rasterio.features.rasterize(
-                shapes[kind], out=ids, transform=raster.label_transform, all_touched=kind != "Polygon"
-            )
+            rasterio.features.rasterize(shapes[kind], out=ids, transform=raster.label_transform, all_touched=thin[kind])
     return LabelRaster(ids, notes)
 
 
@@ -147,7 +156,10 @@ def _to_raster_crs(frame, raster: RasterInfo, path: Path, layer: str, notes: lis
     if raster.crs is not None and frame.crs != raster.crs:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return frame.to_crs(raster.crs)
+            try:
+                return frame.to_crs(raster.crs)
+            except Exception as exc:  # pyproj finds no transformation between the two
+                raise UserError(f"{path}: layer {layer!r} cannot be reprojected to {raster.path.name}'s CRS ({first_line(exc)})") from None
     return frame
 
 

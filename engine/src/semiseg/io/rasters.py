@@ -20,7 +20,7 @@ from affine import Affine
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
-from semiseg.errors import UserError
+from semiseg.errors import UserError, first_line
 
 # GDAL's block cache defaults to 5 % of RAM per process; windows are read once and outputs are
 # written strip by strip, so a small cache suffices and keeps memory flat (and every data-loading
@@ -62,12 +62,15 @@ def open_raster(path: str | Path) -> rasterio.io.DatasetReader:
     try:
         return rasterio.open(path)
     except RasterioIOError as exc:
-        raise UserError(f"{path}: not a raster GDAL can read ({_first_line(exc)})") from None
+        raise UserError(f"{path}: not a raster GDAL can read ({first_line(exc)})") from None
 
 
 def raster_info(path: str | Path) -> RasterInfo:
     with open_raster(path) as ds:
-        georeferenced = ds.crs is not None or not ds.transform.is_identity or bool(ds.gcps[0])
+        if ds.gcps[0] and ds.transform.is_identity:
+            # Outputs on "exactly its grid" and labels drawn over it need a geotransform.
+            raise UserError(f"{path}: placed by ground control points only; warp it to a CRS first (gdalwarp, or QGIS's Georeferencer)")
+        georeferenced = ds.crs is not None or not ds.transform.is_identity
         return RasterInfo(
             path=Path(path),
             width=ds.width,
@@ -139,7 +142,3 @@ def output_profile(info: RasterInfo, dtype: str, nodata: float, block: int = 256
     if info.georeferenced:
         profile.update(crs=info.crs, transform=info.transform)
     return profile
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 
 from semiseg import __version__
 from semiseg.data.normalization import BandStats
-from semiseg.errors import UserError
+from semiseg.errors import UserError, first_line
 from semiseg.models.network import build_network
 
 FORMAT_VERSION = 1
@@ -83,7 +83,7 @@ def load_weights(folder: Path) -> dict:
     try:
         return load_file(str(weights_file(folder)))
     except (SafetensorError, OSError) as exc:
-        raise UserError(f"{weights_file(folder)}: cannot be read ({_first_line(exc)})") from None
+        raise UserError(f"{weights_file(folder)}: cannot be read ({first_line(exc)})") from None
 
 
 def weight_shapes(folder: Path) -> dict[str, tuple[int, ...]]:
@@ -92,12 +92,7 @@ def weight_shapes(folder: Path) -> dict[str, tuple[int, ...]]:
         with safe_open(str(weights_file(folder)), framework="pt") as f:
             return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except (SafetensorError, OSError) as exc:
-        raise UserError(f"{weights_file(folder)}: cannot be read ({_first_line(exc)})") from None
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+        raise UserError(f"{weights_file(folder)}: cannot be read ({first_line(exc)})") from None
 
 
 def load_package(folder: Path) -> tuple[ModelCard, nn.Module]:
@@ -106,6 +101,6 @@ def load_package(folder: Path) -> tuple[ModelCard, nn.Module]:
     try:
         network.load_state_dict(load_weights(folder))
     except RuntimeError as exc:  # tensors of another network than model.json describes
-        raise UserError(f"{weights_file(folder)}: its weights do not fit the network of model.json ({_first_line(exc)})") from None
+        raise UserError(f"{weights_file(folder)}: its weights do not fit the network of model.json ({first_line(exc)})") from None
     network.eval()
     return card, network

@@ -64,8 +64,6 @@ def area_window(info: RasterInfo, bounds: Bounds) -> Window:
     t = info.label_transform
     if t.b != 0 or t.d != 0:
         raise UserError(f"{info.path}: --bounds needs a raster whose grid is not rotated; predict it whole")
-    if info.georeferenced and info.transform.is_identity:
-        raise UserError(f"{info.path}: --bounds needs a geotransform; this raster is placed by ground control points only")
     xmin, ymin, xmax, ymax = bounds
     # Pixel coordinates of the corners: this works for any axis direction (south-up, flipped).
     corners = [~t @ (x, y) for x in (xmin, xmax) for y in (ymin, ymax)]
