@@ -140,20 +140,20 @@ def iter_strips(
         if row > strip.top:
             top, probs, weights, valid = strip.advance(row)
             yield top, *_finalize(probs[:, :, : info.width], weights[:, : info.width], valid[:, : info.width])
-        images, valids = [], []
-        for col in grid.col_offsets:
-            image, valid = read_window(ds, Window(col0 + col, row0 + row, grid.tile, grid.tile), card.bands)
-            images.append(card.stats.apply(image) * valid)
-            valids.append(valid)
-        # Windows with no valid pixel (scene borders) need no forward pass: they stay nodata.
-        live = [i for i, v in enumerate(valids) if v.any()]
-        if live:
-            probs = predictor.probabilities(np.stack([images[i] for i in live]).astype(np.float32))
-            for i, p in zip(live, probs):
-                strip.add(grid.col_offsets[i], p, valids[i])
-        done += len(grid.col_offsets)
-        if on_tile:
-            on_tile(done)
+        # A batch of windows at a time, not the whole row: memory stays flat however wide the raster.
+        cols = grid.col_offsets
+        for start in range(0, len(cols), predictor.batch_size):
+            batch = cols[start : start + predictor.batch_size]
+            windows = [read_window(ds, Window(col0 + col, row0 + row, grid.tile, grid.tile), card.bands) for col in batch]
+            # Windows with no valid pixel (scene borders) need no forward pass: they stay nodata.
+            live = [(col, image, valid) for col, (image, valid) in zip(batch, windows) if valid.any()]
+            if live:
+                images = np.stack([card.stats.apply(image) * valid for _, image, valid in live]).astype(np.float32)
+                for (col, _, valid), p in zip(live, predictor.probabilities(images)):
+                    strip.add(col, p, valid)
+            done += len(batch)
+            if on_tile:
+                on_tile(done)
     rows_left = min(info.height - strip.top, grid.tile)
     top, probs, weights, valid = strip.advance(strip.top + grid.tile)
     yield top, *_finalize(probs[:, :rows_left, : info.width], weights[:rows_left, : info.width], valid[:rows_left, : info.width])
