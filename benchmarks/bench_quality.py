@@ -44,7 +44,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 DEFAULT_WORK = ROOT / "bench-output" / "quality"
-METHODS = ["supervised", "aux", "s6", "cct", "mean_teacher"]
+METHODS = ["pixel_forest", "supervised", "aux", "s6", "cct", "mean_teacher"]
+# Methods that train no network: the job names no model for them, and their steps and tiles are not the config's.
+PIXEL_CLASSIFIERS = {"pixel_forest"}
 
 # Per-run settings. CPU: what fits ~3 min per run on 2 cores; GPU: closer to the papers.
 CONFIGS = {
@@ -279,7 +281,7 @@ def run_one(parts: dict, method: str, params: dict, seed: int, cfg: dict, job_di
         "labeled": parts["labeled"],
         "unlabeled": parts["unlabeled"],
         "method": {"name": method, **params},
-        "model": {"arch": cfg["arch"], "encoder": "resnet18", "encoder_weights": None, "init_from": str(init_from) if init_from else None},
+        **({} if method in PIXEL_CLASSIFIERS else {"model": {"arch": cfg["arch"], "encoder": "resnet18", "encoder_weights": None, "init_from": str(init_from) if init_from else None}}),
         "train": {"steps": cfg["steps"], "batch_size": cfg["batch"], "tile_size": cfg["tile"], "lr": cfg["lr"], "seed": seed, "checkpoint_every": 10**9,
                   "precision": cfg["precision"], **(train or {})},
     }
@@ -325,6 +327,7 @@ def score_model(model_dir: Path, evaluation: list[dict], device: str) -> np.ndar
 
     from semiseg.io.rasters import read_window
     from semiseg.metrics import confusion
+    from semiseg.models.forest import class_logits
     from semiseg.models.package import load_package
     from semiseg.predict.raster import resolve_device
 
@@ -339,8 +342,9 @@ def score_model(model_dir: Path, evaluation: list[dict], device: str) -> np.ndar
             hp, wp = -(-h // 32) * 32, -(-w // 32) * 32
             image, valid = read_window(ds, Window(0, 0, wp, hp), card.bands)
         x = torch.from_numpy((card.stats.apply(image) * valid).astype(np.float32))[None].to(dev)
+        mask = torch.from_numpy(valid)[None].to(dev)
         with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-            pred = network(x).float().argmax(1)[0].cpu().numpy().astype(np.uint8)
+            pred = class_logits(network, x, mask).float().argmax(1)[0].cpu().numpy().astype(np.uint8)
         pred[~valid] = 255
         with rasterio.open(e["truth"]) as ds:
             truth = ds.read(1)
@@ -367,8 +371,8 @@ def summarise(runs: list[dict]) -> str:
         if budget == "dense" and any(b != "dense" for (c, d, b) in groups if (c, d) == (config, dataset)):
             continue  # shown as the last row of the sparse tables
         lines.append(f"\n### {dataset}, labels: {budget} (labelled {100 * frac:.2f} % of training pixels), config {config}\n")
-        lines.append("| method | seeds | mIoU (eval) % | gain vs supervised (paired) | val mIoU % | OA % | step cost vs supervised | s/step |")
-        lines.append("|---|---|---|---|---|---|---|---|")
+        lines.append("| method | seeds | mIoU (eval) % | gain vs supervised (paired) | val mIoU % | OA % | step cost vs supervised | s/step | wall-clock per run, s |")
+        lines.append("|---|---|---|---|---|---|---|---|---|")
         rows = sorted(methods.items(), key=lambda kv: (order.get(kv[0][0], 99), kv[0][1]))
         dense = groups.get((config, dataset, "dense"), {}).get(("supervised", ""))
         if budget != "dense" and dense:  # the ceiling, paired with supervised on the same seed
@@ -386,8 +390,11 @@ def summarise(runs: list[dict]) -> str:
             name = method + (f" [{tag}]" if tag else "")
             sd = lambda a: np.std(a, ddof=1) if len(a) > 1 else 0.0  # noqa: E731
             val_txt = "—" if np.isnan(val).all() else f"{np.nanmean(val):.1f} ± {sd(val):.1f}"
-            rel = "—" if method.startswith("ceiling") else rel
-            lines.append(f"| {name} | {len(miou)} | {miou.mean():.1f} ± {sd(miou):.1f} | {gain} | {val_txt} | {oa.mean():.1f} | {rel} | {cost:.2f} |")
+            no_steps = method.startswith("ceiling") or method in PIXEL_CLASSIFIERS  # a forest's "steps" are trees
+            rel = "—" if no_steps else rel
+            cost_txt = "—" if method in PIXEL_CLASSIFIERS else f"{cost:.2f}"
+            wall = np.mean([r["wall_s"] for r in seeds.values()])
+            lines.append(f"| {name} | {len(miou)} | {miou.mean():.1f} ± {sd(miou):.1f} | {gain} | {val_txt} | {oa.mean():.1f} | {rel} | {cost_txt} | {wall:.0f} |")
     return "\n".join(lines)
 
 

@@ -53,7 +53,7 @@ def test_strip_blending_equals_blending_the_whole_raster_in_memory(tmp_path):
         for r in grid.row_offsets:
             for c in grid.col_offsets:
                 data, valid = read_window(ds, Window(c, r, 32, 32), card.bands)
-                p = predictor.probabilities(card.stats.apply(data)[None].astype(np.float32))[0]
+                p = predictor.probabilities(card.stats.apply(data)[None].astype(np.float32), valid[None])[0]
                 probs[:, r : r + 32, c : c + 32] += p * grid.weight
                 weights[r : r + 32, c : c + 32] += grid.weight
         expected = (probs / weights).max(0)

@@ -17,6 +17,7 @@ from semiseg.data.labels import IGNORE_INDEX, load_labels
 from semiseg.errors import UserError
 from semiseg.io.rasters import RasterInfo, raster_info
 from semiseg.jobs.spec import DomainSpec, JobSpec
+from semiseg.models.forest import FOREST_ARCH, FOREST_ENCODER
 from semiseg.models.network import DEFAULT_ENCODER, check_model_names
 from semiseg.models.package import ModelCard, read_card, weight_shapes
 from semiseg.train.methods import METHODS, check_method, resolved_arch
@@ -54,10 +55,14 @@ class PreparedJob:
 def prepare_inputs(spec: JobSpec) -> PreparedJob:
     method = spec.method.name
     problems = check_method(method, spec.method.params, list(dict.fromkeys(n for d in spec.domains for n in d.class_names)))
-    init = _read_init_card(spec, problems)
-    arch = spec.model.arch or (init.arch if init else resolved_arch(method, None))
-    encoder = spec.model.encoder or (init.encoder if init else DEFAULT_ENCODER)
-    problems += check_model_names(arch, encoder)
+    if method in METHODS and not METHODS[method].trains_network:
+        init, arch, encoder = None, FOREST_ARCH, FOREST_ENCODER
+        problems += _network_fields_set(spec, method)
+    else:
+        init = _read_init_card(spec, problems)
+        arch = spec.model.arch or (init.arch if init else resolved_arch(method, None))
+        encoder = spec.model.encoder or (init.encoder if init else DEFAULT_ENCODER)
+        problems += check_model_names(arch, encoder)
     if spec.multi_domain and method in METHODS and not METHODS[method].supports_domains:
         multi = sorted(n for n, m in METHODS.items() if m.supports_domains)
         problems.append(f"job.json: method.name: {method!r} trains one domain; for several domains use {', '.join(multi)}")
@@ -79,6 +84,15 @@ def prepare_inputs(spec: JobSpec) -> PreparedJob:
     if problems:
         raise UserError(*problems)
     return PreparedJob(spec, domains, arch, encoder, init, warnings)
+
+
+def _network_fields_set(spec: JobSpec, method: str) -> list[str]:
+    """A pixel classifier has no network to choose, pretrain or start from."""
+    return [
+        f"job.json: model.{name}: {method} trains no network; leave model.{name} out"
+        for name in ("arch", "encoder", "encoder_weights", "init_from")
+        if getattr(spec.model, name) is not None
+    ]
 
 
 def _read_init_card(spec: JobSpec, problems: list[str]) -> ModelCard | None:

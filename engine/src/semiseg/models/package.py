@@ -16,6 +16,7 @@ from safetensors.torch import load_file, save_file
 from semiseg import __version__
 from semiseg.data.normalization import BandStats
 from semiseg.errors import UserError, first_line
+from semiseg.models.forest import FOREST_ARCH, PixelForest
 from semiseg.models.network import build_network
 
 FORMAT_VERSION = 1
@@ -97,6 +98,11 @@ def weight_shapes(folder: Path) -> dict[str, tuple[int, ...]]:
 
 def load_package(folder: Path) -> tuple[ModelCard, nn.Module]:
     card = read_card(folder)
+    if card.arch == FOREST_ARCH:
+        try:
+            return card, PixelForest.from_state(load_weights(folder)).eval()
+        except ValueError as exc:
+            raise UserError(f"{weights_file(folder)}: {exc}") from None
     network = build_network(card.arch, card.encoder, card.in_channels, card.num_classes, where=str(Path(folder) / "model.json"))
     try:
         network.load_state_dict(load_weights(folder))

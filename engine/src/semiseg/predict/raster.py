@@ -22,6 +22,7 @@ from rasterio.windows import Window
 from semiseg.errors import UserError
 from semiseg.io.atomic import atomic_path, write_text_atomic
 from semiseg.io.rasters import RasterInfo, open_raster, output_profile, raster_info, read_window
+from semiseg.models.forest import class_logits
 from semiseg.models.package import ModelCard
 from semiseg.predict.area import Bounds, PredictionArea
 from semiseg.predict.styles import classes_qml, color_table, confidence_qml, polygons_qml
@@ -109,13 +110,14 @@ class WindowPredictor:
         self.autocast = device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)
 
     @torch.no_grad()
-    def probabilities(self, images: np.ndarray) -> np.ndarray:
-        """(N, C, H, W) normalized images -> (N, classes, H, W) softmax probabilities."""
+    def probabilities(self, images: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """(N, C, H, W) normalized images and (N, H, W) validity -> (N, classes, H, W) softmax probabilities."""
         out = []
         for i in range(0, len(images), self.batch_size):
             batch = torch.from_numpy(images[i : i + self.batch_size]).to(self.device)
+            mask = torch.from_numpy(valid[i : i + self.batch_size]).to(self.device)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-                logits = self.network(batch)
+                logits = class_logits(self.network, batch, mask)
             out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
         return np.concatenate(out)
 
@@ -149,7 +151,8 @@ def iter_strips(
             live = [(col, image, valid) for col, (image, valid) in zip(batch, windows) if valid.any()]
             if live:
                 images = np.stack([card.stats.apply(image) * valid for _, image, valid in live]).astype(np.float32)
-                for (col, _, valid), p in zip(live, predictor.probabilities(images)):
+                masks = np.stack([valid for _, _, valid in live])
+                for (col, _, valid), p in zip(live, predictor.probabilities(images, masks)):
                     strip.add(col, p, valid)
             done += len(batch)
             if on_tile:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 import warnings
 from dataclasses import asdict
 from pathlib import Path
@@ -23,11 +24,14 @@ from semiseg.jobs.fingerprint import fingerprint
 from semiseg.jobs.jobdir import JobDir
 from semiseg.jobs.prepare import prepare_inputs
 from semiseg.jobs.spec import JobSpec, load_job
+from semiseg.metrics import scores
+from semiseg.models.forest import FOREST_ARCH, FOREST_ENCODER
 from semiseg.models.network import build_network
 from semiseg.models.package import ModelCard, load_weights, save_package
 from semiseg.predict.raster import WindowPredictor, predict_raster
 from semiseg.train.callbacks import CancelFlag, Checkpointing, ProgressEvents, StepProgressBar, Validation, seed_from
 from semiseg.train.domain_data import DomainData, build_domain_data
+from semiseg.train.forest import FOREST_TILE, train_pixel_forest
 from semiseg.train.methods import METHODS, build_method
 from semiseg.train.methods.base import MethodContext
 from semiseg.train.precision import lightning_precision
@@ -109,6 +113,10 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
     for note in prepared.warnings:
         events.emit("warning", message=note)
     print_fp = fingerprint(spec)
+    accelerator, device_arg = _accelerator(device, devices)
+    if not METHODS[spec.method.name].trains_network:
+        # A pixel classifier fits in minutes and keeps no checkpoint: --resume fits it again, identically.
+        return _train_pixel_classifier(jd, spec, prepared, print_fp, events, cancel, accelerator)
 
     start_step, ckpt_path = 0, None
     if resume:
@@ -119,7 +127,6 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
             raise UserError(f"{jd.spec}: the job, its input files (model.init_from's included) or the engine version changed since the checkpoint; start a new job instead of --resume")
         start_step, ckpt_path = fields["global_step"], jd.last_checkpoint
 
-    accelerator, device_arg = _accelerator(device, devices)
     t = spec.train
     world = devices * num_nodes
     method_cls = METHODS[spec.method.name]
@@ -181,18 +188,7 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
         use_distributed_sampler=False,
         callbacks=[ProgressEvents(events, t.steps), validation, checkpointing] + ([] if quiet else [StepProgressBar()]),
     )
-    events.emit(
-        "start",
-        pid=os.getpid(),
-        engine_version=__version__,
-        device=f"{accelerator}x{world}",
-        total_steps=t.steps,
-        resumed_from_step=start_step if resume else None,
-        method=spec.method.name,
-        labelled_pixels=int(sum(d.index.counts.sum() for d in domains)),
-        validation_blocks=sum(len(d.validator) for d in domains),
-        domains=[d.prepared.name for d in domains],
-    )
+    _emit_start(events, spec, domains, f"{accelerator}x{world}", t.steps, start_step if resume else None)
     events.emit("phase", phase="train", message=f"{t.steps} steps of {t.batch_size} windows of {t.tile_size} px")
     cancel.check()
     with cancel.listening():
@@ -209,10 +205,75 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
         return _finish(jd, spec, arch, prepared.encoder, domains, networks, validation.latest, print_fp, events, trainer.strategy.root_device, cancel)
 
 
+def _emit_start(events: EventLog, spec: JobSpec, domains: list[DomainData], device: str, total_steps: int, resumed_from_step: int | None) -> None:
+    events.emit(
+        "start",
+        pid=os.getpid(),
+        engine_version=__version__,
+        device=device,
+        total_steps=total_steps,
+        resumed_from_step=resumed_from_step,
+        method=spec.method.name,
+        labelled_pixels=int(sum(d.index.counts.sum() for d in domains)),
+        validation_blocks=sum(len(d.validator) for d in domains),
+        domains=[d.prepared.name for d in domains],
+    )
+
+
+def _train_pixel_classifier(jd: JobDir, spec: JobSpec, prepared, print_fp: str, events: EventLog, cancel: CancelFlag, accelerator: str) -> dict:
+    """Fit `pixel_forest` (train/forest.py) on the job's one domain, score it, export and predict like a network.
+
+    Progress counts trees: `step` is the trees grown so far, `total` all of them, `loss` null.
+    """
+    t = spec.train
+    params = METHODS[spec.method.name].Params.model_validate(spec.method.params)
+    domain = build_domain_data(prepared.domains[0], 0, t, t.batch_size, False)
+    device = torch.device("cuda" if accelerator == "gpu" else "cpu")
+    seed_from(t.seed)
+    _emit_start(events, spec, [domain], accelerator, params.trees, None)
+    events.emit("phase", phase="features", message=f"filter features of at most {params.max_pixels} labelled pixels")
+    started = time.monotonic()
+
+    def on_round(trees: int) -> None:
+        nonlocal started
+        cancel.check()
+        if trees == 0:  # features done: the clock of the trees' ETA starts now
+            events.emit("phase", phase="train", message=f"growing {params.trees} trees")
+            started = time.monotonic()
+            return
+        elapsed = time.monotonic() - started
+        events.emit("progress", step=trees, total=params.trees, loss=None, parts={}, lr=None, elapsed_s=round(elapsed, 1), eta_s=round(elapsed / trees * (params.trees - trees), 1))
+
+    with cancel.listening():
+        forest, pixels = train_pixel_forest(
+            domain.prepared.labeled, domain.windows.source.label_maps, domain.prepared.bands, domain.stats, len(domain.info.class_names), params, t.class_balanced, t.seed, on_round
+        )
+        events.emit("phase", phase="validate", message=f"forest of {params.trees} trees learnt from {pixels} labelled pixels")
+        metrics = {}
+        if len(domain.validator):
+            matrix = domain.validator.confusion(forest, device)
+            metrics[domain.prepared.name] = {"step": params.trees, **scores(matrix, domain.info.class_names), "confusion": matrix.tolist()}
+            events.emit("metrics", split="val", **{k: v for k, v in metrics[domain.prepared.name].items() if k != "confusion"})
+        return _finish(jd, spec, FOREST_ARCH, FOREST_ENCODER, [domain], {domain.prepared.name: forest}, metrics, print_fp, events, device, cancel, FOREST_TILE)
+
+
 def _finish(
-    jd: JobDir, spec: JobSpec, arch: str, encoder: str, domains: list[DomainData], networks: dict, metrics: dict[str, dict], print_fp: str, events: EventLog, device: torch.device, cancel: CancelFlag
+    jd: JobDir,
+    spec: JobSpec,
+    arch: str,
+    encoder: str,
+    domains: list[DomainData],
+    networks: dict,
+    metrics: dict[str, dict],
+    print_fp: str,
+    events: EventLog,
+    device: torch.device,
+    cancel: CancelFlag,
+    tile_size: int | None = None,
 ) -> dict[str, dict]:
     """Export one model package per domain (model/, or model/<domain>/ for several), then predict.
+
+`tile_size`: the prediction window the package records, when not the training window (a forest's).
 
     A stop request here raises Cancelled between prediction batches; the checkpoint of the last
     step is already written, so `--resume` exports and predicts again without training.
@@ -231,7 +292,7 @@ def _finish(
             arch=arch,
             encoder=encoder,
             in_channels=len(d.prepared.bands),
-            tile_size=spec.train.tile_size,
+            tile_size=tile_size or spec.train.tile_size,
             method=spec.method.model_dump(),
             metrics={k: v for k, v in metrics.get(name, {}).items() if k != "confusion"},
             fingerprint=print_fp,

@@ -12,6 +12,7 @@ from semiseg.data.normalization import BandStats
 from semiseg.data.split import ValBlock
 from semiseg.io.rasters import RasterInfo, open_raster, read_window
 from semiseg.metrics import confusion
+from semiseg.models.forest import class_logits
 
 
 class BlockValidator:
@@ -21,6 +22,7 @@ class BlockValidator:
         self.num_classes = num_classes
         self.images: list[np.ndarray] = []
         self.truths: list[np.ndarray] = []
+        self.valids: list[np.ndarray] = []
         for blk in blocks:
             info = rasters[blk.raster]
             # Block centred in a tile-sized window, so the network sees context on every side.
@@ -35,6 +37,7 @@ class BlockValidator:
             truth[~valid] = IGNORE_INDEX
             self.images.append((stats.apply(image) * valid).astype(np.float32))
             self.truths.append(truth)
+            self.valids.append(valid)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -46,7 +49,8 @@ class BlockValidator:
         matrix = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
         for i in range(0, len(self.images), batch_size):
             batch = torch.from_numpy(np.stack(self.images[i : i + batch_size])).to(device)
-            pred = network(batch).argmax(1).cpu().numpy().astype(np.uint8)
+            valid = torch.from_numpy(np.stack(self.valids[i : i + batch_size])).to(device)
+            pred = class_logits(network, batch, valid).argmax(1).cpu().numpy().astype(np.uint8)
             for p, t in zip(pred, self.truths[i : i + batch_size]):
                 matrix += confusion(t, p, self.num_classes)
         network.train(was_training)

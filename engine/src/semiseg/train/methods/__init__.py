@@ -12,14 +12,16 @@ from semiseg.train.methods.base import Method, MethodContext
 from semiseg.train.methods.aux import Aux
 from semiseg.train.methods.cct import CCT
 from semiseg.train.methods.mean_teacher import MeanTeacher
+from semiseg.train.methods.pixel_forest import PixelForest
 from semiseg.train.methods.s6 import S6
 from semiseg.train.methods.supervised import Supervised
 from semiseg.train.methods.usss import USSS
 
 # In the order clients offer them after the default: best measured first (docs/benchmarks.md).
-METHODS: dict[str, type[Method]] = {
+METHODS: dict[str, type[Method] | type[PixelForest]] = {
     "supervised": Supervised,
     "mean_teacher": MeanTeacher,
+    "pixel_forest": PixelForest,
     "aux": Aux,
     "s6": S6,
     "cct": CCT,
@@ -34,6 +36,7 @@ def describe_methods() -> dict:
         doc = (sys.modules[cls.__module__].__doc__ or cls.__doc__ or "").strip()
         methods[name] = {
             "summary": doc.splitlines()[0] if doc else name,
+            "trains_network": cls.trains_network,
             "uses_unlabeled": cls.uses_unlabeled,
             "supports_domains": cls.supports_domains,
             "needs_domains": cls.needs_domains,
@@ -69,4 +72,6 @@ def build_method(name: str, params: dict, ctx: MethodContext) -> Method:
     if problems:
         raise UserError(*problems)
     cls = METHODS[name]
+    if not cls.trains_network:
+        raise ValueError(f"{name} trains no network: train/forest.py fits it")
     return cls(ctx, cls.Params.model_validate(params))

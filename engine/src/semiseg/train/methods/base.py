@@ -67,6 +67,7 @@ class StepInfo:
 
 class Method(nn.Module):
     Params: ClassVar[type[MethodParams]] = MethodParams
+    trains_network: ClassVar[bool] = True  # False: a pixel classifier (pixel_forest), fitted by train/forest.py
     uses_unlabeled: ClassVar[bool] = False
     default_arch: ClassVar[str] = "unet"  # used when job.json leaves model.arch out
     supports_domains: ClassVar[bool] = False  # trains several label spaces (job.json `domains`) at once

@@ -1,0 +1,96 @@
+"""Fit the pixel classifier (method `pixel_forest`) on a domain's labelled pixels.
+
+Only labelled pixels teach it: a random subset of them (at most `max_pixels`, per class when
+train.class_balanced) is chosen from the training label maps (validation blocks hidden), and
+their filter features are computed block by block with the context the largest filter needs,
+so memory follows the block, not the raster. The forest is then scored on the held-out blocks
+like a network.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+from rasterio.windows import Window
+
+from semiseg.data.labels import IGNORE_INDEX
+from semiseg.data.normalization import BandStats
+from semiseg.errors import UserError
+from semiseg.io.rasters import RasterInfo, open_raster, read_window
+from semiseg.models.filter_bank import context_radius, filter_features
+from semiseg.models.forest import PixelForest, fit_forest
+from semiseg.train.methods.pixel_forest import PixelForestParams
+
+BLOCK = 256  # labelled pixels' features are computed this many pixels square at a time
+FOREST_TILE = 512  # prediction windows of a forest: its filters reach 30 px, so larger windows waste less
+
+
+def choose_pixels(label_maps: list[np.ndarray], num_classes: int, max_pixels: int, class_balanced: bool, seed: int) -> list[np.ndarray]:
+    """Per label map, a mask of the labelled pixels the forest learns from (at most about `max_pixels`)."""
+    counts = np.zeros(num_classes, np.int64)
+    for ids in label_maps:
+        labelled = ids[ids != IGNORE_INDEX]
+        counts += np.bincount(labelled, minlength=num_classes)[:num_classes]
+    if class_balanced:
+        cap = max_pixels / max(1, int((counts > 0).sum()))
+        keep = np.minimum(1.0, cap / np.maximum(counts, 1))
+    else:
+        keep = np.full(num_classes, min(1.0, max_pixels / max(1, int(counts.sum()))))
+    lut = np.zeros(256, np.float64)  # keep probability by label value; IGNORE_INDEX and beyond: 0
+    lut[:num_classes] = keep
+    rng = np.random.default_rng([seed, 23])
+    return [rng.random(ids.shape) < lut[ids] for ids in label_maps]
+
+
+def labelled_features(
+    rasters: list[RasterInfo], label_maps: list[np.ndarray], chosen: list[np.ndarray], bands: list[int], stats: BandStats, scales: tuple[float, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(pixels, features) float32 and (pixels,) labels of the chosen pixels, valid ones only."""
+    radius = context_radius(scales)
+    xs, ys = [], []
+    for info, ids, mask in zip(rasters, label_maps, chosen):
+        with open_raster(info.path) as ds:
+            for row in range(0, info.height, BLOCK):
+                for col in range(0, info.width, BLOCK):
+                    pick = mask[row : row + BLOCK, col : col + BLOCK]
+                    if not pick.any():
+                        continue
+                    h, w = pick.shape
+                    image, valid = read_window(ds, Window(col - radius, row - radius, w + 2 * radius, h + 2 * radius), bands)
+                    x = torch.from_numpy((stats.apply(image) * valid).astype(np.float32))[None]
+                    inner = (slice(radius, radius + h), slice(radius, radius + w))
+                    features = filter_features(x, torch.from_numpy(valid)[None], scales)[0][:, inner[0], inner[1]]
+                    pick = pick & valid[inner]
+                    xs.append(features.numpy()[:, pick].T)
+                    ys.append(ids[row : row + BLOCK, col : col + BLOCK][pick])
+    if not xs:
+        return np.zeros((0, 0), np.float32), np.zeros(0, np.int64)
+    return np.ascontiguousarray(np.concatenate(xs), dtype=np.float32), np.concatenate(ys).astype(np.int64)
+
+
+def train_pixel_forest(
+    rasters: list[RasterInfo],
+    label_maps: list[np.ndarray],
+    bands: list[int],
+    stats: BandStats,
+    num_classes: int,
+    params: PixelForestParams,
+    class_balanced: bool,
+    seed: int,
+    on_round: Callable[[int], None] | None = None,
+) -> tuple[PixelForest, int]:
+    """The fitted forest and the number of labelled pixels it learnt from.
+
+    `on_round(0)` comes when the features are computed, then `on_round(trees)` as trees grow.
+    """
+    scales = tuple(params.scales)
+    chosen = choose_pixels(label_maps, num_classes, params.max_pixels, class_balanced, seed)
+    features, labels = labelled_features(rasters, label_maps, chosen, bands, stats, scales)
+    if not len(labels):
+        raise UserError("labels: no labelled pixel lies on valid (not nodata) data outside the validation blocks; label more areas")
+    if on_round:
+        on_round(0)
+    forest = fit_forest(features, labels, num_classes, params.trees, seed, scales, params.min_samples_leaf, on_round)
+    return forest, len(labels)
