@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -35,6 +36,24 @@ class WindowSource:
     bands: list[int]
     stats: BandStats
     tile: int
+    # Dense pseudo-labels (train/methods/pseudo.py): raster path -> its PseudoLabelMap, same grid.
+    pseudo: dict[str, "PseudoLabelMap"] | None = None
+
+
+@dataclass(frozen=True)
+class PseudoLabelMap:
+    """A class raster and its confidence raster (the forest's prediction of one raster)."""
+
+    classes: Path
+    confidence: Path
+    threshold: float
+
+    def read(self, cache: "_RasterCache", window: Window) -> np.ndarray:
+        """(H, W) uint8: the class where the confidence reaches the threshold, IGNORE_INDEX elsewhere."""
+        classes, valid = read_window(cache.get_path(self.classes), window, [1])
+        confidence, _ = read_window(cache.get_path(self.confidence), window, [1])
+        keep = valid & (confidence[0] >= self.threshold)
+        return np.where(keep, classes[0], IGNORE_INDEX).astype(np.uint8)
 
 
 class _RasterCache:
@@ -45,11 +64,14 @@ class _RasterCache:
         self._open: dict[str, object] = {}
 
     def get(self, info: RasterInfo):
+        return self.get_path(info.path)
+
+    def get_path(self, path: Path):
         if self._pid != os.getpid():
             self._pid, self._open = os.getpid(), {}
-        key = str(info.path)
+        key = str(path)
         if key not in self._open:
-            self._open[key] = open_raster(info.path)
+            self._open[key] = open_raster(path)
         return self._open[key]
 
 
@@ -84,19 +106,33 @@ class TrainingWindows(Dataset):
         image, valid = read_window(self._cache.get(info), Window(left, top, s.tile, s.tile), s.bands)
         label = _crop(s.label_maps[r], top, left, s.tile)
         label[~valid] = IGNORE_INDEX
-        image, label, valid = random_dihedral(rng, s.stats.apply(image) * valid, label, valid)
-        return {"image": torch.from_numpy(image), "label": torch.from_numpy(label.astype(np.int64)), "valid": torch.from_numpy(valid)}
+        extra = [self._pseudo(info, Window(left, top, s.tile, s.tile), valid)] if s.pseudo else []
+        image, label, valid, *extra = random_dihedral(rng, s.stats.apply(image) * valid, label, valid, *extra)
+        out = {"image": torch.from_numpy(image), "label": torch.from_numpy(label.astype(np.int64)), "valid": torch.from_numpy(valid)}
+        if extra:
+            out["pseudo"] = torch.from_numpy(extra[0].astype(np.int64))
+        return out
+
+    def _pseudo(self, info: RasterInfo, window: Window, valid: np.ndarray) -> np.ndarray:
+        pseudo = self.source.pseudo[str(info.path)].read(self._cache, window)
+        pseudo[~valid] = IGNORE_INDEX
+        return pseudo
 
     def _unlabeled(self, rng: np.random.Generator) -> dict:
         s = self.source
         sizes = [(info.height, info.width) for info in s.pool]
         for _ in range(UNLABELED_TRIES):
             pos = random_window(rng, sizes, s.tile)
-            image, valid = read_window(self._cache.get(s.pool[pos.raster]), Window(pos.col, pos.row, s.tile, s.tile), s.bands)
+            window = Window(pos.col, pos.row, s.tile, s.tile)
+            image, valid = read_window(self._cache.get(s.pool[pos.raster]), window, s.bands)
             if valid.mean() >= MIN_VALID_FRACTION:
                 break
-        image, valid = random_dihedral(rng, s.stats.apply(image) * valid, valid)
-        return {"image": torch.from_numpy(image), "valid": torch.from_numpy(valid)}
+        extra = [self._pseudo(s.pool[pos.raster], window, valid)] if s.pseudo else []
+        image, valid, *extra = random_dihedral(rng, s.stats.apply(image) * valid, valid, *extra)
+        out = {"image": torch.from_numpy(image), "valid": torch.from_numpy(valid)}
+        if extra:
+            out["pseudo"] = torch.from_numpy(extra[0].astype(np.int64))
+        return out
 
 
 def collate_windows(samples: list[dict]) -> dict:

@@ -31,6 +31,11 @@ class JobDir:
         return self.root / "outputs"
 
     @property
+    def forest(self) -> Path:
+        """The pixel forest's maps of every raster, when a method learns from its pseudo-labels."""
+        return self.root / "forest"
+
+    @property
     def metrics(self) -> Path:
         return self.root / "metrics.json"
 

@@ -10,6 +10,7 @@ from semiseg.data.sampling import LabeledPixelIndex
 from semiseg.data.split import split_blocks
 from semiseg.jobs.prepare import PreparedDomain
 from semiseg.jobs.spec import TrainSpec
+from semiseg.models.package import ModelCard
 from semiseg.train.methods.base import DomainInfo
 from semiseg.train.validation import BlockValidator
 
@@ -25,6 +26,24 @@ class DomainData:
     @property
     def info(self) -> DomainInfo:
         return DomainInfo(self.prepared.name, self.prepared.spec.class_names, len(self.prepared.bands))
+
+    def card(self, arch: str, encoder: str, tile_size: int, method: dict, metrics: dict, fingerprint: str) -> ModelCard:
+        """model.json of a model trained on this domain."""
+        return ModelCard(
+            class_names=self.prepared.spec.class_names,
+            class_colors=self.prepared.spec.class_colors,
+            bands=self.prepared.bands,
+            mean=self.stats.mean,
+            std=self.stats.std,
+            arch=arch,
+            encoder=encoder,
+            in_channels=len(self.prepared.bands),
+            tile_size=tile_size,
+            method=method,
+            metrics={k: v for k, v in metrics.items() if k != "confusion"},
+            fingerprint=fingerprint,
+            domain=self.prepared.name,
+        )
 
 
 def build_domain_data(

@@ -35,6 +35,7 @@ from semiseg.train.forest import FOREST_TILE, train_pixel_forest
 from semiseg.train.methods import METHODS, build_method
 from semiseg.train.methods.base import MethodContext
 from semiseg.train.precision import lightning_precision
+from semiseg.train.pseudo_labels import forest_pseudo_labels
 from semiseg.train.task import SegmentationTask
 
 
@@ -159,6 +160,12 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
             method.start_from(load_weights(spec.model.init_from))
         except RuntimeError as exc:  # tensors that do not fit the network
             raise UserError(f"job.json: model.init_from: {spec.model.init_from}: its weights do not fit the network ({str(exc).splitlines()[0]})") from None
+    if getattr(method.params, "pseudo_labels", "none") == "pixel_forest":
+        with cancel.listening():
+            domains[0].windows.source.pseudo = forest_pseudo_labels(
+                jd, spec, domains[0], method.params.pseudo_confidence, torch.device("cuda" if accelerator == "gpu" else "cpu"), resume,
+                lambda phase, message: events.emit("phase", phase=phase, message=message), cancel.check,
+            )
     task = SegmentationTask(method, t.lr, t.steps, t.seed)
 
     dataset = DomainWindows({d.prepared.name: d.windows for d in domains}) if spec.multi_domain else domains[0].windows
@@ -283,21 +290,7 @@ def _finish(
     cards = {}
     for d in domains:
         name = d.prepared.name
-        cards[name] = ModelCard(
-            class_names=d.prepared.spec.class_names,
-            class_colors=d.prepared.spec.class_colors,
-            bands=d.prepared.bands,
-            mean=d.stats.mean,
-            std=d.stats.std,
-            arch=arch,
-            encoder=encoder,
-            in_channels=len(d.prepared.bands),
-            tile_size=tile_size or spec.train.tile_size,
-            method=spec.method.model_dump(),
-            metrics={k: v for k, v in metrics.get(name, {}).items() if k != "confusion"},
-            fingerprint=print_fp,
-            domain=name,
-        )
+        cards[name] = d.card(arch, encoder, tile_size or spec.train.tile_size, spec.method.model_dump(), metrics.get(name, {}), print_fp)
     networks = {name: net.float().cpu() for name, net in networks.items()}
     with atomic_directory(jd.model) as tmp:
         for name, card in cards.items():

@@ -26,7 +26,7 @@ from semiseg.train.methods.selfsup import (
     relaxed_kmeans_loss,
     square_masks,
 )
-from semiseg.train.methods.supervised import partial_cross_entropy
+from semiseg.train.methods.losses import partial_cross_entropy
 
 Task = Literal["rec_l1", "rec_l2", "kmeans", "mumford_shah", "inpainting", "jigsaw"]
 

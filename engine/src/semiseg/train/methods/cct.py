@@ -26,11 +26,11 @@ from semiseg.train.methods.losses import (
     confident,
     consistency_distance,
     masked_mean,
+    partial_cross_entropy,
 )
 from semiseg.train.methods.perturbations import PERTURBATIONS, Cue
 from semiseg.train.methods.ramps import unsupervised_weight
 from semiseg.train.methods.sharing import domain_key, share_layers
-from semiseg.train.methods.supervised import partial_cross_entropy
 
 
 class DecoderCounts(BaseModel):

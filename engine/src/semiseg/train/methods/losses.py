@@ -13,6 +13,13 @@ from semiseg.data.labels import IGNORE_INDEX
 Distance = Literal["mse", "kl", "js"]
 
 
+def partial_cross_entropy(logits: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+    """CE over labelled pixels; 0 (with a graph) when a batch has none, so DDP ranks stay in step."""
+    if not (label != IGNORE_INDEX).any():
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits, label, ignore_index=IGNORE_INDEX)
+
+
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean of `values` (B,H,W) over `mask`; 0 with a graph when the mask is empty."""
     mask = mask.to(values.dtype)

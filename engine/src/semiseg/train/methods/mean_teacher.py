@@ -17,16 +17,16 @@ import torch
 import torch.nn as nn
 from pydantic import Field
 
-from semiseg.train.methods.base import Method, MethodContext, MethodParams, StepInfo
+from semiseg.train.methods.base import Method, MethodContext, StepInfo
 from semiseg.train.methods.cutmix import paste_from_neighbour, random_boxes
-from semiseg.train.methods.losses import confident, kl_divergence, masked_mean
+from semiseg.train.methods.losses import confident, kl_divergence, masked_mean, partial_cross_entropy
 from semiseg.train.methods.photometric import photometric_jitter
+from semiseg.train.methods.pseudo import PseudoLabelParams, pseudo_label_loss, pseudo_weight
 from semiseg.train.methods.ramps import unsupervised_weight
-from semiseg.train.methods.supervised import partial_cross_entropy
-from semiseg.train.methods.tps import random_tps_grid, warp, warp_validity
+from semiseg.train.methods.tps import random_tps_grid, warp, warp_labels, warp_validity
 
 
-class MeanTeacherParams(MethodParams):
+class MeanTeacherParams(PseudoLabelParams):
     teacher: Literal["ema", "simple"] = "ema"
     decay: float = Field(default=0.99, ge=0, lt=1)
     alpha: float = Field(default=1.0, ge=0)  # consistency weight at the end of the ramp-up
@@ -42,6 +42,11 @@ class MeanTeacherParams(MethodParams):
     # "separate" (the paper's): the perturbed pass normalises with its own batch and leaves the
     # running statistics to the labelled windows. Why joint is the default: docs/methods.md.
     batchnorm: Literal["joint", "separate"] = "joint"
+
+    def problems(self, class_names: list[str]) -> list[str]:
+        if self.pseudo_labels != "none" and self.batchnorm != "joint":
+            return ["job.json: method.pseudo_labels: needs batchnorm 'joint' (the pseudo-labels of unlabelled windows join its student pass)"]
+        return []
 
 
 @contextlib.contextmanager
@@ -95,8 +100,8 @@ class MeanTeacher(Method):
         with frozen_batchnorm_stats(self.student):
             return self.student(image).float().softmax(1)
 
-    def perturbed_view(self, image: torch.Tensor, valid: torch.Tensor, step: StepInfo):
-        """(student input, teacher target warped alike, mask of pixels that count)."""
+    def perturbed_view(self, image: torch.Tensor, valid: torch.Tensor, step: StepInfo, pseudo: torch.Tensor | None = None):
+        """(student input, teacher target warped alike, mask of pixels that count, pseudo-labels warped alike or None)."""
         p: MeanTeacherParams = self.params
         b, _, h, w = image.shape
         target = self.teacher_probs(image)
@@ -104,15 +109,17 @@ class MeanTeacher(Method):
         if p.cutmix > 0:  # the teacher saw each window whole; its predictions are pasted like the pixels
             boxes = random_boxes(b, h, w, gen, p.cutmix)
             image, target, valid = (paste_from_neighbour(t, boxes) for t in (image, target, valid))
+            pseudo = paste_from_neighbour(pseudo, boxes) if pseudo is not None else None
         grid = random_tps_grid(b, h, w, gen, p.tps_sigma).to(image.device)
         jittered = photometric_jitter(image, valid.bool(), gen, p.photometric)
         perturbed = warp(jittered, grid).to(image.dtype)
         target = warp(target, grid)
-        return perturbed, target, warp_validity(valid, grid) & confident(target, p.confidence)
+        pseudo = warp_labels(pseudo, grid, target.shape[1]) if pseudo is not None else None
+        return perturbed, target, warp_validity(valid, grid) & confident(target, p.confidence), pseudo
 
     def consistency_loss(self, image: torch.Tensor, valid: torch.Tensor, step: StepInfo) -> torch.Tensor:
         """The consistency term alone, the student's batch-norm running statistics untouched."""
-        perturbed, target, mask = self.perturbed_view(image, valid, step)
+        perturbed, target, mask, _ = self.perturbed_view(image, valid, step)
         with frozen_batchnorm_stats(self.student):
             log_q = self.student(perturbed).float().log_softmax(1)
         return masked_mean(kl_divergence(target, log_q), mask)
@@ -121,11 +128,16 @@ class MeanTeacher(Method):
         p: MeanTeacherParams = self.params
         lab, unl = batch["labeled"], batch["unlabeled"]
         a = unsupervised_weight(step.progress, p.alpha, p.warmup, p.rampup)
+        w = pseudo_weight(step.progress, p.pseudo_weight) if "pseudo" in lab else 0.0
         if a == 0.0:  # supervised warm-up: the student alone takes part, DDP stays in step
-            sup = partial_cross_entropy(self.student(lab["image"]), lab["label"])
-            return sup, {"sup": float(sup.detach()), "cons": 0.0, "alpha": 0.0}
+            sup_logits = self.student(lab["image"])
+            sup = partial_cross_entropy(sup_logits, lab["label"])
+            if not w:
+                return sup, {"sup": float(sup.detach()), "cons": 0.0, "alpha": 0.0}
+            pseudo = pseudo_label_loss(sup_logits, lab["pseudo"], lab["label"])
+            return sup + w * pseudo, {"sup": float(sup.detach()), "cons": 0.0, "alpha": 0.0, "pseudo": float(pseudo.detach()), "pseudo_w": w}
         if p.batchnorm == "joint":
-            perturbed, target, mask = self.perturbed_view(unl["image"], unl["valid"], step)
+            perturbed, target, mask, unl_pseudo = self.perturbed_view(unl["image"], unl["valid"], step, unl.get("pseudo"))
             logits = self.student(torch.cat([lab["image"], perturbed]))
             sup_logits, unl_logits = logits.split([lab["image"].shape[0], perturbed.shape[0]])
             sup = partial_cross_entropy(sup_logits, lab["label"])
@@ -133,7 +145,13 @@ class MeanTeacher(Method):
         else:
             sup = partial_cross_entropy(self.student(lab["image"]), lab["label"])
             cons = self.consistency_loss(unl["image"], unl["valid"], step)
-        return sup + a * cons, {"sup": float(sup.detach()), "cons": float(cons.detach()), "alpha": a}
+        parts = {"sup": float(sup.detach()), "cons": float(cons.detach()), "alpha": a}
+        loss = sup + a * cons
+        if w:  # the forest's pseudo-labels on both kinds of window (joint only: problems() says so)
+            pseudo = pseudo_label_loss(torch.cat([sup_logits, unl_logits]), torch.cat([lab["pseudo"], unl_pseudo]), torch.cat([lab["label"], torch.full_like(unl_pseudo, 255)]))
+            loss = loss + w * pseudo
+            parts.update(pseudo=float(pseudo.detach()), pseudo_w=w)
+        return loss, parts
 
     @torch.no_grad()
     def after_optimizer_step(self, step: StepInfo) -> None:

@@ -15,7 +15,7 @@ from pydantic import Field
 from semiseg.train.methods.base import Method, MethodContext, MethodParams, StepInfo
 from semiseg.train.methods.heads import decode, decoder_branch, take
 from semiseg.train.methods.selfsup import reconstruction_loss
-from semiseg.train.methods.supervised import partial_cross_entropy
+from semiseg.train.methods.losses import partial_cross_entropy
 
 
 class S6Params(MethodParams):

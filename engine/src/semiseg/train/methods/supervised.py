@@ -2,29 +2,29 @@
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
-
-from semiseg.data.labels import IGNORE_INDEX
-from semiseg.train.methods.base import Method, MethodContext, MethodParams, StepInfo
-
-
-def partial_cross_entropy(logits: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
-    """CE over labelled pixels; 0 (with a graph) when a batch has none, so DDP ranks stay in step."""
-    if not (label != IGNORE_INDEX).any():
-        return logits.sum() * 0.0
-    return F.cross_entropy(logits, label, ignore_index=IGNORE_INDEX)
+from semiseg.train.methods.base import Method, MethodContext, StepInfo
+from semiseg.train.methods.losses import partial_cross_entropy
+from semiseg.train.methods.pseudo import PseudoLabelParams, pseudo_label_loss, pseudo_weight
 
 
 class Supervised(Method):
-    def __init__(self, ctx: MethodContext, params: MethodParams):
+    Params = PseudoLabelParams
+
+    def __init__(self, ctx: MethodContext, params: PseudoLabelParams):
         super().__init__(ctx, params)
         self.network = ctx.build_network(ctx.num_classes)
 
     def training_loss(self, batch: dict, step: StepInfo):
         labeled = batch["labeled"]
-        loss = partial_cross_entropy(self.network(labeled["image"]), labeled["label"])
-        return loss, {"sup": float(loss.detach())}
+        logits = self.network(labeled["image"])
+        loss = partial_cross_entropy(logits, labeled["label"])
+        parts = {"sup": float(loss.detach())}
+        if "pseudo" in labeled:
+            w = pseudo_weight(step.progress, self.params.pseudo_weight)
+            pseudo = pseudo_label_loss(logits, labeled["pseudo"], labeled["label"])
+            loss = loss + w * pseudo
+            parts.update(pseudo=float(pseudo.detach()), pseudo_w=w)
+        return loss, parts
 
     def inference_network(self):
         return self.network

@@ -65,3 +65,11 @@ def warp(tensor: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
 def warp_validity(valid: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     """Pixels (B,H,W) whose warped value comes only from valid in-image pixels."""
     return warp(valid[:, None].float(), grid)[:, 0] >= VALID_AT
+
+
+def warp_labels(labels: torch.Tensor, grid: torch.Tensor, num_classes: int, ignore: int = 255) -> torch.Tensor:
+    """Class ids (B,H,W) warped like `warp`; a pixel keeps a class only where all its bilinear weights agree on it."""
+    one_hot = torch.nn.functional.one_hot(torch.where(labels == ignore, num_classes, labels), num_classes + 1)
+    warped = warp(one_hot.permute(0, 3, 1, 2), grid)
+    top, cls = warped.max(1)
+    return torch.where((top >= VALID_AT) & (cls < num_classes), cls, torch.full_like(cls, ignore))

@@ -21,10 +21,9 @@ from pydantic import Field
 
 from semiseg.data.labels import IGNORE_INDEX
 from semiseg.train.methods.base import Method, MethodContext, MethodParams, StepInfo
-from semiseg.train.methods.losses import masked_mean
+from semiseg.train.methods.losses import masked_mean, partial_cross_entropy
 from semiseg.train.methods.ramps import unsupervised_weight
 from semiseg.train.methods.sharing import domain_key, share_layers
-from semiseg.train.methods.supervised import partial_cross_entropy
 
 
 class USSSParams(MethodParams):

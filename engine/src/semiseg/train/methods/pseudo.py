@@ -1,0 +1,39 @@
+"""Dense pseudo-labels from the pixel classifier for a network method (label propagation).
+
+The pixel forest (method pixel_forest) is fitted on the scribbles first and predicts every
+raster of the job; where its top probability reaches `pseudo_confidence`, its class becomes a
+pseudo-label of that pixel (255 elsewhere). The network then learns from the scribbles at full
+weight and from the pseudo-labels at a weight that falls from `pseudo_weight` to 0 over the run
+(cosine): early on the forest's dense map is better than the network, later the network's own
+context (and, for mean_teacher, its teacher) should be, so the forest stops pulling it back.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from pydantic import Field
+
+from semiseg.data.labels import IGNORE_INDEX
+from semiseg.train.methods.base import MethodParams
+from semiseg.train.methods.losses import partial_cross_entropy
+
+
+class PseudoLabelParams(MethodParams):
+    pseudo_labels: Literal["none", "pixel_forest"] = "none"
+    pseudo_confidence: float = Field(default=0.7, ge=0, le=1)  # forest pixels below it give no pseudo-label
+    pseudo_weight: float = Field(default=1.0, ge=0)  # at step 0; cosine to 0 by the end of the run
+
+
+def pseudo_weight(progress: float, weight: float) -> float:
+    """`weight` at the start, 0 at the end, along half a cosine."""
+    return weight * 0.5 * (1.0 + math.cos(math.pi * min(1.0, max(0.0, progress))))
+
+
+def pseudo_label_loss(logits: torch.Tensor, pseudo: torch.Tensor, scribbles: torch.Tensor | None = None) -> torch.Tensor:
+    """Cross-entropy on the pseudo-labelled pixels that carry no scribble (those the supervised term has)."""
+    if scribbles is not None:
+        pseudo = torch.where(scribbles != IGNORE_INDEX, torch.full_like(pseudo, IGNORE_INDEX), pseudo)
+    return partial_cross_entropy(logits, pseudo)
