@@ -213,6 +213,10 @@ class SemiSegDock(QgsDockWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.train_button.clicked.connect(lambda: self.start_training())
+        self.quick_button = QPushButton("Quick map")
+        self.quick_button.setToolTip("A first map in about a minute from the same labels: a random forest on per-pixel "
+                                     "filter features, the classic pixel classifier. Train the deep model after it.")
+        self.quick_button.clicked.connect(lambda: self.start_training(quick=True))
         self.cancel_button.clicked.connect(self.cancel)
         self.progress = QProgressBar()
         self.progress.setRange(0, 100)
@@ -237,6 +241,7 @@ class SemiSegDock(QgsDockWidget):
         self.add_results_button.clicked.connect(lambda: self.add_results(self.current_job))
         row = QHBoxLayout()
         row.addWidget(self.train_button)
+        row.addWidget(self.quick_button)
         row.addWidget(self.cancel_button)
         row.addWidget(self.log_button)
         job_row = QHBoxLayout()
@@ -480,24 +485,25 @@ class SemiSegDock(QgsDockWidget):
             line_width_px=self.line_width.value(), device=self.device.currentText(),
             polygons=self.polygons.isChecked(), init_from=job.start_model(self.init_model.filePath()))
 
-    def write_job(self, job_dir: Path = None) -> Path:
-        """Write the job directory for the current state; returns JOB_DIR."""
-        request = self.job_request()
-        job_dir = Path(job_dir) if job_dir else job.new_job_dir(settings.jobs_folder(), self.project)
+    def write_job(self, job_dir: Path = None, quick: bool = False) -> Path:
+        """Write the job directory for the current state (`quick`: for the pixel classifier); returns JOB_DIR."""
+        request = job.quick_map(self.job_request()) if quick else self.job_request()
+        prefix = "quick-" if quick else ""
+        job_dir = Path(job_dir) if job_dir else job.new_job_dir(settings.jobs_folder(), self.project, prefix)
         job.write_job(job_dir, request)
         job_registry.remember(job_dir, self.project)
         self.current_job = job_dir
         self._fill_jobs()
         return job_dir
 
-    def start_training(self, job_dir: Path = None, resume: Path = None):
-        """Write a new job (or resume one) and run `semiseg train` in a QgsTask."""
+    def start_training(self, job_dir: Path = None, resume: Path = None, quick: bool = False):
+        """Write a new job (or resume one) and run `semiseg train` in a QgsTask; `quick`: a Quick map."""
         if self.task is not None:
             self.show_error("A job is already running: cancel it or wait for it to end.")
             return None
         try:
             if resume is None:
-                job_dir, extra = self.write_job(job_dir), []
+                job_dir, extra = self.write_job(job_dir, quick), []
             else:
                 job_dir, extra = Path(resume), ["--resume"]
                 (job_dir / "cancel").unlink(missing_ok=True)
@@ -546,8 +552,8 @@ class SemiSegDock(QgsDockWidget):
         self._log_path = log
         task.stateChanged.connect(self._show_state)
         task.ended.connect(self._task_ended)
-        self.train_button.setEnabled(False)
-        self.predict_button.setEnabled(False)
+        for button in (self.train_button, self.quick_button, self.predict_button):
+            button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.log_button.setEnabled(True)
         self.error_label.hide()
@@ -571,8 +577,8 @@ class SemiSegDock(QgsDockWidget):
 
     def _task_ended(self, state) -> None:
         self.task = None
-        self.train_button.setEnabled(True)
-        self.predict_button.setEnabled(True)
+        for button in (self.train_button, self.quick_button, self.predict_button):
+            button.setEnabled(True)
         self.cancel_button.setEnabled(False)
         self.progress.setRange(0, 100)
         self._show_state(state)

@@ -7,7 +7,7 @@ job can be re-run later as it was.
 """
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from qgis.core import QgsCoordinateTransformContext, QgsProject, QgsVectorFileWriter
@@ -17,8 +17,10 @@ from .label_layers import CLASS_FIELD
 
 # Methods of a one-domain job (Processing builds no others; usss needs several domains), in the
 # engine's order: its default first (semiseg.jobs.spec.DEFAULT_METHOD).
-METHODS = ("supervised", "mean_teacher", "aux", "s6", "cct")
+METHODS = ("supervised", "mean_teacher", "pixel_forest", "aux", "s6", "cct")
 DEVICES = ("auto", "cpu", "cuda")
+# "Quick map": the engine's pixel classifier, a first map in about a minute on a CPU (docs/benchmarks.md).
+QUICK_METHOD = "pixel_forest"
 
 
 @dataclass
@@ -53,6 +55,11 @@ class JobRequest:
     def raster(self) -> str:
         """The first labelled raster: the one predicted at the end of training."""
         return self.labeled[0].raster
+
+
+def quick_map(request: JobRequest) -> JobRequest:
+    """The same labels and rasters for the pixel classifier: it trains no network, so no start model."""
+    return replace(request, method=QUICK_METHOD, method_params={}, init_from="")
 
 
 def labels_file_name(index: int) -> str:

@@ -155,6 +155,20 @@ def test_job_directory_written_from_the_dock(dock, raster, tmp_path):
     assert dock.jobs.count() == 1
 
 
+def test_quick_map_writes_a_pixel_forest_job_of_the_same_labels(dock, raster, tmp_path):
+    dock.raster_combo.setLayer(raster)
+    dock.class_table.set_classes([class_list.SegClass("water", "#1F78B4"), class_list.SegClass("land", "#d9c89e")])
+    scribbles = next(l for l in dock.new_label_layers(str(tmp_path / "l.gpkg")) if "scribbles" in l.name())
+    scribbles.startEditing()
+    draw_line(scribbles, [(10, 10), (30, 30)])
+    trained = json.loads((dock.write_job(tmp_path / "deep") / "job.json").read_text())
+    quick_dir = dock.write_job(quick=True)
+    quick = json.loads((quick_dir / "job.json").read_text())
+    assert quick_dir.name.startswith("quick-") and quick["method"] == {"name": "pixel_forest"}
+    assert "model" not in quick  # a forest has no network to start from
+    assert {k: v for k, v in quick.items() if k != "method"} == {k: v for k, v in trained.items() if k != "method"}
+
+
 def method_spec(dock, tmp_path, name="job"):
     return json.loads((dock.write_job(tmp_path / name) / "job.json").read_text())["method"]
 

@@ -146,22 +146,27 @@ def main(argv: list[str] | None = None) -> int:
 def _cmd_train(args) -> int:
     from semiseg.jobs.events import EventLog
     from semiseg.errors import UserError
+    from semiseg.jobs.jobdir import JobDir
+    from semiseg.jobs.lock import job_lock
     from semiseg.train.runner import is_rank_zero, run_training
 
     job_dir = args.job_dir
     if not job_dir.is_dir():
         raise UserError(f"{job_dir}: not a job directory")
-    events = EventLog(job_dir, enabled=is_rank_zero())
-    with _sigterm_cancels(), _reported(events, "cancelled; `semiseg train --resume` continues"):
-        metrics = run_training(job_dir, events, args.resume, args.device, args.devices, args.num_nodes, args.quiet)
-    scored = {name: m["miou"] for name, m in metrics.items() if m.get("miou") is not None}
-    if not scored:
-        summary = "no validation labels"
-    elif len(scored) == 1 and len(metrics) <= 1:
-        summary = f"mIoU {next(iter(scored.values())):.3f}"
-    else:
-        summary = ", ".join(f"{name} mIoU {v:.3f}" for name, v in scored.items())
-    events.emit("done", status="completed", exit_code=EXIT_OK, message=f"completed ({summary})")
+    # Refused before any event: a second engine must not write into the running one's events.
+    lock = job_lock(JobDir(job_dir).lock) if is_rank_zero() else contextlib.nullcontext()
+    with lock:
+        events = EventLog(job_dir, enabled=is_rank_zero())
+        with _sigterm_cancels(), _reported(events, "cancelled; `semiseg train --resume` continues"):
+            metrics = run_training(job_dir, events, args.resume, args.device, args.devices, args.num_nodes, args.quiet)
+        scored = {name: m["miou"] for name, m in metrics.items() if m.get("miou") is not None}
+        if not scored:
+            summary = "no validation labels"
+        elif len(scored) == 1 and len(metrics) <= 1:
+            summary = f"mIoU {next(iter(scored.values())):.3f}"
+        else:
+            summary = ", ".join(f"{name} mIoU {v:.3f}" for name, v in scored.items())
+        events.emit("done", status="completed", exit_code=EXIT_OK, message=f"completed ({summary})")
     if events.enabled:
         print(f"semiseg: done ({summary}); model: {job_dir / 'model'}; outputs: {job_dir / 'outputs'}")
     return EXIT_OK

@@ -40,5 +40,10 @@ class JobDir:
         return self.root / "metrics.json"
 
     @property
+    def lock(self) -> Path:
+        """Held (an OS file lock) by the engine that runs the job: jobs/lock.py."""
+        return self.root / "engine.lock"
+
+    @property
     def cancel_request(self) -> Path:
         return self.root / "cancel"

@@ -1,0 +1,102 @@
+"""Dense pseudo-labels from the pixel forest: what counts, how they move with a warp, and the job that makes them."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+from rasterio.windows import Window
+
+from method_helpers import make_batch, make_method, one_thread, step_at, write_job  # noqa: F401 (autouse fixture)
+from semiseg.cli import main
+from semiseg.data.dataset import PseudoLabelMap, _RasterCache
+from semiseg.data.labels import IGNORE_INDEX
+from semiseg.train.methods.pseudo import pseudo_label_loss, pseudo_weight
+from semiseg.train.methods.tps import random_tps_grid, warp, warp_labels
+
+
+def test_a_pseudo_label_below_its_confidence_threshold_is_none(tmp_path):
+    classes = np.array([[0, 1, 2, 1]], np.uint8)
+    confidence = np.array([[0.9, 0.69, 0.7, 1.0]], np.float32)
+    profile = dict(driver="GTiff", width=4, height=1, count=1, crs="EPSG:32633", transform=rasterio.transform.from_origin(0, 1, 1, 1))
+    with rasterio.open(tmp_path / "c.tif", "w", dtype="uint8", nodata=255, **profile) as ds:
+        ds.write(classes[None])
+    with rasterio.open(tmp_path / "p.tif", "w", dtype="float32", nodata=-1, **profile) as ds:
+        ds.write(confidence[None])
+    got = PseudoLabelMap(tmp_path / "c.tif", tmp_path / "p.tif", 0.7).read(_RasterCache(), Window(-1, 0, 6, 1))
+    assert got.tolist() == [[IGNORE_INDEX, 0, IGNORE_INDEX, 2, 1, IGNORE_INDEX]]  # outside the raster: none either
+
+
+def test_pixels_without_a_pseudo_label_or_with_a_scribble_contribute_nothing():
+    torch.manual_seed(0)
+    logits = torch.randn(1, 3, 4, 4, requires_grad=True)
+    pseudo = torch.full((1, 4, 4), IGNORE_INDEX)
+    pseudo[0, 0, :2] = 1
+    scribbles = torch.full((1, 4, 4), IGNORE_INDEX)
+    scribbles[0, 0, 1] = 2  # a scribble overrides the forest there: the supervised term has it
+    pseudo_label_loss(logits, pseudo, scribbles).backward()
+    touched = logits.grad.abs().sum(1)[0] > 0
+    assert touched.nonzero().tolist() == [[0, 0]]
+    empty = torch.full((1, 4, 4), IGNORE_INDEX)
+    assert float(pseudo_label_loss(logits, empty).detach()) == 0.0
+
+
+def test_pseudo_weight_falls_from_its_value_to_zero():
+    assert pseudo_weight(0.0, 2.0) == 2.0 and abs(pseudo_weight(0.5, 2.0) - 1.0) < 1e-12 and pseudo_weight(1.0, 2.0) < 1e-12
+    assert all(pseudo_weight(a / 10, 1.0) >= pseudo_weight((a + 1) / 10, 1.0) for a in range(10))
+
+
+def test_warped_pseudo_labels_keep_a_class_only_where_the_warp_agrees_on_it():
+    labels = torch.full((2, 32, 32), IGNORE_INDEX)
+    labels[:, :, :16] = 0
+    labels[:, :, 16:24] = 1
+    grid = random_tps_grid(2, 32, 32, torch.Generator().manual_seed(0), 0.1)
+    warped = warp_labels(labels, grid, 2)
+    identity = random_tps_grid(2, 32, 32, torch.Generator().manual_seed(0), 0.0)
+    assert torch.equal(warp_labels(labels, identity, 2), labels)
+    assert set(warped.unique().tolist()) <= {0, 1, IGNORE_INDEX} and (warped != IGNORE_INDEX).sum() > 0
+    assert not torch.equal(warped, labels)
+    for k in (0, 1):  # a pixel takes class k only where every source pixel of its bilinear sample is k
+        indicator = warp((labels == k).float()[:, None], grid)[:, 0]
+        assert bool((indicator[warped == k] >= 1 - 1e-6).all()) and bool(((indicator >= 1 - 1e-6) <= (warped == k)).all())
+
+
+@pytest.mark.parametrize("name", ["supervised", "mean_teacher"])
+def test_the_pseudo_term_joins_the_loss_only_when_windows_carry_pseudo_labels(name):
+    method = make_method(name, {"pseudo_labels": "pixel_forest", "warmup": 0.0} if name == "mean_teacher" else {"pseudo_labels": "pixel_forest"})
+    batch = make_batch()
+    _, parts = method.training_loss(batch, step_at(10))
+    assert "pseudo" not in parts
+    for part in ("labeled", "unlabeled"):
+        batch[part]["pseudo"] = torch.randint(0, 3, batch[part]["valid"].shape)
+    _, parts = method.training_loss(batch, step_at(10))
+    assert parts["pseudo"] > 0 and parts["pseudo_w"] == pytest.approx(pseudo_weight(0.1, 1.0))
+
+
+def test_mean_teacher_with_pseudo_labels_needs_joint_batchnorm(tmp_path, capsys):
+    write_job(tmp_path / "job", {"name": "mean_teacher", "pseudo_labels": "pixel_forest", "batchnorm": "separate"})
+    assert main(["validate", str(tmp_path / "job")]) == 2
+    assert "method.pseudo_labels: needs batchnorm 'joint'" in capsys.readouterr().err
+
+
+def test_a_job_with_forest_pseudo_labels_maps_every_raster_and_trains_on_them(tmp_path, monkeypatch):
+    from semiseg.train.task import SegmentationTask
+
+    seen = []
+    original = SegmentationTask.training_step
+
+    def recording(self, batch, batch_idx):
+        seen.append(batch)
+        return original(self, batch, batch_idx)
+
+    monkeypatch.setattr(SegmentationTask, "training_step", recording)
+    job = write_job(tmp_path / "job", {"name": "mean_teacher", "pseudo_labels": "pixel_forest", "warmup": 0.0}, steps=3)
+    assert main(["train", str(job), "--quiet"]) == 0
+    with rasterio.open(job / "forest" / "scene_classes.tif") as forest_map, rasterio.open(job / "scene.tif") as src:
+        assert (forest_map.transform, forest_map.crs, forest_map.shape) == (src.transform, src.crs, src.shape)
+    assert all("pseudo" in b["labeled"] and "pseudo" in b["unlabeled"] for b in seen)
+    phases = [e.get("phase") for e in map(json.loads, (job / "events.jsonl").read_text().splitlines())]
+    assert "pseudo" in phases
