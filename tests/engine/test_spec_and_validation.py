@@ -294,3 +294,42 @@ def test_a_raster_placed_by_ground_control_points_only_is_refused(tmp_path, caps
     err = capsys.readouterr().err
     assert code == 2 and "gcp.tif: placed by ground control points only" in err and "Traceback" not in err
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_a_model_package_is_readable_by_whoever_may_read_its_folder(tmp_path):
+    """A shared model folder: the weights get the umask's mode like model.json, not a private 0600."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        _small_package(tmp_path / "model")
+    finally:
+        os.umask(old)
+    modes = {name: stat.S_IMODE((tmp_path / "model" / name).stat().st_mode) for name in ("model.json", "model.safetensors")}
+    assert modes == {"model.json": 0o644, "model.safetensors": 0o644}
+
+
+def test_labels_only_on_nodata_are_refused_before_training(tmp_path, capsys):
+    image, truth = two_class_scene(64, 64)
+    image[:, :, :40] = 0  # the left part, where every label lies, is nodata
+    labels = np.full((64, 64), 255, np.uint8)
+    labels[5:10, 5:30] = truth[5:10, 5:30]
+    write_raster(tmp_path / "a.tif", image, nodata=0)
+    write_raster(tmp_path / "a_labels.tif", labels, nodata=255)
+    write_job(tmp_path)
+    assert main(["validate", str(tmp_path)]) == 2
+    assert "a_labels.tif: every labelled pixel lies on nodata of a.tif" in capsys.readouterr().err
+
+
+def test_labels_of_a_single_class_are_refused_before_training(tmp_path, capsys):
+    image, truth = two_class_scene(64, 64)
+    labels = np.full((64, 64), 255, np.uint8)
+    labels[5:10, 40:60] = 1  # only "bright"
+    write_raster(tmp_path / "a.tif", image)
+    write_raster(tmp_path / "a_labels.tif", labels, nodata=255)
+    write_job(tmp_path)
+    assert main(["train", str(tmp_path), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["semiseg: error: job.json: labels: only class 'bright' is labelled (on valid pixels); a model needs labels of at least two classes"]
+    assert not (tmp_path / "model").exists()

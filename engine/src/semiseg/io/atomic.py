@@ -32,6 +32,14 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
+def permit_like_any_output(path: Path) -> None:
+    """Give a file the mode the user's umask gives new files; for writers that create theirs
+    private (safetensors writes 0600, which keeps other users of a shared model folder out)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

@@ -12,10 +12,11 @@ from pathlib import Path
 import os
 
 import numpy as np
+from rasterio.windows import Window
 
 from semiseg.data.labels import IGNORE_INDEX, load_labels
 from semiseg.errors import UserError
-from semiseg.io.rasters import RasterInfo, raster_info
+from semiseg.io.rasters import RasterInfo, open_raster, raster_info, read_window
 from semiseg.jobs.spec import DomainSpec, JobSpec
 from semiseg.models.forest import FOREST_ARCH, FOREST_ENCODER
 from semiseg.models.network import DEFAULT_ENCODER, check_model_names
@@ -126,6 +127,24 @@ def _init_mismatches(spec: JobSpec, domain: PreparedDomain, arch: str, encoder: 
     return problems
 
 
+_CHECK_BLOCK = 512
+
+
+def _labelled_on_valid_data(raster: RasterInfo, ids: np.ndarray, bands: list[int], num_classes: int) -> np.ndarray:
+    """Labelled pixels per class that fall on valid (not nodata) pixels, reading only the labelled blocks."""
+    counts = np.zeros(num_classes, np.int64)
+    with open_raster(raster.path) as ds:
+        for row in range(0, raster.height, _CHECK_BLOCK):
+            for col in range(0, raster.width, _CHECK_BLOCK):
+                block = ids[row : row + _CHECK_BLOCK, col : col + _CHECK_BLOCK]
+                labelled = block != IGNORE_INDEX
+                if not labelled.any():
+                    continue
+                _, valid = read_window(ds, Window(col, row, block.shape[1], block.shape[0]), bands)
+                counts += np.bincount(block[labelled & valid], minlength=num_classes)[:num_classes]
+    return counts
+
+
 def _prepare_domain(spec: DomainSpec, named: bool, problems: list[str], warnings: list[str]) -> PreparedDomain:
     where = f"domain {spec.name!r}: " if named else ""
 
@@ -157,6 +176,7 @@ def _prepare_domain(spec: DomainSpec, named: bool, problems: list[str], warnings
             problems.append(f"job.json: {where}bands: band(s) {too_high} do not exist (rasters have {fewest} band(s))")
 
     label_maps: list[np.ndarray] = []
+    taught = np.zeros(len(spec.classes), np.int64)  # labelled pixels on valid data, per class
     for src, raster in zip(spec.labeled, labeled):
         if raster is None:
             continue
@@ -168,5 +188,13 @@ def _prepare_domain(spec: DomainSpec, named: bool, problems: list[str], warnings
         warnings += result.warnings
         if not (result.ids != IGNORE_INDEX).any():
             problems.append(f"{where}{src.labels}: no labelled pixel falls on {raster.path.name} (labels do not overlap the raster?)")
+        elif bands and not problems:
+            counts = _labelled_on_valid_data(raster, result.ids, bands, len(spec.classes))
+            if not counts.any():
+                problems.append(f"{where}{src.labels}: every labelled pixel lies on nodata of {raster.path.name}; nothing to learn from")
+            taught += counts
         label_maps.append(result.ids)
+    learnt = [name for name, n in zip(spec.class_names, taught) if n]
+    if len(learnt) == 1 and not problems:
+        problems.append(f"job.json: {where}labels: only class {learnt[0]!r} is labelled (on valid pixels); a model needs labels of at least two classes")
     return PreparedDomain(spec, [i for i in labeled if i], label_maps, [i for i in unlabeled if i], [i for i in predict if i], bands)

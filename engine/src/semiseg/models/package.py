@@ -16,6 +16,7 @@ from safetensors.torch import load_file, save_file
 from semiseg import __version__
 from semiseg.data.normalization import BandStats
 from semiseg.errors import UserError, first_line
+from semiseg.io.atomic import permit_like_any_output
 from semiseg.models.forest import FOREST_ARCH, PixelForest
 from semiseg.models.network import build_network
 
@@ -55,6 +56,7 @@ def save_package(folder: Path, card: ModelCard, network: nn.Module) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
     save_file(state, str(weights_file(folder)))
+    permit_like_any_output(weights_file(folder))
     (folder / "model.json").write_text(json.dumps(asdict(card), indent=2), encoding="utf-8")
 
 
