@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import two_class_scene, write_job, write_raster, events_of
+from conftest import events_of, sparse_labels, two_class_scene, write_job, write_raster
 from semiseg.cli import main
 
 WRITTEN_BY_TRAINING = ("model", "outputs", "checkpoints", "metrics.json")
@@ -333,3 +333,49 @@ def test_labels_of_a_single_class_are_refused_before_training(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["semiseg: error: job.json: labels: only class 'bright' is labelled (on valid pixels); a model needs labels of at least two classes"]
     assert not (tmp_path / "model").exists()
+
+
+def _truncated(path: Path, keep: float = 0.6) -> Path:
+    """A deflate GeoTIFF cut short: its header reads, its last strips do not."""
+    import os
+
+    import rasterio
+
+    rng = np.random.default_rng(0)
+    with rasterio.open(path, "w", driver="GTiff", width=200, height=200, count=3, dtype="uint8", compress="deflate",
+                       crs="EPSG:32633", transform=rasterio.transform.from_origin(500000, 5000000, 2, 2)) as ds:
+        ds.write(rng.integers(0, 255, (3, 200, 200)).astype(np.uint8))
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f:
+        f.truncate(int(size * keep))
+    return path
+
+
+@pytest.mark.parametrize("role", ["labeled", "unlabeled"])
+def test_a_truncated_raster_is_found_by_validate_and_named(tmp_path, capsys, role):
+    image, truth = two_class_scene(200, 200)
+    write_raster(tmp_path / "a.tif", image)
+    write_raster(tmp_path / "a_labels.tif", sparse_labels(truth), nodata=255)
+    _truncated(tmp_path / "cut.tif")
+    if role == "labeled":
+        (tmp_path / "cut.tif").replace(tmp_path / "a.tif")
+        write_job(tmp_path)
+    else:
+        write_job(tmp_path, unlabeled=["cut.tif"])
+    before = (tmp_path / ("a.tif" if role == "labeled" else "cut.tif")).read_bytes()
+    assert main(["validate", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    name = "a.tif" if role == "labeled" else "cut.tif"
+    assert len(err) == 1 and f"{name}: cannot read rows" in err[0] and "damaged or truncated" in err[0]
+    assert (tmp_path / name).read_bytes() == before
+
+
+def test_a_truncated_raster_given_to_predict_is_one_line_and_leaves_nothing(scene_job, tmp_path, capsys):
+    assert main(["train", str(scene_job), "--quiet"]) == 0
+    capsys.readouterr()
+    cut = _truncated(tmp_path / "cut.tif")
+    out = tmp_path / "maps"
+    assert main(["predict", str(scene_job / "model"), str(cut), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"semiseg: error: {cut}: cannot read rows") and "Traceback" not in err[0]
+    assert not out.exists() or not any(out.iterdir())  # no partial file either

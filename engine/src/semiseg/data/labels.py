@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import rasterio.errors
 import rasterio.features
 
 from semiseg.errors import UserError, first_line
@@ -62,9 +63,11 @@ def _read_label_raster(path: Path, raster: RasterInfo) -> LabelRaster:
             not ds.transform.almost_equals(raster.transform) or (ds.crs and raster.crs and ds.crs != raster.crs)
         ):
             raise UserError(f"{path}: label raster is the size of {raster.path.name} but not on its grid (its geotransform or CRS differ)")
-        values = ds.read(1)
+        try:
+            values, labelled = ds.read(1), ds.read_masks(1) > 0
+        except rasterio.errors.RasterioIOError as exc:
+            raise UserError(f"{path}: cannot be read: the file is damaged or truncated ({first_line(exc.__cause__ or exc)})") from None
         ids = np.full(values.shape, IGNORE_INDEX, dtype=np.uint8)
-        labelled = ds.read_masks(1) > 0
         if ds.nodata is not None:
             labelled &= values != ds.nodata
         if np.issubdtype(values.dtype, np.floating):

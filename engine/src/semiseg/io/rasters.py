@@ -101,8 +101,11 @@ def read_window(
     r0 = int(inner.row_off - window.row_off)
     c0 = int(inner.col_off - window.col_off)
     ih, iw = int(inner.height), int(inner.width)
-    values = ds.read(list(bands), window=inner).astype(np.float32, copy=False)
-    masks = ds.read_masks(list(bands), window=inner)
+    try:
+        values = ds.read(list(bands), window=inner).astype(np.float32, copy=False)
+        masks = ds.read_masks(list(bands), window=inner)
+    except RasterioIOError as exc:
+        raise UserError(_damaged(ds.name, inner, exc)) from None
     inner_valid = (masks > 0).any(axis=0)
     if np.issubdtype(np.dtype(ds.dtypes[0]), np.floating):
         finite = np.isfinite(values)
@@ -111,6 +114,28 @@ def read_window(
     data[:, r0 : r0 + ih, c0 : c0 + iw] = values
     valid[r0 : r0 + ih, c0 : c0 + iw] = inner_valid
     return data, valid
+
+
+def _damaged(path: str, window: Window, exc: Exception) -> str:
+    cause = exc.__cause__ or exc  # rasterio's own message only points at GDAL's, its cause
+    where = f"rows {int(window.row_off)}-{int(window.row_off + window.height) - 1}"
+    return f"{path}: cannot read {where}: the file is damaged or truncated ({first_line(cause)})"
+
+
+def check_readable(info: RasterInfo, bands: Sequence[int]) -> None:
+    """Decode every block of `bands` once (one row of each block's first line is read, so the
+    block is decompressed and dropped): a damaged or truncated file is found before training,
+    not in the middle of it. Costs one pass over the file, without holding it in memory."""
+    with open_raster(info.path) as ds:
+        rows, cols = ds.block_shapes[0]
+        for row in range(0, ds.height, rows):
+            for col in range(0, ds.width, cols):
+                window = Window(col, row, min(cols, ds.width - col), 1)
+                try:
+                    ds.read(list(bands), window=window)
+                    ds.read_masks(list(bands), window=window)
+                except RasterioIOError as exc:
+                    raise UserError(_damaged(str(info.path), Window(col, row, window.width, rows), exc)) from None
 
 
 def _intersects(a: Window, b: Window) -> bool:

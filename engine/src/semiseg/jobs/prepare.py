@@ -16,7 +16,7 @@ from rasterio.windows import Window
 
 from semiseg.data.labels import IGNORE_INDEX, load_labels
 from semiseg.errors import UserError
-from semiseg.io.rasters import RasterInfo, open_raster, raster_info, read_window
+from semiseg.io.rasters import RasterInfo, check_readable, open_raster, raster_info, read_window
 from semiseg.jobs.spec import DomainSpec, JobSpec
 from semiseg.models.forest import FOREST_ARCH, FOREST_ENCODER
 from semiseg.models.network import DEFAULT_ENCODER, check_model_names
@@ -174,6 +174,12 @@ def _prepare_domain(spec: DomainSpec, named: bool, problems: list[str], warnings
         too_high = [b for b in bands if b > fewest]
         if too_high:
             problems.append(f"job.json: {where}bands: band(s) {too_high} do not exist (rasters have {fewest} band(s))")
+        else:
+            for i in {str(i.path): i for i in found}.values():  # a raster listed twice is read once
+                try:
+                    check_readable(i, bands)
+                except UserError as exc:
+                    problems.extend(f"{where}{p}" for p in exc.problems)
 
     label_maps: list[np.ndarray] = []
     taught = np.zeros(len(spec.classes), np.int64)  # labelled pixels on valid data, per class
