@@ -379,3 +379,19 @@ def test_a_truncated_raster_given_to_predict_is_one_line_and_leaves_nothing(scen
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"semiseg: error: {cut}: cannot read rows") and "Traceback" not in err[0]
     assert not out.exists() or not any(out.iterdir())  # no partial file either
+
+
+@pytest.mark.parametrize("card_changes, message", [
+    ({"bands": []}, "model.json: bands []: expected 1-based band indexes, at least one"),
+    ({"tile_size": "big"}, "model.json: tile_size: Input should be a valid integer"),
+    ({"mean": [0.0]}, "model.json: bands, mean and std need in_channels (3) entries each"),
+    ({"class_names": "ab"}, "model.json: class_names: Input should be a valid list"),
+    ({"surprise": 1}, "model.json: surprise: unknown field"),
+])
+def test_a_damaged_model_json_is_one_line_naming_the_field(tmp_path, capsys, card_changes, message):
+    _small_package(tmp_path / "model", **card_changes)
+    image, _ = two_class_scene(40, 40)
+    write_raster(tmp_path / "x.tif", image)
+    assert main(["predict", str(tmp_path / "model"), str(tmp_path / "x.tif"), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]

@@ -6,10 +6,11 @@ Weights are safetensors, so loading a model never executes code from the file.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch.nn as nn
+from pydantic import TypeAdapter, ValidationError
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
@@ -69,12 +70,40 @@ def read_card(folder: Path) -> ModelCard:
             raise UserError(f"{path}: file not found (a model folder holds model.json and model.safetensors)")
     try:
         raw = json.loads(card_path.read_text(encoding="utf-8"))
-        card = ModelCard(**raw)
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise UserError(f"{card_path}: not a SemiSeg model description ({exc})") from None
-    if card.format_version > FORMAT_VERSION:
-        raise UserError(f"{card_path}: made by a newer engine (format {card.format_version}); update semiseg")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{card_path}: not valid JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{card_path}: not a SemiSeg model description (expected a JSON object)")
+    if isinstance(raw.get("format_version"), int) and raw["format_version"] > FORMAT_VERSION:
+        raise UserError(f"{card_path}: made by a newer engine (format {raw['format_version']}); update semiseg")
+    unknown = sorted(set(raw) - {f.name for f in fields(ModelCard)})
+    if unknown:
+        raise UserError(f"{card_path}: {unknown[0]}: unknown field")
+    try:
+        card = TypeAdapter(ModelCard).validate_python(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        raise UserError(f"{card_path}: {field}: {err['msg']}") from None
+    problem = _inconsistency(card)
+    if problem:
+        raise UserError(f"{card_path}: {problem}")
     return card
+
+
+def _inconsistency(card: ModelCard) -> str | None:
+    """What makes a card's fields disagree with each other (each type is already checked)."""
+    if not card.bands or min(card.bands) < 1:
+        return f"bands {card.bands}: expected 1-based band indexes, at least one"
+    if len(card.bands) != card.in_channels or len(card.mean) != card.in_channels or len(card.std) != card.in_channels:
+        return f"bands, mean and std need in_channels ({card.in_channels}) entries each"
+    if len(card.class_names) < 2 or len(card.class_colors) != len(card.class_names):
+        return "class_names needs at least two classes and class_colors one colour each"
+    if card.tile_size < 32 or card.tile_size % 32:
+        return f"tile_size {card.tile_size}: expected a multiple of 32"
+    if any(s <= 0 for s in card.std):
+        return "std: every band's standard deviation must be positive"
+    return None
 
 
 def weights_file(folder: Path) -> Path:
