@@ -10,7 +10,7 @@ APT_PLUGIN := qgis python3-qgis xvfb xauth python3-pytest
 ENGINE_TESTS ?= tests/engine
 PLUGIN_TESTS ?= tests/plugin
 
-.PHONY: install system-deps plugin-deps demo test test-engine test-plugin bench bench-quality bench-retrain plugin install-plugin clean
+.PHONY: install system-deps plugin-deps demo test test-engine test-plugin bench bench-quality bench-retrain bench-first-map plugin install-plugin clean
 
 install: system-deps $(VENV)/.installed
 
@@ -55,6 +55,10 @@ bench-quality: install
 # Training again after adding labels, from the last model or from scratch (needs ../shared/data).
 bench-retrain: install
 	$(PY) benchmarks/bench_retrain.py $(BENCH_RETRAIN_ARGS)
+
+# Wall-clock to a map of a real 2149 x 1480 orthophoto with the dock's defaults: Quick map and Train (needs ../shared/data).
+bench-first-map: install
+	$(PY) benchmarks/bench_first_map.py
 
 # The QGIS plugin as dist/semiseg-<version>.zip (Plugins > Install from ZIP), or straight into
 # the default QGIS profile. Both carry the engine source for the plugin's "Set up engine".

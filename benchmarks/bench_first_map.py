@@ -1,0 +1,94 @@
+"""How long an analyst waits for a map with the defaults (issue 23): the Quick map and the default training.
+
+A real ~2000 x 1500 orthophoto (the largest aerial-dubai image) with ~1 % scribbles drawn from
+its dense mask by the quality benchmark's scribble generator; two jobs as the dock writes them,
+nothing under Advanced touched: "Quick map" (pixel_forest) and "Train" (the default method and
+train settings). Each runs `semiseg train` through to its prediction of the whole image; the
+table gives wall-clock to the finished map and mIoU on the image's pixels that carry no
+scribble (the map the analyst looks at, not an evaluation on new images: docs/benchmarks.md's
+quality tables are that).
+
+Usage: .venv/bin/python benchmarks/bench_first_map.py [--jobs quick default] [--work DIR]
+Skips (exit 0, message) when ../shared/data is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "aerial-dubai"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+
+def largest_image() -> Path:
+    import rasterio
+
+    def pixels(p: Path) -> int:
+        with rasterio.open(p) as ds:
+            return ds.width * ds.height
+
+    return max(sorted((DATA / "images").glob("*.tif")), key=pixels)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--jobs", nargs="+", default=["quick", "default"], choices=["quick", "default"])
+    ap.add_argument("--work", type=Path, default=ROOT / "bench-output" / "first-map")
+    args = ap.parse_args(argv)
+    if not DATA.is_dir():
+        print(f"bench_first_map: skipped: no real data at {DATA} (see ../shared/data/README.md)")
+        return 0
+    import rasterio
+
+    from bench_quality import _read, _write, sparse_labels
+    from semiseg.cli import main as semiseg
+    from semiseg.metrics import confusion, scores
+
+    image = largest_image()
+    truth, profile = _read(DATA / "labels" / image.name)
+    labels = sparse_labels(truth[0], 0.01, np.random.default_rng([0, sum(image.name.encode())]))
+    args.work.mkdir(parents=True, exist_ok=True)
+    labels_path = args.work / f"{image.stem}_scribbles.tif"
+    _write(labels_path, labels[None], profile, nodata=255)
+    classes = json.loads((DATA / "classes.json").read_text())
+    rows = []
+    for name in args.jobs:
+        job_dir = args.work / name
+        shutil.rmtree(job_dir, ignore_errors=True)
+        job_dir.mkdir(parents=True)
+        job = {"version": 1, "classes": classes, "labeled": [{"raster": str(image), "labels": str(labels_path)}], "predict": [str(image)]}
+        if name == "quick":
+            job["method"] = {"name": "pixel_forest"}
+        (job_dir / "job.json").write_text(json.dumps(job, indent=1))
+        start = time.time()
+        code = semiseg(["train", str(job_dir), "--quiet"])
+        wall = time.time() - start
+        if code != 0:
+            raise RuntimeError(f"{job_dir}: semiseg train exited {code}")
+        with rasterio.open(job_dir / "outputs" / f"{image.stem}_classes.tif") as ds:
+            pred = ds.read(1)
+        unscribbled = np.where(labels == 255, truth[0], 255).astype(np.uint8)
+        result = scores(confusion(unscribbled, pred, len(classes)), [c["name"] for c in classes])
+        method = json.loads((job_dir / "model" / "model.json").read_text())["method"]["name"]
+        rows.append((name, method, wall, result["miou"]))
+        print(f"{name}: {method}, {wall:.0f} s, mIoU {100 * result['miou']:.1f}", flush=True)
+    with rasterio.open(image) as ds:
+        size = f"{ds.width} x {ds.height}"
+    print(f"\n{image.name} ({size} px), {100 * (labels != 255).mean():.2f} % scribbled\n")
+    print("| job (dock button) | method | wall-clock to the map, s | mIoU on unscribbled pixels % |")
+    print("|---|---|---|---|")
+    for name, method, wall, miou in rows:
+        print(f"| {'Quick map' if name == 'quick' else 'Train'} | {method} | {wall:.0f} | {100 * miou:.1f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
