@@ -25,3 +25,4 @@ def test_a_second_engine_on_a_running_job_is_refused_and_a_killed_one_leaves_no_
     write_job(scene_job, train={"steps": 2, "batch_size": 2, "tile_size": 64, "lr": 1e-3, "seed": 0, "num_workers": 0})
     again = subprocess.run([*SEMISEG, "train", str(scene_job), "--quiet"], capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
+

@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader
 
 from semiseg import __version__
 from semiseg.data.dataset import DomainWindows, StepSampler, collate_windows
+from semiseg.data.workers import die_with_parent
 from semiseg.errors import Cancelled, UserError
 from semiseg.io.atomic import atomic_directory, write_text_atomic
 from semiseg.jobs.events import EventLog
@@ -63,6 +64,7 @@ class _StepData(L.LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self.pin,
             prefetch_factor=4 if self.num_workers else None,
+            worker_init_fn=die_with_parent if self.num_workers else None,
         )
 
 
