@@ -51,6 +51,13 @@ def xy(col, row):
 
 
 def run(iface):
+    task = prepare(iface).start_training()
+    if task is None:
+        raise RuntimeError(plugins["semiseg_qgis"].dock.error_label.text())
+
+
+def prepare(iface):
+    """The scene, its classes and scribbles in the dock, ready to train; returns the dock."""
     folder = Path(tempfile.mkdtemp(prefix="semiseg-screenshot-"))
     make_scene(folder / "orthophoto.tif")
     raster = QgsRasterLayer(str(folder / "orthophoto.tif"), "orthophoto")
@@ -86,6 +93,4 @@ def run(iface):
     QgsProject.instance().setFileName(str(folder / "project.qgz"))
     iface.mapCanvas().setExtent(raster.extent())
     iface.mainWindow().resizeDocks([dock], [420], Qt.Horizontal)
-    task = dock.start_training()
-    if task is None:
-        raise RuntimeError(dock.error_label.text())
+    return dock
