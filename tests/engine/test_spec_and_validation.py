@@ -395,3 +395,39 @@ def test_a_damaged_model_json_is_one_line_naming_the_field(tmp_path, capsys, car
     assert main(["predict", str(tmp_path / "model"), str(tmp_path / "x.tif"), "--out", str(tmp_path / "out"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+def _fail_writes(monkeypatch, target: str, code: int) -> None:
+    """Make one writer raise what a full (or read-only) disk raises, as the OS would."""
+    import os
+
+    import semiseg.models.package as package
+    import semiseg.train.callbacks as callbacks
+
+    def refuse(*args, **kwargs):
+        raise OSError(code, os.strerror(code))
+
+    def half_a_checkpoint(self, path, *args, **kwargs):
+        Path(path).write_bytes(b"half")  # the disk filled up part-way through
+        refuse()
+
+    if target == "checkpoint":
+        monkeypatch.setattr(callbacks.L.Trainer, "save_checkpoint", half_a_checkpoint)
+    else:
+        monkeypatch.setattr(package, "save_file", refuse)
+
+
+@pytest.mark.parametrize("target, code_name, words", [
+    ("checkpoint", "ENOSPC", "last.ckpt: cannot be written: no space left on its disk"),
+    ("model", "ENOSPC", "model: cannot be written: no space left on its disk"),
+    ("model", "EROFS", "model: cannot be written: the disk is read-only"),
+])
+def test_a_full_or_read_only_disk_is_one_line_naming_what_could_not_be_written(scene_job, capsys, monkeypatch, target, code_name, words):
+    import errno
+
+    _fail_writes(monkeypatch, target, getattr(errno, code_name))
+    assert main(["train", str(scene_job), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and words in err[0], err
+    leftovers = [p.name for p in scene_job.rglob("*") if "partial" in p.name]
+    assert not leftovers and not (scene_job / "model").exists()

@@ -52,9 +52,10 @@ def _reported(events, cancelled_message: str) -> Iterator[None]:
     try:
         yield
     except UserError as exc:
-        for problem in exc.problems:
-            events.emit("error", message=problem)
-        events.emit("done", status="failed", exit_code=EXIT_INVALID, message=exc.problems[0])
+        with contextlib.suppress(OSError):  # a full disk may refuse the report too; the cause still goes to stderr
+            for problem in exc.problems:
+                events.emit("error", message=problem)
+            events.emit("done", status="failed", exit_code=EXIT_INVALID, message=exc.problems[0])
         raise
     except (Cancelled, KeyboardInterrupt):
         events.emit("done", status="cancelled", exit_code=EXIT_CANCELLED, message=cancelled_message)

@@ -15,6 +15,7 @@ import numpy as np
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from semiseg.errors import Cancelled
+from semiseg.io.atomic import write_failure
 from semiseg.jobs.events import EventLog
 from semiseg.metrics import scores
 from semiseg.train.validation import BlockValidator
@@ -130,11 +131,15 @@ class Checkpointing(L.Callback):
 
     def save(self, trainer) -> None:
         # Every rank must call save_checkpoint (rank 0 writes); only rank 0 renames.
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.partial")
-        trainer.save_checkpoint(tmp)
-        if trainer.is_global_zero:
-            os.replace(tmp, self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            trainer.save_checkpoint(tmp)
+            if trainer.is_global_zero:
+                os.replace(tmp, self.path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)  # never a half-written checkpoint left behind
+            raise (write_failure(self.path, exc) or exc) from None
         trainer.strategy.barrier("semiseg-checkpoint")
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint):
