@@ -100,8 +100,12 @@ class MeanTeacher(Method):
         with frozen_batchnorm_stats(self.student):
             return self.student(image).float().softmax(1)
 
-    def perturbed_view(self, image: torch.Tensor, valid: torch.Tensor, step: StepInfo, pseudo: torch.Tensor | None = None):
-        """(student input, teacher target warped alike, mask of pixels that count, pseudo-labels warped alike or None)."""
+    def perturbed_view(self, image: torch.Tensor, valid: torch.Tensor, step: StepInfo):
+        """(student input, teacher target warped alike, mask of pixels that count)."""
+        return self.perturbed_view_with_pseudo(image, valid, step, None)[:3]
+
+    def perturbed_view_with_pseudo(self, image: torch.Tensor, valid: torch.Tensor, step: StepInfo, pseudo: torch.Tensor | None):
+        """perturbed_view, and the windows' pseudo-labels (or None) cut and warped alike."""
         p: MeanTeacherParams = self.params
         b, _, h, w = image.shape
         target = self.teacher_probs(image)
@@ -119,7 +123,7 @@ class MeanTeacher(Method):
 
     def consistency_loss(self, image: torch.Tensor, valid: torch.Tensor, step: StepInfo) -> torch.Tensor:
         """The consistency term alone, the student's batch-norm running statistics untouched."""
-        perturbed, target, mask, _ = self.perturbed_view(image, valid, step)
+        perturbed, target, mask = self.perturbed_view(image, valid, step)
         with frozen_batchnorm_stats(self.student):
             log_q = self.student(perturbed).float().log_softmax(1)
         return masked_mean(kl_divergence(target, log_q), mask)
@@ -137,7 +141,7 @@ class MeanTeacher(Method):
             pseudo = pseudo_label_loss(sup_logits, lab["pseudo"], lab["label"])
             return sup + w * pseudo, {"sup": float(sup.detach()), "cons": 0.0, "alpha": 0.0, "pseudo": float(pseudo.detach()), "pseudo_w": w}
         if p.batchnorm == "joint":
-            perturbed, target, mask, unl_pseudo = self.perturbed_view(unl["image"], unl["valid"], step, unl.get("pseudo"))
+            perturbed, target, mask, unl_pseudo = self.perturbed_view_with_pseudo(unl["image"], unl["valid"], step, unl.get("pseudo"))
             logits = self.student(torch.cat([lab["image"], perturbed]))
             sup_logits, unl_logits = logits.split([lab["image"].shape[0], perturbed.shape[0]])
             sup = partial_cross_entropy(sup_logits, lab["label"])
