@@ -100,3 +100,39 @@ def test_a_job_with_forest_pseudo_labels_maps_every_raster_and_trains_on_them(tm
     assert all("pseudo" in b["labeled"] and "pseudo" in b["unlabeled"] for b in seen)
     phases = [e.get("phase") for e in map(json.loads, (job / "events.jsonl").read_text().splitlines())]
     assert "pseudo" in phases
+
+
+def test_a_blended_model_averages_the_two_probabilities_and_travels_as_one_package(tmp_path):
+    from safetensors.torch import load_file
+
+    from semiseg.models.blend import ForestBlend
+    from semiseg.models.package import load_package
+
+    job = write_job(tmp_path / "job", {"name": "supervised", "pseudo_labels": "pixel_forest", "forest_blend": 0.25}, steps=3)
+    assert main(["train", str(job), "--quiet"]) == 0
+    card, model = load_package(job / "model")
+    assert isinstance(model, ForestBlend) and card.forest_blend == 0.25
+    tensors = load_file(str(job / "model" / "model.safetensors"))
+    assert tensors["forest.threshold"].dtype == torch.float64  # exported without rounding the splits
+    assert all(k.startswith(("network.", "forest.")) for k in tensors)
+    images, valid = torch.randn(1, 3, 64, 64), torch.ones(1, 64, 64, dtype=torch.bool)
+    with torch.no_grad():
+        expected = 0.75 * model.network(images).softmax(1) + 0.25 * model.forest(images, valid).exp()
+        assert torch.allclose(model(images, valid).exp(), expected, atol=1e-5)
+    with rasterio.open(job / "outputs" / "scene_classes.tif") as trained:
+        classes = trained.read(1)
+    assert main(["predict", str(job / "model"), str(job / "scene.tif"), "--out", str(tmp_path / "maps"), "--quiet"]) == 0
+    with rasterio.open(tmp_path / "maps" / "scene_classes.tif") as again:
+        assert np.array_equal(again.read(1), classes)
+    # Training again from a blended package starts from its network.
+    again_job = write_job(tmp_path / "again", {"name": "supervised"}, steps=2)
+    spec = json.loads((again_job / "job.json").read_text())
+    spec["model"] = {"init_from": str(job / "model")}
+    (again_job / "job.json").write_text(json.dumps(spec))
+    assert main(["train", str(again_job), "--quiet"]) == 0
+
+
+def test_forest_blend_needs_forest_pseudo_labels(tmp_path, capsys):
+    write_job(tmp_path / "job", {"name": "supervised", "forest_blend": 0.5})
+    assert main(["validate", str(tmp_path / "job")]) == 2
+    assert "method.forest_blend: needs pseudo_labels 'pixel_forest'" in capsys.readouterr().err

@@ -37,6 +37,11 @@ class PixelForest(nn.Module):
         self._trees: list | None = None
         self.threads = max(1, torch.get_num_threads())
 
+    def _apply(self, fn, recurse=True):
+        """Moving a forest moves its arrays; casting it (`.float()`, `.half()`) leaves them as they
+        are: the thresholds are float64 and the indexes integers, exact by design."""
+        return super()._apply(lambda t: t.to(fn(t[:0]).device), recurse)
+
     @classmethod
     def from_state(cls, tensors: dict[str, torch.Tensor]) -> "PixelForest":
         """The forest whose arrays a model package holds (model.safetensors)."""

@@ -18,6 +18,7 @@ from semiseg import __version__
 from semiseg.data.normalization import BandStats
 from semiseg.errors import UserError, first_line
 from semiseg.io.atomic import permit_like_any_output
+from semiseg.models.blend import ForestBlend, split_tensors
 from semiseg.models.forest import FOREST_ARCH, PixelForest
 from semiseg.models.network import build_network
 
@@ -41,6 +42,7 @@ class ModelCard:
     metrics: dict = field(default_factory=dict)
     fingerprint: str = ""
     domain: str = "default"
+    forest_blend: float = 0.0  # > 0: the network's probabilities are averaged with a pixel forest's (models/blend.py)
     engine_version: str = __version__
     format_version: int = FORMAT_VERSION
 
@@ -101,6 +103,8 @@ def _inconsistency(card: ModelCard) -> str | None:
         return "class_names needs at least two classes and class_colors one colour each"
     if card.tile_size < 32 or card.tile_size % 32:
         return f"tile_size {card.tile_size}: expected a multiple of 32"
+    if not 0 <= card.forest_blend <= 1:
+        return f"forest_blend {card.forest_blend}: expected a weight from 0 to 1"
     if any(s <= 0 for s in card.std):
         return "std: every band's standard deviation must be positive"
     return None
@@ -108,6 +112,13 @@ def _inconsistency(card: ModelCard) -> str | None:
 
 def weights_file(folder: Path) -> Path:
     return Path(folder) / "model.safetensors"
+
+
+def network_weights(folder: Path) -> dict:
+    """The network's tensors of a package, a blended one's included (to start training from)."""
+    tensors = load_weights(folder)
+    blended = split_tensors(tensors, "network")
+    return blended or tensors
 
 
 def load_weights(folder: Path) -> dict:
@@ -135,9 +146,14 @@ def load_package(folder: Path) -> tuple[ModelCard, nn.Module]:
         except ValueError as exc:
             raise UserError(f"{weights_file(folder)}: {exc}") from None
     network = build_network(card.arch, card.encoder, card.in_channels, card.num_classes, where=str(Path(folder) / "model.json"))
+    tensors = load_weights(folder)
     try:
-        network.load_state_dict(load_weights(folder))
-    except RuntimeError as exc:  # tensors of another network than model.json describes
+        if card.forest_blend > 0:
+            forest = PixelForest.from_state(split_tensors(tensors, "forest"))
+            network.load_state_dict(split_tensors(tensors, "network"))
+            return card, ForestBlend(network, forest, card.forest_blend).eval()
+        network.load_state_dict(tensors)
+    except (RuntimeError, ValueError) as exc:  # tensors of another network than model.json describes
         raise UserError(f"{weights_file(folder)}: its weights do not fit the network of model.json ({first_line(exc)})") from None
     network.eval()
     return card, network

@@ -18,7 +18,9 @@ from semiseg.data.dataset import PseudoLabelMap
 from semiseg.io.rasters import RasterInfo
 from semiseg.jobs.jobdir import JobDir
 from semiseg.jobs.spec import JobSpec
-from semiseg.models.forest import FOREST_ARCH, FOREST_ENCODER
+from semiseg.io.atomic import atomic_directory
+from semiseg.models.forest import FOREST_ARCH, FOREST_ENCODER, PixelForest
+from semiseg.models.package import load_package, save_package
 from semiseg.predict.raster import PredictionPaths, WindowPredictor, predict_raster
 from semiseg.train.domain_data import DomainData
 from semiseg.train.forest import FOREST_TILE, train_pixel_forest
@@ -38,9 +40,10 @@ def forest_pseudo_labels(
     resume: bool,
     on_phase: Callable[[str, str], None],
     check: Callable[[], None],
-) -> dict[str, PseudoLabelMap]:
-    """Fit the forest, map every raster of the domain, and return each raster's pseudo-label map
-    (pixels whose forest confidence is below `threshold` carry none).
+) -> tuple[dict[str, PseudoLabelMap], PixelForest]:
+    """Fit the forest (kept as a package in JOB_DIR/forest/model), map every raster of the domain,
+    and return each raster's pseudo-label map (pixels whose forest confidence is below `threshold`
+    carry none) and the forest.
 
     Every DDP rank runs this alike: the maps are deterministic and written atomically.
     """
@@ -50,19 +53,25 @@ def forest_pseudo_labels(
     paths = {str(r.path): PredictionPaths.for_raster(r.path, folders[str(r.path)]) for r in rasters}
     if not resume:
         shutil.rmtree(jd.forest, ignore_errors=True)  # maps of an earlier job are not this one's
-    missing = [r for r in rasters if not (paths[str(r.path)].classes.is_file() and paths[str(r.path)].confidence.is_file())]
-    if missing:
+    package = jd.forest / "model"
+    params = PixelForestParams()
+    card = domain.card(FOREST_ARCH, FOREST_ENCODER, FOREST_TILE, {"name": "pixel_forest", **params.model_dump()}, {}, "")
+    if (package / "model.json").is_file():  # --resume: this job's forest (the fingerprint matched)
+        _, forest = load_package(package)
+    else:
         on_phase("pseudo", "fitting the pixel forest for pseudo-labels")
-        params = PixelForestParams()
         forest, _ = train_pixel_forest(
             domain.prepared.labeled, domain.windows.source.label_maps, domain.prepared.bands, domain.stats, len(domain.info.class_names), params, t.class_balanced, t.seed, lambda n: check()
         )
-        card = domain.card(FOREST_ARCH, FOREST_ENCODER, FOREST_TILE, {"name": "pixel_forest", **params.model_dump()}, {}, "")
+        with atomic_directory(package) as tmp:
+            save_package(tmp, card, forest)
+    missing = [r for r in rasters if not (paths[str(r.path)].classes.is_file() and paths[str(r.path)].confidence.is_file())]
+    if missing:
         predictor = WindowPredictor(forest, device, spec.inference.batch_size)
         for i, raster in enumerate(missing, 1):
             on_phase("pseudo", f"pseudo-labels of {raster.path.name} ({i} of {len(missing)})")
             predict_raster(card, predictor, raster.path, folders[str(raster.path)], PSEUDO_OVERLAP, on_tile=lambda done, total: check())
-    return {key: PseudoLabelMap(p.classes, p.confidence, threshold) for key, p in paths.items()}
+    return {key: PseudoLabelMap(p.classes, p.confidence, threshold) for key, p in paths.items()}, forest
 
 
 def _distinct(rasters: list[RasterInfo]) -> list[RasterInfo]:

@@ -28,7 +28,8 @@ from semiseg.jobs.spec import JobSpec, load_job
 from semiseg.metrics import scores
 from semiseg.models.forest import FOREST_ARCH, FOREST_ENCODER
 from semiseg.models.network import build_network
-from semiseg.models.package import ModelCard, load_weights, save_package
+from semiseg.models.blend import ForestBlend
+from semiseg.models.package import network_weights, save_package
 from semiseg.predict.raster import WindowPredictor, predict_raster
 from semiseg.train.callbacks import CancelFlag, Checkpointing, ProgressEvents, StepProgressBar, Validation, seed_from
 from semiseg.train.domain_data import DomainData, build_domain_data
@@ -159,12 +160,13 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
     method = build_method(spec.method.name, spec.method.params, ctx)
     if prepared.init is not None:
         try:
-            method.start_from(load_weights(spec.model.init_from))
+            method.start_from(network_weights(spec.model.init_from))
         except RuntimeError as exc:  # tensors that do not fit the network
             raise UserError(f"job.json: model.init_from: {spec.model.init_from}: its weights do not fit the network ({str(exc).splitlines()[0]})") from None
+    forest = None  # the pixel forest behind the pseudo-labels, when a method learns from them
     if getattr(method.params, "pseudo_labels", "none") == "pixel_forest":
         with cancel.listening():
-            domains[0].windows.source.pseudo = forest_pseudo_labels(
+            domains[0].windows.source.pseudo, forest = forest_pseudo_labels(
                 jd, spec, domains[0], method.params.pseudo_confidence, torch.device("cuda" if accelerator == "gpu" else "cpu"), resume,
                 lambda phase, message: events.emit("phase", phase=phase, message=message), cancel.check,
             )
@@ -211,6 +213,14 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
         if not trainer.is_global_zero:
             return {}
         networks = method.inference_networks()
+        blend = getattr(method.params, "forest_blend", 0.0)
+        if forest is not None and blend > 0:  # the exported model averages the two (models/blend.py)
+            only = domains[0]
+            networks = {only.prepared.name: ForestBlend(networks[only.prepared.name], forest, blend)}
+            if len(only.validator):  # the scores that go with the model are the blend's
+                matrix = only.validator.confusion(networks[only.prepared.name], trainer.strategy.root_device)
+                validation.latest[only.prepared.name] = {"step": t.steps, **scores(matrix, only.info.class_names), "confusion": matrix.tolist()}
+                events.emit("metrics", split="val", **{k: v for k, v in validation.latest[only.prepared.name].items() if k != "confusion"})
         return _finish(jd, spec, arch, prepared.encoder, domains, networks, validation.latest, print_fp, events, trainer.strategy.root_device, cancel)
 
 
@@ -293,6 +303,8 @@ def _finish(
     for d in domains:
         name = d.prepared.name
         cards[name] = d.card(arch, encoder, tile_size or spec.train.tile_size, spec.method.model_dump(), metrics.get(name, {}), print_fp)
+        if isinstance(networks[name], ForestBlend):
+            cards[name].forest_blend = networks[name].weight
     networks = {name: net.float().cpu() for name, net in networks.items()}
     with atomic_directory(jd.model) as tmp:
         for name, card in cards.items():

@@ -44,9 +44,10 @@ class MeanTeacherParams(PseudoLabelParams):
     batchnorm: Literal["joint", "separate"] = "joint"
 
     def problems(self, class_names: list[str]) -> list[str]:
+        problems = super().problems(class_names)
         if self.pseudo_labels != "none" and self.batchnorm != "joint":
-            return ["job.json: method.pseudo_labels: needs batchnorm 'joint' (the pseudo-labels of unlabelled windows join its student pass)"]
-        return []
+            problems.append("job.json: method.pseudo_labels: needs batchnorm 'joint' (the pseudo-labels of unlabelled windows join its student pass)")
+        return problems
 
 
 @contextlib.contextmanager

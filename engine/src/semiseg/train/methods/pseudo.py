@@ -25,6 +25,14 @@ class PseudoLabelParams(MethodParams):
     pseudo_labels: Literal["none", "pixel_forest"] = "none"
     pseudo_confidence: float = Field(default=0.7, ge=0, le=1)  # forest pixels below it give no pseudo-label
     pseudo_weight: float = Field(default=1.0, ge=0)  # at step 0; cosine to 0 by the end of the run
+    # > 0: the exported model averages the network's probabilities with the forest's, this
+    # weight on the forest's (models/blend.py); needs pseudo_labels: pixel_forest.
+    forest_blend: float = Field(default=0.0, ge=0, le=1)
+
+    def problems(self, class_names: list[str]) -> list[str]:
+        if self.forest_blend > 0 and self.pseudo_labels != "pixel_forest":
+            return ["job.json: method.forest_blend: needs pseudo_labels 'pixel_forest' (the forest it blends with is fitted for them)"]
+        return []
 
 
 def pseudo_weight(progress: float, weight: float) -> float:
