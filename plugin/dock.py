@@ -472,6 +472,9 @@ class SemiSegDock(QgsDockWidget):
         classes = self.class_table.classes()
         if len(classes) < 2 or any(not c.name for c in classes):
             raise ValueError("Define at least two classes, each with a name.")
+        if self.tile_size.value() % 32:  # the engine would refuse it only after starting
+            raise ValueError(f"Tile size {self.tile_size.value()} px is not a multiple of 32 (the networks "
+                             f"downsample by 32): use {32 * max(1, round(self.tile_size.value() / 32))} px.")
         labeled = self.labelled_rasters()[0]  # the picked raster first
         for other, _ in labeled[1:]:
             if other.providerType() != "gdal":

@@ -169,6 +169,18 @@ def test_quick_map_writes_a_pixel_forest_job_of_the_same_labels(dock, raster, tm
     assert {k: v for k, v in quick.items() if k != "method"} == {k: v for k, v in trained.items() if k != "method"}
 
 
+def test_a_tile_size_off_the_32_grid_is_refused_before_a_job_folder_is_made(dock, raster, tmp_path):
+    dock.raster_combo.setLayer(raster)
+    dock.class_table.set_classes([class_list.SegClass("water", "#1F78B4"), class_list.SegClass("land", "#d9c89e")])
+    scribbles = next(l for l in dock.new_label_layers(str(tmp_path / "l.gpkg")) if "scribbles" in l.name())
+    scribbles.startEditing()
+    draw_line(scribbles, [(10, 10), (30, 30)])
+    dock.tile_size.setValue(100)
+    assert dock.start_training(job_dir=tmp_path / "job") is None
+    assert "Tile size 100 px is not a multiple of 32" in dock.error_label.text() and "use 96 px" in dock.error_label.text()
+    assert not (tmp_path / "job").exists()
+
+
 def method_spec(dock, tmp_path, name="job"):
     return json.loads((dock.write_job(tmp_path / name) / "job.json").read_text())["method"]
 
