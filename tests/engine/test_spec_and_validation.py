@@ -431,3 +431,18 @@ def test_a_full_or_read_only_disk_is_one_line_naming_what_could_not_be_written(s
     assert len(err) == 1 and words in err[0], err
     leftovers = [p.name for p in scene_job.rglob("*") if "partial" in p.name]
     assert not leftovers and not (scene_job / "model").exists()
+
+
+def test_labels_off_the_raster_say_where_each_lies_and_an_empty_layer_says_it_is_empty(scene_job, capsys):
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    gpd.GeoDataFrame({"class_id": [0, 1]}, geometry=[box(0, 0, 10, 10), box(20, 0, 30, 5)], crs="EPSG:32633").to_file(scene_job / "far.gpkg", layer="labels")
+    write_job(scene_job, labeled=[{"raster": "a.tif", "labels": "far.gpkg"}])
+    (line,) = _run_invalid(scene_job, capsys)
+    assert "none of its 2 feature(s) falls on a.tif" in line
+    assert "the labels span x 0..30, y 0..10 and the raster x 500000..500192, y 4.99981e+06..5e+06 (in EPSG:32633)" in line
+    gpd.GeoDataFrame({"class_id": []}, geometry=[], crs="EPSG:32633").to_file(scene_job / "empty.gpkg", layer="labels")
+    write_job(scene_job, labeled=[{"raster": "a.tif", "labels": "empty.gpkg"}])
+    (line,) = _run_invalid(scene_job, capsys)
+    assert "empty.gpkg: holds no labelled feature (0 features with a 'class_id')" in line

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import rasterio.errors
 import rasterio.features
+import rasterio.transform
 
 from semiseg.errors import UserError, first_line
 from semiseg.io.rasters import RasterInfo, open_raster
@@ -147,7 +148,22 @@ def _rasterize_vector(
     for kind in _BURN_ORDER:
         if shapes[kind]:
             rasterio.features.rasterize(shapes[kind], out=ids, transform=raster.label_transform, all_touched=thin[kind])
+    drawn = [geom for kind in _BURN_ORDER for geom, _ in shapes[kind]]
+    if not drawn:
+        raise UserError(f"{path}: holds no labelled feature (0 features with a {class_field!r}); draw labels and save the layer")
+    if not (ids != IGNORE_INDEX).any():
+        raise UserError(f"{path}: none of its {len(drawn)} feature(s) falls on {raster.path.name} (the labels do not overlap the raster): " + _extents(drawn, raster))
     return LabelRaster(ids, notes)
+
+
+def _extents(geoms: list, raster: RasterInfo) -> str:
+    """Where the labels are and where the raster is, in the raster's coordinates."""
+    from shapely.ops import unary_union
+
+    lx0, ly0, lx1, ly1 = unary_union(geoms).bounds
+    rx0, ry0, rx1, ry1 = rasterio.transform.array_bounds(raster.height, raster.width, raster.label_transform)
+    where = f"in {raster.crs.to_string()}" if raster.georeferenced and raster.crs else "in the raster's coordinates"
+    return f"the labels span x {lx0:.6g}..{lx1:.6g}, y {ly0:.6g}..{ly1:.6g} and the raster x {rx0:.6g}..{rx1:.6g}, y {ry0:.6g}..{ry1:.6g} ({where})"
 
 
 def _to_raster_crs(frame, raster: RasterInfo, path: Path, layer: str, notes: list[str]):
