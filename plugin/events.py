@@ -58,6 +58,7 @@ class JobState:
         if kind == "start":
             self.status, self.pid = "running", int(event.get("pid") or 0)
             self.total = int(event.get("total_steps") or self.total)
+            self.unit = event.get("unit") or self.unit  # a pixel forest counts trees
             self.exit_code, self.message, self.errors = None, "", []
         elif kind == "phase":
             self.phase, self.message = event.get("phase", ""), event.get("message", "")

@@ -49,3 +49,12 @@ def test_a_pid_reused_by_another_program_is_not_taken_for_the_engine(tmp_path):
     finally:
         stranger.kill()
         stranger.wait()
+
+
+def test_a_pixel_forest_job_counts_trees_not_steps():
+    from semiseg_qgis.events import JobState
+
+    state = JobState()
+    state.apply({"type": "start", "pid": 1, "total_steps": 100, "unit": "tree", "method": "pixel_forest"})
+    state.apply({"type": "progress", "step": 40, "total": 100, "loss": None, "eta_s": 12})
+    assert "tree 40/100" in state.summary() and "loss" not in state.summary()

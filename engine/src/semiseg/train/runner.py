@@ -224,13 +224,14 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
         return _finish(jd, spec, arch, prepared.encoder, domains, networks, validation.latest, print_fp, events, trainer.strategy.root_device, cancel)
 
 
-def _emit_start(events: EventLog, spec: JobSpec, domains: list[DomainData], device: str, total_steps: int, resumed_from_step: int | None) -> None:
+def _emit_start(events: EventLog, spec: JobSpec, domains: list[DomainData], device: str, total_steps: int, resumed_from_step: int | None, unit: str = "step") -> None:
     events.emit(
         "start",
         pid=os.getpid(),
         engine_version=__version__,
         device=device,
         total_steps=total_steps,
+        unit=unit,
         resumed_from_step=resumed_from_step,
         method=spec.method.name,
         labelled_pixels=int(sum(d.index.counts.sum() for d in domains)),
@@ -249,7 +250,7 @@ def _train_pixel_classifier(jd: JobDir, spec: JobSpec, prepared, print_fp: str, 
     domain = build_domain_data(prepared.domains[0], 0, t, t.batch_size, False)
     device = torch.device("cuda" if accelerator == "gpu" else "cpu")
     seed_from(t.seed)
-    _emit_start(events, spec, [domain], accelerator, params.trees, None)
+    _emit_start(events, spec, [domain], accelerator, params.trees, None, unit="tree")
     events.emit("phase", phase="features", message=f"filter features of at most {params.max_pixels} labelled pixels")
     started = time.monotonic()
 
