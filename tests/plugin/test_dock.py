@@ -155,12 +155,17 @@ def test_job_directory_written_from_the_dock(dock, raster, tmp_path):
     assert dock.jobs.count() == 1
 
 
-def test_quick_map_writes_a_pixel_forest_job_of_the_same_labels(dock, raster, tmp_path):
+def scribbled_two_class_dock(dock, raster, tmp_path) -> None:
+    """The dock with two classes and one scribble on `raster`: ready to write a job."""
     dock.raster_combo.setLayer(raster)
     dock.class_table.set_classes([class_list.SegClass("water", "#1F78B4"), class_list.SegClass("land", "#d9c89e")])
     scribbles = next(l for l in dock.new_label_layers(str(tmp_path / "l.gpkg")) if "scribbles" in l.name())
     scribbles.startEditing()
     draw_line(scribbles, [(10, 10), (30, 30)])
+
+
+def test_quick_map_writes_a_pixel_forest_job_of_the_same_labels(dock, raster, tmp_path):
+    scribbled_two_class_dock(dock, raster, tmp_path)
     trained = json.loads((dock.write_job(tmp_path / "deep") / "job.json").read_text())
     quick_dir = dock.write_job(quick=True)
     quick = json.loads((quick_dir / "job.json").read_text())
@@ -170,11 +175,7 @@ def test_quick_map_writes_a_pixel_forest_job_of_the_same_labels(dock, raster, tm
 
 
 def test_a_tile_size_off_the_32_grid_is_refused_before_a_job_folder_is_made(dock, raster, tmp_path):
-    dock.raster_combo.setLayer(raster)
-    dock.class_table.set_classes([class_list.SegClass("water", "#1F78B4"), class_list.SegClass("land", "#d9c89e")])
-    scribbles = next(l for l in dock.new_label_layers(str(tmp_path / "l.gpkg")) if "scribbles" in l.name())
-    scribbles.startEditing()
-    draw_line(scribbles, [(10, 10), (30, 30)])
+    scribbled_two_class_dock(dock, raster, tmp_path)
     dock.tile_size.setValue(100)
     assert dock.start_training(job_dir=tmp_path / "job") is None
     assert "Tile size 100 px is not a multiple of 32" in dock.error_label.text() and "use 96 px" in dock.error_label.text()
