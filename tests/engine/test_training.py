@@ -6,6 +6,8 @@ import json
 import os
 import signal
 import subprocess
+import time
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -234,11 +236,59 @@ def test_resume_refuses_changed_inputs_and_another_engine_version(scene_job, cap
     assert "input files" in capsys.readouterr().err
 
 
-def test_two_process_ddp_on_cpu(scene_job):
+def _process_tree(root: int) -> set[int]:
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    tree, grew = {root}, True
+    while grew:
+        found = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= found
+        grew = bool(found)
+    return tree
+
+
+def _listening_addresses(pids: set[int]) -> set[str]:
+    """Local addresses (hex, as /proc/net/tcp* writes them) of the TCP sockets these processes listen on."""
+    inodes = set()
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").glob("*"):
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    addresses = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                addresses.add(fields[1].rsplit(":", 1)[0])
+    return addresses
+
+
+LOOPBACK = {"0100007F", "00000000000000000000000001000000"}  # 127.0.0.1 and ::1
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux's /proc to see the sockets")
+def test_two_process_ddp_on_cpu_listens_on_the_loopback_only(scene_job):
     write_job(scene_job, train={"steps": 3})
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([*SEMISEG, "train", str(scene_job), "--quiet", "--device", "cpu", "--devices", "2"], capture_output=True, text=True, timeout=300, env=env)
-    assert result.returncode == 0, result.stderr[-2000:]
+    engine = subprocess.Popen([*SEMISEG, "train", str(scene_job), "--quiet", "--device", "cpu", "--devices", "2"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    seen = set()
+    while engine.poll() is None:
+        seen |= _listening_addresses(_process_tree(engine.pid))
+        time.sleep(0.1)
+    stderr = engine.stderr.read()
+    assert engine.returncode == 0, stderr[-2000:]
+    assert seen <= LOOPBACK, f"a single-machine run listens on {seen - LOOPBACK} (hex, as in /proc/net/tcp)"
+    assert not list(scene_job.glob(".ddp-rendezvous-*")), "the rendezvous file goes with the run"
     events = events_of(scene_job)
     assert [e for e in events if e["type"] == "start"][0]["device"] == "cpux2"
     assert len([e for e in events if e["type"] == "done"]) == 1, "only rank 0 writes events"

@@ -213,12 +213,12 @@ def test_prediction_error_is_one_line_with_the_log(labelled, tmp_path):
 
 
 def test_engine_error_is_shown_with_the_log(labelled, tmp_path):
-    dock, _, _ = labelled
-    dock.tile_size.setValue(50)  # not a multiple of 32: the engine refuses the job
+    dock, raster, _ = labelled
+    Path(raster.source()).write_bytes(b"not a raster")  # only the engine reads the pixels: it refuses the job
     state = run_to_end(dock.start_training(tmp_path / "job"))
     assert state.status == "failed"
     assert not dock.error_label.isHidden()
-    assert "tile_size" in dock.error_label.text()
+    assert "scene.tif" in dock.error_label.text() and dock.error_label.text().count("\n") == 0
     assert dock.log_button.isEnabled() and dock.log_path().is_file()
 
 

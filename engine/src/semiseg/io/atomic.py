@@ -1,12 +1,15 @@
 """Write files and folders under a temporary name and rename them when complete.
 
-A cancelled or crashed job must never leave a half-written file under its final name.
+A cancelled or crashed job must never leave a half-written file under its final name. A killed
+one (kill -9, a power cut) cannot remove its temporary files itself: their names carry the
+writer's pid, and the next write of the same final name removes those whose writer is gone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import os
 import shutil
 import uuid
@@ -35,9 +38,33 @@ def write_failure(path: Path, exc: BaseException) -> UserError | None:
     return UserError(f"{path}: cannot be written: {_REASONS[code]}") if code in _REASONS else None
 
 
-def _temporary_sibling(path: Path) -> Path:
+def _temporary_sibling(path: Path, kind: str = "partial", keep_suffix: bool = True) -> Path:
     # Same folder (so the rename is atomic), same suffix (so GDAL picks the right driver).
-    return path.with_name(f".{path.stem}.partial-{uuid.uuid4().hex[:8]}{path.suffix}")
+    stem, suffix = (path.stem, path.suffix) if keep_suffix else (path.name, "")
+    return path.with_name(f".{stem}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}")
+
+
+def _writer_is_gone(pid: str) -> bool:
+    if not pid.isdigit():
+        return True  # a name from before pids were recorded: its writer is long gone
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, another user's
+    return False
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """Remove what killed writers of `path` left beside it (GDAL's and SQLite's side files too)."""
+    for stem in {path.stem, path.name}:
+        for kind in ("partial", "old"):
+            for leftover in path.parent.glob(f".{glob.escape(stem)}.{kind}-*"):
+                pid = leftover.name[len(f".{stem}.{kind}-"):].split("-", 1)[0]
+                if _writer_is_gone(pid):
+                    with contextlib.suppress(OSError):
+                        shutil.rmtree(leftover) if leftover.is_dir() and not leftover.is_symlink() else leftover.unlink()
 
 
 @contextlib.contextmanager
@@ -48,6 +75,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         final.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise (write_failure(final, exc) or exc) from None
+    remove_stale_temporaries(final)
     tmp = _temporary_sibling(final)
     try:
         yield tmp
@@ -76,9 +104,10 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder; it replaces `path` (and any old content) when complete."""
     final = Path(path)
-    tmp = final.with_name(f".{final.name}.partial-{uuid.uuid4().hex[:8]}")
+    tmp = _temporary_sibling(final, keep_suffix=False)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(final)
         tmp.mkdir()
     except OSError as exc:
         raise (write_failure(final, exc) or exc) from None
@@ -86,7 +115,7 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         old = None
         if final.exists():
-            old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
+            old = _temporary_sibling(final, "old", keep_suffix=False)
             os.replace(final, old)
         os.replace(tmp, final)
         if old is not None:

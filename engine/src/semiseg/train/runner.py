@@ -32,6 +32,7 @@ from semiseg.models.blend import ForestBlend
 from semiseg.models.package import network_weights, save_package
 from semiseg.predict.raster import WindowPredictor, predict_raster
 from semiseg.train.callbacks import CancelFlag, Checkpointing, ProgressEvents, StepProgressBar, Validation, seed_from
+from semiseg.train.distributed import SingleNodeDDP, single_node_rendezvous
 from semiseg.train.domain_data import DomainData, build_domain_data
 from semiseg.train.forest import FOREST_TILE, train_pixel_forest
 from semiseg.train.methods import METHODS, build_method
@@ -102,6 +103,14 @@ def read_checkpoint_fields(path: Path) -> dict:
     except Exception as exc:
         raise UserError(f"{path}: unreadable checkpoint ({str(exc).splitlines()[0][:120]})") from None
     return {"global_step": int(ckpt.get("global_step", 0)), "fingerprint": ckpt.get("semiseg_fingerprint")}
+
+
+def _strategy(jd: JobDir, devices: int, num_nodes: int):
+    if devices * num_nodes == 1:
+        return "auto"
+    if num_nodes == 1:
+        return SingleNodeDDP(single_node_rendezvous(jd.root))
+    return "ddp"
 
 
 def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: str = "auto", devices: int = 1, num_nodes: int = 1, quiet: bool = False) -> dict:
@@ -186,7 +195,7 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
         accelerator=accelerator,
         devices=device_arg,
         num_nodes=num_nodes,
-        strategy="ddp" if world > 1 else "auto",
+        strategy=_strategy(jd, devices, num_nodes),
         precision=precision,
         max_steps=t.steps,
         max_epochs=-1,
