@@ -407,12 +407,12 @@ def _fail_writes(monkeypatch, target: str, code: int) -> None:
     def refuse(*args, **kwargs):
         raise OSError(code, os.strerror(code))
 
-    def half_a_checkpoint(self, path, *args, **kwargs):
+    def half_a_checkpoint(checkpoint, path, *args, **kwargs):
         Path(path).write_bytes(b"half")  # the disk filled up part-way through
         refuse()
 
     if target == "checkpoint":
-        monkeypatch.setattr(callbacks.L.Trainer, "save_checkpoint", half_a_checkpoint)
+        monkeypatch.setattr(callbacks.torch, "save", half_a_checkpoint)
     else:
         monkeypatch.setattr(package, "save_file", refuse)
 
@@ -431,6 +431,16 @@ def test_a_full_or_read_only_disk_is_one_line_naming_what_could_not_be_written(s
     assert len(err) == 1 and words in err[0], err
     leftovers = [p.name for p in scene_job.rglob("*") if "partial" in p.name]
     assert not leftovers and not (scene_job / "model").exists()
+
+
+def test_checkpoints_are_written_beside_their_name_not_in_the_temp_dir(scene_job, monkeypatch):
+    """A full or missing temp disk must not stop a job whose own disk has room."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", "/dev/null/no-temp-dir")  # any file staged there fails
+    write_job(scene_job, train={"steps": 4, "checkpoint_every": 2}, predict=[])
+    assert main(["train", str(scene_job), "--quiet"]) == 0
+    assert (scene_job / "checkpoints" / "last.ckpt").is_file()
 
 
 def test_labels_off_the_raster_say_where_each_lies_and_an_empty_layer_says_it_is_empty(scene_job, capsys):

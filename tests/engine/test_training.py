@@ -16,7 +16,7 @@ import rasterio
 from affine import Affine
 from safetensors.torch import load_file
 
-from conftest import SEMISEG, events_of, sparse_labels, start_training, two_class_scene, wait_for_step, write_job, write_raster
+from conftest import SEMISEG, TRANSFORM, events_of, sparse_labels, start_training, two_class_scene, wait_for_step, write_job, write_raster
 from semiseg.cli import main
 from semiseg.jobs.spec import DEFAULT_METHOD
 
@@ -176,6 +176,25 @@ def test_sigterm_stops_a_prediction_and_leaves_no_partial_file(scene_job, tmp_pa
     done = events_of(out)[-1]
     assert done["type"] == "done" and done["status"] == "cancelled" and done["exit_code"] == 130
     assert sorted(p.name for p in out.iterdir()) == ["events.jsonl", "log.txt"]
+
+
+def test_a_prediction_killed_with_sigkill_leaves_nothing_after_the_next_run(scene_job, tmp_path):
+    """kill -9 gives no chance to clean up: the next prediction into the folder removes the dead run's temporaries."""
+    write_job(scene_job, predict=[])
+    assert main(["train", str(scene_job), "--quiet"]) == 0
+    big = write_raster(tmp_path / "big.tif", np.random.default_rng(0).integers(0, 255, (3, 1536, 1536), dtype=np.uint8))
+    out = tmp_path / "maps"
+    args = [*SEMISEG, "predict", str(scene_job / "model"), str(big), "--out", str(out), "--events", "--quiet", "--batch-size", "1"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_step(out, 1, proc)
+    proc.kill()
+    proc.wait(60)
+    assert [p for p in out.iterdir() if "partial" in p.name], "the killed run had temporaries to leave"
+    x0, y1 = TRANSFORM * (0, 0)
+    x1, y0 = TRANSFORM * (64, 64)  # the next run maps a corner: a quick run writing the same files
+    assert main(["predict", str(scene_job / "model"), str(big), "--out", str(out), "--quiet", "--bounds", *map(str, (x0, y0, x1, y1))]) == 0
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
+    assert {"big_classes.tif", "big_confidence.tif"} <= {p.name for p in out.iterdir()}
 
 
 def test_a_killed_run_leaves_the_last_periodic_checkpoint(scene_job):

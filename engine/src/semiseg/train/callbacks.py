@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Iterator
 
 import lightning as L
-from lightning.pytorch.callbacks import TQDMProgressBar
 import numpy as np
+import torch
+from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from semiseg.errors import Cancelled
-from semiseg.io.atomic import write_failure
+from semiseg.io.atomic import atomic_path
 from semiseg.jobs.events import EventLog
 from semiseg.metrics import scores
 from semiseg.train.validation import BlockValidator
@@ -116,6 +118,18 @@ class CancelFlag:
             raise Cancelled()
 
 
+class BesideItsNameCheckpointIO(TorchCheckpointIO):
+    """Write a checkpoint under a temporary name in its own folder, then rename it.
+
+    Lightning's own writer stages the file in $TMPDIR: with a full temp disk training failed
+    although the job directory had room, and the error named no path.
+    """
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        with atomic_path(path) as tmp:  # a full disk or no permission: one line naming the checkpoint
+            torch.save(checkpoint, tmp)
+
+
 class Checkpointing(L.Callback):
     """A checkpoint every `every` steps and on cancel, always under a temporary name first.
 
@@ -130,17 +144,8 @@ class Checkpointing(L.Callback):
         self.cancelled = False
 
     def save(self, trainer) -> None:
-        # Every rank must call save_checkpoint (rank 0 writes); only rank 0 renames.
-        tmp = self.path.with_name(f".{self.path.name}.partial")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            trainer.save_checkpoint(tmp)
-            if trainer.is_global_zero:
-                os.replace(tmp, self.path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)  # never a half-written checkpoint left behind
-            raise (write_failure(self.path, exc) or exc) from None
-        trainer.strategy.barrier("semiseg-checkpoint")
+        # Every rank must call save_checkpoint; rank 0 writes, through BesideItsNameCheckpointIO.
+        trainer.save_checkpoint(self.path)
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint):
         checkpoint["semiseg_fingerprint"] = self.fingerprint

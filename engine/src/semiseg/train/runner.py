@@ -31,7 +31,7 @@ from semiseg.models.network import build_network
 from semiseg.models.blend import ForestBlend
 from semiseg.models.package import network_weights, save_package
 from semiseg.predict.raster import WindowPredictor, predict_raster
-from semiseg.train.callbacks import CancelFlag, Checkpointing, ProgressEvents, StepProgressBar, Validation, seed_from
+from semiseg.train.callbacks import BesideItsNameCheckpointIO, CancelFlag, Checkpointing, ProgressEvents, StepProgressBar, Validation, seed_from
 from semiseg.train.distributed import SingleNodeDDP, single_node_rendezvous
 from semiseg.train.domain_data import DomainData, build_domain_data
 from semiseg.train.forest import FOREST_TILE, train_pixel_forest
@@ -196,6 +196,7 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
         devices=device_arg,
         num_nodes=num_nodes,
         strategy=_strategy(jd, devices, num_nodes),
+        plugins=[BesideItsNameCheckpointIO()],
         precision=precision,
         max_steps=t.steps,
         max_epochs=-1,
