@@ -443,6 +443,24 @@ def test_checkpoints_are_written_beside_their_name_not_in_the_temp_dir(scene_job
     assert (scene_job / "checkpoints" / "last.ckpt").is_file()
 
 
+def test_labels_on_a_png_named_tif_say_it_is_not_a_geotiff(scene_job, capsys):
+    import geopandas as gpd
+    import rasterio
+    from shapely.geometry import box
+
+    with rasterio.open(scene_job / "a.tif") as src:
+        pixels, (x0, y0, x1, y1) = src.read(), src.bounds
+    with rasterio.open(scene_job / "photo.png", "w", driver="PNG", width=pixels.shape[2], height=pixels.shape[1], count=3, dtype="uint8") as png:
+        png.write(pixels)
+    (scene_job / "photo.png").rename(scene_job / "photo.tif")
+    middle = box(x0 + 10, y0 + 10, x1 - 10, y1 - 10)  # on the map where a.tif is
+    gpd.GeoDataFrame({"class_id": [0, 1]}, geometry=[middle, middle.buffer(-20)], crs="EPSG:32633").to_file(scene_job / "drawn.gpkg", layer="labels")
+    write_job(scene_job, labeled=[{"raster": "photo.tif", "labels": "drawn.gpkg"}])
+    (line,) = _run_invalid(scene_job, capsys)
+    assert "drawn.gpkg: none of its 2 feature(s) falls on photo.tif" in line
+    assert "photo.tif has no georeference" in line and "not a GeoTIFF but a PNG file named .tif" in line
+
+
 def test_labels_off_the_raster_say_where_each_lies_and_an_empty_layer_says_it_is_empty(scene_job, capsys):
     import geopandas as gpd
     from shapely.geometry import box

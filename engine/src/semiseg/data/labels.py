@@ -152,7 +152,7 @@ def _rasterize_vector(
     if not drawn:
         raise UserError(f"{path}: holds no labelled feature (0 features with a {class_field!r}); draw labels and save the layer")
     if not (ids != IGNORE_INDEX).any():
-        raise UserError(f"{path}: none of its {len(drawn)} feature(s) falls on {raster.path.name} (the labels do not overlap the raster): " + _extents(drawn, raster))
+        raise UserError(f"{path}: none of its {len(drawn)} feature(s) falls on {raster.path.name} (the labels do not overlap the raster): " + _extents(drawn, raster) + _no_georeference(raster))
     return LabelRaster(ids, notes)
 
 
@@ -164,6 +164,16 @@ def _extents(geoms: list, raster: RasterInfo) -> str:
     rx0, ry0, rx1, ry1 = rasterio.transform.array_bounds(raster.height, raster.width, raster.label_transform)
     where = f"in {raster.crs.to_string()}" if raster.georeferenced and raster.crs else "in the raster's coordinates"
     return f"the labels span x {lx0:.6g}..{lx1:.6g}, y {ly0:.6g}..{ly1:.6g} and the raster x {rx0:.6g}..{rx1:.6g}, y {ry0:.6g}..{ry1:.6g} ({where})"
+
+
+def _no_georeference(raster: RasterInfo) -> str:
+    """Why labels drawn on a map miss a raster that has no place on it."""
+    if raster.georeferenced:
+        return ""
+    what = f"; {raster.path.name} has no georeference, so its labels are read in pixel coordinates"
+    if raster.path.suffix.lower() in (".tif", ".tiff") and raster.driver != "GTiff":
+        what += f" (it is not a GeoTIFF but a {raster.driver} file named .tif)"
+    return what
 
 
 def _to_raster_crs(frame, raster: RasterInfo, path: Path, layer: str, notes: list[str]):

@@ -47,6 +47,7 @@ class RasterInfo:
     transform: Affine
     nodata: float | None
     georeferenced: bool
+    driver: str  # GDAL's short name: "GTiff", "PNG", ...
 
     @property
     def label_transform(self) -> Affine:
@@ -81,6 +82,7 @@ def raster_info(path: str | Path) -> RasterInfo:
             transform=ds.transform,
             nodata=ds.nodata,
             georeferenced=georeferenced,
+            driver=ds.driver,
         )
 
 
