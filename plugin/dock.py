@@ -508,8 +508,7 @@ class SemiSegDock(QgsDockWidget):
             if resume is None:
                 job_dir, extra = self.write_job(job_dir, quick), []
             else:
-                job_dir, extra = Path(resume), ["--resume"]
-                (job_dir / "cancel").unlink(missing_ok=True)
+                job_dir, extra = Path(resume), ["--resume"]  # the engine clears an old cancel request itself
             args = engine.command(self.python_edit.filePath(), "train", str(job_dir), "--quiet",
                                   "--device", self.device.currentText(), *extra)
         except (ValueError, OSError, engine.EngineError) as e:
@@ -585,12 +584,14 @@ class SemiSegDock(QgsDockWidget):
         self.cancel_button.setEnabled(False)
         self.progress.setRange(0, 100)
         self._show_state(state)
+        self._fill_jobs(show=self.current_job is not None)  # a prediction's state stays in view
         if state.status == "completed" and self.current_job is not None:
             self.add_results(self.current_job)
             self.model_dir.setFilePath(str(self.current_job / "model"))
         elif state.status in ("failed", "interrupted"):
+            # This run's error, after the job's: a run refused before it could write events (the
+            # job is another engine's) leaves the job's own state as it was.
             self.show_error(state.error_text() or "The engine stopped unexpectedly.")
-        self._fill_jobs(show=self.current_job is not None)  # a prediction's state stays in view
 
     def _prediction_ended(self, state, out_dir: Path, source: str, layer_id: str) -> None:
         if state.status == "completed":

@@ -218,7 +218,7 @@ def test_engine_error_is_shown_with_the_log(labelled, tmp_path):
     state = run_to_end(dock.start_training(tmp_path / "job"))
     assert state.status == "failed"
     assert not dock.error_label.isHidden()
-    assert "scene.tif" in dock.error_label.text() and dock.error_label.text().count("\n") == 0
+    assert "scene.tif: not a raster GDAL can read" in dock.error_label.text()
     assert dock.log_button.isEnabled() and dock.log_path().is_file()
 
 
@@ -310,6 +310,22 @@ def test_unloading_the_plugin_leaves_a_training_run_going_for_the_next_dock(labe
         wait(lambda: read_state(job_dir).status == "cancelled")
     finally:
         reopened.dispose()
+
+
+def test_a_job_another_engine_runs_is_refused_and_the_dock_says_which(labelled, tmp_path):
+    """A terminal or a script may run the job the dock is asked to resume: the engine's lock refuses it."""
+    import fcntl
+
+    dock, _, _ = labelled
+    job_dir = dock.write_job(tmp_path / "job")
+    with open(job_dir / "engine.lock", "w") as lock:  # what a running engine holds
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock.write(str(os.getpid()))
+        lock.flush()
+        state = run_to_end(dock.start_training(resume=job_dir))
+    assert state.status == "failed"
+    line = dock.error_label.text()
+    assert f"an engine (process {os.getpid()}) is already running this job" in line and line.count("\n") == 0, line
 
 
 def test_results_of_a_job_without_a_readable_job_json_are_a_one_line_error(labelled, tmp_path):

@@ -220,11 +220,13 @@ def _cmd_predict(args) -> int:
         events.emit("start", pid=os.getpid(), model=str(args.model_dir), rasters=[str(r) for r in args.rasters])
     except OSError as exc:
         raise UserError(f"{args.out}: cannot write the predictions there ({exc.strerror or exc})") from None
-    bar = None if args.quiet else tqdm(unit="window", desc="predict")
+    bar = None  # made at the first window: a refused input is then one line on stderr, no empty bar
     last = [0.0]
 
     def on_tile(done: int, total: int) -> None:
-        if bar is not None:
+        nonlocal bar
+        if not args.quiet:
+            bar = bar or tqdm(unit="window", desc="predict")
             bar.total, bar.n = total, done
             bar.refresh()
         if time.monotonic() - last[0] > 2 or done == total:
