@@ -210,6 +210,28 @@ def test_a_killed_run_leaves_the_last_periodic_checkpoint(scene_job):
     assert step >= 4 and step % 2 == 0
 
 
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux's /proc to follow the processes")
+def test_kill_9_of_the_engine_leaves_no_data_loading_worker_behind(scene_job):
+    write_job(scene_job, train={"steps": 400, "num_workers": 2, "checkpoint_every": 1000})
+    proc = start_training(scene_job)
+    wait_for_step(scene_job, 3, proc)
+    workers = _process_tree(proc.pid) - {proc.pid}
+    assert workers, "the run has data-loading workers to leave behind"
+    proc.kill()
+    proc.wait(60)
+
+    def running(pid: int) -> bool:  # a zombie is dead, waiting for init to reap it
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + 1.0  # the kernel's SIGKILL, not a worker's own periodic check
+    while time.monotonic() < deadline and any(map(running, workers)):
+        time.sleep(0.05)
+    assert not any(map(running, workers)), f"workers {[p for p in workers if running(p)]} outlived the engine"
+
+
 def test_cancel_while_predicting_after_training_stops_and_resume_finishes(scene_job, monkeypatch):
     """The plugin's Cancel can arrive after the last step, while the maps are written: honour it."""
     import semiseg.train.runner as runner
