@@ -42,12 +42,19 @@ class EngineTask(QgsTask):
                                       is_detached=lambda: self._detached)
         except (OSError, engine.EngineError) as e:
             self.state = JobState(status="failed", errors=[str(e)])
-        return self.state.status == "completed"
+        if self.state.status == "cancelled":
+            # QGIS 3.22 names a task's end only "complete" or "failed": a cancel is neither a
+            # failure nor a result, so it ends as complete and says what happened in its name.
+            self.setDescription(f"{self.description()} (cancelled)")
+        return self.state.status in ("completed", "cancelled")
 
     def _report(self, state: JobState) -> None:
         if state.total:
             self.setProgress(100.0 * state.step / state.total)
-        self.stateChanged.emit(copy.deepcopy(state))
+        snapshot = copy.deepcopy(state)
+        if self.isCanceled() and snapshot.status == "running":  # asked to stop: events until then still say running
+            snapshot.status, snapshot.eta_s = "cancelling", None
+        self.stateChanged.emit(snapshot)
 
     def finished(self, result: bool) -> None:
         if self.state.status == "pending":  # cancelled before it started

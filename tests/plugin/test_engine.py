@@ -253,9 +253,14 @@ def test_cancel_stops_cleanly_and_offers_resume(labelled, tmp_path):
     ended = []
     task.ended.connect(ended.append)
     wait(lambda: read_state(job_dir).step >= 2)
+    shown = []
+    task.stateChanged.connect(lambda state: shown.append(dock.status_label.text()))
     dock.cancel()
     wait(lambda: ended)
     assert ended[0].status == "cancelled", ended[0].error_text()
+    assert not [line for line in shown if line.startswith("running")], shown  # a cancel is a cancel
+    wait(lambda: task.status() in (task.Complete, task.Terminated))
+    assert task.status() == task.Complete and task.description().endswith("(cancelled)")  # not "Task failed"
     outputs = job_dir / "outputs"
     assert not outputs.exists() or not any(outputs.iterdir()), list(outputs.iterdir())
     assert (job_dir / "checkpoints" / "last.ckpt").is_file()

@@ -63,6 +63,8 @@ def open_raster(path: str | Path) -> rasterio.io.DatasetReader:
     try:
         return rasterio.open(path)
     except RasterioIOError as exc:
+        if path.is_dir():  # GDAL opens some folders (an ESRI grid); this one is not a raster
+            raise UserError(f"{path}: a folder, not a raster GDAL can read") from None
         raise UserError(f"{path}: not a raster GDAL can read ({first_line(exc)})") from None
 
 
