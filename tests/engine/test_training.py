@@ -44,6 +44,7 @@ def test_train_writes_events_model_metrics_and_outputs(scene_job, capsys, monkey
     assert card["tile_size"] == 64 and len(card["mean"]) == 3 and card["fingerprint"]
     assert card["method"]["name"] == DEFAULT_METHOD == "supervised"  # the job omits `method`: the documented default
     assert json.loads((scene_job / "metrics.json").read_text())["validation"]["step"] == 4
+    assert not (scene_job / "checkpoints").exists()  # written every step, removed at the end: a completed job resumes nothing
     outputs = {e["path"] for e in events if e["type"] == "output"}
     assert {"outputs/a_classes.tif", "outputs/a_confidence.tif", "outputs/a_classes.qml", "model"} <= outputs
     assert {"outputs/a_polygons.gpkg", "outputs/a_polygons.qml"} <= outputs  # inference.polygons
@@ -190,8 +191,8 @@ def test_a_prediction_killed_with_sigkill_leaves_nothing_after_the_next_run(scen
     proc.kill()
     proc.wait(60)
     assert [p for p in out.iterdir() if "partial" in p.name], "the killed run had temporaries to leave"
-    x0, y1 = TRANSFORM * (0, 0)
-    x1, y0 = TRANSFORM * (64, 64)  # the next run maps a corner: a quick run writing the same files
+    x0, y1 = TRANSFORM @ (0, 0)
+    x1, y0 = TRANSFORM @ (64, 64)  # the next run maps a corner: a quick run writing the same files
     assert main(["predict", str(scene_job / "model"), str(big), "--out", str(out), "--quiet", "--bounds", *map(str, (x0, y0, x1, y1))]) == 0
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
     assert {"big_classes.tif", "big_confidence.tif"} <= {p.name for p in out.iterdir()}
@@ -257,8 +258,15 @@ def test_cancel_while_predicting_after_training_stops_and_resume_finishes(scene_
 
 
 def test_resume_refuses_changed_inputs_and_another_engine_version(scene_job, capsys, monkeypatch):
+    import semiseg.train.runner as runner
+    from semiseg.errors import Cancelled
+
+    def stopped_after_training(*args, **kwargs):
+        raise Cancelled()  # cancelled while the maps are written: the checkpoint stays for --resume
+
     write_job(scene_job, predict=[])
-    assert main(["train", str(scene_job), "--quiet"]) == 0
+    monkeypatch.setattr(runner, "_finish", stopped_after_training)
+    assert main(["train", str(scene_job), "--quiet"]) == 130
     write_job(scene_job, predict=[], train={"lr": 0.5})
     assert main(["train", str(scene_job), "--resume", "--quiet"]) == 2
     assert "changed since the checkpoint" in capsys.readouterr().err
@@ -268,7 +276,8 @@ def test_resume_refuses_changed_inputs_and_another_engine_version(scene_job, cap
     assert "engine version changed since the checkpoint" in capsys.readouterr().err
 
     monkeypatch.undo()
-    assert main(["train", str(scene_job), "--resume", "--quiet"]) == 0  # nothing changed: resume is allowed
+    monkeypatch.setattr(runner, "_finish", stopped_after_training)
+    assert main(["train", str(scene_job), "--resume", "--quiet"]) == 130  # nothing changed: resume is allowed
     _, truth = two_class_scene()
     corrected = sparse_labels(truth)
     corrected[1, 1] = truth[1, 1]  # the user corrects one label in the same file

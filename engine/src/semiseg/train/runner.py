@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import time
 import warnings
 from dataclasses import asdict
@@ -231,7 +232,11 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
                 matrix = only.validator.confusion(networks[only.prepared.name], trainer.strategy.root_device)
                 validation.latest[only.prepared.name] = {"step": t.steps, **scores(matrix, only.info.class_names), "confusion": matrix.tolist()}
                 events.emit("metrics", split="val", **{k: v for k, v in validation.latest[only.prepared.name].items() if k != "confusion"})
-        return _finish(jd, spec, arch, prepared.encoder, domains, networks, validation.latest, print_fp, events, trainer.strategy.root_device, cancel)
+        scores_by_domain = _finish(jd, spec, arch, prepared.encoder, domains, networks, validation.latest, print_fp, events, trainer.strategy.root_device, cancel)
+    # A completed job resumes nothing: its checkpoint (weights and optimizer state, several times
+    # the model's size) goes; model/ keeps the weights, to predict or to train again from.
+    shutil.rmtree(jd.checkpoints, ignore_errors=True)
+    return scores_by_domain
 
 
 def _emit_start(events: EventLog, spec: JobSpec, domains: list[DomainData], device: str, total_steps: int, resumed_from_step: int | None, unit: str = "step") -> None:
