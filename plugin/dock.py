@@ -624,7 +624,8 @@ class SemiSegDock(QgsDockWidget):
     def _fill_jobs(self, show: bool = True) -> None:
         self.jobs.clear()
         for job_dir in reversed(job_registry.known_jobs(self.project)):
-            self.jobs.addItem(f"{job_dir.name} — {read_state(job_dir).status}", str(job_dir))
+            size = job_registry.format_size(job_registry.disk_use(job_dir))
+            self.jobs.addItem(f"{job_dir.name} — {read_state(job_dir).status} · {size}", str(job_dir))
         self.resume_button.setEnabled(False)
         self.add_results_button.setEnabled(False)
         if self.current_job is not None:

@@ -2,6 +2,7 @@
 
 On a QGIS restart the dock lists them again; each job's events.jsonl says where it stands.
 """
+import os
 from pathlib import Path
 
 from qgis.core import QgsProject, QgsSettings
@@ -28,3 +29,22 @@ def known_jobs(project: QgsProject) -> list:
             seen.add(job)
             result.append(Path(job))
     return sorted(result, key=lambda p: (p / "job.json").stat().st_mtime)
+
+
+def disk_use(job_dir: Path) -> int:
+    """Bytes under a job directory: a cancelled job keeps its checkpoint (the optimizer state too)."""
+    total = 0
+    for folder, _, files in os.walk(job_dir):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_size
+            except OSError:  # removed while we count (the engine replaces files as it runs)
+                pass
+    return total
+
+
+def format_size(size: int) -> str:
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1000

@@ -266,6 +266,8 @@ def test_cancel_stops_cleanly_and_offers_resume(labelled, tmp_path):
     assert (job_dir / "checkpoints" / "last.ckpt").is_file()
     assert read_state(job_dir).status == "cancelled"
     assert dock.resume_button.isEnabled()
+    listed = dock.jobs.itemText(dock.jobs.findData(str(job_dir)))
+    assert listed.startswith("job — cancelled · ") and listed.endswith(" MB"), listed  # its checkpoint's disk use shows
 
     # Resume continues that job from its checkpoint, not from step 0 (and can be cancelled again)
     dock.resume_button.click()
