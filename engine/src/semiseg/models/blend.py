@@ -15,6 +15,10 @@ import torch.nn as nn
 from semiseg.models.forest import PixelForest
 
 
+# The weights `blend_on_validation` chooses from (train/methods/pseudo.py): 0 is the network alone, 1 the forest.
+BLEND_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
 class ForestBlend(nn.Module):
     wants_valid_mask = True  # the forest reads it (models/forest.py)
 
@@ -24,9 +28,16 @@ class ForestBlend(nn.Module):
 
     def forward(self, images: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
         """Log of the blended class probabilities (a softmax of it gives them back)."""
-        p_network = self.network(images).float().softmax(1)
-        p_forest = self.forest(images, valid).exp()
-        return torch.log(((1 - self.weight) * p_network + self.weight * p_forest).clamp_min(1e-12))
+        p_network, p_forest = self.probabilities(images, valid)
+        return torch.log(blend(p_network, p_forest, self.weight).clamp_min(1e-12))
+
+    def probabilities(self, images: torch.Tensor, valid: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each part's class probabilities, (network, forest)."""
+        return self.network(images).float().softmax(1), self.forest(images, valid).exp()
+
+
+def blend(p_network: torch.Tensor, p_forest: torch.Tensor, weight: float) -> torch.Tensor:
+    return (1 - weight) * p_network + weight * p_forest
 
 
 def split_tensors(tensors: dict[str, torch.Tensor], part: str) -> dict[str, torch.Tensor]:

@@ -29,7 +29,7 @@ from semiseg.jobs.spec import JobSpec, load_job
 from semiseg.metrics import scores
 from semiseg.models.forest import FOREST_ARCH, FOREST_ENCODER
 from semiseg.models.network import build_network
-from semiseg.models.blend import ForestBlend
+from semiseg.models.blend import BLEND_WEIGHTS, ForestBlend
 from semiseg.models.package import network_weights, save_package
 from semiseg.predict.raster import WindowPredictor, predict_raster
 from semiseg.train.callbacks import BesideItsNameCheckpointIO, CancelFlag, Checkpointing, ProgressEvents, StepProgressBar, Validation, seed_from
@@ -224,19 +224,35 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
         if not trainer.is_global_zero:
             return {}
         networks = method.inference_networks()
-        blend = getattr(method.params, "forest_blend", 0.0)
-        if forest is not None and blend > 0:  # the exported model averages the two (models/blend.py)
-            only = domains[0]
-            networks = {only.prepared.name: ForestBlend(networks[only.prepared.name], forest, blend)}
-            if len(only.validator):  # the scores that go with the model are the blend's
-                matrix = only.validator.confusion(networks[only.prepared.name], trainer.strategy.root_device)
-                validation.latest[only.prepared.name] = {"step": t.steps, **scores(matrix, only.info.class_names), "confusion": matrix.tolist()}
-                events.emit("metrics", split="val", **{k: v for k, v in validation.latest[only.prepared.name].items() if k != "confusion"})
+        if forest is not None:
+            networks = _blended_with_forest(networks, method.params, forest, domains[0], validation, t.steps, trainer.strategy.root_device, events)
         scores_by_domain = _finish(jd, spec, arch, prepared.encoder, domains, networks, validation.latest, print_fp, events, trainer.strategy.root_device, cancel)
     # A completed job resumes nothing: its checkpoint (weights and optimizer state, several times
     # the model's size) goes; model/ keeps the weights, to predict or to train again from.
     shutil.rmtree(jd.checkpoints, ignore_errors=True)
     return scores_by_domain
+
+
+def _blended_with_forest(networks: dict, params, forest, domain: DomainData, validation: Validation, step: int, device, events: EventLog) -> dict:
+    """The model to export: the network, or its blend with the pseudo-labels' forest (models/blend.py)
+    at `forest_blend` or, with `blend_on_validation`, at the weight scoring best on the held-out blocks."""
+    name, weight = domain.prepared.name, params.forest_blend
+    blended = ForestBlend(networks[name], forest, weight)
+    matrix = None
+    if params.blend_on_validation and len(domain.validator):
+        matrices = domain.validator.blend_confusions(blended, list(BLEND_WEIGHTS), device)
+        miou = {w: scores(m, domain.info.class_names)["miou"] or 0.0 for w, m in matrices.items()}
+        weight = max(BLEND_WEIGHTS, key=lambda w: (miou[w], -w))  # a tie goes to the network
+        events.emit("phase", phase="export", message=f"forest_blend {weight} scores best on the validation blocks (mIoU " + ", ".join(f"{w}: {v:.3f}" for w, v in miou.items()) + ")")
+        blended.weight, matrix = weight, matrices[weight]
+    if weight == 0:
+        return networks
+    if matrix is None and len(domain.validator):
+        matrix = domain.validator.confusion(blended, device)
+    if matrix is not None:  # the scores that go with the model are the blend's
+        validation.latest[name] = {"step": step, **scores(matrix, domain.info.class_names), "confusion": matrix.tolist()}
+        events.emit("metrics", split="val", **{k: v for k, v in validation.latest[name].items() if k != "confusion"})
+    return {name: blended}
 
 
 def _emit_start(events: EventLog, spec: JobSpec, domains: list[DomainData], device: str, total_steps: int, resumed_from_step: int | None, unit: str = "step") -> None:

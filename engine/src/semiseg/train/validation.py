@@ -12,6 +12,7 @@ from semiseg.data.normalization import BandStats
 from semiseg.data.split import ValBlock
 from semiseg.io.rasters import RasterInfo, open_raster, read_window
 from semiseg.metrics import confusion
+from semiseg.models.blend import ForestBlend, blend
 from semiseg.models.forest import class_logits
 
 
@@ -42,16 +43,35 @@ class BlockValidator:
     def __len__(self) -> int:
         return len(self.images)
 
+    def _batches(self, device: torch.device, batch_size: int):
+        for i in range(0, len(self.images), batch_size):
+            batch = torch.from_numpy(np.stack(self.images[i : i + batch_size])).to(device)
+            valid = torch.from_numpy(np.stack(self.valids[i : i + batch_size])).to(device)
+            yield batch, valid, self.truths[i : i + batch_size]
+
+    def _add(self, matrix: np.ndarray, predicted: torch.Tensor, truths: list[np.ndarray]) -> None:
+        for p, t in zip(predicted.cpu().numpy().astype(np.uint8), truths):
+            matrix += confusion(t, p, self.num_classes)
+
     @torch.no_grad()
     def confusion(self, network: nn.Module, device: torch.device, batch_size: int = 8) -> np.ndarray:
         was_training = network.training
         network.eval()
         matrix = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
-        for i in range(0, len(self.images), batch_size):
-            batch = torch.from_numpy(np.stack(self.images[i : i + batch_size])).to(device)
-            valid = torch.from_numpy(np.stack(self.valids[i : i + batch_size])).to(device)
-            pred = class_logits(network, batch, valid).argmax(1).cpu().numpy().astype(np.uint8)
-            for p, t in zip(pred, self.truths[i : i + batch_size]):
-                matrix += confusion(t, p, self.num_classes)
+        for batch, valid, truths in self._batches(device, batch_size):
+            self._add(matrix, class_logits(network, batch, valid).argmax(1), truths)
         network.train(was_training)
         return matrix
+
+    @torch.no_grad()
+    def blend_confusions(self, model: ForestBlend, weights: list[float], device: torch.device, batch_size: int = 8) -> dict[float, np.ndarray]:
+        """The confusion of each blend weight, from one pass of the network and the forest."""
+        was_training = model.training
+        model.eval()
+        matrices = {w: np.zeros((self.num_classes, self.num_classes), dtype=np.int64) for w in weights}
+        for batch, valid, truths in self._batches(device, batch_size):
+            p_network, p_forest = model.probabilities(batch, valid)
+            for w in weights:
+                self._add(matrices[w], blend(p_network, p_forest, w).argmax(1), truths)
+        model.train(was_training)
+        return matrices

@@ -28,10 +28,15 @@ class PseudoLabelParams(MethodParams):
     # > 0: the exported model averages the network's probabilities with the forest's, this
     # weight on the forest's (models/blend.py); needs pseudo_labels: pixel_forest.
     forest_blend: float = Field(default=0.0, ge=0, le=1)
+    # The forest_blend weight (0, 0.25, 0.5, 0.75 or 1) that scores best on the held-out validation
+    # blocks instead: where the network learns little (another season, few labels) the forest's
+    # map is kept. forest_blend applies when the job holds no validation block back.
+    blend_on_validation: bool = False
 
     def problems(self, class_names: list[str]) -> list[str]:
-        if self.forest_blend > 0 and self.pseudo_labels != "pixel_forest":
-            return ["job.json: method.forest_blend: needs pseudo_labels 'pixel_forest' (the forest it blends with is fitted for them)"]
+        for name, used in (("forest_blend", self.forest_blend > 0), ("blend_on_validation", self.blend_on_validation)):
+            if used and self.pseudo_labels != "pixel_forest":
+                return [f"job.json: method.{name}: needs pseudo_labels 'pixel_forest' (the forest it blends with is fitted for them)"]
         return []
 
 
