@@ -15,7 +15,7 @@ from qgis.core import QgsApplication, QgsMapLayerProxyModel, QgsProject, QgsRast
 from qgis.gui import QgsCollapsibleGroupBox, QgsDockWidget, QgsFileWidget, QgsMapLayerComboBox
 
 from . import classes as class_list
-from . import engine, job, job_registry, label_layers, map_area, results, settings
+from . import engine, job, job_registry, label_layers, map_area, project_state, results, settings
 from .class_table import ClassTable
 from .engine_setup import DoctorTask, SetupEngineTask, format_report
 from .events import read_state
@@ -102,6 +102,8 @@ class SemiSegDock(QgsDockWidget):
         self.raster_combo.setToolTip("The raster to label now, predicted after training. Every raster with "
                                      "label layers (and labels drawn) is trained from.")
         self.raster_combo.layerChanged.connect(self._show_label_layers)
+        # Remembered when the user picks one: the combo also changes by itself as a project loads.
+        self.raster_combo.activated.connect(self._training_raster_picked)
         self.class_table = ClassTable()
         self.class_table.classesChanged.connect(self._classes_changed)
         self.class_table.classRemoved.connect(self._class_removed)
@@ -144,8 +146,7 @@ class SemiSegDock(QgsDockWidget):
         add.menu().aboutToShow.connect(lambda: self._fill_layer_menu(add.menu()))
         files, remove = QPushButton("Add files…"), QPushButton("Remove")
         files.clicked.connect(self._add_unlabeled_files)
-        remove.clicked.connect(lambda: [self.unlabeled.takeItem(self.unlabeled.row(i))
-                                        for i in self.unlabeled.selectedItems()])
+        remove.clicked.connect(self.remove_selected_unlabeled)
         buttons = QHBoxLayout()
         for w in (add, files, remove):
             buttons.addWidget(w)
@@ -341,6 +342,12 @@ class SemiSegDock(QgsDockWidget):
         """Classes and jobs of the (new) project; follow a job that is still running."""
         self._loading = True  # defaults are not written into a project the user has not touched
         self.class_table.set_classes(class_list.load_from_project(self.project) or class_list.default_classes())
+        self.unlabeled.clear()  # the last project's rasters are not this one's
+        for path, name in project_state.unlabeled(self.project):
+            self.add_unlabeled(path, name)
+        saved = project_state.training_raster(self.project)
+        if saved is not None:
+            self.raster_combo.setLayer(saved)
         self._loading = False
         self._fill_jobs()
         running = [j for j in job_registry.known_jobs(self.project) if read_state(j).status == "running"]
@@ -448,6 +455,10 @@ class SemiSegDock(QgsDockWidget):
             if isinstance(layer, QgsRasterLayer) and layer.providerType() == "gdal":
                 menu.addAction(layer.name(), lambda l=layer: self.add_unlabeled(l.source(), l.name()))
 
+    def _training_raster_picked(self, _index: int) -> None:
+        if not self._disposed:
+            project_state.save_training_raster(self.project, self.raster_combo.currentLayer())
+
     def _add_unlabeled_files(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(self, "Unlabeled rasters", "",
                                                 "Rasters (*.tif *.tiff *.vrt *.img *.jp2);;All files (*)")
@@ -459,6 +470,21 @@ class SemiSegDock(QgsDockWidget):
         item.setData(Qt.UserRole, path)
         item.setToolTip(path)
         self.unlabeled.addItem(item)
+        self._save_unlabeled()
+
+    def remove_selected_unlabeled(self) -> None:
+        for item in self.unlabeled.selectedItems():
+            self.unlabeled.takeItem(self.unlabeled.row(item))
+        self._save_unlabeled()
+
+    def unlabeled_paths(self) -> list:
+        return [self.unlabeled.item(i).data(Qt.UserRole) for i in range(self.unlabeled.count())]
+
+    def _save_unlabeled(self) -> None:
+        if not self._loading:
+            project_state.save_unlabeled(self.project, [(self.unlabeled.item(i).data(Qt.UserRole),
+                                                         self.unlabeled.item(i).text())
+                                                        for i in range(self.unlabeled.count())])
 
     # ---- training ------------------------------------------------------------------------------
     def job_request(self) -> job.JobRequest:
@@ -480,9 +506,14 @@ class SemiSegDock(QgsDockWidget):
             if other.providerType() != "gdal":
                 raise ValueError(f"The labelled raster {other.name()} is not a file (GeoTIFF, VRT, ...): "
                                  "remove its label layers or load it from a file.")
+        for path in self.unlabeled_paths():  # the engine would refuse it only after reading the labels
+            bands = project_state.band_count(path)
+            if bands and bands != raster.bandCount():
+                raise ValueError(f"The unlabeled raster {Path(path).name} has {bands} band(s), the training raster "
+                                 f"{raster.name()} {raster.bandCount()}: remove it from Unlabeled rasters.")
         return job.JobRequest(
             classes=classes, labeled=[job.LabeledRaster(r.source(), l) for r, l in labeled],
-            unlabeled=[self.unlabeled.item(i).data(Qt.UserRole) for i in range(self.unlabeled.count())],
+            unlabeled=self.unlabeled_paths(),
             method=self.method.currentData(), method_params=self.method_form.values(), steps=self.steps.value(),
             tile_size=self.tile_size.value(), batch_size=self.batch_size.value(),
             line_width_px=self.line_width.value(), device=self.device.currentText(),

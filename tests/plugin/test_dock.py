@@ -288,6 +288,32 @@ def test_label_layers_and_their_labels_come_back_with_the_project(dock, raster, 
     assert ogr.Open(str(tmp_path / "job" / "labels.gpkg")).GetLayerByName("scene_scribbles").GetFeatureCount() == 1
 
 
+def test_the_training_and_unlabeled_rasters_belong_to_their_project(dock, project, tmp_path):
+    first = QgsRasterLayer(str(make_raster(tmp_path / "first.tif")), "first")
+    second = QgsRasterLayer(str(make_raster(tmp_path / "second.tif")), "second")
+    project.addMapLayers([first, second])
+    dock.raster_combo.setLayer(second)
+    dock.raster_combo.activated.emit(dock.raster_combo.currentIndex())  # as when the user picks it
+    dock.add_unlabeled(str(tmp_path / "mosaic.tif"), "mosaic")
+    assert project.write(str(tmp_path / "dubai.qgz"))
+    project.clear()  # another project: nothing of the first one's
+    assert dock.unlabeled_paths() == []
+    assert project.read(str(tmp_path / "dubai.qgz"))
+    assert dock.unlabeled_paths() == [str(tmp_path / "mosaic.tif")] and dock.unlabeled.item(0).text() == "mosaic"
+    assert dock.raster_combo.currentLayer().name() == "second"
+
+
+def test_an_unlabeled_raster_with_other_bands_is_refused_before_a_job_folder_is_made(dock, raster, tmp_path):
+    from osgeo import gdal
+
+    scribbled_two_class_dock(dock, raster, tmp_path)
+    gdal.GetDriverByName("GTiff").Create(str(tmp_path / "seismic.tif"), 32, 32, 1, gdal.GDT_Float32).FlushCache()
+    dock.add_unlabeled(str(tmp_path / "seismic.tif"))
+    assert dock.start_training(job_dir=tmp_path / "job") is None
+    assert "The unlabeled raster seismic.tif has 1 band(s), the training raster scene 3" in dock.error_label.text()
+    assert not (tmp_path / "job").exists()
+
+
 def test_jobs_go_next_to_the_project_unless_a_folder_is_set(dock, raster, project, tmp_path):
     dock.raster_combo.setLayer(raster)
     dock.new_label_layers(str(tmp_path / "l.gpkg"))
