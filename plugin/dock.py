@@ -7,10 +7,11 @@ from pathlib import Path
 
 from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QUrl, Qt
-from qgis.PyQt.QtGui import QColor, QDesktopServices, QIcon, QPixmap
-from qgis.PyQt.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
-                                 QGroupBox, QListWidget, QListWidgetItem, QMenu, QMessageBox, QProgressBar,
-                                 QPushButton, QScrollArea, QSpinBox, QToolButton, QVBoxLayout, QWidget)
+from qgis.PyQt.QtGui import QColor, QDesktopServices, QIcon, QPixmap, QTextCursor
+from qgis.PyQt.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+                                 QGroupBox, QListWidget, QListWidgetItem, QMenu, QMessageBox, QPlainTextEdit,
+                                 QProgressBar, QPushButton, QScrollArea, QSpinBox, QToolButton, QVBoxLayout,
+                                 QWidget)
 from qgis.core import QgsApplication, QgsMapLayerProxyModel, QgsProject, QgsRasterLayer
 from qgis.gui import QgsCollapsibleGroupBox, QgsDockWidget, QgsFileWidget, QgsMapLayerComboBox
 
@@ -19,7 +20,7 @@ from . import engine, job, job_registry, label_layers, map_area, project_state, 
 from .class_table import ClassTable
 from .engine_setup import DoctorTask, SetupEngineTask, format_report
 from .events import read_state
-from .method_form import MethodCatalog, MethodForm, MethodsTask, cached
+from .method_form import MethodCatalog, MethodForm, MethodsQuery, cached
 from .paths import icon_path, plugin_version
 from .task import EngineTask
 
@@ -36,6 +37,7 @@ class SemiSegDock(QgsDockWidget):
         self.catalog = None  # the engine's methods (MethodCatalog), once known
         self.current_job = None  # Path of the job shown in the progress area
         self._log_path = None  # console output of a run without a job (predict)
+        self.log_view = None  # the log in a QGIS window, where no program opens text files
         self._loading = False
         self._disposed = False
         body = QWidget()
@@ -292,11 +294,11 @@ class SemiSegDock(QgsDockWidget):
             return
         self.method_note.setText("Asking the engine for its methods…")
         self.method_note.show()
-        task = self.methods_task = MethodsTask(python)
-        task.taskCompleted.connect(lambda: self._methods_answered(task))
-        QgsApplication.taskManager().addTask(task)
+        query = self.methods_task = MethodsQuery(python)
+        query.answered.connect(self._methods_answered)  # a slot of the dock: queued onto the GUI thread
+        query.start()
 
-    def _methods_answered(self, task: MethodsTask) -> None:
+    def _methods_answered(self, task: MethodsQuery) -> None:
         if self._disposed or sip.isdeleted(self) or task is not self.methods_task:
             return  # a newer question is on its way
         self.methods_task = None
@@ -440,13 +442,21 @@ class SemiSegDock(QgsDockWidget):
             self.show_error("Load a raster and pick it as the training raster first.")
             return []
         if not path:
-            default = str(Path(self.project.homePath() or Path.home()) / f"{raster.name()}_labels.gpkg")
-            path, _ = QFileDialog.getSaveFileName(self, "New label layers", default, "GeoPackage (*.gpkg)")
+            path, _ = QFileDialog.getSaveFileName(self, "New label layers", self.default_labels_path(raster),
+                                                  "GeoPackage (*.gpkg)")
             if not path:
                 return []
         layers = label_layers.create_label_layers(path, raster)
         self.project.addMapLayers(layers[::-1])  # points on top; layersAdded styles them
+        scribbles = next((l for l in layers if "scribbles" in l.name()), None)
+        if scribbles is not None:  # ready to draw: the user's next step
+            scribbles.startEditing()
         return layers
+
+    def default_labels_path(self, raster) -> str:
+        """Beside the project file, or beside the raster while the project is unsaved."""
+        folder = self.project.homePath() or str(Path(raster.source()).parent)
+        return str(Path(folder) / f"{raster.name()}_labels.gpkg")
 
     # ---- unlabeled rasters -------------------------------------------------------------------
     def _fill_layer_menu(self, menu: QMenu) -> None:
@@ -697,7 +707,15 @@ class SemiSegDock(QgsDockWidget):
         if path is None or not path.is_file():
             QMessageBox.information(self, "SemiSeg", "There is no log yet.")
             return
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):  # no program opens text files here
+            self.log_view = QDialog(self)
+            self.log_view.setWindowTitle(f"SemiSeg log: {path}")
+            text = QPlainTextEdit(path.read_text(errors="replace")[-200_000:])  # the end is what tells
+            text.setReadOnly(True)
+            text.moveCursor(QTextCursor.End)
+            QVBoxLayout(self.log_view).addWidget(text)
+            self.log_view.resize(800, 500)
+            self.log_view.show()
 
     # ---- engine set-up ---------------------------------------------------------------------------
     def check_engine(self) -> None:

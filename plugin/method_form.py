@@ -2,7 +2,7 @@
 
 `<engine python> -m semiseg.cli methods --json` answers {"default": name, "methods": {name:
 {"summary", "uses_unlabeled", "supports_domains", "needs_domains", "default_arch", "parameters": <JSON schema>}}}.
-`MethodsTask` asks once per engine Python (the answer is cached for the session); `MethodForm`
+`MethodsQuery` asks once per engine Python (the answer is cached for the session); `MethodForm`
 turns one method's schema into widgets and gives back only the parameters that differ from
 their defaults, which is what goes into job.json `method` beside `name`.
 """
@@ -11,11 +11,9 @@ import math
 import subprocess
 from dataclasses import dataclass
 
-from qgis.PyQt import sip
-from qgis.PyQt.QtCore import QLocale, Qt, pyqtSignal
+from qgis.PyQt.QtCore import QLocale, Qt, QThread, pyqtSignal
 from qgis.PyQt.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QLabel, QLineEdit,
                                  QListWidget, QListWidgetItem, QWidget)
-from qgis.core import QgsTask
 from qgis.gui import QgsDoubleSpinBox, QgsSpinBox
 
 from . import engine
@@ -79,20 +77,25 @@ def ask_engine(python: str, timeout_s: float = 60) -> MethodCatalog:
     return catalog
 
 
-_tasks = []  # Python tasks must outlive their C++ side, or its signals call freed Python objects
+_running = []  # a query must outlive the dock that asked: a QThread destroyed while it runs aborts QGIS
 
 
-class MethodsTask(QgsTask):
-    """Asks the engine for its methods in the background; `catalog` holds the answer."""
+class MethodsQuery(QThread):
+    """Asks the engine for its methods off the GUI thread; `answered(query)` when `catalog` is in.
+
+    Not a QgsTask: QGIS announces the end of every task ("Task complete: ...") as the user's work.
+    """
+    answered = pyqtSignal(object)
 
     def __init__(self, python: str):
-        super().__init__("SemiSeg: list the engine's methods", QgsTask.Flags())
+        super().__init__()
         self.python, self.catalog = python, None
-        _tasks[:] = [t for t in _tasks if not sip.isdeleted(t)] + [self]
+        _running.append(self)
+        self.finished.connect(lambda: _running.remove(self) if self in _running else None)
 
-    def run(self) -> bool:
+    def run(self) -> None:
         self.catalog = ask_engine(self.python)
-        return True
+        self.answered.emit(self)
 
 
 # ---- the form ------------------------------------------------------------------------------------

@@ -314,6 +314,26 @@ def test_an_unlabeled_raster_with_other_bands_is_refused_before_a_job_folder_is_
     assert not (tmp_path / "job").exists()
 
 
+def test_new_label_layers_are_ready_to_draw_and_default_beside_the_raster(dock, raster, tmp_path):
+    dock.raster_combo.setLayer(raster)
+    assert dock.default_labels_path(raster) == str(tmp_path / "scene_labels.gpkg")  # unsaved project: not the home folder
+    layers = dock.new_label_layers(str(tmp_path / "l.gpkg"))
+    assert [l.isEditable() for l in layers if "scribbles" in l.name()] == [True]
+
+
+def test_open_log_shows_the_log_in_qgis_where_no_program_opens_it(dock, tmp_path, monkeypatch):
+    import semiseg_qgis.dock as dock_module
+
+    (tmp_path / "job").mkdir()
+    (tmp_path / "job" / "console.txt").write_text("semiseg: error: something to read\n")
+    dock.current_job = tmp_path / "job"
+    monkeypatch.setattr(dock_module.QDesktopServices, "openUrl", lambda url: False)
+    dock.open_log()
+    from qgis.PyQt.QtWidgets import QPlainTextEdit
+
+    assert dock.log_view.isVisible() and "something to read" in dock.log_view.findChild(QPlainTextEdit).toPlainText()
+
+
 def test_jobs_go_next_to_the_project_unless_a_folder_is_set(dock, raster, project, tmp_path):
     dock.raster_combo.setLayer(raster)
     dock.new_label_layers(str(tmp_path / "l.gpkg"))

@@ -225,6 +225,8 @@ def test_engine_error_is_shown_with_the_log(labelled, tmp_path):
 def test_method_form_from_the_engine_writes_parameters_the_engine_accepts(labelled, tmp_path, engine_python):
     dock, _, _ = labelled
     answer = json.loads(engine.run(engine.command(engine_python, "methods", "--json")).stdout)
+    # Not a task of QGIS's: it would announce "Task complete: list the engine's methods" to the user.
+    assert not [t for t in QgsApplication.taskManager().tasks() if "methods" in t.description()]
     wait(lambda: dock.methods_task is None, 120)
     names = [dock.method.itemData(i) for i in range(dock.method.count())]
     assert names[0] == answer["default"] and sorted(names) == sorted(answer["methods"])
