@@ -617,6 +617,9 @@ class SemiSegDock(QgsDockWidget):
             self.progress.setRange(0, 100)
             self.progress.setValue(int(100 * state.step / state.total))
         self.status_label.setText(state.summary())
+        index = self.jobs.findData(str(self.current_job)) if self.current_job is not None else -1
+        if index >= 0:  # the Jobs list follows the run, not the state it had when the run started
+            self.jobs.setItemText(index, self._job_item_text(self.current_job, state.status))
 
     def _task_ended(self, state) -> None:
         self.task = None
@@ -665,14 +668,17 @@ class SemiSegDock(QgsDockWidget):
     def _fill_jobs(self, show: bool = True) -> None:
         self.jobs.clear()
         for job_dir in reversed(job_registry.known_jobs(self.project)):
-            size = job_registry.format_size(job_registry.disk_use(job_dir))
-            self.jobs.addItem(f"{job_dir.name} — {read_state(job_dir).status} · {size}", str(job_dir))
+            self.jobs.addItem(self._job_item_text(job_dir, read_state(job_dir).status), str(job_dir))
         self.resume_button.setEnabled(False)
         self.add_results_button.setEnabled(False)
         if self.current_job is not None:
             self.jobs.setCurrentIndex(max(self.jobs.findData(str(self.current_job)), 0))
         if self.jobs.count() and show:
             self.show_job(Path(self.jobs.currentData()))
+
+    @staticmethod
+    def _job_item_text(job_dir: Path, status: str) -> str:
+        return f"{job_dir.name} — {status} · {job_registry.format_size(job_registry.disk_use(job_dir))}"
 
     def show_job(self, job_dir: Path) -> None:
         """Show a job's state (from its events) and what can be done with it."""

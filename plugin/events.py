@@ -64,6 +64,7 @@ class JobState:
             self.phase, self.message = event.get("phase", ""), event.get("message", "")
         elif kind == "progress":
             self.step, self.total = int(event.get("step", 0)), int(event.get("total", self.total))
+            self.unit = event.get("unit") or self.unit  # a training job's maps count windows
             self.loss, self.eta_s = event.get("loss"), event.get("eta_s")
         elif kind == "metrics" and event.get("split", "val") == "val":
             self.miou = event.get("miou")

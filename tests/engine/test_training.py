@@ -34,8 +34,11 @@ def test_train_writes_events_model_metrics_and_outputs(scene_job, capsys, monkey
     types = [e["type"] for e in events]
     assert types[0] == "phase" and "start" in types and types[-1] == "done"
     assert events[-1]["status"] == "completed" and events[-1]["exit_code"] == 0
-    progress = [e for e in events if e["type"] == "progress"]
+    progress = [e for e in events if e["type"] == "progress" and e.get("unit") != "window"]
     assert [e["step"] for e in progress] == [1, 2, 3, 4] and all(e["total"] == 4 and e["eta_s"] >= 0 for e in progress)
+    predicting = events.index(next(e for e in events if e.get("phase") == "predict"))
+    windows = [e for e in events[predicting:] if e["type"] == "progress"]  # the maps after training show progress too
+    assert windows and all(e["unit"] == "window" for e in windows) and windows[-1]["step"] == windows[-1]["total"] > 0
     metrics = [e for e in events if e["type"] == "metrics"]
     assert metrics and set(metrics[-1]["per_class_iou"]) == {"dark", "bright"}
 

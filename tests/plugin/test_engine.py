@@ -118,9 +118,13 @@ def test_training_adds_aligned_result_layers(labelled, tmp_path, project):
     dock, raster, _ = labelled
     task = dock.start_training(tmp_path / "job")
     assert task is not None, dock.error_label.text()
+    seen = []
+    task.stateChanged.connect(lambda s: seen.append((s.phase, s.unit, s.step, s.total)))
     state = run_to_end(task)
     assert state.status == "completed", state.error_text()
-    assert state.step == state.total == STEPS
+    assert ("train", "step", STEPS, STEPS) in seen
+    assert state.unit == "window" and state.step == state.total > 0  # the map after training shows its progress
+    assert f"window {state.total}/{state.total}" in dock.status_label.text()
     group = project.layerTreeRoot().findGroup("SemiSeg job")
     assert group is not None
     names = [node.layer().name() for node in group.findLayers()]
@@ -255,6 +259,7 @@ def test_cancel_stops_cleanly_and_offers_resume(labelled, tmp_path):
     ended = []
     task.ended.connect(ended.append)
     wait(lambda: read_state(job_dir).step >= 2)
+    wait(lambda: dock.jobs.itemText(dock.jobs.findData(str(job_dir))).startswith("job — running"), 30)
     shown = []
     task.stateChanged.connect(lambda state: shown.append(dock.status_label.text()))
     dock.cancel()

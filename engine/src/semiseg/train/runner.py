@@ -255,6 +255,22 @@ def _blended_with_forest(networks: dict, params, forest, domain: DomainData, val
     return {name: blended}
 
 
+def _window_progress(events: EventLog, cancel: CancelFlag, every_s: float = 2.0):
+    """`on_tile` of a prediction inside a job: a stop request is honoured between batches, and
+    `progress` events count windows (`unit` "window"), at most every `every_s` and at the last."""
+    start, last = time.monotonic(), [0.0]
+
+    def on_tile(done: int, total: int) -> None:
+        cancel.check()
+        now = time.monotonic()
+        if done and (now - last[0] >= every_s or done == total):
+            last[0] = now
+            elapsed = now - start
+            events.emit("progress", unit="window", step=done, total=total, elapsed_s=round(elapsed, 1), eta_s=round(elapsed / done * (total - done), 1))
+
+    return on_tile
+
+
 def _emit_start(events: EventLog, spec: JobSpec, domains: list[DomainData], device: str, total_steps: int, resumed_from_step: int | None, unit: str = "step") -> None:
     events.emit(
         "start",
@@ -362,7 +378,7 @@ def _finish(
                 raster,
                 jd.outputs,
                 spec.inference.overlap,
-                on_tile=lambda done, total: cancel.check(),
+                on_tile=_window_progress(events, cancel),
                 polygons=polygons,
                 on_phase=lambda p, m: events.emit("phase", phase=p, message=m),
             )
