@@ -50,15 +50,45 @@ def add_prediction(outputs: Path, raster_path: str, group_name: str, project: Qg
             raise OSError(f"QGIS cannot read {gpkg}.")
         _load_style(polygons, qml)
         layers.insert(0, polygons)  # vectors above the rasters they outline
-    root = project.layerTreeRoot()
-    parent, index = root, 0
-    node = root.findLayer(source_layer.id()) if source_layer is not None else None
-    if node is not None:
-        parent = node.parent()
-        index = parent.children().index(node)
-    group = parent.insertGroup(index, group_name)
+    group = group_above(project, group_name, source_layer)
     for layer in layers:
         project.addMapLayer(layer, False)
         group.addLayer(layer)
     group.findLayer(layers[-1].id()).setItemVisibilityChecked(False)  # the confidence raster
     return group
+
+
+# Top to bottom in a prediction's group: outlines over the classes, confidence (hidden) below.
+ORDER = ("polygons", "classes", "confidence")
+
+
+def group_above(project: QgsProject, group_name: str, source_layer=None) -> QgsLayerTreeGroup:
+    """The group named `group_name` (made right above `source_layer` in the tree, else at the top)."""
+    root = project.layerTreeRoot()
+    existing = root.findGroup(group_name)
+    if existing is not None:
+        return existing
+    parent, index = root, 0
+    node = root.findLayer(source_layer.id()) if source_layer is not None else None
+    if node is not None:
+        parent = node.parent()
+        index = parent.children().index(node)
+    return parent.insertGroup(index, group_name)
+
+
+def move_into_prediction_group(layer, kind: str, group_name: str, project: QgsProject, source_path: str) -> None:
+    """Put a layer Processing has just added (at the top of the tree) where the dock puts its own:
+    in the prediction's group above its source raster, in ORDER, the confidence raster hidden."""
+    root = project.layerTreeRoot()
+    node = root.findLayer(layer.id())
+    if node is None:
+        return
+    source = next((l for l in project.mapLayers().values() if l.source() == source_path and l.id() != layer.id()), None)
+    group = group_above(project, group_name, source)
+    layer.setCustomProperty("semiseg/kind", kind)
+    above = sum(1 for child in group.findLayers()
+                if ORDER.index(child.layer().customProperty("semiseg/kind", ORDER[-1])) < ORDER.index(kind))
+    moved = node.clone()
+    group.insertChildNode(above, moved)
+    node.parent().removeChildNode(node)
+    moved.setItemVisibilityChecked(kind != "confidence")

@@ -8,7 +8,7 @@ from pathlib import Path
 from qgis.core import (QgsProcessingContext, QgsProcessingException,
                        QgsProcessingLayerPostProcessorInterface)
 
-from .. import engine
+from .. import engine, results
 
 _post_processors = []  # keep them alive until Processing has loaded the layers on the GUI thread
 
@@ -39,23 +39,27 @@ def run_engine(args: list, job_dir, console: Path, feedback, predict: bool = Fal
     feedback.pushInfo(state.summary())
 
 
-class _StyleLoader(QgsProcessingLayerPostProcessorInterface):
-    def __init__(self, qml: Path):
+class _PredictionLayerLoader(QgsProcessingLayerPostProcessorInterface):
+    """Styles a loaded output with the engine's QML and groups it as the dock groups its own."""
+
+    def __init__(self, qml: Path, kind: str, group: str, source: str):
         super().__init__()
-        self.qml = qml
+        self.qml, self.kind, self.group, self.source = qml, kind, group, source
 
     def postProcessLayer(self, layer, context, feedback):
         if self.qml.is_file():
             layer.loadNamedStyle(str(self.qml))
             layer.triggerRepaint()
+        results.move_into_prediction_group(layer, self.kind, self.group, context.project(), self.source)
 
 
-def load_on_completion(path: Path, name: str, output_name: str, context) -> None:
-    """Ask Processing to add the layer at `path` to the project when done, styled with the engine's QML."""
+def load_on_completion(path: Path, kind: str, source: str, output_name: str, group: str, context) -> None:
+    """Ask Processing to add the `kind` output at `path` (classes, confidence, polygons) predicted
+    from the raster file `source` to the project when done, styled and in `group` like the dock's."""
     if context.project() is None:  # e.g. qgis_process without a project: nothing to load into
         return
-    details = QgsProcessingContext.LayerDetails(name, context.project(), output_name)
-    loader = _StyleLoader(path.with_suffix(".qml"))
+    details = QgsProcessingContext.LayerDetails(f"{Path(source).stem} {kind}", context.project(), output_name)
+    loader = _PredictionLayerLoader(path.with_suffix(".qml"), kind, group, source)
     _post_processors.append(loader)
     details.setPostProcessor(loader)
     context.addLayerToLoadOnCompletion(str(path), details)

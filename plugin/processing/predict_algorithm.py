@@ -66,13 +66,12 @@ class PredictAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(str(e))
         run_engine(args, out_dir, out_dir / "console.txt", feedback, predict=True)
         files = prediction_files(out_dir, raster.source())
-        stem = Path(raster.source()).stem
         for kind, key in (("classes", "CLASSES_RASTER"), ("confidence", "CONFIDENCE_RASTER")):
-            load_on_completion(files[kind][0], f"{stem} {kind}", key, context)
+            load_on_completion(files[kind][0], kind, raster.source(), key, f"SemiSeg prediction {out_dir.name}", context)
         result = {"CLASSES_RASTER": str(files["classes"][0]), "CONFIDENCE_RASTER": str(files["confidence"][0]),
                   "OUTPUT_DIR": str(out_dir)}
         if polygons:
             gpkg, _ = polygon_files(out_dir, raster.source())
-            load_on_completion(gpkg, f"{stem} polygons", "POLYGONS_LAYER", context)
+            load_on_completion(gpkg, "polygons", raster.source(), "POLYGONS_LAYER", f"SemiSeg prediction {out_dir.name}", context)
             result["POLYGONS_LAYER"] = str(gpkg)
         return result

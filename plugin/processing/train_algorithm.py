@@ -145,13 +145,12 @@ class TrainAlgorithm(QgsProcessingAlgorithm):
         args, job_dir, raster_source, polygons = self._prepared
         run_engine(args, job_dir, job_dir / "console.txt", feedback)
         files = prediction_files(job_dir / "outputs", raster_source)
-        stem = Path(raster_source).stem
         for kind, key in (("classes", "CLASSES_RASTER"), ("confidence", "CONFIDENCE_RASTER")):
-            load_on_completion(files[kind][0], f"{stem} {kind}", key, context)
+            load_on_completion(files[kind][0], kind, raster_source, key, f"SemiSeg {job_dir.name}", context)
         result = {"MODEL": str(job_dir / "model"), "CLASSES_RASTER": str(files["classes"][0]),
                   "CONFIDENCE_RASTER": str(files["confidence"][0]), "JOB_DIR": str(job_dir)}
         if polygons:
             gpkg, _ = polygon_files(job_dir / "outputs", raster_source)
-            load_on_completion(gpkg, f"{stem} polygons", "POLYGONS_LAYER", context)
+            load_on_completion(gpkg, "polygons", raster_source, "POLYGONS_LAYER", f"SemiSeg {job_dir.name}", context)
             result["POLYGONS_LAYER"] = str(gpkg)
         return result

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from qgis.PyQt.QtCore import QCoreApplication, Qt
-from qgis.core import (QgsApplication, QgsProcessingContext, QgsProcessingFeedback, QgsRasterLayer, QgsRectangle,
+from qgis.core import (QgsApplication, QgsProcessingContext, QgsProcessingFeedback, QgsProject, QgsRasterLayer, QgsRectangle,
                        QgsVectorLayer)
 from qgis.gui import QgsMapCanvas
 
@@ -385,6 +385,17 @@ def test_processing_train_then_predict(labelled, tmp_path):
     for key in ("CLASSES_RASTER", "CONFIDENCE_RASTER"):
         layer = QgsRasterLayer(predicted[key])
         assert layer.isValid() and layer.extent() == raster.extent()
+
+    # Loaded into the project (as the Processing dialog does), the outputs are grouped like the dock's.
+    processing.runAndLoadResults("semiseg:predict", {
+        "MODEL": trained["MODEL"], "RASTER": raster, "DEVICE": 1, "POLYGONS": True, "OUTPUT_DIR": str(tmp_path / "loaded")})
+    root = QgsProject.instance().layerTreeRoot()
+    group = root.findGroup("SemiSeg prediction loaded")
+    assert group is not None and root.children().index(group) < root.children().index(root.findLayer(raster.id()))
+    assert [(n.layer().name(), n.itemVisibilityChecked()) for n in group.findLayers()] == [
+        ("scene polygons", True), ("scene classes", True), ("scene confidence", False)]
+    outputs = ("scene polygons", "scene classes", "scene confidence")
+    assert not [n for n in root.children() if hasattr(n, "layer") and n.layer().name() in outputs]  # none left at the top
 
     # An extent (here reaching past the raster's left edge) predicts the covering pixels only.
     (x0, y0), (x1, y1) = to_map(-5, 40.5), to_map(30.2, 12.9)
