@@ -18,9 +18,10 @@ from qgis.gui import QgsCollapsibleGroupBox, QgsDockWidget, QgsFileWidget, QgsMa
 from . import classes as class_list
 from . import engine, job, job_registry, label_layers, map_area, project_state, results, settings
 from .class_table import ClassTable
-from .engine_setup import DoctorTask, SetupEngineTask, format_report
+from .engine_setup import SetupEngineTask, ask_doctor, format_report, verdict
 from .events import read_state
-from .method_form import MethodCatalog, MethodForm, MethodsQuery, cached
+from .background import BackgroundCall
+from .method_form import MethodCatalog, MethodForm, ask_engine, cached
 from .paths import icon_path, plugin_version
 from .task import EngineTask
 
@@ -32,8 +33,9 @@ class SemiSegDock(QgsDockWidget):
         self.project = QgsProject.instance()
         self.canvas = canvas  # the map view, for "predict the visible area only"
         self.task = None  # the running EngineTask (kept referenced while it runs)
-        self.helper_task = None  # doctor or set-up task
+        self.helper_task = None  # the set-up task
         self.methods_task = None  # asking the engine for its methods
+        self.doctor_query = None  # asking the engine how it is
         self.catalog = None  # the engine's methods (MethodCatalog), once known
         self.current_job = None  # Path of the job shown in the progress area
         self._log_path = None  # console output of a run without a job (predict)
@@ -63,6 +65,7 @@ class SemiSegDock(QgsDockWidget):
         self.project.layersRemoved.connect(self._layers_removed)
         self.load_project_state()
         self.load_methods()
+        self.check_engine()
 
     # ---- building the sections -------------------------------------------------------------
     def _engine_group(self):
@@ -72,6 +75,7 @@ class SemiSegDock(QgsDockWidget):
         self.python_edit.setToolTip("The Python of the engine's environment (where `semiseg` is installed).")
         self.python_edit.fileChanged.connect(settings.set_engine_python)
         self.python_edit.fileChanged.connect(lambda _: self.load_methods())
+        self.python_edit.fileChanged.connect(lambda _: self.check_engine())
         check, setup = QPushButton("Check engine"), QPushButton("Set up engine")
         setup.setToolTip("Create a virtual environment in your QGIS profile and install the engine "
                          "(PyTorch included: a large download).")
@@ -294,15 +298,15 @@ class SemiSegDock(QgsDockWidget):
             return
         self.method_note.setText("Asking the engine for its methods…")
         self.method_note.show()
-        query = self.methods_task = MethodsQuery(python)
+        query = self.methods_task = BackgroundCall(lambda: ask_engine(python))
         query.answered.connect(self._methods_answered)  # a slot of the dock: queued onto the GUI thread
         query.start()
 
-    def _methods_answered(self, task: MethodsQuery) -> None:
-        if self._disposed or sip.isdeleted(self) or task is not self.methods_task:
+    def _methods_answered(self, query: BackgroundCall) -> None:
+        if self._disposed or sip.isdeleted(self) or query is not self.methods_task:
             return  # a newer question is on its way
         self.methods_task = None
-        self._show_methods(task.catalog)
+        self._show_methods(query.result)
 
     def _show_methods(self, catalog: MethodCatalog) -> None:
         """Fill the method combo: the engine's default first; multi-domain methods disabled."""
@@ -725,19 +729,41 @@ class SemiSegDock(QgsDockWidget):
 
     # ---- engine set-up ---------------------------------------------------------------------------
     def check_engine(self) -> None:
-        self.engine_label.setText("checking…")
-        task = DoctorTask(self.python_edit.filePath())
-        task.taskCompleted.connect(lambda: self.engine_label.setText(format_report(task.report, plugin_version())))
-        task.taskTerminated.connect(lambda: self.engine_label.setText("Engine not usable: " + task.error))
-        self.helper_task = task
-        QgsApplication.taskManager().addTask(task)
+        """Ask the engine how it is (in the background); the verdict goes on the Engine section's title."""
+        python = self.python_edit.filePath()
+        if not python:
+            self._show_engine_status("No engine yet: press \"Set up engine\", or pick an engine Python.", "")
+            return
+        self._show_engine_status("Engine: checking…", "")
+        query = self.doctor_query = BackgroundCall(lambda: ask_doctor(python))
+        query.answered.connect(self._doctor_answered)
+        query.start()
+
+    def _doctor_answered(self, query: BackgroundCall) -> None:
+        if self._disposed or sip.isdeleted(self) or query is not self.doctor_query:
+            return  # the engine Python changed since
+        self.doctor_query = None
+        report, error = query.result
+        if report is None:
+            self._show_engine_status(f"Engine not usable: {error}", "")
+        else:
+            self._show_engine_status(verdict(report, plugin_version()), format_report(report))
+
+    def _show_engine_status(self, line: str, details: str) -> None:
+        """Always in view: on the Engine section's title (seen collapsed too) and below its buttons."""
+        self.engine_group.setTitle(f"Engine — {line}")
+        self.engine_label.setText(line)
+        self.engine_label.setToolTip(details)
+        self.engine_group.setToolTip(details)
 
     def set_up_engine(self) -> None:
         task = SetupEngineTask()
-        self.engine_label.setText(f"Installing the engine into {task.venv} (log: {task.log})…")
+        source = f"the wheels in {task.wheels}" if task.wheels else "PyPI"
+        self._show_engine_status(f"Engine: installing into {task.venv} from {source}…", f"log: {task.log}")
         task.taskCompleted.connect(lambda: (self.python_edit.setFilePath(task.python), self.check_engine()))
-        task.taskTerminated.connect(lambda: self.engine_label.setText(
-            "Set-up cancelled." if task.error == "cancelled" else "Set-up failed: " + task.error))
+        task.taskTerminated.connect(lambda: self._show_engine_status(
+            "Engine set-up cancelled." if task.error == "cancelled" else "Engine set-up failed: " + task.error,
+            f"log: {task.log}"))
         self.helper_task = task
         QgsApplication.taskManager().addTask(task)
 

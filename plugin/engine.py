@@ -24,8 +24,8 @@ class EngineError(Exception):
 
 def command(python: str, *args: str) -> list:
     if not python:
-        raise EngineError("No engine configured: set the engine's Python in the SemiSeg settings "
-                          "or press \"Set up engine\".")
+        raise EngineError("No engine configured: press \"Set up engine\" in the dock's Engine section, "
+                          "or pick the Python of an environment with the engine as \"Engine Python\".")
     if not Path(python).is_file():
         raise EngineError(f"Engine Python not found: {python}")
     return [python, "-m", "semiseg.cli", *args]

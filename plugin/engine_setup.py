@@ -1,8 +1,9 @@
-"""Background tasks that check the engine (`semiseg doctor --json`) and install it into a venv.
+"""Checking the engine (`semiseg doctor --json`) and installing it into a venv (a background task).
 
 The engine's dependencies (PyTorch, rasterio, ...) must never load inside QGIS, so "Set up
 engine" creates a separate virtual environment in the user's profile and pip-installs the
-engine source bundled with the plugin. Every command's output goes to a log file.
+engine source bundled with the plugin, from PyPI or, offline, from a folder of wheels. Every
+command's output goes to a log file; the venv counts as the engine only once the set-up completed.
 """
 import json
 import shutil
@@ -15,42 +16,44 @@ from qgis.core import QgsTask
 
 from . import engine
 from .paths import engine_source
-from .settings import managed_venv, venv_python
+from .settings import READY_MARKER, managed_venv, venv_python, wheels_folder
 
 
-class DoctorTask(QgsTask):
-    """Runs `semiseg doctor --json`; `report` holds the parsed answer, `error` a message."""
-
-    def __init__(self, python: str):
-        super().__init__("SemiSeg: check engine", QgsTask.CanCancel)
-        self.python, self.report, self.error = python, None, ""
-
-    def run(self) -> bool:
-        try:
-            result = engine.run(engine.command(self.python, "doctor", "--json"))
-        except (OSError, subprocess.TimeoutExpired, engine.EngineError) as e:
-            self.error = str(e)
-            return False
-        if result.returncode != 0:
-            self.error = (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1]
-            return False
-        try:
-            self.report = json.loads(result.stdout)
-        except ValueError:
-            self.error = "`semiseg doctor --json` did not print JSON: " + result.stdout[:200]
-            return False
-        return True
+def ask_doctor(python: str) -> tuple:
+    """Run `semiseg doctor --json` (any thread): (the parsed report, '') or (None, what went wrong)."""
+    try:
+        result = engine.run(engine.command(python, "doctor", "--json"))
+    except (OSError, subprocess.TimeoutExpired, engine.EngineError) as e:
+        return None, str(e)
+    if result.returncode != 0:
+        return None, (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1]
+    try:
+        return json.loads(result.stdout), ""
+    except ValueError:
+        return None, "`semiseg doctor --json` did not print JSON: " + result.stdout[:200]
 
 
-def format_report(report: dict, expected_version: str = "") -> str:
-    """The doctor's JSON as "key: value" lines, nested objects flattened with dots; first a
-    warning when the engine is not the version this plugin was built with (it may lack options
-    the plugin sends)."""
-    lines = []
-    found = report.get("semiseg")
+def verdict(report: dict, expected_version: str = "") -> str:
+    """One line: is the engine ready, on what device, and if not, what to do."""
+    found = report.get("semiseg", "?")
+    missing = report.get("missing") or []
+    if missing:
+        return f"Engine {found} lacks {', '.join(missing)}: press \"Set up engine\"."
     if expected_version and found != expected_version:
-        lines.append(f"The engine is version {found}, this plugin needs {expected_version}: "
-                     "press \"Set up engine\" to update it.")
+        return (f"Engine {found} found, this plugin needs {expected_version} (it may lack options the "
+                "plugin sends): press \"Set up engine\" to update it.")
+    if report.get("cuda_available"):
+        gpus = report.get("gpus") or ["a GPU"]
+        device = f"GPU {gpus[0]}" if isinstance(gpus[0], str) else f"GPU {gpus[0].get('name', '')}".strip()
+    else:
+        device = f"CPU, {report.get('cpu_threads', '?')} threads (no GPU)"
+    return f"Engine {found} ready · {device}"
+
+
+def format_report(report: dict) -> str:
+    """The doctor's JSON as "key: value" lines, nested objects flattened with dots (the details
+    behind the verdict)."""
+    lines = []
 
     def walk(prefix, value):
         if isinstance(value, dict):
@@ -74,10 +77,12 @@ def base_python() -> str:
 class SetupEngineTask(QgsTask):
     """Creates the managed venv and pip-installs the bundled engine into it, logging to `log`."""
 
-    def __init__(self, venv: Path = None, source: Path = None):
+    def __init__(self, venv: Path = None, source: Path = None, wheels: str = None):
+        """`wheels`: a folder of wheels to install from instead of the network (pip --no-index)."""
         super().__init__("SemiSeg: set up engine", QgsTask.CanCancel)
         self.venv = Path(venv or managed_venv())
         self.source = Path(source or engine_source())
+        self.wheels = wheels if wheels is not None else wheels_folder()
         self.log = self.venv.parent / "setup-log.txt"
         self.error = ""
 
@@ -88,13 +93,15 @@ class SetupEngineTask(QgsTask):
             return False
         python = str(venv_python(self.venv))
         fresh = not self.venv.exists()  # a cancelled first set-up leaves no half-built engine behind
+        (self.venv / READY_MARKER).unlink(missing_ok=True)  # not the engine until this set-up completes
+        offline = ["--no-index", "--find-links", self.wheels] if self.wheels else []
         with tempfile.TemporaryDirectory() as tmp, open(self.log, "w") as log:
             # pip builds in the source tree; the installed plugin folder may be read-only.
             build = Path(tmp) / "engine"
             shutil.copytree(self.source, build, ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
             steps = [[base_python(), "-m", "venv", str(self.venv)],
-                     [python, "-m", "pip", "install", "--upgrade", "pip"],
-                     [python, "-m", "pip", "install", str(build)]]
+                     *([] if offline else [[python, "-m", "pip", "install", "--upgrade", "pip"]]),
+                     [python, "-m", "pip", "install", *offline, str(build)]]
             for i, args in enumerate(steps):
                 if self.isCanceled():
                     return self._cancelled(fresh)
@@ -113,8 +120,9 @@ class SetupEngineTask(QgsTask):
                 if self.isCanceled():
                     return self._cancelled(fresh)
                 if process.returncode != 0:
-                    self.error = f"\"{' '.join(args[1:4])}\" failed (exit code {process.returncode}); see {self.log}"
+                    self.error = f"\"{' '.join(args[1:4])}\" failed: {_pip_error(self.log)} (log: {self.log})"
                     return False
+        (self.venv / READY_MARKER).write_text("")
         return True
 
     def _cancelled(self, fresh: bool) -> bool:
@@ -126,3 +134,13 @@ class SetupEngineTask(QgsTask):
     @property
     def python(self) -> str:
         return str(venv_python(self.venv))
+
+
+def _pip_error(log: Path) -> str:
+    """pip's own account of the failure (its last ERROR line: e.g. a build requirement not found offline)."""
+    try:
+        lines = [l.strip() for l in log.read_text(errors="replace").splitlines() if l.strip()]
+    except OSError:
+        return "see the log"
+    errors = [l for l in lines if l.startswith("ERROR:")]
+    return (errors or lines or ["see the log"])[0 if errors else -1]

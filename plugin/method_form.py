@@ -2,7 +2,7 @@
 
 `<engine python> -m semiseg.cli methods --json` answers {"default": name, "methods": {name:
 {"summary", "uses_unlabeled", "supports_domains", "needs_domains", "default_arch", "parameters": <JSON schema>}}}.
-`MethodsQuery` asks once per engine Python (the answer is cached for the session); `MethodForm`
+`ask_engine` asks once per engine Python (the answer is cached for the session); `MethodForm`
 turns one method's schema into widgets and gives back only the parameters that differ from
 their defaults, which is what goes into job.json `method` beside `name`.
 """
@@ -11,7 +11,7 @@ import math
 import subprocess
 from dataclasses import dataclass
 
-from qgis.PyQt.QtCore import QLocale, Qt, QThread, pyqtSignal
+from qgis.PyQt.QtCore import QLocale, Qt, pyqtSignal
 from qgis.PyQt.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QLabel, QLineEdit,
                                  QListWidget, QListWidgetItem, QWidget)
 from qgis.gui import QgsDoubleSpinBox, QgsSpinBox
@@ -75,27 +75,6 @@ def ask_engine(python: str, timeout_s: float = 60) -> MethodCatalog:
                                       f"only \"{FALLBACK_METHOD}\" is offered.")
     _cache[python] = catalog
     return catalog
-
-
-_running = []  # a query must outlive the dock that asked: a QThread destroyed while it runs aborts QGIS
-
-
-class MethodsQuery(QThread):
-    """Asks the engine for its methods off the GUI thread; `answered(query)` when `catalog` is in.
-
-    Not a QgsTask: QGIS announces the end of every task ("Task complete: ...") as the user's work.
-    """
-    answered = pyqtSignal(object)
-
-    def __init__(self, python: str):
-        super().__init__()
-        self.python, self.catalog = python, None
-        _running.append(self)
-        self.finished.connect(lambda: _running.remove(self) if self in _running else None)
-
-    def run(self) -> None:
-        self.catalog = ask_engine(self.python)
-        self.answered.emit(self)
 
 
 # ---- the form ------------------------------------------------------------------------------------

@@ -16,13 +16,26 @@ def venv_python(venv: Path) -> Path:
     return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
+# Written into the managed venv when "Set up engine" has completed: a set-up that failed or was
+# cancelled half-way leaves an environment that must never be taken for the engine.
+READY_MARKER = ".semiseg-ready"
+ENGINE_PYTHON_ENV = "SEMISEG_ENGINE_PYTHON"
+WHEELS_ENV = "SEMISEG_WHEELS"
+
+
 def engine_python() -> str:
-    """The configured engine Python, else the managed venv's Python when it exists, else ''."""
-    configured = QgsSettings().value(_KEY + "engine_python", "", type=str)
+    """The configured engine Python, else $SEMISEG_ENGINE_PYTHON, else the managed venv's Python
+    when its set-up completed, else ''."""
+    configured = QgsSettings().value(_KEY + "engine_python", "", type=str) or os.environ.get(ENGINE_PYTHON_ENV, "")
     if configured:
         return configured
-    managed = venv_python(managed_venv())
-    return str(managed) if managed.exists() else ""
+    managed = managed_venv()
+    return str(venv_python(managed)) if (managed / READY_MARKER).is_file() else ""
+
+
+def wheels_folder() -> str:
+    """A folder of wheels "Set up engine" installs from without the network ($SEMISEG_WHEELS), or ''."""
+    return QgsSettings().value(_KEY + "wheels_folder", "", type=str) or os.environ.get(WHEELS_ENV, "")
 
 
 def set_engine_python(path: str) -> None:

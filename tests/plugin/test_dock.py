@@ -23,9 +23,10 @@ METHODS_ANSWER = json.loads((Path(__file__).parent / "engine_methods.json").read
 
 
 @pytest.fixture()
-def dock(project):
+def dock(project, monkeypatch):
     configured = settings.engine_python()
     settings.set_engine_python("")  # no engine: these tests never start one
+    monkeypatch.delenv(settings.ENGINE_PYTHON_ENV, raising=False)
     dock = SemiSegDock()
     yield dock
     dock.dispose()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from qgis.PyQt.QtCore import QCoreApplication, Qt
-from qgis.core import (QgsApplication, QgsProcessingContext, QgsProcessingFeedback, QgsProject, QgsRasterLayer, QgsRectangle,
+from qgis.core import (QgsApplication, QgsProcessingContext, QgsProcessingFeedback, QgsProject, QgsRasterLayer, QgsRectangle, QgsSettings,
                        QgsVectorLayer)
 from qgis.gui import QgsMapCanvas
 
@@ -461,20 +461,54 @@ def test_the_engine_gets_none_of_qgis_python_and_gdal_settings(monkeypatch):
     assert env["PYTHONUNBUFFERED"] == "1" and env["PATH"] == os.environ["PATH"]
 
 
-def test_doctor_reports_the_engine(engine_python):
-    from qgis.core import QgsApplication
-    task = engine_setup.DoctorTask(engine_python)
-    done = []
-    task.taskCompleted.connect(lambda: done.append(True))
-    task.taskTerminated.connect(lambda: done.append(False))
-    QgsApplication.taskManager().addTask(task)
-    wait(lambda: done, 120)
-    assert done == [True], task.error
-    report = engine_setup.format_report(task.report, paths.plugin_version())
-    assert task.report["semiseg"] == paths.plugin_version() and not task.report["missing"]  # this checkout's engine
-    assert "Set up engine" not in report
-    stale = engine_setup.format_report({**task.report, "semiseg": "0.0.1"}, paths.plugin_version())
-    assert stale.splitlines()[0].startswith("The engine is version 0.0.1, this plugin needs")
+def test_the_dock_shows_the_engines_verdict_as_it_opens(project, engine_python):
+    dock = SemiSegDock()  # the engine Python comes from the environment (SEMISEG_ENGINE_PYTHON in `make test`)
+    try:
+        dock.python_edit.setFilePath(engine_python)
+        wait(lambda: "ready" in dock.engine_group.title() or "not usable" in dock.engine_group.title(), 120)
+        title = dock.engine_group.title()
+        assert title == f"Engine — Engine {paths.plugin_version()} ready · CPU, {os.cpu_count()} threads (no GPU)" or "GPU" in title, title
+        assert "torch:" in dock.engine_group.toolTip()  # the details behind the verdict
+    finally:
+        dock.dispose()
+
+
+def test_the_verdict_says_what_to_do_when_the_engine_is_not_ready():
+    report = {"semiseg": paths.plugin_version(), "missing": [], "cuda_available": False, "cpu_threads": 2}
+    assert engine_setup.verdict(report, paths.plugin_version()).endswith("ready · CPU, 2 threads (no GPU)")
+    assert engine_setup.verdict({**report, "semiseg": "0.0.1"}, paths.plugin_version()).startswith(
+        f"Engine 0.0.1 found, this plugin needs {paths.plugin_version()}")
+    assert engine_setup.verdict({**report, "missing": ["torch"]}) == "Engine %s lacks torch: press \"Set up engine\"." % paths.plugin_version()
+
+
+def test_the_dock_takes_the_engine_python_from_the_environment(project, monkeypatch, engine_python):
+    from semiseg_qgis import settings
+    configured = settings.engine_python()
+    settings.set_engine_python("")
+    monkeypatch.setenv("SEMISEG_ENGINE_PYTHON", engine_python)
+    try:
+        dock = SemiSegDock()
+        assert dock.python_edit.filePath() == engine_python
+        dock.dispose()
+    finally:
+        settings.set_engine_python(configured)
+
+
+def test_an_offline_set_up_says_what_pip_missed_and_its_half_built_venv_is_never_the_engine(tmp_path, monkeypatch):
+    from semiseg_qgis import settings
+    (tmp_path / "wheels").mkdir()  # an empty wheel folder: pip finds nothing to build the engine with
+    task = engine_setup.SetupEngineTask(venv=tmp_path / "venv", wheels=str(tmp_path / "wheels"))
+    assert not task.run()
+    assert "ERROR:" in task.error and "setuptools" in task.error, task.error  # the cause, not only "see the log"
+    assert not (tmp_path / "venv" / settings.READY_MARKER).exists()
+    monkeypatch.setattr(settings, "managed_venv", lambda: tmp_path / "venv")
+    monkeypatch.delenv("SEMISEG_ENGINE_PYTHON", raising=False)
+    configured = QgsSettings().value("semiseg/engine_python", "")
+    settings.set_engine_python("")
+    try:
+        assert settings.venv_python(tmp_path / "venv").exists() and settings.engine_python() == ""
+    finally:
+        settings.set_engine_python(configured)
 
 
 def test_a_raster_without_crs_and_its_labels_are_valid_for_the_engine(project, tmp_path, engine_python):
