@@ -1,0 +1,45 @@
+"""Run inside QGIS by /work/shared/tools/qgis-screenshot: the engine's status line and the Jobs list.
+
+    /work/shared/tools/qgis-screenshot build/semiseg_qgis docs/images/engine_and_jobs.png \
+        docs/images/engine_and_jobs_screenshot.py --wait 150
+A Quick map completes, then a training is cancelled after a few steps: the Jobs list shows each
+job's state and disk use (the cancelled one keeps its checkpoint for Resume), the Engine section's
+title the engine's verdict. Needs the engine at <repo>/.venv/bin/python (or $SEMISEG_ENGINE_PYTHON).
+"""
+import importlib.util
+from pathlib import Path
+
+from qgis.PyQt.QtCore import QTimer
+
+_spec = importlib.util.spec_from_file_location("dock_screenshot", Path(__file__).with_name("dock_screenshot.py"))
+scene = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(scene)
+
+
+def run(iface):
+    dock = scene.prepare(iface)
+    dock.engine_group.setCollapsed(False)
+    quick = dock.start_training(quick=True)
+    if quick is None:
+        raise RuntimeError(dock.error_label.text())
+
+    def train_then_cancel(_state):
+        dock.steps.setValue(2000)
+        task = dock.start_training()
+        if task is None:
+            raise RuntimeError(dock.error_label.text())
+        task.stateChanged.connect(lambda state: state.step >= 3 and dock.task is task and dock.cancel())
+        task.ended.connect(lambda _s: QTimer.singleShot(500, lambda: show_jobs(dock)))
+
+    quick.ended.connect(train_then_cancel)
+
+
+def show_jobs(dock):
+    """The Jobs list in view, open, below the Engine section's verdict."""
+    from qgis.PyQt.QtWidgets import QScrollArea
+
+    for group in dock.findChildren(type(dock.engine_group)):
+        if group is not dock.engine_group and dock.jobs not in group.findChildren(type(dock.jobs)):
+            group.setCollapsed(True)
+    dock.findChild(QScrollArea).ensureWidgetVisible(dock.jobs)
+    dock.jobs.showPopup()
