@@ -131,8 +131,12 @@ class SemiSegDock(QgsDockWidget):
         self.labelled_label.setWordWrap(True)
         self.labelled_label.setToolTip("Each of these rasters, with its own label layers, is a labelled "
                                        "raster of the job; the first one is predicted after training.")
+        self.crs_note = QLabel()
+        self.crs_note.setWordWrap(True)
+        self.crs_note.hide()
         form = QFormLayout(group)
         form.addRow("Raster", self.raster_combo)
+        form.addRow(self.crs_note)
         form.addRow(self.class_table)
         form.addRow("Active class", self.active_class)
         form.addRow("Scribble width", self.line_width)
@@ -406,6 +410,7 @@ class SemiSegDock(QgsDockWidget):
         self._show_label_layers(self.raster_combo.currentLayer())
 
     def _show_label_layers(self, raster) -> None:
+        self._show_crs_note(raster)
         mine = label_layers.label_layers_for(raster.id(), self.project) if raster else []
         self.labels_label.setText(
             "Labels: " + ", ".join(l.name() for l in mine) if mine else
@@ -415,6 +420,17 @@ class SemiSegDock(QgsDockWidget):
         if left_out:
             text += " (left out, no labels drawn yet: " + ", ".join(r.name() for r in left_out) + ")"
         self.labelled_label.setText(text)
+
+    def _show_crs_note(self, raster) -> None:
+        """A raster without a CRS (a seismic section) has no place on the map: say how SemiSeg and
+        QGIS treat it, instead of leaving it at a continental scale on the project's origin."""
+        placeless = raster is not None and not raster.crs().isValid()
+        self.crs_note.setVisible(placeless)
+        if placeless:
+            self.crs_note.setText(
+                f"{raster.name()} has no CRS: SemiSeg reads it, its labels and its maps in pixel "
+                "coordinates (x = column, y = -row), as QGIS draws it. Every raster without a CRS "
+                "lies at that same place: show one at a time, and zoom to it (Zoom to Layer).")
 
     def labelled_rasters(self) -> tuple:
         """([(raster layer, its label layers)], [raster layers left out]) for training.

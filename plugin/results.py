@@ -63,13 +63,18 @@ ORDER = ("polygons", "classes", "confidence")
 
 
 def group_above(project: QgsProject, group_name: str, source_layer=None) -> QgsLayerTreeGroup:
-    """The group named `group_name` (made right above `source_layer` in the tree, else at the top)."""
+    """The group named `group_name` (made right above `source_layer` in the tree, else at the top).
+
+    Rasters without a CRS all lie at the same place: a map of one goes to the very top, or the
+    other rasters listed above it would hide it.
+    """
     root = project.layerTreeRoot()
     existing = root.findGroup(group_name)
     if existing is not None:
         return existing
     parent, index = root, 0
-    node = root.findLayer(source_layer.id()) if source_layer is not None else None
+    placed = source_layer is not None and source_layer.crs().isValid()
+    node = root.findLayer(source_layer.id()) if placed else None
     if node is not None:
         parent = node.parent()
         index = parent.children().index(node)

@@ -119,6 +119,24 @@ def test_removing_a_class_deletes_its_labels_and_keeps_ids_contiguous(dock, rast
     assert categories(scribbles) == [(0, "a", "#111111"), (1, "c", "#333333")]
 
 
+def test_a_raster_without_crs_is_explained_where_it_is_picked(dock, raster, project, tmp_path):
+    section = QgsRasterLayer(str(make_raster(tmp_path / "section.tif", georeferenced=False)), "section")
+    project.addMapLayer(section)
+    dock.raster_combo.setLayer(section)
+    assert not dock.crs_note.isHidden() and "section has no CRS" in dock.crs_note.text()
+    dock.raster_combo.setLayer(raster)  # georeferenced: nothing to explain
+    assert dock.crs_note.isHidden()
+
+    from semiseg_qgis import results
+    mosaic = QgsRasterLayer(str(make_raster(tmp_path / "mosaic.tif", georeferenced=False)), "mosaic")
+    project.addMapLayer(mosaic)  # listed above the section, at the same place
+    results.group_above(project, "section maps", section)
+    results.group_above(project, "scene maps", raster)
+    order = [node.name() for node in project.layerTreeRoot().children()]
+    assert order[0] == "section maps"  # not hidden under the mosaic at the same place
+    assert order.index("scene maps") == order.index("scene") - 1  # right above its raster
+
+
 def test_label_layers_of_a_raster_without_crs_have_no_crs(dock, project, tmp_path):
     raster = QgsRasterLayer(str(make_raster(tmp_path / "section.tif", georeferenced=False)), "section")
     project.addMapLayer(raster)
