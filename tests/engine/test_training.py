@@ -166,8 +166,8 @@ def test_sigterm_checkpoints_and_leaves_no_half_written_output(scene_job):
     assert not [p for p in scene_job.rglob("*") if "partial" in p.name]
 
 
-def test_sigterm_stops_a_prediction_and_leaves_no_partial_file(scene_job, tmp_path):
-    """The plugin cancels `semiseg predict` with SIGTERM: the temporary outputs must go too."""
+def _a_long_prediction_under_way(scene_job, tmp_path):
+    """(raster, --out folder, process) of `semiseg predict` on a 1536 px raster, a window done."""
     write_job(scene_job, predict=[])
     assert main(["train", str(scene_job), "--quiet"]) == 0
     big = write_raster(tmp_path / "big.tif", np.random.default_rng(0).integers(0, 255, (3, 1536, 1536), dtype=np.uint8))
@@ -175,6 +175,12 @@ def test_sigterm_stops_a_prediction_and_leaves_no_partial_file(scene_job, tmp_pa
     args = [*SEMISEG, "predict", str(scene_job / "model"), str(big), "--out", str(out), "--events", "--quiet", "--batch-size", "1"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for_step(out, 1, proc)
+    return big, out, proc
+
+
+def test_sigterm_stops_a_prediction_and_leaves_no_partial_file(scene_job, tmp_path):
+    """The plugin cancels `semiseg predict` with SIGTERM: the temporary outputs must go too."""
+    _, out, proc = _a_long_prediction_under_way(scene_job, tmp_path)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(120) == 130
     done = events_of(out)[-1]
@@ -184,13 +190,7 @@ def test_sigterm_stops_a_prediction_and_leaves_no_partial_file(scene_job, tmp_pa
 
 def test_a_prediction_killed_with_sigkill_leaves_nothing_after_the_next_run(scene_job, tmp_path):
     """kill -9 gives no chance to clean up: the next prediction into the folder removes the dead run's temporaries."""
-    write_job(scene_job, predict=[])
-    assert main(["train", str(scene_job), "--quiet"]) == 0
-    big = write_raster(tmp_path / "big.tif", np.random.default_rng(0).integers(0, 255, (3, 1536, 1536), dtype=np.uint8))
-    out = tmp_path / "maps"
-    args = [*SEMISEG, "predict", str(scene_job / "model"), str(big), "--out", str(out), "--events", "--quiet", "--batch-size", "1"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for_step(out, 1, proc)
+    big, out, proc = _a_long_prediction_under_way(scene_job, tmp_path)
     proc.kill()
     proc.wait(60)
     assert [p for p in out.iterdir() if "partial" in p.name], "the killed run had temporaries to leave"
