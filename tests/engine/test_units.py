@@ -163,3 +163,27 @@ def test_auto_precision_trains_in_bfloat16_only_on_a_cpu_that_computes_in_it(tmp
     assert lightning_precision("auto", "cpu") == "32-true" and lightning_precision("bf16", "cpu") == "bf16-mixed"
     monkeypatch.setattr("semiseg.train.precision.cpu_has_native_bf16", lambda: True)
     assert lightning_precision("auto", "cpu") == "bf16-mixed" and lightning_precision("32", "cpu") == "32-true"
+
+
+def test_the_eta_follows_the_pace_after_the_first_step_not_the_start_up(tmp_path, monkeypatch):
+    """A first step that also starts workers and reads rasters must not stretch every ETA after it."""
+    import json
+    from types import SimpleNamespace
+
+    import semiseg.train.callbacks as callbacks
+    from semiseg.jobs.events import EventLog
+
+    clock = [100.0]
+    monkeypatch.setattr(callbacks.time, "monotonic", lambda: clock[0])
+    progress = callbacks.ProgressEvents(EventLog(tmp_path), total_steps=100)
+    trainer = SimpleNamespace(global_step=0, optimizers=[SimpleNamespace(param_groups=[{"lr": 1e-3}])])
+    module = SimpleNamespace(last_parts={})
+    progress.on_train_start(trainer, module)
+    for step, seconds in ((1, 20.0), (2, 1.0), (3, 1.0), (4, 1.0)):  # start-up, then 1 s a step
+        clock[0] += seconds
+        trainer.global_step = step
+        progress.on_train_batch_end(trainer, module, {"loss": torch.tensor(0.5)}, None, step - 1)
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in events] == [1, 2, 3, 4]
+    assert events[-1]["eta_s"] == pytest.approx(96.0)  # 96 steps left at 1 s; from the start it said 552
+    assert events[-1]["elapsed_s"] == pytest.approx(23.0)
