@@ -430,7 +430,20 @@ class SemiSegDock(QgsDockWidget):
             self.crs_note.setText(
                 f"{raster.name()} has no CRS: SemiSeg reads it, its labels and its maps in pixel "
                 "coordinates (x = column, y = -row), as QGIS draws it. Every raster without a CRS "
-                "lies at that same place: show one at a time, and zoom to it (Zoom to Layer).")
+                "lies at that same place: show one at a time.")
+            self._bring_into_view(raster)
+
+    def _bring_into_view(self, raster) -> None:
+        """Zoom to a placeless raster that the map shows as a speck (or not at all): in a
+        geographic project its pixels count as degrees, at a scale of 1:200 million."""
+        if self.canvas is None:
+            return
+        extent = self.canvas.mapSettings().layerExtentToOutputExtent(raster, raster.extent())
+        view = self.canvas.extent()
+        shown = extent.intersect(view)
+        if shown.isEmpty() or shown.area() < 0.01 * view.area():
+            self.canvas.setExtent(extent)
+            self.canvas.refresh()
 
     def labelled_rasters(self) -> tuple:
         """([(raster layer, its label layers)], [raster layers left out]) for training.

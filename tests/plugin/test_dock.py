@@ -5,8 +5,9 @@ import os
 from pathlib import Path
 
 import pytest
-from qgis.core import (QgsEditFormConfig, QgsGeometry, QgsPointXY, QgsRasterLayer,
+from qgis.core import (QgsEditFormConfig, QgsGeometry, QgsPointXY, QgsRasterLayer, QgsRectangle,
                        QgsVectorLayerUtils)
+from qgis.gui import QgsMapCanvas
 
 from qgis.PyQt.QtCore import Qt
 
@@ -124,6 +125,16 @@ def test_a_raster_without_crs_is_explained_where_it_is_picked(dock, raster, proj
     project.addMapLayer(section)
     dock.raster_combo.setLayer(section)
     assert not dock.crs_note.isHidden() and "section has no CRS" in dock.crs_note.text()
+    canvas = QgsMapCanvas()
+    canvas.resize(400, 400)
+    canvas.setExtent(QgsRectangle(500, 500, 5000, 5000))  # far from the section
+    placed = SemiSegDock(canvas=canvas)
+    try:
+        placed.raster_combo.setLayer(raster)
+        placed.raster_combo.setLayer(section)  # picked: the map goes to it
+        assert canvas.extent().contains(section.extent().buffered(-1)) and canvas.extent().width() < 3 * section.extent().width()
+    finally:
+        placed.dispose()
     dock.raster_combo.setLayer(raster)  # georeferenced: nothing to explain
     assert dock.crs_note.isHidden()
 
