@@ -262,6 +262,11 @@ class SemiSegDock(QgsDockWidget):
         layout.addLayout(row)
         layout.addWidget(self.progress)
         layout.addWidget(self.status_label)
+        self.detach_note = QLabel("Closing QGIS leaves this training running (the engine is its own process); "
+                                  "the dock follows it again when the project is opened.")
+        self.detach_note.setWordWrap(True)
+        self.detach_note.hide()
+        layout.addWidget(self.detach_note)
         layout.addWidget(self.error_label)
         layout.addWidget(QLabel("Jobs"))
         layout.addWidget(self.jobs)
@@ -635,6 +640,7 @@ class SemiSegDock(QgsDockWidget):
         self.error_label.hide()
         self.progress.setRange(0, 0)  # busy until the first progress event
         self.status_label.setText("starting the engine…")
+        self.detach_note.setVisible(not task.predict)
         self._fill_jobs()
         QgsApplication.taskManager().addTask(task)
         return task
@@ -656,6 +662,7 @@ class SemiSegDock(QgsDockWidget):
 
     def _task_ended(self, state) -> None:
         self.task = None
+        self.detach_note.hide()
         for button in (self.train_button, self.quick_button, self.predict_button):
             button.setEnabled(True)
         self.cancel_button.setEnabled(False)

@@ -36,9 +36,12 @@ class SemiSegPlugin:
         self.dock.hide()
         self.dock.visibilityChanged.connect(self.action.setChecked)
         self.action.toggled.connect(self.dock.setVisible)
+        # QGIS cancels the tasks left at its exit: the dock lets go of a training run before that.
+        QgsApplication.instance().aboutToQuit.connect(self.dock.dispose)
 
     def unload(self):
         if self.dock is not None:
+            QgsApplication.instance().aboutToQuit.disconnect(self.dock.dispose)
             self.dock.dispose()
             self.iface.removeDockWidget(self.dock)
             self.dock.deleteLater()

@@ -24,7 +24,9 @@ class EngineTask(QgsTask):
         `job_dir`: where events.jsonl appears; `predict`: a `semiseg predict --events` run
         (progress counts windows; cancel terminates it, there is no checkpoint to write).
         """
-        super().__init__(description, QgsTask.CanCancel)
+        # A training is its own process by design: closing QGIS leaves it running (QGIS asks
+        # nothing about it; the plugin detaches as QGIS quits, and the next dock follows it again).
+        super().__init__(description, QgsTask.CanCancel if predict else QgsTask.CanCancel | QgsTask.CancelWithoutPrompt)
         self.args, self.job_dir, self.console = args, job_dir, Path(console)
         self.predict = predict
         self.state = JobState(unit="window" if predict else "step")

@@ -260,6 +260,8 @@ def test_cancel_stops_cleanly_and_offers_resume(labelled, tmp_path):
     task.ended.connect(ended.append)
     wait(lambda: read_state(job_dir).step >= 2)
     wait(lambda: dock.jobs.itemText(dock.jobs.findData(str(job_dir))).startswith("job — running"), 30)
+    assert task.flags() & task.CancelWithoutPrompt  # QGIS does not offer to cancel it as it closes ...
+    assert not dock.detach_note.isHidden() and "leaves this training running" in dock.detach_note.text()  # ... the dock says why
     shown = []
     task.stateChanged.connect(lambda state: shown.append(dock.status_label.text()))
     dock.cancel()
