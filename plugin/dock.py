@@ -6,7 +6,7 @@ result layers are added by `results` when a task ends (on the GUI thread).
 from pathlib import Path
 
 from qgis.PyQt import sip
-from qgis.PyQt.QtCore import QUrl, Qt
+from qgis.PyQt.QtCore import QTimer, QUrl, Qt
 from qgis.PyQt.QtGui import QColor, QDesktopServices, QIcon, QPixmap, QTextCursor
 from qgis.PyQt.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                  QGroupBox, QListWidget, QListWidgetItem, QMenu, QMessageBox, QPlainTextEdit,
@@ -66,6 +66,12 @@ class SemiSegDock(QgsDockWidget):
         self.load_project_state()
         self.load_methods()
         self.check_engine()
+        # Jobs the dock does not follow (run from a terminal, or several after a restart) still
+        # show their true state: the list reads their events again every few seconds.
+        self.job_states_timer = QTimer(self)
+        self.job_states_timer.setInterval(5000)
+        self.job_states_timer.timeout.connect(self._refresh_job_states)
+        self.job_states_timer.start()
 
     # ---- building the sections -------------------------------------------------------------
     def _engine_group(self):
@@ -716,6 +722,15 @@ class SemiSegDock(QgsDockWidget):
         if self.jobs.count() and show:
             self.show_job(Path(self.jobs.currentData()))
 
+    def _refresh_job_states(self) -> None:
+        if self._disposed:
+            return
+        for index in range(self.jobs.count()):
+            job_dir = Path(self.jobs.itemData(index))
+            if self.task is not None and job_dir == self.current_job:
+                continue  # the followed run updates its own line
+            self.jobs.setItemText(index, self._job_item_text(job_dir, read_state(job_dir).status))
+
     @staticmethod
     def _job_item_text(job_dir: Path, status: str) -> str:
         return f"{job_dir.name} — {status} · {job_registry.format_size(job_registry.disk_use(job_dir))}"
@@ -811,6 +826,7 @@ class SemiSegDock(QgsDockWidget):
         if self._disposed:
             return
         self._disposed = True
+        self.job_states_timer.stop()
         if self.helper_task is not None and not sip.isdeleted(self.helper_task):
             _disconnect(self.helper_task.taskCompleted, self.helper_task.taskTerminated)
         if self.task is not None:

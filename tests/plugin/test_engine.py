@@ -371,6 +371,24 @@ def test_a_job_running_when_qgis_restarts_is_followed_to_the_end(labelled, tmp_p
         reopened.dispose()
 
 
+def test_the_jobs_list_shows_the_true_state_of_jobs_the_dock_does_not_follow(labelled, tmp_path, engine_python):
+    dock, _, _ = labelled
+    dock.steps.setValue(5000)
+    job_dir = dock.write_job(tmp_path / "job")
+    dock.job_states_timer.setInterval(200)
+    process = engine.start(engine.command(engine_python, "train", str(job_dir), "--quiet", "--device", "cpu"),
+                           job_dir / "console.txt")  # run from a terminal: the dock follows nothing
+    try:
+        listed = lambda: dock.jobs.itemText(dock.jobs.findData(str(job_dir)))  # noqa: E731
+        wait(lambda: listed().startswith("job — running"), 120)
+        assert dock.task is None
+        (job_dir / "cancel").touch()
+        wait(lambda: listed().startswith("job — cancelled"), 120)
+    finally:
+        (job_dir / "cancel").touch()
+        process.wait(120)
+
+
 def test_processing_train_then_predict(labelled, tmp_path):
     _, raster, scribbles = labelled
     trained = processing.run("semiseg:train", {
