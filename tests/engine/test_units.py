@@ -187,3 +187,15 @@ def test_the_eta_follows_the_pace_after_the_first_step_not_the_start_up(tmp_path
     assert [e["step"] for e in events] == [1, 2, 3, 4]
     assert events[-1]["eta_s"] == pytest.approx(96.0)  # 96 steps left at 1 s; from the start it said 552
     assert events[-1]["elapsed_s"] == pytest.approx(23.0)
+
+
+def test_importing_the_engine_leaves_gdal_settings_alone_and_the_cli_sets_them():
+    """A library import must not change its host's GDAL cache (issue 26); `semiseg` runs with a small one."""
+    import subprocess
+    import sys
+
+    probe = ("import os; os.environ.pop('GDAL_CACHEMAX', None); import semiseg.io.rasters, semiseg.predict.raster; "
+             "print(os.environ.get('GDAL_CACHEMAX')); from semiseg.cli import main; main(['methods']); "
+             "print(os.environ.get('GDAL_CACHEMAX'))")
+    lines = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert lines[0] == "None" and lines[-1] == "256"

@@ -128,6 +128,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from semiseg.errors import Cancelled, UserError
+    from semiseg.io import gdal_settings
+
+    gdal_settings.configure()
 
     handler = globals()[f"_cmd_{args.command}"]
     try:

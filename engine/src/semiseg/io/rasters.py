@@ -8,8 +8,6 @@ y = -row.
 
 from __future__ import annotations
 
-import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -17,18 +15,11 @@ from typing import Sequence
 import numpy as np
 import rasterio
 from affine import Affine
-from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
 from semiseg.errors import UserError, first_line
 
-# GDAL's block cache defaults to 5 % of RAM per process; windows are read once and outputs are
-# written strip by strip, so a small cache suffices and keeps memory flat (and every data-loading
-# worker small). A user's own GDAL_CACHEMAX wins. Read by GDAL at its first raster access.
-os.environ.setdefault("GDAL_CACHEMAX", "256")
-
-# Seismic sections arrive without georeference; the engine handles that on purpose (below).
-warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
 
 # How QGIS displays a raster that has neither CRS nor geotransform.
 QGIS_PIXEL_TRANSFORM = Affine(1.0, 0.0, 0.0, 0.0, -1.0, 0.0)

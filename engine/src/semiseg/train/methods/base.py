@@ -1,7 +1,8 @@
 """What every training method provides.
 
-A method owns its networks and turns one batch into a loss; the shared loop
-(train/task.py) does optimisation, checkpoints, validation, events and export.
+A method owns its networks and turns one batch into a loss; the shared Lightning module
+(train/task.py) does the optimisation, schedule and per-step randomness, train/callbacks.py the
+checkpoints, validation and events, train/runner.py the export.
 A method's loss should be readable top to bottom in its own module.
 """
 

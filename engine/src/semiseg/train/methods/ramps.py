@@ -15,7 +15,7 @@ def unsupervised_weight(progress: float, weight: float, warmup: float, rampup: f
     """0 during a supervised-only warm-up, then a sigmoid ramp to `weight` over `rampup` of the run.
 
     A consistency target from a network that has learnt nothing yet teaches nothing and can
-    drown the few labels (shared methods.md section 7), hence the warm-up before the ramp.
+    drown the few labels (docs/methods.md, shared modules), hence the warm-up before the ramp.
     """
     if progress < warmup:
         return 0.0
