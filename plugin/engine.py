@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from .events import EventTail, JobState, engine_alive
+from .jobdir import JobDir
 
 EXIT_STATUS = {0: "completed", 130: "cancelled", 2: "failed", 1: "failed"}
 # Variables QGIS sets for its own Python and GDAL; the engine must use its own.
@@ -29,6 +30,20 @@ def command(python: str, *args: str) -> list:
     if not Path(python).is_file():
         raise EngineError(f"Engine Python not found: {python}")
     return [python, "-m", "semiseg.cli", *args]
+
+
+def train_command(python: str, job_dir: Path, device: str, resume: bool = False) -> list:
+    """`semiseg train JOB_DIR` as the dock and Processing run it (`resume`: from its last checkpoint;
+    the engine clears an old cancel request itself)."""
+    return command(python, "train", str(job_dir), "--quiet", "--device", device, *(["--resume"] if resume else []))
+
+
+def predict_command(python: str, model: str, raster: str, out: Path, device: str, area: list = (),
+                    polygons: bool = False) -> list:
+    """`semiseg predict` writing events into OUT, so it is followed as a training job is;
+    `area`: map_area.bounds_args of the part to predict."""
+    return command(python, "predict", model, raster, "--out", str(out), "--device", device, "--quiet",
+                   "--events", *area, *(["--polygons"] if polygons else []))
 
 
 # Windows: no console window pops up for each engine command (0 elsewhere).
@@ -73,7 +88,7 @@ def watch(job_dir, process, on_events, is_canceled, console: Path, grace_s: floa
     state = JobState(status="running", unit=unit)
     if not cancel_file:
         grace_s = 0
-    tail = EventTail(Path(job_dir) / "events.jsonl") if job_dir else None
+    tail = EventTail(JobDir(Path(job_dir)).events) if job_dir else None
     cancel_at = None
 
     def poll_events():
@@ -95,7 +110,7 @@ def watch(job_dir, process, on_events, is_canceled, console: Path, grace_s: floa
         if cancel_at is None and is_canceled():
             cancel_at = time.monotonic()
         if cancel_at is not None and job_dir and cancel_file:
-            (Path(job_dir) / "cancel").touch()
+            JobDir(Path(job_dir)).cancel_request.touch()
         if cancel_at is not None and time.monotonic() - cancel_at >= (grace_s if job_dir else 0):
             _terminate(process, state.pid)
             cancel_at = float("inf")  # terminate once

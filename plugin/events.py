@@ -8,6 +8,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .jobdir import JobDir
+
 FINISHED = ("completed", "cancelled", "failed")
 
 
@@ -109,7 +111,7 @@ def format_seconds(seconds: float) -> str:
 def read_state(job_dir: Path) -> JobState:
     """The state of a job from its whole event file; a run whose process is gone is 'interrupted'."""
     state = JobState()
-    for event in EventTail(Path(job_dir) / "events.jsonl").read_new():
+    for event in EventTail(JobDir(Path(job_dir)).events).read_new():
         state.apply(event)
     if state.status == "running" and not engine_alive(state.pid):
         state.status = "interrupted"

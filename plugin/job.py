@@ -13,6 +13,7 @@ from pathlib import Path
 from qgis.core import QgsCoordinateTransformContext, QgsProject, QgsVectorFileWriter
 
 from . import classes as class_list
+from .jobdir import MODEL_FILE, JobDir, labels_file_name
 from .label_layers import CLASS_FIELD
 
 # Methods of a one-domain job (Processing builds no others; usss needs several domains), in the
@@ -62,11 +63,6 @@ def quick_map(request: JobRequest) -> JobRequest:
     return replace(request, method=QUICK_METHOD, method_params={}, init_from="")
 
 
-def labels_file_name(index: int) -> str:
-    """labels.gpkg for the first labelled raster, labels_2.gpkg for the second, ..."""
-    return "labels.gpkg" if index == 0 else f"labels_{index + 1}.gpkg"
-
-
 def new_job_dir(base: str, project: QgsProject, prefix: str = "") -> Path:
     """A fresh JOB_DIR under `base`, else `<project folder>/semiseg_jobs`, else the home folder."""
     root = Path(base) if base else Path(project.homePath() or Path.home()) / "semiseg_jobs"
@@ -100,7 +96,7 @@ def start_model(folder: str) -> str:
     folder = (folder or "").strip()
     if not folder:
         return ""
-    if not (Path(folder) / "model.json").is_file():
+    if not (Path(folder) / MODEL_FILE).is_file():
         raise ValueError(f"Start from model: {folder} is not a model folder (no model.json); "
                          "pick JOB_DIR/model of an earlier training.")
     return str(Path(folder).resolve())
@@ -116,7 +112,7 @@ def write_job(job_dir: Path, request: JobRequest) -> Path:
     for i, entry in enumerate(request.labeled):
         export_labels(entry.label_layers, job_dir / labels_file_name(i), request.class_field)
     spec = job_spec(request)
-    path = job_dir / "job.json"
+    path = JobDir(job_dir).spec
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(spec, indent=2))
     tmp.replace(path)
@@ -150,4 +146,4 @@ def export_labels(layers: list, path: Path, class_field: str) -> None:
 
 
 def read_spec(job_dir: Path) -> dict:
-    return json.loads((Path(job_dir) / "job.json").read_text())
+    return json.loads(JobDir(Path(job_dir)).spec.read_text())

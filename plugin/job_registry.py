@@ -1,4 +1,4 @@
-"""Job directories this user started, remembered in the project and in QgsSettings.
+"""Job directories and prediction runs this user started, remembered in the project and in QgsSettings.
 
 On a QGIS restart the dock lists them again; each job's events.jsonl says where it stands.
 """
@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 from qgis.core import QgsProject, QgsSettings
+
+from .jobdir import JobDir
 
 _KEY = "semiseg/recent_jobs"
 _KEEP = 20
@@ -25,10 +27,20 @@ def known_jobs(project: QgsProject) -> list:
     recent = QgsSettings().value(_KEY, [], type=list)
     seen, result = set(), []
     for job in list(jobs) + [j for j in recent if j not in jobs]:
-        if job not in seen and (Path(job) / "job.json").is_file():
+        if job not in seen and _started(Path(job)) is not None:
             seen.add(job)
             result.append(Path(job))
-    return sorted(result, key=lambda p: (p / "job.json").stat().st_mtime)
+    return sorted(result, key=lambda p: _started(p) or 0.0)
+
+
+def _started(folder: Path):
+    """When a job was written (its job.json), or a prediction run last reported; None: gone."""
+    for path in (JobDir(folder).spec, JobDir(folder).events):
+        try:
+            return path.stat().st_mtime
+        except OSError:
+            continue
+    return None
 
 
 def disk_use(job_dir: Path) -> int:

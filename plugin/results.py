@@ -7,17 +7,15 @@ from pathlib import Path
 from qgis.core import QgsLayerTreeGroup, QgsProject, QgsRasterLayer, QgsVectorLayer
 
 
-def prediction_files(outputs: Path, raster_path: str) -> dict:
-    """The files docs/job-spec.md names for raster `R` with stem `S` in an outputs folder."""
-    stem = Path(raster_path).stem
-    return {kind: (outputs / f"{stem}_{kind}.tif", outputs / f"{stem}_{kind}.qml")
-            for kind in ("classes", "confidence")}
+def outputs_of(folder: Path, outputs: list, source: str) -> dict:
+    """{kind: file} predicted from the raster file `source`, from a run's `output` events
+    (JobState.outputs).
 
-
-def polygon_files(outputs: Path, raster_path: str) -> tuple:
-    """The class polygons (GeoPackage) and their style, written when polygons were asked for."""
-    stem = Path(raster_path).stem
-    return outputs / f"{stem}_polygons.gpkg", outputs / f"{stem}_polygons.qml"
+    The engine names what it wrote, relative to the folder of its events.jsonl; the plugin does
+    not re-derive file names.
+    """
+    return {event["kind"]: Path(folder) / event["path"] for event in outputs
+            if event.get("kind") in ORDER and event.get("source") and Path(event["source"]) == Path(source)}
 
 
 def _load_style(layer, qml: Path) -> None:
@@ -27,29 +25,29 @@ def _load_style(layer, qml: Path) -> None:
             raise OSError(f"Cannot apply the style {qml}: {message}")
 
 
-def add_prediction(outputs: Path, raster_path: str, group_name: str, project: QgsProject,
+def add_prediction(files: dict, raster_path: str, group_name: str, project: QgsProject,
                    source_layer=None) -> QgsLayerTreeGroup:
     """A group with the class polygons (when written), the class raster (paletted style) and the
-    confidence raster (hidden).
+    confidence raster (hidden); `files`: {kind: file} of one source raster (outputs_of).
 
     The group goes right above `source_layer` in the layer tree, else at the top.
     """
     layers = []
-    for kind, (tif, qml) in prediction_files(Path(outputs), raster_path).items():
-        if not tif.is_file():
-            raise FileNotFoundError(f"The engine did not write {tif}.")
-        layer = QgsRasterLayer(str(tif), f"{Path(raster_path).stem} {kind}", "gdal")
+    for kind in ORDER:
+        path = files.get(kind)
+        if path is None:
+            if kind == "polygons":  # written only when asked for
+                continue
+            raise FileNotFoundError(f"The engine reported no {kind} raster of {raster_path}.")
+        if not path.is_file():
+            raise FileNotFoundError(f"The engine did not write {path}.")
+        name = f"{Path(raster_path).stem} {kind}"
+        layer = (QgsVectorLayer(f"{path}|layername={path.stem}", name, "ogr") if kind == "polygons"
+                 else QgsRasterLayer(str(path), name, "gdal"))
         if not layer.isValid():
-            raise OSError(f"QGIS cannot read {tif}.")
-        _load_style(layer, qml)
-        layers.append(layer)
-    gpkg, qml = polygon_files(Path(outputs), raster_path)
-    if gpkg.is_file():
-        polygons = QgsVectorLayer(f"{gpkg}|layername={gpkg.stem}", f"{Path(raster_path).stem} polygons", "ogr")
-        if not polygons.isValid():
-            raise OSError(f"QGIS cannot read {gpkg}.")
-        _load_style(polygons, qml)
-        layers.insert(0, polygons)  # vectors above the rasters they outline
+            raise OSError(f"QGIS cannot read {path}.")
+        _load_style(layer, path.with_suffix(".qml"))
+        layers.append(layer)  # in ORDER: vectors above the rasters they outline
     group = group_above(project, group_name, source_layer)
     for layer in layers:
         project.addMapLayer(layer, False)

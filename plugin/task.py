@@ -12,6 +12,7 @@ from qgis.core import QgsTask
 
 from . import engine
 from .events import JobState
+from .jobdir import JobDir
 
 
 class EngineTask(QgsTask):
@@ -61,6 +62,6 @@ class EngineTask(QgsTask):
     def finished(self, result: bool) -> None:
         if self.state.status == "pending":  # cancelled before it started
             if self.args is None and not self.predict:  # a job already running: it is asked to stop
-                (Path(self.job_dir) / "cancel").touch()
+                JobDir(Path(self.job_dir)).cancel_request.touch()
             self.state.status = "cancelled"
         self.ended.emit(self.state)

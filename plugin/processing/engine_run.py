@@ -9,15 +9,19 @@ from qgis.core import (QgsProcessingContext, QgsProcessingException,
                        QgsProcessingLayerPostProcessorInterface)
 
 from .. import engine, results
+from ..jobdir import JobDir
 
 _post_processors = []  # keep them alive until Processing has loaded the layers on the GUI thread
 
 
-def run_engine(args: list, job_dir, console: Path, feedback, predict: bool = False) -> None:
-    """Start the engine and follow it; raise QgsProcessingException with the engine's error.
+def run_engine(args: list, job_dir: Path, feedback, predict: bool = False):
+    """Start the engine and follow it to its end (JobState); raise QgsProcessingException with the
+    engine's error.
 
     `job_dir` holds events.jsonl and log.txt (a prediction's --out folder with `predict`).
     """
+    folder = JobDir(Path(job_dir))
+    console = folder.console
     feedback.pushInfo("Running: " + " ".join(args))
 
     def report(state):
@@ -34,9 +38,9 @@ def run_engine(args: list, job_dir, console: Path, feedback, predict: bool = Fal
         raise QgsProcessingException("Cancelled." if predict else
                                      "Cancelled: the engine wrote a checkpoint and stopped.")
     if state.status != "completed":
-        log = Path(job_dir) / "log.txt" if job_dir and (Path(job_dir) / "log.txt").is_file() else console
-        raise QgsProcessingException(f"{state.error_text()} (log: {log})")
+        raise QgsProcessingException(f"{state.error_text()} (log: {folder.best_log()})")
     feedback.pushInfo(state.summary())
+    return state
 
 
 class _PredictionLayerLoader(QgsProcessingLayerPostProcessorInterface):
@@ -53,7 +57,24 @@ class _PredictionLayerLoader(QgsProcessingLayerPostProcessorInterface):
         results.move_into_prediction_group(layer, self.kind, self.group, context.project(), self.source)
 
 
-def load_on_completion(path: Path, kind: str, source: str, output_name: str, group: str, context) -> None:
+# Processing's output names for each kind of file a prediction writes.
+OUTPUT_KEYS = {"classes": "CLASSES_RASTER", "confidence": "CONFIDENCE_RASTER", "polygons": "POLYGONS_LAYER"}
+
+
+def load_outputs(job_dir: Path, state, source: str, group: str, context) -> dict:
+    """The outputs the engine reported for the raster file `source` ({output name: path}), each
+    to be added to the project when the algorithm is done, styled and in `group` like the dock's."""
+    files = results.outputs_of(Path(job_dir), state.outputs, source)
+    missing = [kind for kind in ("classes", "confidence") if kind not in files]
+    if missing:
+        raise QgsProcessingException(f"The engine reported no {' or '.join(missing)} raster of {source} "
+                                     f"(log: {JobDir(Path(job_dir)).best_log()})")
+    for kind, path in files.items():
+        _load_on_completion(path, kind, source, OUTPUT_KEYS[kind], group, context)
+    return {OUTPUT_KEYS[kind]: str(path) for kind, path in files.items()}
+
+
+def _load_on_completion(path: Path, kind: str, source: str, output_name: str, group: str, context) -> None:
     """Ask Processing to add the `kind` output at `path` (classes, confidence, polygons) predicted
     from the raster file `source` to the project when done, styled and in `group` like the dock's."""
     if context.project() is None:  # e.g. qgis_process without a project: nothing to load into

@@ -8,8 +8,7 @@ from qgis.core import (QgsProcessingAlgorithm, QgsProcessingException, QgsProces
 
 from .. import engine, job, map_area, settings
 from ..paths import icon_path
-from ..results import polygon_files, prediction_files
-from .engine_run import load_on_completion, run_engine
+from .engine_run import load_outputs, run_engine
 
 
 class PredictAlgorithm(QgsProcessingAlgorithm):
@@ -58,20 +57,10 @@ class PredictAlgorithm(QgsProcessingAlgorithm):
             area = map_area.bounds_args(part)
         polygons = self.parameterAsBoolean(parameters, "POLYGONS", context)
         try:
-            args = engine.command(settings.engine_python(), "predict",
-                                  self.parameterAsFile(parameters, "MODEL", context), raster.source(),
-                                  "--out", str(out_dir), "--device", device, "--quiet", "--events", *area,
-                                  *(["--polygons"] if polygons else []))
+            args = engine.predict_command(settings.engine_python(), self.parameterAsFile(parameters, "MODEL", context),
+                                          raster.source(), out_dir, device, area, polygons)
         except engine.EngineError as e:
             raise QgsProcessingException(str(e))
-        run_engine(args, out_dir, out_dir / "console.txt", feedback, predict=True)
-        files = prediction_files(out_dir, raster.source())
-        for kind, key in (("classes", "CLASSES_RASTER"), ("confidence", "CONFIDENCE_RASTER")):
-            load_on_completion(files[kind][0], kind, raster.source(), key, f"SemiSeg prediction {out_dir.name}", context)
-        result = {"CLASSES_RASTER": str(files["classes"][0]), "CONFIDENCE_RASTER": str(files["confidence"][0]),
-                  "OUTPUT_DIR": str(out_dir)}
-        if polygons:
-            gpkg, _ = polygon_files(out_dir, raster.source())
-            load_on_completion(gpkg, "polygons", raster.source(), "POLYGONS_LAYER", f"SemiSeg prediction {out_dir.name}", context)
-            result["POLYGONS_LAYER"] = str(gpkg)
-        return result
+        state = run_engine(args, out_dir, feedback, predict=True)
+        return {"OUTPUT_DIR": str(out_dir),
+                **load_outputs(out_dir, state, raster.source(), f"SemiSeg prediction {out_dir.name}", context)}

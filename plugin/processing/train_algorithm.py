@@ -18,8 +18,8 @@ from .. import classes as class_list
 from .. import engine, job, settings
 from ..label_layers import CLASS_FIELD
 from ..paths import icon_path
-from ..results import polygon_files, prediction_files
-from .engine_run import load_on_completion, run_engine
+from ..jobdir import JobDir
+from .engine_run import load_outputs, run_engine
 
 
 class TrainAlgorithm(QgsProcessingAlgorithm):
@@ -111,7 +111,7 @@ class TrainAlgorithm(QgsProcessingAlgorithm):
         if len(seg_classes) < 2:
             raise QgsProcessingException("Give at least two classes (\"water:#1f78b4, land:#d9c89e\").")
         job_dir = Path(self.parameterAsString(parameters, "JOB_DIR", context))
-        if (job_dir / "job.json").exists():
+        if JobDir(job_dir).spec.exists():
             raise QgsProcessingException(f"{job_dir} already holds a job; choose an empty folder.")
         device = job.DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)]
         polygons = self.parameterAsBoolean(parameters, "POLYGONS", context)
@@ -132,25 +132,17 @@ class TrainAlgorithm(QgsProcessingAlgorithm):
         if job_dir.exists() and not any(job_dir.iterdir()):
             job_dir.rmdir()  # Processing creates the destination folder; write_job wants a new one
         try:
-            args = engine.command(settings.engine_python(), "train", str(job_dir), "--quiet", "--device", device)
+            args = engine.train_command(settings.engine_python(), job_dir, device)
             job.write_job(job_dir, request)
         except (OSError, ValueError, engine.EngineError) as e:
             raise QgsProcessingException(str(e))
-        return args, job_dir, raster.source(), polygons
+        return args, job_dir, raster.source()
 
     def processAlgorithm(self, parameters, context, feedback):
         """Run the engine (in Processing's worker thread) and hand its outputs to Processing."""
         if self._refusal is not None:
             raise self._refusal
-        args, job_dir, raster_source, polygons = self._prepared
-        run_engine(args, job_dir, job_dir / "console.txt", feedback)
-        files = prediction_files(job_dir / "outputs", raster_source)
-        for kind, key in (("classes", "CLASSES_RASTER"), ("confidence", "CONFIDENCE_RASTER")):
-            load_on_completion(files[kind][0], kind, raster_source, key, f"SemiSeg {job_dir.name}", context)
-        result = {"MODEL": str(job_dir / "model"), "CLASSES_RASTER": str(files["classes"][0]),
-                  "CONFIDENCE_RASTER": str(files["confidence"][0]), "JOB_DIR": str(job_dir)}
-        if polygons:
-            gpkg, _ = polygon_files(job_dir / "outputs", raster_source)
-            load_on_completion(gpkg, "polygons", raster_source, "POLYGONS_LAYER", f"SemiSeg {job_dir.name}", context)
-            result["POLYGONS_LAYER"] = str(gpkg)
-        return result
+        args, job_dir, raster_source = self._prepared
+        state = run_engine(args, job_dir, feedback)
+        return {"MODEL": str(JobDir(job_dir).model), "JOB_DIR": str(job_dir),
+                **load_outputs(job_dir, state, raster_source, f"SemiSeg {job_dir.name}", context)}

@@ -119,7 +119,7 @@ def test_classes_listed_out_of_order_keep_their_ids_and_gaps_are_refused(scene_j
 
 
 def test_bands_pick_and_order_the_inputs_and_missing_ones_are_named(scene_job, capsys):
-    from semiseg.jobs.prepare import prepare_inputs
+    from semiseg.pipeline.prepare import prepare_inputs
     from semiseg.jobs.spec import load_job
 
     write_job(scene_job, bands=[3, 1])
@@ -167,7 +167,7 @@ def test_an_engine_bug_is_one_line_for_the_user_and_a_traceback_in_the_log(scene
     def broken(*args, **kwargs):
         raise RuntimeError("tensor sizes differ\nsecond line")
 
-    monkeypatch.setattr("semiseg.train.runner.run_training", broken)
+    monkeypatch.setattr("semiseg.pipeline.train_job.run_training", broken)
     assert main(["train", str(scene_job), "--quiet"]) == 1
     err = capsys.readouterr().err
     assert err.strip() == f"semiseg: internal error: RuntimeError: tensor sizes differ (details in {scene_job / 'log.txt'})"

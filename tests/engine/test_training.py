@@ -203,7 +203,7 @@ def test_a_prediction_killed_with_sigkill_leaves_nothing_after_the_next_run(scen
 
 def test_a_killed_run_leaves_the_last_periodic_checkpoint(scene_job):
     """kill -9 (a crash, a closed laptop) gives no chance to save: the periodic checkpoint is what resumes."""
-    from semiseg.train.runner import read_checkpoint_fields
+    from semiseg.pipeline.runner import read_checkpoint_fields
 
     write_job(scene_job, train={"steps": 400, "checkpoint_every": 2})
     proc = start_training(scene_job)
@@ -238,7 +238,7 @@ def test_kill_9_of_the_engine_leaves_no_data_loading_worker_behind(scene_job):
 
 def test_cancel_while_predicting_after_training_stops_and_resume_finishes(scene_job, monkeypatch):
     """The plugin's Cancel can arrive after the last step, while the maps are written: honour it."""
-    import semiseg.train.runner as runner
+    import semiseg.pipeline.runner as runner
 
     predict_raster = runner.predict_raster
 
@@ -261,7 +261,7 @@ def test_cancel_while_predicting_after_training_stops_and_resume_finishes(scene_
 
 
 def test_resume_refuses_changed_inputs_and_another_engine_version(scene_job, capsys, monkeypatch):
-    import semiseg.train.runner as runner
+    import semiseg.pipeline.runner as runner
     from semiseg.errors import Cancelled
 
     def stopped_after_training(*args, **kwargs):
@@ -274,7 +274,7 @@ def test_resume_refuses_changed_inputs_and_another_engine_version(scene_job, cap
     assert main(["train", str(scene_job), "--resume", "--quiet"]) == 2
     assert "changed since the checkpoint" in capsys.readouterr().err
     write_job(scene_job, predict=[])
-    monkeypatch.setattr("semiseg.jobs.fingerprint.__version__", "99.0.0")  # its checkpoints may be laid out differently
+    monkeypatch.setattr("semiseg.pipeline.fingerprint.__version__", "99.0.0")  # its checkpoints may be laid out differently
     assert main(["train", str(scene_job), "--resume", "--quiet"]) == 2
     assert "engine version changed since the checkpoint" in capsys.readouterr().err
 
@@ -351,7 +351,7 @@ def test_two_process_ddp_on_cpu_listens_on_the_loopback_only(scene_job):
 @pytest.mark.parametrize("how", ["cancel file", "SIGTERM"])
 def test_cancel_while_the_inputs_are_read_stops_before_training(scene_job, monkeypatch, how):
     """Reading labels and band statistics of large rasters takes a while; Cancel must work there too."""
-    import semiseg.train.runner as runner
+    import semiseg.pipeline.runner as runner
 
     prepare_inputs = runner.prepare_inputs
 

@@ -12,10 +12,10 @@ from semiseg.data.sampling import LabeledPixelIndex
 from semiseg.data.split import split_blocks
 from semiseg.errors import UserError
 from semiseg.io.atomic import atomic_directory, atomic_path
-from semiseg.jobs.prepare import prepare_inputs
+from semiseg.pipeline.prepare import prepare_inputs
 from semiseg.jobs.spec import load_job
 from semiseg.metrics import confusion, scores
-from semiseg.train.domain_data import build_domain_data
+from semiseg.pipeline.domain_data import build_domain_data
 from semiseg.train.precision import cpu_has_native_bf16, lightning_precision
 
 

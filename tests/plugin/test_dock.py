@@ -59,63 +59,63 @@ def draw_line(layer, points, georeferenced=True):
 
 
 def test_dock_builds_and_offers_supervised_without_an_engine(dock):
-    assert [dock.method.itemText(i) for i in range(dock.method.count())] == ["supervised (default)"]
-    assert dock.method.currentData() == "supervised"
-    assert not dock.method_note.isHidden() and "No engine" in dock.method_note.text()
-    assert [c.name for c in dock.class_table.classes()] == ["class 1", "class 2"]
-    assert dock.active_class.count() == 2
-    assert not dock.cancel_button.isEnabled()
+    assert [dock.options.method.itemText(i) for i in range(dock.options.method.count())] == ["supervised (default)"]
+    assert dock.options.method.currentData() == "supervised"
+    assert not dock.options.method_note.isHidden() and "No engine" in dock.options.method_note.text()
+    assert [c.name for c in dock.labels.class_table.classes()] == ["class 1", "class 2"]
+    assert dock.labels.active_class.count() == 2
+    assert not dock.runs.cancel_button.isEnabled()
 
 
 def test_label_layers_follow_the_class_table(dock, raster, tmp_path, project):
-    dock.raster_combo.setLayer(raster)
-    dock.class_table.set_classes([class_list.SegClass("water", "#1f78b4"), class_list.SegClass("land", "#d9c89e")])
+    dock.labels.raster_combo.setLayer(raster)
+    dock.labels.class_table.set_classes([class_list.SegClass("water", "#1f78b4"), class_list.SegClass("land", "#d9c89e")])
     layers = dock.new_label_layers(str(tmp_path / "labels.gpkg"))
     assert sorted(l.name() for l in layers) == ["scene points", "scene regions", "scene scribbles"]
     for layer in layers:
         assert layer.isValid() and layer.crs() == raster.crs()
         assert categories(layer) == [(0, "water", "#1f78b4"), (1, "land", "#d9c89e")]
 
-    dock.class_table.add_class("road", "#e31a1c")
-    dock.class_table.rename(0, "lake")
-    dock.class_table.recolor(1, "#00ff00")
+    dock.labels.class_table.add_class("road", "#e31a1c")
+    dock.labels.class_table.rename(0, "lake")
+    dock.labels.class_table.recolor(1, "#00ff00")
     for layer in layers:
         assert categories(layer) == [(0, "lake", "#1f78b4"), (1, "land", "#00ff00"), (2, "road", "#e31a1c")]
     assert [c.name for c in class_list.load_from_project(project)] == ["lake", "land", "road"]
-    assert dock.active_class.count() == 3
+    assert dock.labels.active_class.count() == 3
 
     scribbles = next(l for l in layers if l.name() == "scene scribbles")
-    dock.line_width.setValue(5)
+    dock.labels.line_width.setValue(5)
     scribble_categories = scribbles.renderer().categories()  # symbols live as long as this list
     widths = [c.symbol().symbolLayer(1).width() for c in scribble_categories]
     assert widths == [pytest.approx(5 * raster.rasterUnitsPerPixelX())] * 3
 
 
 def test_drawn_feature_gets_the_active_class_without_a_form(dock, raster, tmp_path):
-    dock.raster_combo.setLayer(raster)
-    dock.class_table.set_classes([class_list.SegClass(n, c) for n, c in
+    dock.labels.raster_combo.setLayer(raster)
+    dock.labels.class_table.set_classes([class_list.SegClass(n, c) for n, c in
                                   (("water", "#1f78b4"), ("land", "#d9c89e"), ("road", "#e31a1c"))])
     scribbles = next(l for l in dock.new_label_layers(str(tmp_path / "l.gpkg")) if "scribbles" in l.name())
     scribbles.startEditing()
-    dock.active_class.setCurrentIndex(2)
+    dock.labels.active_class.setCurrentIndex(2)
     assert scribbles.editFormConfig().suppress() == QgsEditFormConfig.SuppressOn
     draw_line(scribbles, [(60, 10), (80, 20)])
-    dock.active_class.setCurrentIndex(1)
+    dock.labels.active_class.setCurrentIndex(1)
     draw_line(scribbles, [(60, 40), (80, 50)])
     assert scribbles.commitChanges()
     assert sorted(f[CLASS_FIELD] for f in scribbles.getFeatures()) == [1, 2]
 
 
 def test_removing_a_class_deletes_its_labels_and_keeps_ids_contiguous(dock, raster, tmp_path):
-    dock.raster_combo.setLayer(raster)
-    dock.class_table.set_classes([class_list.SegClass(n, c) for n, c in
+    dock.labels.raster_combo.setLayer(raster)
+    dock.labels.class_table.set_classes([class_list.SegClass(n, c) for n, c in
                                   (("a", "#111111"), ("b", "#222222"), ("c", "#333333"))])
     scribbles = next(l for l in dock.new_label_layers(str(tmp_path / "l.gpkg")) if "scribbles" in l.name())
     scribbles.startEditing()
     for class_id in (0, 1, 2):
-        dock.active_class.setCurrentIndex(class_id)
+        dock.labels.active_class.setCurrentIndex(class_id)
         draw_line(scribbles, [(10, 10 + class_id), (20, 10 + class_id)])
-    dock.class_table.remove_class(1)
+    dock.labels.class_table.remove_class(1)
     assert sorted(f[CLASS_FIELD] for f in scribbles.getFeatures()) == [0, 1]
     assert categories(scribbles) == [(0, "a", "#111111"), (1, "c", "#333333")]
 
@@ -123,20 +123,20 @@ def test_removing_a_class_deletes_its_labels_and_keeps_ids_contiguous(dock, rast
 def test_a_raster_without_crs_is_explained_where_it_is_picked(dock, raster, project, tmp_path):
     section = QgsRasterLayer(str(make_raster(tmp_path / "section.tif", georeferenced=False)), "section")
     project.addMapLayer(section)
-    dock.raster_combo.setLayer(section)
-    assert not dock.crs_note.isHidden() and "section has no CRS" in dock.crs_note.text()
+    dock.labels.raster_combo.setLayer(section)
+    assert not dock.labels.crs_note.isHidden() and "section has no CRS" in dock.labels.crs_note.text()
     canvas = QgsMapCanvas()
     canvas.resize(400, 400)
     canvas.setExtent(QgsRectangle(500, 500, 5000, 5000))  # far from the section
     placed = SemiSegDock(canvas=canvas)
     try:
-        placed.raster_combo.setLayer(raster)
-        placed.raster_combo.setLayer(section)  # picked: the map goes to it
+        placed.labels.raster_combo.setLayer(raster)
+        placed.labels.raster_combo.setLayer(section)  # picked: the map goes to it
         assert canvas.extent().contains(section.extent().buffered(-1)) and canvas.extent().width() < 3 * section.extent().width()
     finally:
         placed.dispose()
-    dock.raster_combo.setLayer(raster)  # georeferenced: nothing to explain
-    assert dock.crs_note.isHidden()
+    dock.labels.raster_combo.setLayer(raster)  # georeferenced: nothing to explain
+    assert dock.labels.crs_note.isHidden()
 
     from semiseg_qgis import results
     mosaic = QgsRasterLayer(str(make_raster(tmp_path / "mosaic.tif", georeferenced=False)), "mosaic")
@@ -152,21 +152,21 @@ def test_label_layers_of_a_raster_without_crs_have_no_crs(dock, project, tmp_pat
     raster = QgsRasterLayer(str(make_raster(tmp_path / "section.tif", georeferenced=False)), "section")
     project.addMapLayer(raster)
     assert not raster.crs().isValid()
-    dock.raster_combo.setLayer(raster)
+    dock.labels.raster_combo.setLayer(raster)
     for layer in dock.new_label_layers(str(tmp_path / "section_labels.gpkg")):
         assert layer.isValid() and not layer.crs().isValid()
 
 
 def test_job_directory_written_from_the_dock(dock, raster, tmp_path):
-    dock.raster_combo.setLayer(raster)
-    dock.class_table.set_classes([class_list.SegClass("water", "#1F78B4"), class_list.SegClass("land", "#d9c89e")])
+    dock.labels.raster_combo.setLayer(raster)
+    dock.labels.class_table.set_classes([class_list.SegClass("water", "#1F78B4"), class_list.SegClass("land", "#d9c89e")])
     scribbles = next(l for l in dock.new_label_layers(str(tmp_path / "l.gpkg")) if "scribbles" in l.name())
     scribbles.startEditing()  # unsaved edits are part of the job
     draw_line(scribbles, [(10, 10), (30, 30)])
-    dock.add_unlabeled(str(tmp_path / "other.tif"))
-    dock.steps.setValue(20)
-    dock.tile_size.setValue(64)
-    dock.line_width.setValue(4)
+    dock.unlabeled.add(str(tmp_path / "other.tif"))
+    dock.options.steps.setValue(20)
+    dock.options.tile_size.setValue(64)
+    dock.labels.line_width.setValue(4)
     job_dir = dock.write_job(tmp_path / "job")
     spec = json.loads((job_dir / "job.json").read_text())
     assert spec["version"] == 1
@@ -182,13 +182,13 @@ def test_job_directory_written_from_the_dock(dock, raster, tmp_path):
     labels = ogr.Open(str(job_dir / "labels.gpkg"))
     counts = {labels.GetLayer(i).GetName(): labels.GetLayer(i).GetFeatureCount() for i in range(labels.GetLayerCount())}
     assert counts == {"scene_regions": 0, "scene_scribbles": 1, "scene_points": 0}
-    assert dock.jobs.count() == 1
+    assert dock.runs.jobs.count() == 1
 
 
 def scribbled_two_class_dock(dock, raster, tmp_path) -> None:
     """The dock with two classes and one scribble on `raster`: ready to write a job."""
-    dock.raster_combo.setLayer(raster)
-    dock.class_table.set_classes([class_list.SegClass("water", "#1F78B4"), class_list.SegClass("land", "#d9c89e")])
+    dock.labels.raster_combo.setLayer(raster)
+    dock.labels.class_table.set_classes([class_list.SegClass("water", "#1F78B4"), class_list.SegClass("land", "#d9c89e")])
     scribbles = next(l for l in dock.new_label_layers(str(tmp_path / "l.gpkg")) if "scribbles" in l.name())
     scribbles.startEditing()
     draw_line(scribbles, [(10, 10), (30, 30)])
@@ -206,9 +206,9 @@ def test_quick_map_writes_a_pixel_forest_job_of_the_same_labels(dock, raster, tm
 
 def test_a_tile_size_off_the_32_grid_is_refused_before_a_job_folder_is_made(dock, raster, tmp_path):
     scribbled_two_class_dock(dock, raster, tmp_path)
-    dock.tile_size.setValue(100)
+    dock.options.tile_size.setValue(100)
     assert dock.start_training(job_dir=tmp_path / "job") is None
-    assert "Tile size 100 px is not a multiple of 32" in dock.error_label.text() and "use 96 px" in dock.error_label.text()
+    assert "Tile size 100 px is not a multiple of 32" in dock.runs.error_label.text() and "use 96 px" in dock.runs.error_label.text()
     assert not (tmp_path / "job").exists()
 
 
@@ -217,24 +217,24 @@ def method_spec(dock, tmp_path, name="job"):
 
 
 def test_method_combo_puts_the_engines_default_first_and_disables_multi_domain_methods(dock):
-    dock._show_methods(MethodCatalog.from_answer({**METHODS_ANSWER, "default": "s6"}))
-    names = [dock.method.itemData(i) for i in range(dock.method.count())]
+    dock.options.show_methods(MethodCatalog.from_answer({**METHODS_ANSWER, "default": "s6"}))
+    names = [dock.options.method.itemData(i) for i in range(dock.options.method.count())]
     assert names == ["s6"] + [n for n in METHODS_ANSWER["methods"] if n != "s6"]
-    assert dock.method.itemText(0) == "s6 (default)" and dock.method.currentData() == "s6"
-    assert dock.method.itemData(0, Qt.ToolTipRole) == METHODS_ANSWER["methods"]["s6"]["summary"]
-    usss = dock.method.model().item(names.index("usss"))
+    assert dock.options.method.itemText(0) == "s6 (default)" and dock.options.method.currentData() == "s6"
+    assert dock.options.method.itemData(0, Qt.ToolTipRole) == METHODS_ANSWER["methods"]["s6"]["summary"]
+    usss = dock.options.method.model().item(names.index("usss"))
     assert not usss.isEnabled() and "several domains" in usss.toolTip()
-    assert all(dock.method.model().item(i).isEnabled() for i, n in enumerate(names) if n != "usss")
-    assert dock.method_note.isHidden()
+    assert all(dock.options.method.model().item(i).isEnabled() for i, n in enumerate(names) if n != "usss")
+    assert dock.options.method_note.isHidden()
 
 
 def test_only_changed_method_parameters_go_into_job_json(dock, raster, tmp_path):
-    dock.raster_combo.setLayer(raster)
-    dock.class_table.set_classes([class_list.SegClass("water", "#1f78b4"), class_list.SegClass("land", "#d9c89e")])
+    dock.labels.raster_combo.setLayer(raster)
+    dock.labels.class_table.set_classes([class_list.SegClass("water", "#1f78b4"), class_list.SegClass("land", "#d9c89e")])
     dock.new_label_layers(str(tmp_path / "l.gpkg"))
-    dock._show_methods(MethodCatalog.from_answer(METHODS_ANSWER))
-    dock.method.setCurrentIndex(dock.method.findData("cct"))
-    form = dock.method_form
+    dock.options.show_methods(MethodCatalog.from_answer(METHODS_ANSWER))
+    dock.options.method.setCurrentIndex(dock.options.method.findData("cct"))
+    form = dock.options.method_form
     assert [f.key for f in form.fields] == list(METHODS_ANSWER["methods"]["cct"]["parameters"]["properties"])
     assert method_spec(dock, tmp_path, "defaults") == {"name": "cct"}  # every widget at its default
 
@@ -245,7 +245,7 @@ def test_only_changed_method_parameters_go_into_job_json(dock, raster, tmp_path)
     assert method_spec(dock, tmp_path, "cleared") == {"name": "cct"}
 
     assert [form.field("background").widget.item(i).text() for i in range(2)] == ["water", "land"]
-    dock.class_table.rename(1, "sand")  # the class list follows the table
+    dock.labels.class_table.rename(1, "sand")  # the class list follows the table
     background = form.field("background").widget
     assert [background.item(i).text() for i in range(background.count())] == ["water", "sand"]
     background.item(1).setCheckState(Qt.Checked)
@@ -258,7 +258,7 @@ def test_only_changed_method_parameters_go_into_job_json(dock, raster, tmp_path)
     assert method_spec(dock, tmp_path, "many") == {"name": "cct", "background": ["sand"], "confidence": None,
                                                    "decoders": {"vat": 3}, "distance": "js", "abce": True}
 
-    dock.method.setCurrentIndex(dock.method.findData("aux"))  # a nullable default reads "auto"
+    dock.options.method.setCurrentIndex(dock.options.method.findData("aux"))  # a nullable default reads "auto"
     assert form.field("lambda").widget.text() == "auto" and form.field("task").widget.currentText() == "kmeans (default)"
     form.field("lambda").widget.setValue(0.5)
     form.field("clusters").widget.setValue(4)
@@ -270,35 +270,35 @@ def test_an_engine_without_the_methods_command_falls_back_to_supervised(dock, tm
     old_engine.write_text("#!/bin/sh\necho \"semiseg: error: argument command: invalid choice: 'methods'\" >&2\n"
                           "exit 2\n")
     os.chmod(old_engine, 0o755)
-    dock.python_edit.setFilePath(str(old_engine))
+    dock.engine.python_edit.setFilePath(str(old_engine))
     from test_engine import wait
-    wait(lambda: dock.methods_task is None, 60)
-    assert [dock.method.itemData(i) for i in range(dock.method.count())] == ["supervised"]
-    assert "too old" in dock.method_note.text() and "invalid choice" in dock.method_note.text()
-    assert not dock.method_note.isHidden()
-    assert dock.method_form.values() == {}
+    wait(lambda: dock.options.methods_task is None, 60)
+    assert [dock.options.method.itemData(i) for i in range(dock.options.method.count())] == ["supervised"]
+    assert "too old" in dock.options.method_note.text() and "invalid choice" in dock.options.method_note.text()
+    assert not dock.options.method_note.isHidden()
+    assert dock.options.method_form.values() == {}
 
 
 def test_missing_label_layers_are_reported_not_raised(dock, raster):
-    dock.raster_combo.setLayer(raster)
+    dock.labels.raster_combo.setLayer(raster)
     assert dock.start_training() is None
-    assert "label layers" in dock.error_label.text()
+    assert "label layers" in dock.runs.error_label.text()
 
 
 def test_classes_come_back_with_the_project(dock, project, tmp_path):
-    dock.class_table.set_classes([class_list.SegClass("a", "#ff0000"), class_list.SegClass("b", "#00ff00"),
+    dock.labels.class_table.set_classes([class_list.SegClass("a", "#ff0000"), class_list.SegClass("b", "#00ff00"),
                                   class_list.SegClass("c", "#0000ff")])
     assert project.write(str(tmp_path / "p.qgz"))
     project.clear()
-    assert [c.name for c in dock.class_table.classes()] == ["class 1", "class 2"]
+    assert [c.name for c in dock.labels.class_table.classes()] == ["class 1", "class 2"]
     assert project.read(str(tmp_path / "p.qgz"))
-    assert [(c.name, c.color) for c in dock.class_table.classes()] == [
+    assert [(c.name, c.color) for c in dock.labels.class_table.classes()] == [
         ("a", "#ff0000"), ("b", "#00ff00"), ("c", "#0000ff")]
 
 
 def test_label_layers_and_their_labels_come_back_with_the_project(dock, raster, project, tmp_path):
-    dock.raster_combo.setLayer(raster)
-    dock.class_table.set_classes([class_list.SegClass("water", "#1f78b4"), class_list.SegClass("land", "#d9c89e")])
+    dock.labels.raster_combo.setLayer(raster)
+    dock.labels.class_table.set_classes([class_list.SegClass("water", "#1f78b4"), class_list.SegClass("land", "#d9c89e")])
     scribbles = next(l for l in dock.new_label_layers(str(tmp_path / "l.gpkg")) if "scribbles" in l.name())
     scribbles.startEditing()
     draw_line(scribbles, [(10, 10), (30, 30)])
@@ -308,8 +308,8 @@ def test_label_layers_and_their_labels_come_back_with_the_project(dock, raster, 
     assert project.read(str(tmp_path / "p.qgz"))
 
     reopened = project.mapLayersByName("scene")[0]
-    dock.raster_combo.setLayer(reopened)
-    assert dock.labelled_label.text() == "Labelled rasters: scene"
+    dock.labels.raster_combo.setLayer(reopened)
+    assert dock.labels.labelled_label.text() == "Labelled rasters: scene"
     spec = json.loads((dock.write_job(tmp_path / "job") / "job.json").read_text())
     assert spec["labeled"] == [{"raster": reopened.source(), "labels": "labels.gpkg", "class_field": "class_id",
                                 "line_width_px": 3}]
@@ -322,15 +322,15 @@ def test_the_training_and_unlabeled_rasters_belong_to_their_project(dock, projec
     first = QgsRasterLayer(str(make_raster(tmp_path / "first.tif")), "first")
     second = QgsRasterLayer(str(make_raster(tmp_path / "second.tif")), "second")
     project.addMapLayers([first, second])
-    dock.raster_combo.setLayer(second)
-    dock.raster_combo.activated.emit(dock.raster_combo.currentIndex())  # as when the user picks it
-    dock.add_unlabeled(str(tmp_path / "mosaic.tif"), "mosaic")
+    dock.labels.raster_combo.setLayer(second)
+    dock.labels.raster_combo.activated.emit(dock.labels.raster_combo.currentIndex())  # as when the user picks it
+    dock.unlabeled.add(str(tmp_path / "mosaic.tif"), "mosaic")
     assert project.write(str(tmp_path / "dubai.qgz"))
     project.clear()  # another project: nothing of the first one's
-    assert dock.unlabeled_paths() == []
+    assert dock.unlabeled.paths() == []
     assert project.read(str(tmp_path / "dubai.qgz"))
-    assert dock.unlabeled_paths() == [str(tmp_path / "mosaic.tif")] and dock.unlabeled.item(0).text() == "mosaic"
-    assert dock.raster_combo.currentLayer().name() == "second"
+    assert dock.unlabeled.paths() == [str(tmp_path / "mosaic.tif")] and dock.unlabeled.list.item(0).text() == "mosaic"
+    assert dock.labels.raster_combo.currentLayer().name() == "second"
 
 
 def test_an_unlabeled_raster_with_other_bands_is_refused_before_a_job_folder_is_made(dock, raster, tmp_path):
@@ -338,59 +338,59 @@ def test_an_unlabeled_raster_with_other_bands_is_refused_before_a_job_folder_is_
 
     scribbled_two_class_dock(dock, raster, tmp_path)
     gdal.GetDriverByName("GTiff").Create(str(tmp_path / "seismic.tif"), 32, 32, 1, gdal.GDT_Float32).FlushCache()
-    dock.add_unlabeled(str(tmp_path / "seismic.tif"))
+    dock.unlabeled.add(str(tmp_path / "seismic.tif"))
     assert dock.start_training(job_dir=tmp_path / "job") is None
-    assert "The unlabeled raster seismic.tif has 1 band(s), the training raster scene 3" in dock.error_label.text()
+    assert "The unlabeled raster seismic.tif has 1 band(s), the training raster scene 3" in dock.runs.error_label.text()
     assert not (tmp_path / "job").exists()
 
 
 def test_new_label_layers_are_ready_to_draw_and_default_beside_the_raster(dock, raster, tmp_path):
-    dock.raster_combo.setLayer(raster)
-    assert dock.default_labels_path(raster) == str(tmp_path / "scene_labels.gpkg")  # unsaved project: not the home folder
+    dock.labels.raster_combo.setLayer(raster)
+    assert dock.labels.default_labels_path(raster) == str(tmp_path / "scene_labels.gpkg")  # unsaved project: not the home folder
     layers = dock.new_label_layers(str(tmp_path / "l.gpkg"))
     assert [l.isEditable() for l in layers if "scribbles" in l.name()] == [True]
 
 
 def test_open_log_shows_the_log_in_qgis_where_no_program_opens_it(dock, tmp_path, monkeypatch):
-    import semiseg_qgis.dock as dock_module
+    import semiseg_qgis.jobs_section as dock_module
 
     (tmp_path / "job").mkdir()
     (tmp_path / "job" / "console.txt").write_text("semiseg: error: something to read\n")
-    dock.current_job = tmp_path / "job"
+    dock.runs.current_job = tmp_path / "job"
     monkeypatch.setattr(dock_module.QDesktopServices, "openUrl", lambda url: False)
-    dock.open_log()
+    dock.runs.open_log()
     from qgis.PyQt.QtWidgets import QPlainTextEdit
 
-    assert dock.log_view.isVisible() and "something to read" in dock.log_view.findChild(QPlainTextEdit).toPlainText()
+    assert dock.runs.log_view.isVisible() and "something to read" in dock.runs.log_view.findChild(QPlainTextEdit).toPlainText()
 
 
 def test_jobs_go_next_to_the_project_unless_a_folder_is_set(dock, raster, project, tmp_path):
-    dock.raster_combo.setLayer(raster)
+    dock.labels.raster_combo.setLayer(raster)
     dock.new_label_layers(str(tmp_path / "l.gpkg"))
     project.setFileName(str(tmp_path / "project.qgz"))
     assert dock.write_job().parent == tmp_path / "semiseg_jobs"
-    dock.jobs_folder.setFilePath(str(tmp_path / "elsewhere"))
+    dock.engine.jobs_folder.setFilePath(str(tmp_path / "elsewhere"))
     try:
         assert dock.write_job().parent == tmp_path / "elsewhere"
     finally:
-        dock.jobs_folder.setFilePath("")
+        dock.engine.jobs_folder.setFilePath("")
 
 
 def test_every_raster_with_drawn_labels_is_a_labelled_raster_of_the_job(dock, raster, project, tmp_path):
-    dock.class_table.set_classes([class_list.SegClass("water", "#1f78b4"), class_list.SegClass("land", "#d9c89e")])
+    dock.labels.class_table.set_classes([class_list.SegClass("water", "#1f78b4"), class_list.SegClass("land", "#d9c89e")])
     others = []
     for name in ("second", "empty"):
         layer = QgsRasterLayer(str(make_raster(tmp_path / f"{name}.tif", size=64)), name)
         project.addMapLayer(layer)
-        dock.raster_combo.setLayer(layer)
+        dock.labels.raster_combo.setLayer(layer)
         others.append((layer, dock.new_label_layers(str(tmp_path / f"{name}_labels.gpkg"))))
     second_scribbles = next(l for l in others[0][1] if "scribbles" in l.name())
     second_scribbles.startEditing()
     draw_line(second_scribbles, [(5, 5), (20, 20)])
     draw_line(second_scribbles, [(40, 5), (60, 20)])
-    dock.raster_combo.setLayer(raster)  # the picked raster: first, predicted
+    dock.labels.raster_combo.setLayer(raster)  # the picked raster: first, predicted
     scribbles = next(l for l in dock.new_label_layers(str(tmp_path / "l.gpkg")) if "scribbles" in l.name())
-    assert dock.labelled_label.text() == \
+    assert dock.labels.labelled_label.text() == \
         "Labelled rasters: scene, second (left out, no labels drawn yet: empty)"
     spec = json.loads((dock.write_job(tmp_path / "job") / "job.json").read_text())
     assert spec["labeled"] == [
@@ -402,7 +402,7 @@ def test_every_raster_with_drawn_labels_is_a_labelled_raster_of_the_job(dock, ra
     assert second.GetLayerByName("second_scribbles").GetFeatureCount() == 2
     assert not (tmp_path / "job" / "labels_3.gpkg").exists()
     project.removeMapLayer(others[0][0].id())  # its label layers stay, without their raster
-    assert dock.labelled_label.text() == "Labelled rasters: scene (left out, no labels drawn yet: empty)"
+    assert dock.labels.labelled_label.text() == "Labelled rasters: scene (left out, no labels drawn yet: empty)"
     assert scribbles.isValid()
 
 

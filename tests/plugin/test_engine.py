@@ -52,31 +52,31 @@ def labelled(project, tmp_path, engine_python):
     canvas.resize(400, 400)
     canvas.setDestinationCrs(raster.crs())
     dock = SemiSegDock(canvas=canvas)
-    dock.python_edit.setFilePath(engine_python)
-    dock.raster_combo.setLayer(raster)
-    dock.class_table.set_classes([class_list.SegClass("water", "#1f78b4"), class_list.SegClass("land", "#d9c89e")])
+    dock.engine.python_edit.setFilePath(engine_python)
+    dock.labels.raster_combo.setLayer(raster)
+    dock.labels.class_table.set_classes([class_list.SegClass("water", "#1f78b4"), class_list.SegClass("land", "#d9c89e")])
     scribbles = next(l for l in dock.new_label_layers(str(tmp_path / "labels.gpkg")) if "scribbles" in l.name())
     scribbles.startEditing()
     for class_id, (left, right) in enumerate(((4, 40), (56, 92))):
-        dock.active_class.setCurrentIndex(class_id)
+        dock.labels.active_class.setCurrentIndex(class_id)
         for row in (8, 30, 52, 74, 90):
             draw_line(scribbles, [(left, row), (right, row + 3)])
     assert scribbles.commitChanges()
-    dock.steps.setValue(STEPS)
-    dock.tile_size.setValue(64)
-    dock.batch_size.setValue(2)
-    dock.device.setCurrentText("cpu")
+    dock.options.steps.setValue(STEPS)
+    dock.options.tile_size.setValue(64)
+    dock.options.batch_size.setValue(2)
+    dock.options.device.setCurrentText("cpu")
     yield dock, raster, scribbles
-    if dock.task is not None:
+    if dock.controller.task is not None:
         dock.cancel()
-        wait(lambda: dock.task is None)
+        wait(lambda: dock.controller.task is None)
     dock.dispose()
     dock.deleteLater()
 
 
 def test_job_written_by_the_dock_is_valid_for_the_engine(labelled, tmp_path, engine_python):
     dock, _, _ = labelled
-    dock.polygons.setChecked(True)
+    dock.options.polygons.setChecked(True)
     job_dir = dock.write_job(tmp_path / "job")
     assert json.loads((job_dir / "job.json").read_text())["inference"] == {"polygons": True}
     result = engine.run(engine.command(engine_python, "validate", str(job_dir)))
@@ -85,26 +85,26 @@ def test_job_written_by_the_dock_is_valid_for_the_engine(labelled, tmp_path, eng
 
 def label_second_raster(dock, project, tmp_path, size=64):
     """A second raster, labelled through the dock like the first; the first stays picked."""
-    first = dock.raster_combo.currentLayer()
+    first = dock.labels.raster_combo.currentLayer()
     second = QgsRasterLayer(str(make_raster(tmp_path / "second.tif", size=size)), "second")
     project.addMapLayer(second)
-    dock.raster_combo.setLayer(second)
+    dock.labels.raster_combo.setLayer(second)
     scribbles = next(l for l in dock.new_label_layers(str(tmp_path / "second_labels.gpkg"))
                      if "scribbles" in l.name())
     scribbles.startEditing()
     for class_id, (left, right) in enumerate(((4, 26), (38, 60))):
-        dock.active_class.setCurrentIndex(class_id)
+        dock.labels.active_class.setCurrentIndex(class_id)
         for row in (8, 30, 52):
             draw_line(scribbles, [(left, row), (right, row + 3)])
     assert scribbles.commitChanges()
-    dock.raster_combo.setLayer(first)
+    dock.labels.raster_combo.setLayer(first)
     return second, scribbles
 
 
 def test_job_with_two_labelled_rasters_is_valid_for_the_engine(labelled, tmp_path, project, engine_python):
     dock, raster, _ = labelled
     second, _ = label_second_raster(dock, project, tmp_path)
-    assert dock.labelled_label.text() == "Labelled rasters: scene, second"
+    assert dock.labels.labelled_label.text() == "Labelled rasters: scene, second"
     job_dir = dock.write_job(tmp_path / "job")
     spec = json.loads((job_dir / "job.json").read_text())
     assert [(e["raster"], e["labels"]) for e in spec["labeled"]] == [
@@ -117,14 +117,14 @@ def test_job_with_two_labelled_rasters_is_valid_for_the_engine(labelled, tmp_pat
 def test_training_adds_aligned_result_layers(labelled, tmp_path, project):
     dock, raster, _ = labelled
     task = dock.start_training(tmp_path / "job")
-    assert task is not None, dock.error_label.text()
+    assert task is not None, dock.runs.error_label.text()
     seen = []
     task.stateChanged.connect(lambda s: seen.append((s.phase, s.unit, s.step, s.total)))
     state = run_to_end(task)
     assert state.status == "completed", state.error_text()
     assert ("train", "step", STEPS, STEPS) in seen
     assert state.unit == "window" and state.step == state.total > 0  # the map after training shows its progress
-    assert f"window {state.total}/{state.total}" in dock.status_label.text()
+    assert f"window {state.total}/{state.total}" in dock.runs.status_label.text()
     group = project.layerTreeRoot().findGroup("SemiSeg job")
     assert group is not None
     names = [node.layer().name() for node in group.findLayers()]
@@ -144,22 +144,22 @@ def test_training_adds_aligned_result_layers(labelled, tmp_path, project):
     # the group sits right above the source raster
     root = project.layerTreeRoot()
     assert root.children().index(group) + 1 == root.children().index(root.findLayer(raster.id()))
-    assert "completed" in dock.status_label.text()
-    assert dock.model_dir.filePath() == str(tmp_path / "job" / "model")
+    assert "completed" in dock.runs.status_label.text()
+    assert dock.predict.model_dir.filePath() == str(tmp_path / "job" / "model")
 
     # Train again from that model (after correcting labels): the engine accepts the job
-    dock.init_model.setFilePath(dock.model_dir.filePath())
+    dock.options.init_model.setFilePath(dock.predict.model_dir.filePath())
     again = dock.write_job(tmp_path / "again")
     assert json.loads((again / "job.json").read_text())["model"] == {"init_from": str(tmp_path / "job" / "model")}
-    result = engine.run(engine.command(dock.python_edit.filePath(), "validate", str(again)))
+    result = engine.run(engine.command(dock.engine.python_edit.filePath(), "validate", str(again)))
     assert result.returncode == 0, result.stderr
-    dock.init_model.setFilePath(str(tmp_path))  # not a model folder: refused before any job is written
+    dock.options.init_model.setFilePath(str(tmp_path))  # not a model folder: refused before any job is written
     assert dock.start_training(tmp_path / "not_a_model") is None
-    assert "not a model folder" in dock.error_label.text() and not (tmp_path / "not_a_model").exists()
-    dock.init_model.setFilePath("")
+    assert "not a model folder" in dock.runs.error_label.text() and not (tmp_path / "not_a_model").exists()
+    dock.options.init_model.setFilePath("")
 
     # "Predict" with the model just trained follows the engine's events and adds another aligned group
-    dock.predict_raster.setLayer(raster)
+    dock.predict.predict_raster.setLayer(raster)
     task = dock.start_prediction(tmp_path / "predicted")
     reported = []
     task.stateChanged.connect(reported.append)
@@ -169,11 +169,15 @@ def test_training_adds_aligned_result_layers(labelled, tmp_path, project):
     assert any(s.phase == "predict" for s in reported)
     assert reported[-1].total > 0 and reported[-1].step == reported[-1].total  # windows done / to do
     assert state.step == state.total == reported[-1].total
-    assert f"window {state.total}/{state.total}" in dock.status_label.text()
+    assert f"window {state.total}/{state.total}" in dock.runs.status_label.text()
     assert [o["path"] for o in state.outputs if o["kind"] != "style"] == ["scene_classes.tif", "scene_confidence.tif"]
     group = project.layerTreeRoot().findGroup("SemiSeg prediction predicted")
     assert [n.layer().extent() == raster.extent() for n in group.findLayers()] == [True, True]
-    assert dock.log_path() == tmp_path / "predicted" / "log.txt"
+    assert dock.runs.log_path() == tmp_path / "predicted" / "log.txt"
+    # a prediction run is listed with the jobs, with its state, and shows its progress in the Jobs section
+    listed = dock.runs.jobs.itemText(dock.runs.jobs.findData(str(tmp_path / "predicted")))
+    assert listed.startswith("predicted — completed")
+    assert dock.runs.isAncestorOf(dock.runs.status_label) and dock.runs.isAncestorOf(dock.runs.progress)
 
     # "Only the visible map area": the raster's whole pixels inside the map view, on its grid
     dock.canvas.setExtent(QgsRectangle(*to_map(20.4, 70.2), *to_map(60.7, 10.5)))
@@ -181,8 +185,8 @@ def test_training_adds_aligned_result_layers(labelled, tmp_path, project):
     cols = (max(math.floor((view.xMinimum() - ORIGIN_X) / PIXEL), 0), min(math.ceil((view.xMaximum() - ORIGIN_X) / PIXEL), 96))
     rows = (max(math.floor((ORIGIN_Y - view.yMaximum()) / PIXEL), 0), min(math.ceil((ORIGIN_Y - view.yMinimum()) / PIXEL), 96))
     assert 0 < cols[1] - cols[0] < 96 and 0 < rows[1] - rows[0] < 96  # a real part of the raster
-    dock.visible_only.setChecked(True)
-    dock.polygons.setChecked(True)
+    dock.predict.visible_only.setChecked(True)
+    dock.options.polygons.setChecked(True)
     state = run_to_end(dock.start_prediction(tmp_path / "visible"))
     QCoreApplication.processEvents()
     assert state.status == "completed", state.error_text()
@@ -200,20 +204,20 @@ def test_training_adds_aligned_result_layers(labelled, tmp_path, project):
         "water": "#1f78b4", "land": "#d9c89e"}
     dock.canvas.setExtent(QgsRectangle(*to_map(300, 300), *to_map(400, 200)))  # beside the raster
     assert dock.start_prediction(tmp_path / "beside") is None
-    assert "shows no part of scene" in dock.error_label.text()
+    assert "shows no part of scene" in dock.runs.error_label.text()
 
 
 def test_prediction_error_is_one_line_with_the_log(labelled, tmp_path):
     dock, raster, _ = labelled
     (tmp_path / "not_a_model").mkdir()
-    dock.model_dir.setFilePath(str(tmp_path / "not_a_model"))
-    dock.predict_raster.setLayer(raster)
+    dock.predict.model_dir.setFilePath(str(tmp_path / "not_a_model"))
+    dock.predict.predict_raster.setLayer(raster)
     state = run_to_end(dock.start_prediction(tmp_path / "predicted"))
     assert state.status == "failed"
-    assert not dock.error_label.isHidden()
-    assert dock.error_label.text().count("\n") == 0 and "not_a_model" in dock.error_label.text()
-    assert dock.log_path() == tmp_path / "predicted" / "log.txt"
-    assert dock.error_label.text() in dock.log_path().read_text()
+    assert not dock.runs.error_label.isHidden()
+    assert dock.runs.error_label.text().count("\n") == 0 and "not_a_model" in dock.runs.error_label.text()
+    assert dock.runs.log_path() == tmp_path / "predicted" / "log.txt"
+    assert dock.runs.error_label.text() in dock.runs.log_path().read_text()
 
 
 def test_engine_error_is_shown_with_the_log(labelled, tmp_path):
@@ -221,9 +225,9 @@ def test_engine_error_is_shown_with_the_log(labelled, tmp_path):
     Path(raster.source()).write_bytes(b"not a raster")  # only the engine reads the pixels: it refuses the job
     state = run_to_end(dock.start_training(tmp_path / "job"))
     assert state.status == "failed"
-    assert not dock.error_label.isHidden()
-    assert "scene.tif: not a raster GDAL can read" in dock.error_label.text()
-    assert dock.log_button.isEnabled() and dock.log_path().is_file()
+    assert not dock.runs.error_label.isHidden()
+    assert "scene.tif: not a raster GDAL can read" in dock.runs.error_label.text()
+    assert dock.runs.log_button.isEnabled() and dock.runs.log_path().is_file()
 
 
 def test_method_form_from_the_engine_writes_parameters_the_engine_accepts(labelled, tmp_path, engine_python):
@@ -231,14 +235,14 @@ def test_method_form_from_the_engine_writes_parameters_the_engine_accepts(labell
     answer = json.loads(engine.run(engine.command(engine_python, "methods", "--json")).stdout)
     # Not a task of QGIS's: it would announce "Task complete: list the engine's methods" to the user.
     assert not [t for t in QgsApplication.taskManager().tasks() if "methods" in t.description()]
-    wait(lambda: dock.methods_task is None, 120)
-    names = [dock.method.itemData(i) for i in range(dock.method.count())]
+    wait(lambda: dock.options.methods_task is None, 120)
+    names = [dock.options.method.itemData(i) for i in range(dock.options.method.count())]
     assert names[0] == answer["default"] and sorted(names) == sorted(answer["methods"])
-    assert dock.method.itemText(0) == f"{answer['default']} (default)"
-    assert dock.method_note.isHidden(), dock.method_note.text()
+    assert dock.options.method.itemText(0) == f"{answer['default']} (default)"
+    assert dock.options.method_note.isHidden(), dock.options.method_note.text()
 
-    dock.method.setCurrentIndex(names.index("cct"))
-    form = dock.method_form
+    dock.options.method.setCurrentIndex(names.index("cct"))
+    form = dock.options.method_form
     form.field("decoders.vat").widget.setValue(2)
     form.field("background").widget.item(1).setCheckState(Qt.Checked)
     form.field("confidence").widget.setValue(form.field("confidence").widget.minimum())  # "off"
@@ -253,17 +257,17 @@ def test_method_form_from_the_engine_writes_parameters_the_engine_accepts(labell
 
 def test_cancel_stops_cleanly_and_offers_resume(labelled, tmp_path):
     dock, _, _ = labelled
-    dock.steps.setValue(400)
+    dock.options.steps.setValue(400)
     job_dir = tmp_path / "job"
     task = dock.start_training(job_dir)
     ended = []
     task.ended.connect(ended.append)
     wait(lambda: read_state(job_dir).step >= 2)
-    wait(lambda: dock.jobs.itemText(dock.jobs.findData(str(job_dir))).startswith("job — running"), 30)
+    wait(lambda: dock.runs.jobs.itemText(dock.runs.jobs.findData(str(job_dir))).startswith("job — running"), 30)
     assert task.flags() & task.CancelWithoutPrompt  # QGIS does not offer to cancel it as it closes ...
-    assert not dock.detach_note.isHidden() and "leaves this training running" in dock.detach_note.text()  # ... the dock says why
+    assert not dock.runs.detach_note.isHidden() and "leaves this training running" in dock.runs.detach_note.text()  # ... the dock says why
     shown = []
-    task.stateChanged.connect(lambda state: shown.append(dock.status_label.text()))
+    task.stateChanged.connect(lambda state: shown.append(dock.runs.status_label.text()))
     dock.cancel()
     wait(lambda: ended)
     assert ended[0].status == "cancelled", ended[0].error_text()
@@ -274,14 +278,14 @@ def test_cancel_stops_cleanly_and_offers_resume(labelled, tmp_path):
     assert not outputs.exists() or not any(outputs.iterdir()), list(outputs.iterdir())
     assert (job_dir / "checkpoints" / "last.ckpt").is_file()
     assert read_state(job_dir).status == "cancelled"
-    assert dock.resume_button.isEnabled()
-    listed = dock.jobs.itemText(dock.jobs.findData(str(job_dir)))
+    assert dock.runs.resume_button.isEnabled()
+    listed = dock.runs.jobs.itemText(dock.runs.jobs.findData(str(job_dir)))
     assert listed.startswith("job — cancelled · ") and listed.endswith(" MB"), listed  # its checkpoint's disk use shows
 
     # Resume continues that job from its checkpoint, not from step 0 (and can be cancelled again)
-    dock.resume_button.click()
+    dock.runs.resume_button.click()
     resumed = []
-    dock.task.ended.connect(resumed.append)
+    dock.controller.task.ended.connect(resumed.append)
 
     def starts():
         lines = (job_dir / "events.jsonl").read_text().splitlines()
@@ -296,7 +300,7 @@ def test_cancel_stops_cleanly_and_offers_resume(labelled, tmp_path):
 def test_a_cancel_before_the_engine_has_started_still_stops_it(labelled, tmp_path, engine_python):
     """The engine clears a stale cancel request as training starts; one made earlier must survive that."""
     dock, _, _ = labelled
-    dock.steps.setValue(5000)  # far longer than the test: only the cancel can end it
+    dock.options.steps.setValue(5000)  # far longer than the test: only the cancel can end it
     job_dir = dock.write_job(tmp_path / "job")
     process = engine.start(engine.command(engine_python, "train", str(job_dir), "--quiet", "--device", "cpu"),
                            job_dir / "console.txt")
@@ -307,19 +311,19 @@ def test_a_cancel_before_the_engine_has_started_still_stops_it(labelled, tmp_pat
 
 def test_unloading_the_plugin_leaves_a_training_run_going_for_the_next_dock(labelled, tmp_path, project):
     dock, _, _ = labelled
-    dock.steps.setValue(5000)
+    dock.options.steps.setValue(5000)
     job_dir = tmp_path / "job"
     task = dock.start_training(job_dir)
     wait(lambda: read_state(job_dir).step >= 1)
     dock.dispose()  # "the plugin unloads": the watcher stops, its slots are gone, the engine runs on
-    assert dock.task is None
+    assert dock.controller.task is None
     wait(lambda: task.status() in (task.Complete, task.Terminated))
     assert read_state(job_dir).status == "running" and not (job_dir / "cancel").exists()
     reopened = SemiSegDock()  # "the plugin loads again": it follows the same run
     try:
-        assert reopened.task is not None and reopened.current_job == job_dir
+        assert reopened.controller.task is not None and reopened.runs.current_job == job_dir
         ended = []
-        reopened.task.ended.connect(ended.append)
+        reopened.controller.task.ended.connect(ended.append)
         reopened.cancel()  # whether or not its watcher has started yet, the engine must stop
         wait(lambda: ended)
         assert ended[0].status == "cancelled", ended[0].error_text()
@@ -340,16 +344,16 @@ def test_a_job_another_engine_runs_is_refused_and_the_dock_says_which(labelled, 
         lock.flush()
         state = run_to_end(dock.start_training(resume=job_dir))
     assert state.status == "failed"
-    line = dock.error_label.text()
+    line = dock.runs.error_label.text()
     assert f"an engine (process {os.getpid()}) is already running this job" in line and line.count("\n") == 0, line
 
 
-def test_results_of_a_job_without_a_readable_job_json_are_a_one_line_error(labelled, tmp_path):
+def test_results_of_a_job_that_reported_no_maps_are_a_one_line_error(labelled, tmp_path):
     dock, _, _ = labelled
     (tmp_path / "job").mkdir()
-    (tmp_path / "job" / "job.json").write_text("{ not json")
+    (tmp_path / "job" / "job.json").write_text("{ not json")  # maps come from the engine's events, not job.json
     assert dock.add_results(tmp_path / "job") == []
-    assert "job.json" in dock.error_label.text() and dock.error_label.text().count("\n") == 0
+    assert "events.jsonl" in dock.runs.error_label.text() and dock.runs.error_label.text().count("\n") == 0
 
 
 def test_a_job_running_when_qgis_restarts_is_followed_to_the_end(labelled, tmp_path, project, engine_python):
@@ -362,8 +366,8 @@ def test_a_job_running_when_qgis_restarts_is_followed_to_the_end(labelled, tmp_p
     assert job_registry.known_jobs(project)[-1] == job_dir
     reopened = SemiSegDock()  # "QGIS starts again": the dock finds the running job
     try:
-        assert reopened.task is not None and reopened.current_job == job_dir
-        state = run_to_end(reopened.task)
+        assert reopened.controller.task is not None and reopened.runs.current_job == job_dir
+        state = run_to_end(reopened.controller.task)
         assert state.status == "completed", state.error_text()
         assert process.wait(30) == 0
         assert project.layerTreeRoot().findGroup("SemiSeg job") is not None
@@ -373,15 +377,15 @@ def test_a_job_running_when_qgis_restarts_is_followed_to_the_end(labelled, tmp_p
 
 def test_the_jobs_list_shows_the_true_state_of_jobs_the_dock_does_not_follow(labelled, tmp_path, engine_python):
     dock, _, _ = labelled
-    dock.steps.setValue(5000)
+    dock.options.steps.setValue(5000)
     job_dir = dock.write_job(tmp_path / "job")
-    dock.job_states_timer.setInterval(200)
+    dock.runs.job_states_timer.setInterval(200)
     process = engine.start(engine.command(engine_python, "train", str(job_dir), "--quiet", "--device", "cpu"),
                            job_dir / "console.txt")  # run from a terminal: the dock follows nothing
     try:
-        listed = lambda: dock.jobs.itemText(dock.jobs.findData(str(job_dir)))  # noqa: E731
+        listed = lambda: dock.runs.jobs.itemText(dock.runs.jobs.findData(str(job_dir)))  # noqa: E731
         wait(lambda: listed().startswith("job — running"), 120)
-        assert dock.task is None
+        assert dock.controller.task is None
         (job_dir / "cancel").touch()
         wait(lambda: listed().startswith("job — cancelled"), 120)
     finally:
@@ -484,11 +488,11 @@ def test_the_engine_gets_none_of_qgis_python_and_gdal_settings(monkeypatch):
 def test_the_dock_shows_the_engines_verdict_as_it_opens(project, engine_python):
     dock = SemiSegDock()  # the engine Python comes from the environment (SEMISEG_ENGINE_PYTHON in `make test`)
     try:
-        dock.python_edit.setFilePath(engine_python)
-        wait(lambda: "ready" in dock.engine_group.title() or "not usable" in dock.engine_group.title(), 120)
-        title = dock.engine_group.title()
+        dock.engine.python_edit.setFilePath(engine_python)
+        wait(lambda: "ready" in dock.engine.title() or "not usable" in dock.engine.title(), 120)
+        title = dock.engine.title()
         assert title == f"Engine — Engine {paths.plugin_version()} ready · CPU, {os.cpu_count()} threads (no GPU)" or "GPU" in title, title
-        assert "torch:" in dock.engine_group.toolTip()  # the details behind the verdict
+        assert "torch:" in dock.engine.toolTip()  # the details behind the verdict
     finally:
         dock.dispose()
 
@@ -508,7 +512,7 @@ def test_the_dock_takes_the_engine_python_from_the_environment(project, monkeypa
     monkeypatch.setenv("SEMISEG_ENGINE_PYTHON", engine_python)
     try:
         dock = SemiSegDock()
-        assert dock.python_edit.filePath() == engine_python
+        assert dock.engine.python_edit.filePath() == engine_python
         dock.dispose()
     finally:
         settings.set_engine_python(configured)
@@ -537,11 +541,11 @@ def test_a_raster_without_crs_and_its_labels_are_valid_for_the_engine(project, t
     project.addMapLayer(raster)
     dock = SemiSegDock()
     try:
-        dock.raster_combo.setLayer(raster)
+        dock.labels.raster_combo.setLayer(raster)
         scribbles = next(l for l in dock.new_label_layers(str(tmp_path / "labels.gpkg")) if "scribbles" in l.name())
         scribbles.startEditing()
         for class_id, (left, right) in enumerate(((4, 40), (56, 92))):
-            dock.active_class.setCurrentIndex(class_id)
+            dock.labels.active_class.setCurrentIndex(class_id)
             draw_line(scribbles, [(left, 20), (right, 60)], georeferenced=False)
         job_dir = dock.write_job(tmp_path / "job")
         result = engine.run(engine.command(engine_python, "validate", str(job_dir)))

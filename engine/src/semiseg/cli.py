@@ -1,78 +1,16 @@
-"""The `semiseg` command: argument parsing, progress, exit codes. Thin on purpose.
+"""The `semiseg` command: argument parsing and dispatch. Thin on purpose.
 
-Exit codes: 0 completed, 1 engine failure, 2 invalid input, 130 cancelled.
+Exit codes (pipeline/reporting.py): 0 completed, 1 engine failure, 2 invalid input, 130 cancelled.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import signal
 import sys
-import traceback
 from pathlib import Path
-from typing import Iterator
 
-EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_CANCELLED = 0, 1, 2, 130
-
-
-@contextlib.contextmanager
-def _sigterm_cancels() -> Iterator[None]:
-    """SIGTERM (how the plugin stops the engine) unwinds like Ctrl-C, so no partial file stays.
-
-    Training replaces this with its own handler while it can checkpoint (CancelFlag.listening).
-    """
-
-    def stop(signum, frame):
-        from semiseg.errors import Cancelled
-
-        raise Cancelled()
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-class _EngineFailure(Exception):
-    """An engine bug, already logged and reported as events; `main` prints its one line, exit 1."""
-
-
-@contextlib.contextmanager
-def _reported(events, cancelled_message: str) -> Iterator[None]:
-    """How a command ended, as `error`/`done` events: bad input 2, cancelled 130, engine bug 1.
-
-    An engine bug's traceback goes to log.txt (to stderr when no log is written); the user gets
-    one line.
-    """
-    from semiseg.errors import Cancelled, UserError
-
-    try:
-        yield
-    except UserError as exc:
-        with contextlib.suppress(OSError):  # a full disk may refuse the report too; the cause still goes to stderr
-            for problem in exc.problems:
-                events.emit("error", message=problem)
-            events.emit("done", status="failed", exit_code=EXIT_INVALID, message=exc.problems[0])
-        raise
-    except (Cancelled, KeyboardInterrupt):
-        events.emit("done", status="cancelled", exit_code=EXIT_CANCELLED, message=cancelled_message)
-        raise Cancelled() from None
-    except Exception as exc:
-        if events.enabled:
-            events.log(traceback.format_exc())
-            details = f" (details in {events.log_path})"
-        else:
-            traceback.print_exc()
-            details = ""
-        first_line = str(exc).splitlines()[0] if str(exc) else ""
-        message = f"internal error: {type(exc).__name__}: {first_line}{details}"
-        events.emit("error", message=message)
-        events.emit("done", status="failed", exit_code=EXIT_FAILED, message=message)
-        raise _EngineFailure(message) from None
-
+from semiseg.pipeline.reporting import EXIT_FAILED, EXIT_OK, reported, sigterm_cancels
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="semiseg", description="Semi-supervised segmentation of rasters from sparse labels.")
@@ -127,57 +65,21 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from semiseg.errors import Cancelled, UserError
     from semiseg.io import gdal_settings
+    from semiseg.pipeline.reporting import exit_code
 
     gdal_settings.configure()
-
-    handler = globals()[f"_cmd_{args.command}"]
-    try:
-        return handler(args)
-    except UserError as exc:
-        for problem in exc.problems:
-            print(f"semiseg: error: {problem}", file=sys.stderr)
-        return EXIT_INVALID
-    except (Cancelled, KeyboardInterrupt):
-        print("semiseg: cancelled", file=sys.stderr)
-        return EXIT_CANCELLED
-    except _EngineFailure as exc:
-        print(f"semiseg: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    return exit_code(lambda: globals()[f"_cmd_{args.command}"](args))
 
 
 def _cmd_train(args) -> int:
-    from semiseg.jobs.events import EventLog
-    from semiseg.errors import UserError
-    from semiseg.jobs.jobdir import JobDir
-    from semiseg.jobs.lock import job_lock
-    from semiseg.train.runner import is_rank_zero, run_training
+    from semiseg.pipeline.train_job import train_job
 
-    job_dir = args.job_dir
-    if not job_dir.is_dir():
-        raise UserError(f"{job_dir}: not a job directory")
-    # Refused before any event: a second engine must not write into the running one's events.
-    lock = job_lock(JobDir(job_dir).lock) if is_rank_zero() else contextlib.nullcontext()
-    with lock:
-        events = EventLog(job_dir, enabled=is_rank_zero())
-        with _sigterm_cancels(), _reported(events, "cancelled; `semiseg train --resume` continues"):
-            metrics = run_training(job_dir, events, args.resume, args.device, args.devices, args.num_nodes, args.quiet)
-        scored = {name: m["miou"] for name, m in metrics.items() if m.get("miou") is not None}
-        if not scored:
-            summary = "no validation labels"
-        elif len(scored) == 1 and len(metrics) <= 1:
-            summary = f"mIoU {next(iter(scored.values())):.3f}"
-        else:
-            summary = ", ".join(f"{name} mIoU {v:.3f}" for name, v in scored.items())
-        events.emit("done", status="completed", exit_code=EXIT_OK, message=f"completed ({summary})")
-    if events.enabled:
-        print(f"semiseg: done ({summary}); model: {job_dir / 'model'}; outputs: {job_dir / 'outputs'}")
-    return EXIT_OK
+    return train_job(args.job_dir, args.resume, args.device, args.devices, args.num_nodes, args.quiet)
 
 
 def _cmd_validate(args) -> int:
-    from semiseg.jobs.prepare import prepare_inputs
+    from semiseg.pipeline.prepare import prepare_inputs
     from semiseg.jobs.spec import load_job
 
     prepared = prepare_inputs(load_job(args.job_dir))
@@ -234,12 +136,12 @@ def _cmd_predict(args) -> int:
             bar.refresh()
         if time.monotonic() - last[0] > 2 or done == total:
             last[0] = time.monotonic()
-            events.emit("progress", step=done, total=total)
+            events.emit("progress", step=done, total=total, unit="window")
 
     def on_phase(phase: str, message: str) -> None:
         events.emit("phase", phase=phase, message=message)
 
-    with _sigterm_cancels(), _reported(events, "cancelled"):
+    with sigterm_cancels(), reported(events, "cancelled"):
         for raster in args.rasters:
             events.emit("phase", phase="predict", message=f"predicting {raster.name}")
             (paths,) = predict_with_model(

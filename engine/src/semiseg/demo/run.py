@@ -16,6 +16,7 @@ from rasterio.crs import CRS
 from semiseg.demo.scene import CLASSES, make_scene
 from semiseg.demo.scribbles import scribbles_from_mask
 from semiseg.io.atomic import atomic_path, write_text_atomic
+from semiseg.jobs.jobdir import JobDir
 
 CRS_DEMO = CRS.from_epsg(32633)
 PIXEL_M = 0.5
@@ -60,8 +61,9 @@ def demo_job(steps: int, tile: int) -> dict:
 
 
 def run_demo(out: Path, steps: int | None, device: str, quiet: bool) -> int:
-    from semiseg.cli import main as cli_main
     from semiseg.evaluate import evaluate
+    from semiseg.pipeline.reporting import exit_code
+    from semiseg.pipeline.train_job import train_job
 
     gpu = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     steps = steps or (1500 if gpu else 300)
@@ -70,23 +72,23 @@ def run_demo(out: Path, steps: int | None, device: str, quiet: bool) -> int:
     print(f"semiseg demo: generating scenes in {out / 'data'}")
     write_scenes(out / "data")
     job_dir = out / "job"
+    job = JobDir(job_dir)
     job_dir.mkdir(parents=True, exist_ok=True)
-    for stale in ("events.jsonl", "log.txt"):
-        (job_dir / stale).unlink(missing_ok=True)
-    write_text_atomic(job_dir / "job.json", json.dumps(demo_job(steps, tile), indent=2))
-    print(f"semiseg demo: training {steps} steps on {'GPU' if gpu else 'CPU'} (job: {job_dir / 'job.json'})")
-    argv = ["train", str(job_dir), "--device", device] + (["--quiet"] if quiet else [])
-    code = cli_main(argv)
+    for stale in (job.events, job.log):
+        stale.unlink(missing_ok=True)
+    write_text_atomic(job.spec, json.dumps(demo_job(steps, tile), indent=2))
+    print(f"semiseg demo: training {steps} steps on {'GPU' if gpu else 'CPU'} (job: {job.spec})")
+    code = exit_code(lambda: train_job(job_dir, device=device, quiet=quiet))
     if code != 0:
         return code
-    pred = job_dir / "outputs" / "scene_c_classes.tif"
+    pred = job.outputs / "scene_c_classes.tif"
     result = evaluate(pred, out / "data" / "scene_c_truth.tif")
     print(f"\nscene_c (never labelled) vs its ground truth: OA {result['oa']:.3f}  mIoU {result['miou']:.3f}")
     for name, iou in result["per_class_iou"].items():
         print(f"  {name:<12} IoU {iou:.3f}" if iou is not None else f"  {name:<12} -")
     print("\nOutputs (open them in QGIS; the .qml styles load with the rasters):")
-    for path in sorted((job_dir / "outputs").iterdir()):
+    for path in sorted(job.outputs.iterdir()):
         print(f"  {path}")
-    print(f"  {job_dir / 'model'}  (model package)")
+    print(f"  {job.model}  (model package)")
     sys.stdout.flush()
     return 0

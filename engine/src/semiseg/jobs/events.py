@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from semiseg.jobs.jobdir import JobDir
+
 
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
@@ -21,8 +23,8 @@ class EventLog:
     """
 
     def __init__(self, job_dir: Path, enabled: bool = True):
-        self.events_path = Path(job_dir) / "events.jsonl"
-        self.log_path = Path(job_dir) / "log.txt"
+        self.events_path = JobDir(Path(job_dir)).events
+        self.log_path = JobDir(Path(job_dir)).log
         self.enabled = enabled
 
     def emit(self, type: str, **fields: Any) -> None:
@@ -59,7 +61,7 @@ def _short(value: Any) -> str:
 
 def read_events(job_dir: Path) -> list[dict]:
     """All events of a job so far (a half-written last line is skipped)."""
-    path = Path(job_dir) / "events.jsonl"
+    path = JobDir(Path(job_dir)).events
     if not path.exists():
         return []
     events = []

@@ -40,6 +40,15 @@ class JobDir:
         return self.root / "metrics.json"
 
     @property
+    def events(self) -> Path:
+        """One JSON object per line: what clients (the plugin) read to follow the job."""
+        return self.root / "events.jsonl"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "log.txt"
+
+    @property
     def lock(self) -> Path:
         """Held (an OS file lock) by the engine that runs the job: jobs/lock.py."""
         return self.root / "engine.lock"

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from semiseg.errors import UserError
+from semiseg.jobs.jobdir import JobDir
 
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
@@ -211,7 +212,7 @@ def parse_job(raw: dict, source: str = "job.json") -> JobSpec:
 
 def load_job(job_dir: Path) -> JobSpec:
     """Read and validate JOB_DIR/job.json; paths come back resolved against JOB_DIR."""
-    path = Path(job_dir) / "job.json"
+    path = JobDir(Path(job_dir)).spec
     if not path.is_file():
         raise UserError(f"{path}: file not found (a job directory needs a job.json)")
     try:

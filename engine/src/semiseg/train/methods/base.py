@@ -2,7 +2,7 @@
 
 A method owns its networks and turns one batch into a loss; the shared Lightning module
 (train/task.py) does the optimisation, schedule and per-step randomness, train/callbacks.py the
-checkpoints, validation and events, train/runner.py the export.
+checkpoints, validation and events, pipeline/runner.py the export.
 A method's loss should be readable top to bottom in its own module.
 """
 

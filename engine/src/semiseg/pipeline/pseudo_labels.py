@@ -22,7 +22,7 @@ from semiseg.io.atomic import atomic_directory
 from semiseg.models.forest import FOREST_ARCH, FOREST_ENCODER, PixelForest
 from semiseg.models.package import load_package, save_package
 from semiseg.predict.raster import PredictionPaths, WindowPredictor, predict_raster
-from semiseg.train.domain_data import DomainData
+from semiseg.pipeline.domain_data import DomainData
 from semiseg.train.forest import FOREST_TILE, train_pixel_forest
 from semiseg.train.methods.pixel_forest import PixelForestParams
 

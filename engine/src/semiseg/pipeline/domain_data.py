@@ -8,7 +8,7 @@ from semiseg.data.dataset import TrainingWindows, WindowSource
 from semiseg.data.normalization import BandStats, compute_band_stats
 from semiseg.data.sampling import LabeledPixelIndex
 from semiseg.data.split import split_blocks
-from semiseg.jobs.prepare import PreparedDomain
+from semiseg.pipeline.prepare import PreparedDomain
 from semiseg.jobs.spec import TrainSpec
 from semiseg.models.package import ModelCard
 from semiseg.train.methods.base import DomainInfo

@@ -22,9 +22,9 @@ from semiseg.data.workers import die_with_parent
 from semiseg.errors import Cancelled, UserError
 from semiseg.io.atomic import atomic_directory, write_text_atomic
 from semiseg.jobs.events import EventLog
-from semiseg.jobs.fingerprint import fingerprint
+from semiseg.pipeline.fingerprint import fingerprint
 from semiseg.jobs.jobdir import JobDir
-from semiseg.jobs.prepare import prepare_inputs
+from semiseg.pipeline.prepare import prepare_inputs
 from semiseg.jobs.spec import JobSpec, load_job
 from semiseg.metrics import scores
 from semiseg.models.forest import FOREST_ARCH, FOREST_ENCODER
@@ -34,12 +34,12 @@ from semiseg.models.package import network_weights, save_package
 from semiseg.predict.raster import WindowPredictor, predict_raster
 from semiseg.train.callbacks import BesideItsNameCheckpointIO, CancelFlag, Checkpointing, ProgressEvents, StepProgressBar, Validation, seed_from
 from semiseg.train.distributed import SingleNodeDDP, single_node_rendezvous
-from semiseg.train.domain_data import DomainData, build_domain_data
+from semiseg.pipeline.domain_data import DomainData, build_domain_data
 from semiseg.train.forest import FOREST_TILE, train_pixel_forest
 from semiseg.train.methods import METHODS, build_method
 from semiseg.train.methods.base import MethodContext
 from semiseg.train.precision import lightning_precision
-from semiseg.train.pseudo_labels import forest_pseudo_labels
+from semiseg.pipeline.pseudo_labels import forest_pseudo_labels
 from semiseg.train.task import SegmentationTask
 
 

@@ -1,0 +1,43 @@
+"""The dock's "Predict with a model" section: a model folder, a raster, and how much of it."""
+from qgis.PyQt.QtGui import QIcon
+from qgis.PyQt.QtWidgets import QCheckBox, QFormLayout, QPushButton
+from qgis.core import QgsMapLayerProxyModel
+from qgis.gui import QgsCollapsibleGroupBox, QgsFileWidget, QgsMapLayerComboBox
+
+from . import map_area
+from .paths import icon_path
+
+
+class PredictSection(QgsCollapsibleGroupBox):
+    def __init__(self, canvas=None, parent=None):
+        super().__init__("Predict with a model", parent)
+        self.canvas = canvas  # the map view, for "predict the visible area only"
+        self.model_dir = QgsFileWidget()
+        self.model_dir.setStorageMode(QgsFileWidget.GetDirectory)
+        self.model_dir.setToolTip("A model folder (JOB_DIR/model) from an earlier training.")
+        self.predict_raster = QgsMapLayerComboBox()
+        self.predict_raster.setFilters(QgsMapLayerProxyModel.RasterLayer)
+        self.predict_button = QPushButton(QIcon(icon_path("predict.svg")), "Predict")
+        self.visible_only = QCheckBox("Only the visible map area")
+        self.visible_only.setToolTip("Predict only the raster's pixels inside the map view: a quick look at "
+                                     "a large raster before predicting all of it.")
+        self.visible_only.setEnabled(canvas is not None)
+        form = QFormLayout(self)
+        form.addRow("Model folder", self.model_dir)
+        form.addRow("Raster", self.predict_raster)
+        form.addRow(self.visible_only)
+        form.addRow(self.predict_button)
+        self.setCollapsed(True)
+
+    def chosen(self, project) -> tuple:
+        """(model folder, raster layer, --bounds arguments); ValueError says what is missing."""
+        model, raster = self.model_dir.filePath(), self.predict_raster.currentLayer()
+        if not model or raster is None:
+            raise ValueError("Pick a model folder and a raster to predict.")
+        if not (self.visible_only.isChecked() and self.canvas is not None):
+            return model, raster, []
+        part = map_area.part_of_layer(self.canvas.extent(), self.canvas.mapSettings().destinationCrs(),
+                                      raster, project)
+        if part is None:
+            raise ValueError(f"The map view shows no part of {raster.name()}.")
+        return model, raster, map_area.bounds_args(part)
