@@ -475,6 +475,16 @@ def test_processing_trains_from_two_rasters_paired_with_their_label_layers(label
     assert QgsRasterLayer(trained["CLASSES_RASTER"]).extent() == raster.extent()
 
 
+def test_processing_offers_every_one_domain_method_of_the_engine_in_its_order(engine_python):
+    from semiseg_qgis import job, method_form
+
+    answer = json.loads(engine.run(engine.command(engine_python, "methods", "--json")).stdout)
+    one_domain = [name for name, info in answer["methods"].items() if not info["needs_domains"]]
+    assert list(job.METHODS) == one_domain
+    assert job.METHODS[0] == method_form.FALLBACK_METHOD == answer["default"]
+    assert job.QUICK_METHOD in one_domain and not answer["methods"][job.QUICK_METHOD]["trains_network"]
+
+
 def test_the_engine_gets_none_of_qgis_python_and_gdal_settings(monkeypatch):
     """QGIS sets these for its own Python and GDAL; in the engine's venv they would load the wrong ones."""
     monkeypatch.setenv("PYTHONPATH", "/usr/share/qgis/python")
