@@ -37,28 +37,28 @@ def run(iface):
     plugin = plugins["semiseg_qgis"]
     plugin.action.setChecked(True)
     dock = plugin.dock
-    dock.python_edit.setFilePath(os.environ.get("SEMISEG_ENGINE_PYTHON", str(REPO / ".venv" / "bin" / "python")))
-    dock.engine_group.setCollapsed(True)
-    dock.raster_combo.setLayer(raster)
+    dock.engine.python_edit.setFilePath(os.environ.get("SEMISEG_ENGINE_PYTHON", str(REPO / ".venv" / "bin" / "python")))
+    dock.engine.setCollapsed(True)
+    dock.labels.raster_combo.setLayer(raster)
     from semiseg_qgis.classes import SegClass
-    dock.class_table.set_classes([SegClass("water", "#1f78b4"), SegClass("field", "#e6c86e"),
+    dock.labels.class_table.set_classes([SegClass("water", "#1f78b4"), SegClass("field", "#e6c86e"),
                                   SegClass("forest", "#33a02c")])
     iface.mainWindow().resizeDocks([dock], [430], Qt.Horizontal)
     iface.mapCanvas().setExtent(raster.extent())
 
     def show_form():
-        if dock.methods_task is not None:  # the engine is still answering
+        if dock.options.methods_task is not None:  # the engine is still answering
             QTimer.singleShot(500, show_form)
             return
-        if dock.method.findData("cct") < 0:
-            raise RuntimeError("the engine did not list cct: " + dock.method_note.text())
-        dock.method.setCurrentIndex(dock.method.findData("cct"))
-        form = dock.method_form
+        if dock.options.method.findData("cct") < 0:
+            raise RuntimeError("the engine did not list cct: " + dock.options.method_note.text())
+        dock.options.method.setCurrentIndex(dock.options.method.findData("cct"))
+        form = dock.options.method_form
         form.field("distance").widget.setCurrentText("kl")
         form.field("decoders.vat").widget.setValue(2)
         form.field("background").widget.item(1).setCheckState(Qt.Checked)
-        for group in dock.widget().widget().findChildren(type(dock.engine_group)):
-            group.setCollapsed(group is not dock.advanced_group)
-        dock.advanced_group.setCollapsed(False)
-        dock.widget().ensureWidgetVisible(dock.method, 0, 0)
+        for group in dock.widget().widget().findChildren(type(dock.engine)):
+            group.setCollapsed(group is not dock.options)
+        dock.options.setCollapsed(False)
+        dock.widget().ensureWidgetVisible(dock.options.method, 0, 0)
     show_form()

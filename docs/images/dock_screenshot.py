@@ -53,7 +53,7 @@ def xy(col, row):
 def run(iface):
     task = prepare(iface).start_training()
     if task is None:
-        raise RuntimeError(plugins["semiseg_qgis"].dock.error_label.text())
+        raise RuntimeError(plugins["semiseg_qgis"].dock.runs.error_label.text())
 
 
 def prepare(iface):
@@ -66,11 +66,11 @@ def prepare(iface):
     plugin.action.setChecked(True)
     dock = plugin.dock
     python = os.environ.get("SEMISEG_ENGINE_PYTHON", str(REPO / ".venv" / "bin" / "python"))
-    dock.python_edit.setFilePath(python)
-    dock.engine_group.setCollapsed(True)
-    dock.raster_combo.setLayer(raster)
+    dock.engine.python_edit.setFilePath(python)
+    dock.engine.setCollapsed(True)
+    dock.labels.raster_combo.setLayer(raster)
     from semiseg_qgis.classes import SegClass
-    dock.class_table.set_classes([SegClass("water", "#1f78b4"), SegClass("field", "#e6c86e"),
+    dock.labels.class_table.set_classes([SegClass("water", "#1f78b4"), SegClass("field", "#e6c86e"),
                                   SegClass("forest", "#33a02c")])
     layers = dock.new_label_layers(str(folder / "labels.gpkg"))
     scribbles = next(l for l in layers if "scribbles" in l.name())
@@ -79,17 +79,17 @@ def prepare(iface):
                1: [[(120, 240), (170, 260), (200, 300)], [(20, 40), (80, 30), (110, 90)], [(300, 200), (280, 300)]],
                2: [[(230, 60), (260, 90), (280, 100)], [(15, 240), (40, 300)]]}
     for class_id, lines in strokes.items():
-        dock.active_class.setCurrentIndex(class_id)
+        dock.labels.active_class.setCurrentIndex(class_id)
         for line in lines:
             geometry = QgsGeometry.fromPolylineXY([xy(c, r) for c, r in line])
             scribbles.addFeature(QgsVectorLayerUtils.createFeature(scribbles, geometry, {},
                                                                    scribbles.createExpressionContext()))
     scribbles.commitChanges()
-    dock.steps.setValue(80)
-    dock.tile_size.setValue(64)
-    dock.batch_size.setValue(4)
-    dock.device.setCurrentText("cpu")
-    dock.polygons.setChecked(True)  # the class polygons come back too
+    dock.options.steps.setValue(80)
+    dock.options.tile_size.setValue(64)
+    dock.options.batch_size.setValue(4)
+    dock.options.device.setCurrentText("cpu")
+    dock.options.polygons.setChecked(True)  # the class polygons come back too
     QgsProject.instance().setFileName(str(folder / "project.qgz"))
     iface.mapCanvas().setExtent(raster.extent())
     iface.mainWindow().resizeDocks([dock], [420], Qt.Horizontal)

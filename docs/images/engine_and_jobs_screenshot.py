@@ -1,4 +1,4 @@
-"""Run inside QGIS by /work/shared/tools/qgis-screenshot: the engine's status line and the Jobs list.
+"""Run inside QGIS by /work/shared/tools/qgis-screenshot: the engine's status line and the Jobs section.
 
     /work/shared/tools/qgis-screenshot build/semiseg_qgis docs/images/engine_and_jobs.png \
         docs/images/engine_and_jobs_screenshot.py --wait 150
@@ -18,28 +18,28 @@ _spec.loader.exec_module(scene)
 
 def run(iface):
     dock = scene.prepare(iface)
-    dock.engine_group.setCollapsed(False)
+    dock.engine.setCollapsed(False)
     quick = dock.start_training(quick=True)
     if quick is None:
-        raise RuntimeError(dock.error_label.text())
+        raise RuntimeError(dock.runs.error_label.text())
 
     def train_then_cancel(_state):
-        dock.steps.setValue(2000)
+        dock.options.steps.setValue(2000)
         task = dock.start_training()
         if task is None:
-            raise RuntimeError(dock.error_label.text())
-        task.stateChanged.connect(lambda state: state.step >= 3 and dock.task is task and dock.cancel())
+            raise RuntimeError(dock.runs.error_label.text())
+        task.stateChanged.connect(lambda state: state.step >= 3 and dock.controller.task is task and dock.cancel())
         task.ended.connect(lambda _s: QTimer.singleShot(500, lambda: show_jobs(dock)))
 
     quick.ended.connect(train_then_cancel)
 
 
 def show_jobs(dock):
-    """The Jobs list in view, open, below the Engine section's verdict."""
+    """The Jobs section in view, its list open, below the Engine section's verdict."""
     from qgis.PyQt.QtWidgets import QScrollArea
+    from qgis.gui import QgsCollapsibleGroupBox
 
-    for group in dock.findChildren(type(dock.engine_group)):
-        if group is not dock.engine_group and dock.jobs not in group.findChildren(type(dock.jobs)):
-            group.setCollapsed(True)
-    dock.findChild(QScrollArea).ensureWidgetVisible(dock.jobs)
-    dock.jobs.showPopup()
+    for group in dock.findChildren(QgsCollapsibleGroupBox):
+        group.setCollapsed(group not in (dock.engine, dock.runs))
+    dock.findChild(QScrollArea).ensureWidgetVisible(dock.runs.jobs)
+    dock.runs.jobs.showPopup()

@@ -15,4 +15,4 @@ _spec.loader.exec_module(scene)
 def run(iface):
     dock = scene.prepare(iface)
     if dock.start_training(quick=True) is None:
-        raise RuntimeError(dock.error_label.text())
+        raise RuntimeError(dock.runs.error_label.text())

@@ -22,7 +22,7 @@ def run(iface):
     plugin = plugins["semiseg_qgis"]
     plugin.action.setChecked(True)
     dock = plugin.dock
-    dock.engine_group.setCollapsed(True)
-    dock.raster_combo.setLayer(None)
-    dock.raster_combo.setLayer(layer)
+    dock.engine.setCollapsed(True)
+    dock.labels.raster_combo.setLayer(None)
+    dock.labels.raster_combo.setLayer(layer)
     iface.mainWindow().resizeDocks([dock], [420], Qt.Horizontal)
