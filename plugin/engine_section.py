@@ -83,7 +83,8 @@ class EngineSection(QgsCollapsibleGroupBox):
         task = self.setup_task = SetupEngineTask()
         source = f"the wheels in {task.wheels}" if task.wheels else "PyPI"
         self.show_status(f"Engine: installing into {task.venv} from {source}…", f"log: {task.log}")
-        task.taskCompleted.connect(lambda: self.python_edit.setFilePath(task.python))
+        # The same path as before (a half-built environment set up again) changes no file: ask anyway.
+        task.taskCompleted.connect(lambda: (self.python_edit.setFilePath(task.python), self.check_engine()))
         task.taskTerminated.connect(lambda: self.show_status(
             "Engine set-up cancelled." if task.error == "cancelled" else "Engine set-up failed: " + task.error,
             f"log: {task.log}"))

@@ -146,6 +146,3 @@ def export_labels(layers: list, path: Path, class_field: str) -> None:
         if error != QgsVectorFileWriter.NoError:
             raise OSError(f"cannot copy labels of {layer.name()} to {path}: {message}")
 
-
-def read_spec(job_dir: Path) -> dict:
-    return json.loads(JobDir(Path(job_dir)).spec.read_text())
