@@ -92,10 +92,14 @@ def watch(job_dir, process, on_events, is_canceled, console: Path, grace_s: floa
     cancel_at = None
 
     def poll_events():
+        # Each progress event is reported as it is: several can arrive in one poll (a loaded
+        # machine, the last step and the export together), and a step must not go unseen.
         events = tail.read_new() if tail else []
         for event in events:
             state.apply(event)
-        if events:
+            if event.get("type") == "progress":
+                on_events(state)
+        if events and events[-1].get("type") != "progress":
             on_events(state)
 
     def alive():
