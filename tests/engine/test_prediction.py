@@ -56,11 +56,12 @@ def test_strip_blending_equals_blending_the_whole_raster_in_memory(tmp_path):
                 p = predictor.probabilities(card.stats.apply(data)[None].astype(np.float32), valid[None])[0]
                 probs[:, r : r + 32, c : c + 32] += p * grid.weight
                 weights[r : r + 32, c : c + 32] += grid.weight
-        expected = (probs / weights).max(0)
-        rows = [(top, conf) for top, _, conf in iter_strips(ds, info, card, predictor, grid)]
-    got = np.concatenate([conf for _, conf in rows])
-    assert [top for top, _ in rows] == sorted(top for top, _ in rows) and got.shape == (70, 90)
-    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+        expected = probs / weights
+        rows = list(iter_strips(ds, info, card, predictor, grid))
+    got = np.concatenate([r.confidence for r in rows])
+    assert [r.top for r in rows] == sorted(r.top for r in rows) and got.shape == (70, 90)
+    np.testing.assert_allclose(got, expected.max(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.concatenate([r.probabilities for r in rows], 1), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_blended_windows_match_one_pass_over_the_whole_raster(tmp_path):
@@ -85,9 +86,9 @@ def test_outputs_share_the_input_grid_exactly_and_keep_nodata(tmp_path, georefer
     kwargs = {} if georeferenced else {"transform": None, "crs": None}
     path = write_raster(tmp_path / "in.tif", image, nodata=0, **kwargs)
     predictor = WindowPredictor(PositionSensitive(), torch.device("cpu"), 4)
-    paths = predict_raster(_card(), predictor, path, tmp_path / "out", overlap=0.25)
-    with rasterio.open(path) as src, rasterio.open(paths.classes) as cls, rasterio.open(paths.confidence) as conf:
-        for out in (cls, conf):
+    paths = predict_raster(_card(), predictor, path, tmp_path / "out", overlap=0.25, probabilities=True)
+    with rasterio.open(path) as src, rasterio.open(paths.classes) as cls, rasterio.open(paths.confidence) as conf, rasterio.open(paths.probabilities) as prob:
+        for out in (cls, conf, prob):
             assert (out.width, out.height) == (src.width, src.height)
             assert out.crs == src.crs and out.transform == src.transform
         nodata = ~(src.read_masks(1) > 0)
@@ -98,6 +99,10 @@ def test_outputs_share_the_input_grid_exactly_and_keep_nodata(tmp_path, georefer
         assert set(np.unique(classes[~nodata])) <= {0, 1}
         assert (confidence[~nodata] >= 0.5).all() and (confidence[~nodata] <= 1).all()
         assert cls.colormap(1)[1][:3] == (0xF0, 0xF0, 0xF0)
+        p = prob.read().astype(np.float64) / 255  # every class's probability, 0 on nodata
+        assert prob.count == 2 and (p[:, nodata] == 0).all()
+        np.testing.assert_array_equal(p[:, ~nodata].argmax(0), classes[~nodata])
+        np.testing.assert_allclose(p[:, ~nodata].max(0), confidence[~nodata], atol=0.5 / 255 + 1e-6)
     qml = paths.classes_style.read_text()
     assert 'label="bright"' in qml and 'color="#f0f0f0"' in qml and 'type="paletted"' in qml
     assert not list((tmp_path / "out").glob(".*partial*"))

@@ -20,7 +20,7 @@ from semiseg.data.augment import random_dihedral
 from semiseg.data.labels import IGNORE_INDEX
 from semiseg.data.normalization import BandStats
 from semiseg.data.sampling import LabeledPixelIndex, random_window, window_around
-from semiseg.io.rasters import RasterInfo, open_raster, read_window
+from semiseg.io.rasters import PROBABILITY_SCALE, RasterInfo, open_raster, read_window
 
 MIN_VALID_FRACTION = 0.5
 UNLABELED_TRIES = 8
@@ -38,6 +38,9 @@ class WindowSource:
     tile: int
     # Dense pseudo-labels (train/methods/pseudo.py): raster path -> its PseudoLabelMap, same grid.
     pseudo: dict[str, "PseudoLabelMap"] | None = None
+    # forest_context (models/context.py): raster path -> the forest's probabilities raster (one
+    # byte band per class, same grid), read as extra channels after the bands.
+    context: dict[str, Path] | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,12 @@ class PseudoLabelMap:
         confidence, _ = read_window(cache.get_path(self.confidence), window, [1])
         keep = valid & (confidence[0] >= self.threshold)
         return np.where(keep, classes[0], IGNORE_INDEX).astype(np.uint8)
+
+
+def read_context(ds, window: Window, valid: np.ndarray) -> np.ndarray:
+    """(classes, H, W) float32 probabilities of a forest's probabilities raster, 0 where `valid` is not."""
+    probs, _ = read_window(ds, window, list(range(1, ds.count + 1)))
+    return (probs / PROBABILITY_SCALE * valid).astype(np.float32)
 
 
 class _RasterCache:
@@ -103,15 +112,23 @@ class TrainingWindows(Dataset):
         r, row, col = self.index.draw_pixel(rng)
         info = s.labeled[r]
         top, left = window_around(rng, row, col, info.height, info.width, s.tile)
-        image, valid = read_window(self._cache.get(info), Window(left, top, s.tile, s.tile), s.bands)
+        window = Window(left, top, s.tile, s.tile)
+        image, valid = read_window(self._cache.get(info), window, s.bands)
         label = _crop(s.label_maps[r], top, left, s.tile)
         label[~valid] = IGNORE_INDEX
-        extra = [self._pseudo(info, Window(left, top, s.tile, s.tile), valid)] if s.pseudo else []
-        image, label, valid, *extra = random_dihedral(rng, s.stats.apply(image) * valid, label, valid, *extra)
+        extra = [self._pseudo(info, window, valid)] if s.pseudo else []
+        image, label, valid, *extra = random_dihedral(rng, self._input(info, window, image, valid), label, valid, *extra)
         out = {"image": torch.from_numpy(image), "label": torch.from_numpy(label.astype(np.int64)), "valid": torch.from_numpy(valid)}
         if extra:
             out["pseudo"] = torch.from_numpy(extra[0].astype(np.int64))
         return out
+
+    def _input(self, info: RasterInfo, window: Window, image: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """The network's input: normalized bands (0 on nodata), then the forest's context channels."""
+        bands = self.source.stats.apply(image) * valid
+        if not self.source.context:
+            return bands
+        return np.concatenate([bands, read_context(self._cache.get_path(self.source.context[str(info.path)]), window, valid)])
 
     def _pseudo(self, info: RasterInfo, window: Window, valid: np.ndarray) -> np.ndarray:
         pseudo = self.source.pseudo[str(info.path)].read(self._cache, window)
@@ -127,8 +144,9 @@ class TrainingWindows(Dataset):
             image, valid = read_window(self._cache.get(s.pool[pos.raster]), window, s.bands)
             if valid.mean() >= MIN_VALID_FRACTION:
                 break
-        extra = [self._pseudo(s.pool[pos.raster], window, valid)] if s.pseudo else []
-        image, valid, *extra = random_dihedral(rng, s.stats.apply(image) * valid, valid, *extra)
+        info = s.pool[pos.raster]
+        extra = [self._pseudo(info, window, valid)] if s.pseudo else []
+        image, valid, *extra = random_dihedral(rng, self._input(info, window, image, valid), valid, *extra)
         out = {"image": torch.from_numpy(image), "valid": torch.from_numpy(valid)}
         if extra:
             out["pseudo"] = torch.from_numpy(extra[0].astype(np.int64))

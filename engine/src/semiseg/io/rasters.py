@@ -46,6 +46,10 @@ class RasterInfo:
         return self.transform if self.georeferenced else QGIS_PIXEL_TRANSFORM
 
 
+# A probabilities raster (<stem>_probabilities.tif) stores p * PROBABILITY_SCALE as bytes, one band
+# per class, 0 on nodata: a quarter of float32's size, and 1/510 is finer than any decision taken on it.
+PROBABILITY_SCALE = 255
+
 def open_raster(path: str | Path) -> rasterio.io.DatasetReader:
     """Open a raster, turning GDAL's complaints into one user-facing line."""
     path = Path(path)

@@ -19,6 +19,7 @@ from semiseg.data.normalization import BandStats
 from semiseg.errors import UserError, first_line
 from semiseg.io.atomic import permit_like_any_output
 from semiseg.models.blend import ForestBlend, split_tensors
+from semiseg.models.context import ForestContext
 from semiseg.models.forest import FOREST_ARCH, PixelForest
 from semiseg.models.network import build_network
 
@@ -43,6 +44,7 @@ class ModelCard:
     fingerprint: str = ""
     domain: str = "default"
     forest_blend: float = 0.0  # > 0: the network's probabilities are averaged with a pixel forest's (models/blend.py)
+    forest_context: bool = False  # the network also reads a pixel forest's probabilities (models/context.py)
     engine_version: str = __version__
     format_version: int = FORMAT_VERSION
 
@@ -105,6 +107,8 @@ def _inconsistency(card: ModelCard) -> str | None:
         return f"tile_size {card.tile_size}: expected a multiple of 32"
     if not 0 <= card.forest_blend <= 1:
         return f"forest_blend {card.forest_blend}: expected a weight from 0 to 1"
+    if card.forest_context and card.forest_blend > 0:
+        return "forest_blend and forest_context: a package holds one way of using its forest"
     if any(s <= 0 for s in card.std):
         return "std: every band's standard deviation must be positive"
     return None
@@ -145,9 +149,14 @@ def load_package(folder: Path) -> tuple[ModelCard, nn.Module]:
             return card, PixelForest.from_state(load_weights(folder)).eval()
         except ValueError as exc:
             raise UserError(f"{weights_file(folder)}: {exc}") from None
-    network = build_network(card.arch, card.encoder, card.in_channels, card.num_classes, where=str(Path(folder) / "model.json"))
+    inputs = card.in_channels + (card.num_classes if card.forest_context else 0)
+    network = build_network(card.arch, card.encoder, inputs, card.num_classes, where=str(Path(folder) / "model.json"))
     tensors = load_weights(folder)
     try:
+        if card.forest_context:
+            forest = PixelForest.from_state(split_tensors(tensors, "forest"))
+            network.load_state_dict(split_tensors(tensors, "network"))
+            return card, ForestContext(network, forest).eval()
         if card.forest_blend > 0:
             forest = PixelForest.from_state(split_tensors(tensors, "forest"))
             network.load_state_dict(split_tensors(tensors, "network"))

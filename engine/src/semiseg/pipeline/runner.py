@@ -30,6 +30,7 @@ from semiseg.metrics import scores
 from semiseg.models.forest import FOREST_ARCH, FOREST_ENCODER
 from semiseg.models.network import build_network
 from semiseg.models.blend import BLEND_WEIGHTS, ForestBlend
+from semiseg.models.context import ForestContext
 from semiseg.models.package import network_weights, save_package
 from semiseg.predict.raster import WindowPredictor, predict_raster
 from semiseg.train.callbacks import BesideItsNameCheckpointIO, CancelFlag, Checkpointing, ProgressEvents, StepProgressBar, Validation, seed_from
@@ -39,7 +40,7 @@ from semiseg.train.forest import FOREST_TILE, train_pixel_forest
 from semiseg.train.methods import METHODS, build_method
 from semiseg.train.methods.base import MethodContext
 from semiseg.train.precision import lightning_precision
-from semiseg.pipeline.pseudo_labels import forest_pseudo_labels
+from semiseg.pipeline.forest_maps import forest_maps
 from semiseg.train.task import SegmentationTask
 
 
@@ -157,15 +158,19 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
         return build_network(arch, prepared.encoder, in_channels, classes, spec.model.encoder_weights)
 
     first = domains[0].info
+    # forest_context: the network also reads one forest probability channel per class (models/context.py)
+    context_channels = len(first.class_names) if getattr(method_cls.Params.model_validate(spec.method.params), "forest_context", False) else 0
+    in_channels = first.in_channels + context_channels
     seed_from(t.seed)  # network initialisation depends on the seed alone
     ctx = MethodContext(
-        in_channels=first.in_channels,
+        in_channels=in_channels,
         num_classes=len(first.class_names),
         class_names=first.class_names,
         total_steps=t.steps,
-        build_network=lambda classes: network_for(first.in_channels, classes),
+        build_network=lambda classes: network_for(in_channels, classes),
         domains=tuple(d.info for d in domains),
         build_domain_network=network_for,
+        context_channels=context_channels,
     )
     method = build_method(spec.method.name, spec.method.params, ctx)
     if prepared.init is not None:
@@ -173,13 +178,19 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
             method.start_from(network_weights(spec.model.init_from))
         except RuntimeError as exc:  # tensors that do not fit the network
             raise UserError(f"job.json: model.init_from: {spec.model.init_from}: its weights do not fit the network ({str(exc).splitlines()[0]})") from None
-    forest = None  # the pixel forest behind the pseudo-labels, when a method learns from them
-    if getattr(method.params, "pseudo_labels", "none") == "pixel_forest":
+    forest = None  # the pixel forest behind the pseudo-labels or the context, when a method learns from one
+    if getattr(method.params, "uses_forest", False):
         with cancel.listening():
-            domains[0].windows.source.pseudo, forest = forest_pseudo_labels(
-                jd, spec, domains[0], method.params.pseudo_confidence, torch.device("cuda" if accelerator == "gpu" else "cpu"), resume,
+            maps = forest_maps(
+                jd, spec, domains[0], method.params, torch.device("cuda" if accelerator == "gpu" else "cpu"), resume,
                 lambda phase, message: events.emit("phase", phase=phase, message=message), cancel.check,
             )
+        forest, source = maps.forest, domains[0].windows.source
+        if method.params.pseudo_labels == "pixel_forest":
+            source.pseudo = maps.pseudo
+        if maps.context:
+            source.context = maps.context
+            domains[0].validator.add_context(maps.context)
     task = SegmentationTask(method, t.lr, t.steps, t.seed)
 
     dataset = DomainWindows({d.prepared.name: d.windows for d in domains}) if spec.multi_domain else domains[0].windows
@@ -224,7 +235,9 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
         if not trainer.is_global_zero:
             return {}
         networks = method.inference_networks()
-        if forest is not None:
+        if forest is not None and method.params.forest_context:
+            networks = {name: ForestContext(net, forest) for name, net in networks.items()}
+        elif forest is not None:
             networks = _blended_with_forest(networks, method.params, forest, domains[0], validation, t.steps, trainer.strategy.root_device, events)
         scores_by_domain = _finish(jd, spec, arch, prepared.encoder, domains, networks, validation.latest, print_fp, events, trainer.strategy.root_device, cancel)
     # A completed job resumes nothing: its checkpoint (weights and optimizer state, several times
@@ -350,7 +363,12 @@ def _finish(
     cards = {}
     for d in domains:
         name = d.prepared.name
-        cards[name] = d.card(arch, encoder, tile_size or spec.train.tile_size, spec.method.model_dump(), metrics.get(name, {}), print_fp)
+        context = isinstance(networks[name], ForestContext)
+        # A network with a forest inside predicts in windows as large as a forest's: its filters
+        # need room (30 px) at every window edge, and the maps it trained on were made so.
+        window = max(spec.train.tile_size, FOREST_TILE) if context else tile_size or spec.train.tile_size
+        cards[name] = d.card(arch, encoder, window, spec.method.model_dump(), metrics.get(name, {}), print_fp)
+        cards[name].forest_context = context
         if isinstance(networks[name], ForestBlend):
             cards[name].forest_blend = networks[name].weight
     networks = {name: net.float().cpu() for name, net in networks.items()}

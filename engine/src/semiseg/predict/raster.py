@@ -7,6 +7,7 @@ written out and dropped.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from rasterio.windows import Window
 
 from semiseg.errors import UserError
 from semiseg.io.atomic import atomic_path, write_text_atomic
-from semiseg.io.rasters import RasterInfo, open_raster, output_profile, raster_info, read_window
+from semiseg.io.rasters import PROBABILITY_SCALE, RasterInfo, open_raster, output_profile, raster_info, read_window
 from semiseg.models.forest import class_logits
 from semiseg.models.package import ModelCard
 from semiseg.predict.area import Bounds, PredictionArea
@@ -40,9 +41,10 @@ class PredictionPaths:
     confidence_style: Path
     polygons: Path | None = None  # only when polygons were asked for
     polygons_style: Path | None = None
+    probabilities: Path | None = None  # only when asked for: every class's probability
 
     @classmethod
-    def for_raster(cls, raster: Path, out_dir: Path, polygons: bool = False) -> "PredictionPaths":
+    def for_raster(cls, raster: Path, out_dir: Path, polygons: bool = False, probabilities: bool = False) -> "PredictionPaths":
         stem = Path(raster).stem
         return cls(
             out_dir / f"{stem}_classes.tif",
@@ -51,6 +53,7 @@ class PredictionPaths:
             out_dir / f"{stem}_confidence.qml",
             out_dir / f"{stem}_polygons.gpkg" if polygons else None,
             out_dir / f"{stem}_polygons.qml" if polygons else None,
+            out_dir / f"{stem}_probabilities.tif" if probabilities else None,
         )
 
     def outputs(self) -> list[tuple[str, Path]]:
@@ -58,6 +61,8 @@ class PredictionPaths:
         kinds = [("classes", self.classes), ("style", self.classes_style), ("confidence", self.confidence), ("style", self.confidence_style)]
         if self.polygons is not None:
             kinds += [("polygons", self.polygons), ("style", self.polygons_style)]
+        if self.probabilities is not None:
+            kinds.append(("probabilities", self.probabilities))
         return kinds
 
 
@@ -90,13 +95,24 @@ class _Strip:
         return out
 
 
-def _finalize(probs: np.ndarray, weights: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class StripRows:
+    """Consecutive final rows of a prediction, from row `top` of the predicted region."""
+
+    top: int
+    classes: np.ndarray  # (rows, width) uint8, CLASS_NODATA on nodata
+    confidence: np.ndarray  # (rows, width) float32, CONFIDENCE_NODATA on nodata
+    probabilities: np.ndarray  # (classes, rows, width) float32, 0 on nodata
+
+
+def _finalize(top: int, probs: np.ndarray, weights: np.ndarray, valid: np.ndarray) -> StripRows:
     probs = probs / np.maximum(weights, 1e-12)
     classes = probs.argmax(0).astype(np.uint8)
     confidence = probs.max(0).astype(np.float32)
     classes[~valid] = CLASS_NODATA
     confidence[~valid] = CONFIDENCE_NODATA
-    return classes, confidence
+    probs[:, ~valid] = 0
+    return StripRows(top, classes, confidence, probs)
 
 
 class WindowPredictor:
@@ -130,8 +146,8 @@ def iter_strips(
     grid: TileGrid,
     on_tile: Callable[[int], None] | None = None,
     origin: tuple[int, int] = (0, 0),
-) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """Yield (first_row, classes, confidence) for consecutive row ranges covering a region of `ds`.
+) -> Iterator[StripRows]:
+    """Yield the final rows of consecutive row ranges covering a region of `ds`.
 
     The region has `info`'s width and height; its pixel (0, 0) is pixel `origin` (row, col) of `ds`.
     """
@@ -141,7 +157,7 @@ def iter_strips(
     for row in grid.row_offsets:
         if row > strip.top:
             top, probs, weights, valid = strip.advance(row)
-            yield top, *_finalize(probs[:, :, : info.width], weights[:, : info.width], valid[:, : info.width])
+            yield _finalize(top, probs[:, :, : info.width], weights[:, : info.width], valid[:, : info.width])
         # A batch of windows at a time, not the whole row: memory stays flat however wide the raster.
         cols = grid.col_offsets
         for start in range(0, len(cols), predictor.batch_size):
@@ -159,7 +175,7 @@ def iter_strips(
                 on_tile(done)
     rows_left = min(info.height - strip.top, grid.tile)
     top, probs, weights, valid = strip.advance(strip.top + grid.tile)
-    yield top, *_finalize(probs[:, :rows_left, : info.width], weights[:rows_left, : info.width], valid[:rows_left, : info.width])
+    yield _finalize(top, probs[:, :rows_left, : info.width], weights[:rows_left, : info.width], valid[:rows_left, : info.width])
 
 
 def predict_raster(
@@ -172,12 +188,15 @@ def predict_raster(
     bounds: Bounds | None = None,
     polygons: int | None = None,
     on_phase: Callable[[str, str], None] | None = None,
+    probabilities: bool = False,
 ) -> PredictionPaths:
     """Predict `raster` into out_dir/<stem>_classes.tif, _confidence.tif and their .qml styles.
 
     With `bounds` (xmin, ymin, xmax, ymax), only the raster's whole pixels covering them are
     predicted, on the raster's own grid. With `polygons` (the smallest region kept, in pixels),
     also <stem>_polygons.gpkg and its style; `on_phase(phase, message)` hears when that starts.
+    With `probabilities`, also <stem>_probabilities.tif (band k: class k's probability, scaled
+    by PROBABILITY_SCALE into bytes).
     """
     info = raster_info(raster)
     if max(card.bands) > info.count:
@@ -186,24 +205,35 @@ def predict_raster(
         raise UserError(f"model.json: bands {card.bands} do not match in_channels {card.in_channels}")
     where = PredictionArea.of(info, bounds, margin=card.tile_size // 2)
     grid = TileGrid(int(where.context.height), int(where.context.width), card.tile_size, overlap)
-    paths = PredictionPaths.for_raster(raster, Path(out_dir), polygons is not None)
+    paths = PredictionPaths.for_raster(raster, Path(out_dir), polygons is not None, probabilities)
     classes_profile = output_profile(where.out_info, "uint8", CLASS_NODATA)
     confidence_profile = output_profile(where.out_info, "float32", CONFIDENCE_NODATA)
     progress = (lambda n: on_tile(n, len(grid))) if on_tile else None
     context_info = dataclasses.replace(info, width=grid.width, height=grid.height)
-    with atomic_path(paths.classes) as classes_tmp, atomic_path(paths.confidence) as confidence_tmp:
-        with open_raster(raster) as src, rasterio.open(classes_tmp, "w", **classes_profile) as cls_ds, rasterio.open(
-            confidence_tmp, "w", **confidence_profile
-        ) as conf_ds:
-            cls_ds.write_colormap(1, color_table(card.class_colors))
-            cls_ds.update_tags(1, **{f"class_{i}": name for i, name in enumerate(card.class_names)})
-            for top, classes, confidence in iter_strips(src, context_info, card, predictor, grid, progress, where.context_origin):
-                inside = where.clip(top, classes.shape[0])
-                if inside is None:
-                    continue
-                rows, cols, window = inside
-                cls_ds.write(classes[rows, cols], 1, window=window)
-                conf_ds.write(confidence[rows, cols], 1, window=window)
+    with contextlib.ExitStack() as files:
+        classes_tmp, confidence_tmp = files.enter_context(atomic_path(paths.classes)), files.enter_context(atomic_path(paths.confidence))
+        src = files.enter_context(open_raster(raster))
+        cls_ds = files.enter_context(rasterio.open(classes_tmp, "w", **classes_profile))
+        conf_ds = files.enter_context(rasterio.open(confidence_tmp, "w", **confidence_profile))
+        prob_ds = None
+        if probabilities:
+            prob_tmp = files.enter_context(atomic_path(paths.probabilities))
+            prob_ds = files.enter_context(rasterio.open(prob_tmp, "w", **{**classes_profile, "count": card.num_classes, "nodata": None}))
+            prob_ds.update_tags(scale=str(PROBABILITY_SCALE), **{f"class_{i}": name for i, name in enumerate(card.class_names)})
+        cls_ds.write_colormap(1, color_table(card.class_colors))
+        cls_ds.update_tags(1, **{f"class_{i}": name for i, name in enumerate(card.class_names)})
+        for rows_out in iter_strips(src, context_info, card, predictor, grid, progress, where.context_origin):
+            inside = where.clip(rows_out.top, rows_out.classes.shape[0])
+            if inside is None:
+                continue
+            rows, cols, window = inside
+            cls_ds.write(rows_out.classes[rows, cols], 1, window=window)
+            conf_ds.write(rows_out.confidence[rows, cols], 1, window=window)
+            if prob_ds is not None:
+                prob_ds.write(np.rint(rows_out.probabilities[:, rows, cols] * PROBABILITY_SCALE).astype(np.uint8), window=window)
+        for ds in (cls_ds, conf_ds, prob_ds):
+            if ds is not None:
+                ds.close()  # written out before the overviews are added and the files renamed
         _add_overviews(classes_tmp, Resampling.nearest)
         _add_overviews(confidence_tmp, Resampling.average)
     write_text_atomic(paths.classes_style, classes_qml(card.class_names, card.class_colors))

@@ -48,26 +48,38 @@ def labelled_features(
     rasters: list[RasterInfo], label_maps: list[np.ndarray], chosen: list[np.ndarray], bands: list[int], stats: BandStats, scales: tuple[float, ...]
 ) -> tuple[np.ndarray, np.ndarray]:
     """(pixels, features) float32 and (pixels,) labels of the chosen pixels, valid ones only."""
-    radius = context_radius(scales)
     xs, ys = [], []
     for info, ids, mask in zip(rasters, label_maps, chosen):
         with open_raster(info.path) as ds:
-            for row in range(0, info.height, BLOCK):
-                for col in range(0, info.width, BLOCK):
-                    pick = mask[row : row + BLOCK, col : col + BLOCK]
-                    if not pick.any():
-                        continue
-                    h, w = pick.shape
-                    image, valid = read_window(ds, Window(col - radius, row - radius, w + 2 * radius, h + 2 * radius), bands)
-                    x = torch.from_numpy((stats.apply(image) * valid).astype(np.float32))[None]
-                    inner = (slice(radius, radius + h), slice(radius, radius + w))
-                    features = filter_features(x, torch.from_numpy(valid)[None], scales)[0][:, inner[0], inner[1]]
-                    pick = pick & valid[inner]
-                    xs.append(features.numpy()[:, pick].T)
-                    ys.append(ids[row : row + BLOCK, col : col + BLOCK][pick])
+            for row, col, pick in blocks_with(mask):
+                features, pick = block_features(ds, row, col, pick, bands, stats, scales)
+                xs.append(features)
+                ys.append(ids[row : row + BLOCK, col : col + BLOCK][pick])
     if not xs:
         return np.zeros((0, 0), np.float32), np.zeros(0, np.int64)
     return np.ascontiguousarray(np.concatenate(xs), dtype=np.float32), np.concatenate(ys).astype(np.int64)
+
+
+def blocks_with(mask: np.ndarray):
+    """(row, col, the block of `mask`) for every BLOCK-square block where `mask` has a pixel."""
+    for row in range(0, mask.shape[0], BLOCK):
+        for col in range(0, mask.shape[1], BLOCK):
+            pick = mask[row : row + BLOCK, col : col + BLOCK]
+            if pick.any():
+                yield row, col, pick
+
+
+def block_features(ds, row: int, col: int, pick: np.ndarray, bands: list[int], stats: BandStats, scales: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(pixels, features) of the picked pixels of the block at (row, col) that hold valid data,
+    and the pick narrowed to them; read with the context the largest filter needs."""
+    radius = context_radius(scales)
+    h, w = pick.shape
+    image, valid = read_window(ds, Window(col - radius, row - radius, w + 2 * radius, h + 2 * radius), bands)
+    x = torch.from_numpy((stats.apply(image) * valid).astype(np.float32))[None]
+    inner = (slice(radius, radius + h), slice(radius, radius + w))
+    features = filter_features(x, torch.from_numpy(valid)[None], scales)[0][:, inner[0], inner[1]]
+    pick = pick & valid[inner]
+    return features.numpy()[:, pick].T, pick
 
 
 def train_pixel_forest(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn as nn
 from rasterio.windows import Window
 
+from semiseg.data.dataset import read_context
 from semiseg.data.labels import IGNORE_INDEX
 from semiseg.data.normalization import BandStats
 from semiseg.data.split import ValBlock
@@ -24,6 +27,7 @@ class BlockValidator:
         self.images: list[np.ndarray] = []
         self.truths: list[np.ndarray] = []
         self.valids: list[np.ndarray] = []
+        self.windows: list[tuple[RasterInfo, Window]] = []  # where each image was read
         for blk in blocks:
             info = rasters[blk.raster]
             # Block centred in a tile-sized window, so the network sees context on every side.
@@ -39,6 +43,14 @@ class BlockValidator:
             self.images.append((stats.apply(image) * valid).astype(np.float32))
             self.truths.append(truth)
             self.valids.append(valid)
+            self.windows.append((info, Window(left, top, tile, tile)))
+
+    def add_context(self, context: dict[str, Path]) -> None:
+        """Append the forest's context channels (models/context.py) to every validation image,
+        read from the maps the training windows read them from: validation sees what training does."""
+        for i, (info, window) in enumerate(self.windows):
+            with open_raster(context[str(info.path)]) as ds:
+                self.images[i] = np.concatenate([self.images[i], read_context(ds, window, self.valids[i])])
 
     def __len__(self) -> int:
         return len(self.images)

@@ -41,7 +41,9 @@ class MethodContext:
 
     `in_channels`, `num_classes`, `class_names` and `build_network` describe the first (for
     most jobs the only) domain; methods that support several domains use `domains` and
-    `build_domain_network(in_channels, classes)`.
+    `build_domain_network(in_channels, classes)`. The last `context_channels` of `in_channels`
+    are not bands but the pixel forest's class probabilities (`forest_context`): photometric
+    perturbations must leave them as they are.
     """
 
     in_channels: int
@@ -51,6 +53,7 @@ class MethodContext:
     build_network: Callable[[int], nn.Module]  # classes -> a fresh smp network for this job
     domains: tuple[DomainInfo, ...] = ()
     build_domain_network: Callable[[int, int], nn.Module] | None = None
+    context_channels: int = 0
 
 
 @dataclass(frozen=True)

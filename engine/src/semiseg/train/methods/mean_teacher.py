@@ -116,11 +116,18 @@ class MeanTeacher(Method):
             image, target, valid = (paste_from_neighbour(t, boxes) for t in (image, target, valid))
             pseudo = paste_from_neighbour(pseudo, boxes) if pseudo is not None else None
         grid = random_tps_grid(b, h, w, gen, p.tps_sigma).to(image.device)
-        jittered = photometric_jitter(image, valid.bool(), gen, p.photometric)
+        jittered = self.jitter(image, valid, gen)
         perturbed = warp(jittered, grid).to(image.dtype)
         target = warp(target, grid)
         pseudo = warp_labels(pseudo, grid, target.shape[1]) if pseudo is not None else None
         return perturbed, target, warp_validity(valid, grid) & confident(target, p.confidence), pseudo
+
+    def jitter(self, image: torch.Tensor, valid: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """PhTPS's photometric jitter of the bands; the forest's context channels stay as they are."""
+        k = self.ctx.context_channels
+        bands = image[:, : image.shape[1] - k]
+        jittered = photometric_jitter(bands, valid.bool(), gen, self.params.photometric)
+        return torch.cat([jittered, image[:, bands.shape[1] :]], 1) if k else jittered
 
     def consistency_loss(self, image: torch.Tensor, valid: torch.Tensor, step: StepInfo) -> torch.Tensor:
         """The consistency term alone, the student's batch-norm running statistics untouched."""

@@ -1,4 +1,4 @@
-"""Dense pseudo-labels from the pixel classifier for a network method (label propagation).
+"""What a network method learns from the pixel classifier: dense pseudo-labels, context, a blend.
 
 The pixel forest (method pixel_forest) is fitted on the scribbles first and predicts every
 raster of the job; where its top probability reaches `pseudo_confidence`, its class becomes a
@@ -6,6 +6,10 @@ pseudo-label of that pixel (255 elsewhere). The network then learns from the scr
 weight and from the pseudo-labels at a weight that falls from `pseudo_weight` to 0 over the run
 (cosine): early on the forest's dense map is better than the network, later the network's own
 context (and, for mean_teacher, its teacher) should be, so the forest stops pulling it back.
+
+With `forest_context` the network reads the forest's probabilities as extra input channels
+instead (models/context.py): it starts from the forest's per-pixel map and learns the shapes
+and neighbourhoods a per-pixel classifier cannot see.
 """
 
 from __future__ import annotations
@@ -32,9 +36,19 @@ class PseudoLabelParams(MethodParams):
     # blocks instead: where the network learns little (another season, few labels) the forest's
     # map is kept. forest_blend applies when the job holds no validation block back.
     blend_on_validation: bool = False
+    # The network's input is the bands and the forest's probability of each class (auto-context);
+    # the exported model holds both and computes the forest's part itself.
+    forest_context: bool = False
+
+    @property
+    def uses_forest(self) -> bool:
+        """A forest is fitted and maps the job's rasters before the network trains (pipeline/forest_maps.py)."""
+        return self.pseudo_labels == "pixel_forest" or self.forest_context
 
     def problems(self, class_names: list[str]) -> list[str]:
         for name, used in (("forest_blend", self.forest_blend > 0), ("blend_on_validation", self.blend_on_validation)):
+            if used and self.forest_context:
+                return [f"job.json: method.{name}: not with forest_context (the network already reads the forest)"]
             if used and self.pseudo_labels != "pixel_forest":
                 return [f"job.json: method.{name}: needs pseudo_labels 'pixel_forest' (the forest it blends with is fitted for them)"]
         return []

@@ -1,0 +1,124 @@
+"""The pixel forest's map of every raster a network method trains on: pseudo-labels and context.
+
+Before a network with `pseudo_labels: pixel_forest` or `forest_context: true`
+(train/methods/pseudo.py) trains, the forest is fitted on the same training labels and
+predicts every labelled and unlabelled raster of the job into JOB_DIR/forest/ (classes and
+confidence, the outputs any prediction has, so the analyst can also look at this first map;
+with `forest_context`, every class's probability too). The training windows then read their
+pseudo-labels, or their context channels, from those rasters. For context, the labelled pixels'
+probabilities come from forests that never saw them (train/forest_folds.py), so the network
+learns how far a forest is to be trusted on pixels it did not learn from.
+`--resume` keeps maps a run of the same job (same fingerprint) completed.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from semiseg.data.dataset import PseudoLabelMap
+from semiseg.io.atomic import atomic_directory
+from semiseg.io.rasters import RasterInfo
+from semiseg.jobs.jobdir import JobDir
+from semiseg.jobs.spec import JobSpec
+from semiseg.models.forest import FOREST_ARCH, FOREST_ENCODER, PixelForest
+from semiseg.models.package import load_package, save_package
+from semiseg.pipeline.domain_data import DomainData
+from semiseg.predict.raster import PredictionPaths, WindowPredictor, predict_raster
+from semiseg.train.forest import FOREST_TILE, train_pixel_forest
+from semiseg.train.forest_folds import write_out_of_fold
+from semiseg.train.methods.pixel_forest import PixelForestParams
+from semiseg.train.methods.pseudo import PseudoLabelParams
+
+# Windows of a forest only need to overlap by the reach of its filters (30 px each side), not
+# by the networks' half window: its features are local, and this halves the cost of the maps.
+FOREST_MAP_OVERLAP = 0.125
+OUT_OF_FOLD_DONE = "out_of_fold.done"  # in JOB_DIR/forest/: the labelled rasters' context maps are final
+
+
+@dataclass
+class ForestMaps:
+    forest: PixelForest
+    pseudo: dict[str, PseudoLabelMap]  # raster path -> its pseudo-labels
+    context: dict[str, Path] | None  # raster path -> its probabilities raster, with forest_context
+
+
+def forest_maps(
+    jd: JobDir,
+    spec: JobSpec,
+    domain: DomainData,
+    method: PseudoLabelParams,
+    device: torch.device,
+    resume: bool,
+    on_phase: Callable[[str, str], None],
+    check: Callable[[], None],
+) -> ForestMaps:
+    """Fit the forest (kept as a package in JOB_DIR/forest/model), map every raster of the domain,
+    and return the maps (pseudo-labels: pixels whose forest confidence is below
+    `method.pseudo_confidence` carry none).
+
+    Every DDP rank runs this alike: the maps are deterministic and written atomically.
+    """
+    t = spec.train
+    rasters = _distinct(domain.prepared.labeled + domain.windows.source.pool)
+    folders = _folders(jd, rasters)
+    context = method.forest_context
+    paths = {str(r.path): PredictionPaths.for_raster(r.path, folders[str(r.path)], probabilities=context) for r in rasters}
+    if not resume:
+        shutil.rmtree(jd.forest, ignore_errors=True)  # maps of an earlier job are not this one's
+    package = jd.forest / "model"
+    params = PixelForestParams()
+    num_classes = len(domain.info.class_names)
+    card = domain.card(FOREST_ARCH, FOREST_ENCODER, FOREST_TILE, {"name": "pixel_forest", **params.model_dump()}, {}, "")
+    if (package / "model.json").is_file():  # --resume: this job's forest (the fingerprint matched)
+        _, forest = load_package(package)
+    else:
+        on_phase("pseudo", "fitting the pixel forest")
+        forest, _ = train_pixel_forest(
+            domain.prepared.labeled, domain.windows.source.label_maps, domain.prepared.bands, domain.stats, num_classes, params, t.class_balanced, t.seed, lambda n: check()
+        )
+        with atomic_directory(package) as tmp:
+            save_package(tmp, card, forest)
+    labelled = {str(r.path) for r in domain.prepared.labeled}
+    out_of_fold_done = jd.forest / OUT_OF_FOLD_DONE
+    if context and not out_of_fold_done.is_file():  # a map whose out-of-fold pass did not finish is redone
+        for key in labelled:
+            paths[key].probabilities.unlink(missing_ok=True)
+    missing = [r for r in rasters if not all(p.is_file() for p in _map_files(paths[str(r.path)]))]
+    if missing:
+        predictor = WindowPredictor(forest, device, spec.inference.batch_size)
+        for i, raster in enumerate(missing, 1):
+            on_phase("pseudo", f"forest map of {raster.path.name} ({i} of {len(missing)})")
+            predict_raster(card, predictor, raster.path, folders[str(raster.path)], FOREST_MAP_OVERLAP, on_tile=lambda done, total: check(), probabilities=context)
+    if context and not out_of_fold_done.is_file():
+        on_phase("pseudo", "out-of-fold forests for the labelled pixels' context")
+        write_out_of_fold(
+            domain.prepared.labeled, domain.windows.source.label_maps, [paths[str(r.path)].probabilities for r in domain.prepared.labeled],
+            domain.prepared.bands, domain.stats, num_classes, params, t.class_balanced, t.seed, check,
+        )
+        out_of_fold_done.touch()
+    pseudo = {key: PseudoLabelMap(p.classes, p.confidence, method.pseudo_confidence) for key, p in paths.items()}
+    return ForestMaps(forest, pseudo, {key: p.probabilities for key, p in paths.items()} if context else None)
+
+
+def _map_files(paths: PredictionPaths) -> list[Path]:
+    return [paths.classes, paths.confidence] + ([paths.probabilities] if paths.probabilities else [])
+
+
+def _distinct(rasters: list[RasterInfo]) -> list[RasterInfo]:
+    seen: dict[str, RasterInfo] = {}
+    for r in rasters:
+        seen.setdefault(str(r.path), r)
+    return list(seen.values())
+
+
+def _folders(jd: JobDir, rasters: list[RasterInfo]):
+    """JOB_DIR/forest/ for every raster, or a numbered folder each when two share a file name."""
+    stems = [r.path.stem for r in rasters]
+    if len(set(stems)) == len(stems):
+        return {str(r.path): jd.forest for r in rasters}
+    return {str(r.path): jd.forest / f"{i:03d}" for i, r in enumerate(rasters)}
