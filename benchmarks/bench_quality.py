@@ -329,7 +329,7 @@ def score_model(model_dir: Path, evaluation: list[dict], device: str) -> np.ndar
     from semiseg.metrics import confusion
     from semiseg.models.forest import class_logits
     from semiseg.models.package import load_package
-    from semiseg.predict.raster import resolve_device
+    from semiseg.devices import resolve_device
 
     card, network = load_package(model_dir)
     dev = resolve_device(device)
@@ -483,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
     done = {_key(r) for r in runs}
     if args.tag and any(r.get("tag") == args.tag and (r.get("params", {}), r.get("train", {})) != (params, train) for r in runs):
         ap.error(f"--tag {args.tag} already names runs with other --params or --train in {args.results}; pick a new tag")
-    from semiseg.predict.raster import resolve_device
+    from semiseg.devices import resolve_device
 
     device = str(resolve_device(args.device))  # recorded: the same config on a GPU and on a CPU is not the same run
 

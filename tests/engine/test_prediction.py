@@ -12,7 +12,7 @@ from affine import Affine
 from conftest import CLASSES, two_class_scene, write_raster
 from semiseg.errors import UserError
 from semiseg.models.package import ModelCard
-from semiseg.predict.raster import WindowPredictor, iter_strips, predict_raster
+from semiseg.predict.raster import PredictOptions, WindowPredictor, iter_strips, predict_raster
 from semiseg.predict.tiling import TileGrid, axis_offsets
 from semiseg.io.rasters import raster_info, open_raster, read_window
 from rasterio.windows import Window
@@ -71,7 +71,7 @@ def test_blended_windows_match_one_pass_over_the_whole_raster(tmp_path):
     image, _ = two_class_scene(70, 90)
     path = write_raster(tmp_path / "x.tif", image)
     network = PositionSensitive()
-    paths = predict_raster(_card(tile=32), WindowPredictor(network, torch.device("cpu"), 4), path, tmp_path / "out", overlap=0.5)
+    paths = predict_raster(_card(tile=32), WindowPredictor(network, torch.device("cpu"), 4), path, tmp_path / "out", PredictOptions(0.5))
     with torch.no_grad():
         whole = network(torch.from_numpy(image.astype(np.float32) / 255.0)[None]).softmax(1)[0].numpy().max(0)
     with rasterio.open(paths.confidence) as conf:
@@ -86,7 +86,7 @@ def test_outputs_share_the_input_grid_exactly_and_keep_nodata(tmp_path, georefer
     kwargs = {} if georeferenced else {"transform": None, "crs": None}
     path = write_raster(tmp_path / "in.tif", image, nodata=0, **kwargs)
     predictor = WindowPredictor(PositionSensitive(), torch.device("cpu"), 4)
-    paths = predict_raster(_card(), predictor, path, tmp_path / "out", overlap=0.25, probabilities=True)
+    paths = predict_raster(_card(), predictor, path, tmp_path / "out", PredictOptions(0.25, probabilities=True))
     with rasterio.open(path) as src, rasterio.open(paths.classes) as cls, rasterio.open(paths.confidence) as conf, rasterio.open(paths.probabilities) as prob:
         for out in (cls, conf, prob):
             assert (out.width, out.height) == (src.width, src.height)
@@ -115,7 +115,7 @@ def test_nan_is_nodata_but_a_pixel_missing_in_one_band_only_is_still_mapped(tmp_
     data[:, 5:15, 5:25] = np.nan  # no value in any band
     data[1, 40:50, 40:60] = np.nan  # one band missing
     path = write_raster(tmp_path / "f.tif", data)
-    paths = predict_raster(_card(), WindowPredictor(PositionSensitive(), torch.device("cpu"), 4), path, tmp_path / "out", overlap=0.25)
+    paths = predict_raster(_card(), WindowPredictor(PositionSensitive(), torch.device("cpu"), 4), path, tmp_path / "out", PredictOptions(0.25))
     with rasterio.open(paths.classes) as cls, rasterio.open(paths.confidence) as conf:
         classes, confidence = cls.read(1), conf.read(1)
     gap = np.zeros(classes.shape, bool)
@@ -145,12 +145,12 @@ def _predict_area(tmp_path, network, **raster_kwargs):
     image, _ = two_class_scene(75, 83)
     path = write_raster(tmp_path / "in.tif", image, **raster_kwargs)
     predictor = WindowPredictor(network, torch.device("cpu"), 4)
-    full = predict_raster(_card(), predictor, path, tmp_path / "full", overlap=0.25)
+    full = predict_raster(_card(), predictor, path, tmp_path / "full", PredictOptions(0.25))
     t = raster_info(path).label_transform
     # Corners a fraction of a pixel inside the area's edges: the covering pixels are the area.
     (xa, ya), (xb, yb) = t @ (AREA_COLS.start + 0.3, AREA_ROWS.stop - 0.2), t @ (AREA_COLS.stop - 0.4, AREA_ROWS.start + 0.1)
     bounds = (min(xa, xb), min(ya, yb), max(xa, xb), max(ya, yb))
-    part = predict_raster(_card(), predictor, path, tmp_path / "part", overlap=0.25, bounds=bounds)
+    part = predict_raster(_card(), predictor, path, tmp_path / "part", PredictOptions(0.25, bounds=bounds))
     return full, part, t
 
 
@@ -200,9 +200,9 @@ def test_an_area_outside_the_raster_is_a_user_error_naming_the_file(tmp_path):
     predictor = WindowPredictor(Pointwise(), torch.device("cpu"), 4)
     west, _, _, north = rasterio.open(path).bounds
     with pytest.raises(UserError, match=r"in\.tif: --bounds .* do not overlap the raster"):
-        predict_raster(_card(), predictor, path, tmp_path / "out", bounds=(west - 100, north + 10, west - 50, north + 60))
+        predict_raster(_card(), predictor, path, tmp_path / "out", PredictOptions(bounds=(west - 100, north + 10, west - 50, north + 60)))
     with pytest.raises(UserError, match="XMIN < XMAX"):
-        predict_raster(_card(), predictor, path, tmp_path / "out", bounds=(west + 10, north - 5, west, north))
+        predict_raster(_card(), predictor, path, tmp_path / "out", PredictOptions(bounds=(west + 10, north - 5, west, north)))
     with pytest.raises(UserError, match="finite"):
-        predict_raster(_card(), predictor, path, tmp_path / "out", bounds=(west, north - 5, float("inf"), north))
+        predict_raster(_card(), predictor, path, tmp_path / "out", PredictOptions(bounds=(west, north - 5, float("inf"), north)))
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())

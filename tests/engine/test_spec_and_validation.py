@@ -180,7 +180,7 @@ def test_an_engine_bug_during_predict_is_one_line_for_the_plugin_and_a_traceback
     def broken(*args, **kwargs):
         raise RuntimeError("no kernel image")
 
-    monkeypatch.setattr("semiseg.predict.raster.predict_with_model", broken)
+    monkeypatch.setattr("semiseg.predict.raster.load_predictor", broken)
     out = tmp_path / "o"
     assert main(["predict", str(tmp_path / "model"), str(tmp_path / "x.tif"), "--out", str(out), "--quiet", "--events"]) == 1
     err = capsys.readouterr().err
@@ -193,7 +193,7 @@ def test_ctrl_c_during_predict_is_reported_as_cancelled(tmp_path, capsys, monkey
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("semiseg.predict.raster.predict_with_model", interrupted)
+    monkeypatch.setattr("semiseg.predict.raster.load_predictor", interrupted)
     out = tmp_path / "o"
     assert main(["predict", str(tmp_path / "model"), str(tmp_path / "x.tif"), "--out", str(out), "--quiet", "--events"]) == 130
     assert "Traceback" not in capsys.readouterr().err

@@ -238,9 +238,9 @@ def test_kill_9_of_the_engine_leaves_no_data_loading_worker_behind(scene_job):
 
 def test_cancel_while_predicting_after_training_stops_and_resume_finishes(scene_job, monkeypatch):
     """The plugin's Cancel can arrive after the last step, while the maps are written: honour it."""
-    import semiseg.pipeline.runner as runner
+    import semiseg.pipeline.predict_job as predict_job
 
-    predict_raster = runner.predict_raster
+    predict_raster = predict_job.predict_raster
 
     def cancel_then_predict(*args, **kwargs):
         (scene_job / "cancel").touch()
@@ -248,13 +248,13 @@ def test_cancel_while_predicting_after_training_stops_and_resume_finishes(scene_
 
     write_job(scene_job)
     caller_handler = signal.getsignal(signal.SIGINT)
-    monkeypatch.setattr(runner, "predict_raster", cancel_then_predict)
+    monkeypatch.setattr(predict_job, "predict_raster", cancel_then_predict)
     assert main(["train", str(scene_job), "--quiet"]) == 130
     assert signal.getsignal(signal.SIGINT) is caller_handler  # Ctrl-C works again for whoever called the engine
     assert events_of(scene_job)[-1]["status"] == "cancelled"
     assert not list((scene_job / "outputs").glob("*.tif")) and not [p for p in scene_job.rglob("*") if "partial" in p.name]
 
-    monkeypatch.setattr(runner, "predict_raster", predict_raster)
+    monkeypatch.setattr(predict_job, "predict_raster", predict_raster)
     assert main(["train", str(scene_job), "--resume", "--quiet"]) == 0
     assert [e for e in events_of(scene_job) if e["type"] == "start"][-1]["resumed_from_step"] == 4
     assert (scene_job / "outputs" / "a_classes.tif").exists()
@@ -268,7 +268,7 @@ def test_resume_refuses_changed_inputs_and_another_engine_version(scene_job, cap
         raise Cancelled()  # cancelled while the maps are written: the checkpoint stays for --resume
 
     write_job(scene_job, predict=[])
-    monkeypatch.setattr(runner, "_finish", stopped_after_training)
+    monkeypatch.setattr(runner, "export_models", stopped_after_training)
     assert main(["train", str(scene_job), "--quiet"]) == 130
     write_job(scene_job, predict=[], train={"lr": 0.5})
     assert main(["train", str(scene_job), "--resume", "--quiet"]) == 2
@@ -279,7 +279,7 @@ def test_resume_refuses_changed_inputs_and_another_engine_version(scene_job, cap
     assert "engine version changed since the checkpoint" in capsys.readouterr().err
 
     monkeypatch.undo()
-    monkeypatch.setattr(runner, "_finish", stopped_after_training)
+    monkeypatch.setattr(runner, "export_models", stopped_after_training)
     assert main(["train", str(scene_job), "--resume", "--quiet"]) == 130  # nothing changed: resume is allowed
     _, truth = two_class_scene()
     corrected = sparse_labels(truth)

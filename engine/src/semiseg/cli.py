@@ -73,9 +73,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _cmd_train(args) -> int:
+    from semiseg.pipeline.runner import TrainOptions
     from semiseg.pipeline.train_job import train_job
 
-    return train_job(args.job_dir, args.resume, args.device, args.devices, args.num_nodes, args.quiet)
+    return train_job(args.job_dir, TrainOptions(args.resume, args.device, args.devices, args.num_nodes, args.quiet))
 
 
 def _cmd_validate(args) -> int:
@@ -94,26 +95,47 @@ def _cmd_validate(args) -> int:
     return EXIT_OK
 
 
+# What `semiseg predict`'s flags mean when InferenceSpec (jobs/spec.py, which holds the limits) refuses them.
+_PREDICT_FLAGS = {
+    "overlap": ("--overlap", "expected a fraction of a window from 0 up to, not including, 1"),
+    "batch_size": ("--batch-size", "expected at least 1"),
+    "min_polygon_pixels": ("--min-polygon-pixels", "expected at least 1"),
+}
+
+
+def _inference_options(args):
+    """The flags as the job's `inference` block: one set of limits for a job and for the command."""
+    from pydantic import ValidationError
+
+    from semiseg.errors import UserError
+    from semiseg.jobs.spec import DEFAULT_MIN_POLYGON_PIXELS, InferenceSpec
+
+    if args.min_polygon_pixels is not None and not args.polygons:
+        raise UserError("--min-polygon-pixels: needs --polygons and a value of at least 1")
+    values = dict(overlap=args.overlap, batch_size=args.batch_size, polygons=args.polygons)
+    values["min_polygon_pixels"] = DEFAULT_MIN_POLYGON_PIXELS if args.min_polygon_pixels is None else args.min_polygon_pixels
+    try:
+        return InferenceSpec(**values)
+    except ValidationError as exc:
+        field = str(exc.errors()[0]["loc"][0])
+        flag, meaning = _PREDICT_FLAGS[field]
+        raise UserError(f"{flag} {values[field]}: {meaning}") from None
+
+
 def _cmd_predict(args) -> int:
     import os
     import time
 
     from semiseg.errors import UserError
     from semiseg.jobs.events import EventLog
-    from semiseg.jobs.spec import DEFAULT_MIN_POLYGON_PIXELS
     from semiseg.predict.area import check_bounds
-    from semiseg.predict.raster import predict_with_model
+    from semiseg.predict.raster import PredictOptions, load_predictor, predict_raster
     from tqdm import tqdm
 
     if args.bounds:
         check_bounds(tuple(args.bounds))
-    if not 0 <= args.overlap < 1:  # 1 or more would never advance; below 0 leaves gaps
-        raise UserError(f"--overlap {args.overlap}: expected a fraction of a window from 0 up to, not including, 1")
-    if args.batch_size < 1:
-        raise UserError(f"--batch-size {args.batch_size}: expected at least 1")
-    if args.min_polygon_pixels is not None and (not args.polygons or args.min_polygon_pixels < 1):
-        raise UserError("--min-polygon-pixels: needs --polygons and a value of at least 1")
-    polygons = (args.min_polygon_pixels or DEFAULT_MIN_POLYGON_PIXELS) if args.polygons else None
+    inference = _inference_options(args)
+    options = PredictOptions.of(inference, tuple(args.bounds) if args.bounds else None)
     by_stem = {}
     for raster in args.rasters:  # outputs are named after the file: one would overwrite the other
         if raster.stem in by_stem:
@@ -142,11 +164,10 @@ def _cmd_predict(args) -> int:
         events.emit("phase", phase=phase, message=message)
 
     with sigterm_cancels(), reported(events, "cancelled"):
+        card, predictor = load_predictor(args.model_dir, args.device, inference.batch_size)
         for raster in args.rasters:
             events.emit("phase", phase="predict", message=f"predicting {raster.name}")
-            (paths,) = predict_with_model(
-                args.model_dir, [raster], args.out, args.overlap, args.batch_size, args.device, on_tile, args.bounds, polygons, on_phase
-            )
+            paths = predict_raster(card, predictor, raster, args.out, options, on_tile, on_phase)
             if bar is not None:
                 bar.reset()
             for kind, path in paths.outputs():

@@ -9,12 +9,12 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import rasterio
-import torch
 from affine import Affine
 from rasterio.crs import CRS
 
 from semiseg.demo.scene import CLASSES, make_scene
 from semiseg.demo.scribbles import scribbles_from_mask
+from semiseg.devices import resolve_device
 from semiseg.io.atomic import atomic_path, write_text_atomic
 from semiseg.jobs.jobdir import JobDir
 
@@ -63,9 +63,10 @@ def demo_job(steps: int, tile: int) -> dict:
 def run_demo(out: Path, steps: int | None, device: str, quiet: bool) -> int:
     from semiseg.evaluate import evaluate
     from semiseg.pipeline.reporting import exit_code
+    from semiseg.pipeline.runner import TrainOptions
     from semiseg.pipeline.train_job import train_job
 
-    gpu = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    gpu = resolve_device(device).type == "cuda"
     steps = steps or (1500 if gpu else 300)
     tile = 256 if gpu else 128
     out = Path(out)
@@ -78,7 +79,7 @@ def run_demo(out: Path, steps: int | None, device: str, quiet: bool) -> int:
         stale.unlink(missing_ok=True)
     write_text_atomic(job.spec, json.dumps(demo_job(steps, tile), indent=2))
     print(f"semiseg demo: training {steps} steps on {'GPU' if gpu else 'CPU'} (job: {job.spec})")
-    code = exit_code(lambda: train_job(job_dir, device=device, quiet=quiet))
+    code = exit_code(lambda: train_job(job_dir, TrainOptions(device=device, quiet=quiet)))
     if code != 0:
         return code
     pred = job.outputs / "scene_c_classes.tif"

@@ -16,19 +16,17 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
-
 import torch
 
 from semiseg.data.dataset import PseudoLabelMap
 from semiseg.io.atomic import atomic_directory
 from semiseg.io.rasters import RasterInfo
 from semiseg.jobs.jobdir import JobDir
-from semiseg.jobs.spec import JobSpec
 from semiseg.models.forest import FOREST_ARCH, FOREST_ENCODER, PixelForest
 from semiseg.models.package import load_package, save_package
 from semiseg.pipeline.domain_data import DomainData
-from semiseg.predict.raster import PredictionPaths, WindowPredictor, predict_raster
+from semiseg.pipeline.job_run import JobRun
+from semiseg.predict.raster import PredictionPaths, PredictOptions, WindowPredictor, predict_raster
 from semiseg.train.forest import FOREST_TILE, train_pixel_forest
 from semiseg.train.forest_folds import write_out_of_fold
 from semiseg.train.methods.pixel_forest import PixelForestParams
@@ -47,23 +45,14 @@ class ForestMaps:
     context: dict[str, Path] | None  # raster path -> its probabilities raster, with forest_context
 
 
-def forest_maps(
-    jd: JobDir,
-    spec: JobSpec,
-    domain: DomainData,
-    method: PseudoLabelParams,
-    device: torch.device,
-    resume: bool,
-    on_phase: Callable[[str, str], None],
-    check: Callable[[], None],
-) -> ForestMaps:
+def forest_maps(run: JobRun, domain: DomainData, method: PseudoLabelParams, device: torch.device, resume: bool) -> ForestMaps:
     """Fit the forest (kept as a package in JOB_DIR/forest/model), map every raster of the domain,
     and return the maps (pseudo-labels: pixels whose forest confidence is below
     `method.pseudo_confidence` carry none).
 
     Every DDP rank runs this alike: the maps are deterministic and written atomically.
     """
-    t = spec.train
+    jd, t, on_phase, check = run.jd, run.spec.train, run.phase, run.cancel.check
     rasters = _distinct(domain.prepared.labeled + domain.windows.source.pool)
     folders = _folders(jd, rasters)
     context = method.forest_context
@@ -90,10 +79,10 @@ def forest_maps(
             paths[key].probabilities.unlink(missing_ok=True)
     missing = [r for r in rasters if not all(p.is_file() for p in _map_files(paths[str(r.path)]))]
     if missing:
-        predictor = WindowPredictor(forest, device, spec.inference.batch_size)
+        predictor = WindowPredictor(forest, device, run.spec.inference.batch_size)
         for i, raster in enumerate(missing, 1):
             on_phase("pseudo", f"forest map of {raster.path.name} ({i} of {len(missing)})")
-            predict_raster(card, predictor, raster.path, folders[str(raster.path)], FOREST_MAP_OVERLAP, on_tile=lambda done, total: check(), probabilities=context)
+            predict_raster(card, predictor, raster.path, folders[str(raster.path)], PredictOptions(FOREST_MAP_OVERLAP, probabilities=context), lambda done, total: check())
     if context and not out_of_fold_done.is_file():
         on_phase("pseudo", "out-of-fold forests for the labelled pixels' context")
         write_out_of_fold(

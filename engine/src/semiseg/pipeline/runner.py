@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
 import time
 import warnings
-from dataclasses import asdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
@@ -19,30 +18,31 @@ from torch.utils.data import DataLoader
 from semiseg import __version__
 from semiseg.data.dataset import DomainWindows, StepSampler, collate_windows
 from semiseg.data.workers import die_with_parent
+from semiseg.devices import resolve_device
 from semiseg.errors import Cancelled, UserError
-from semiseg.io.atomic import atomic_directory, write_text_atomic
 from semiseg.jobs.events import EventLog
-from semiseg.pipeline.fingerprint import fingerprint
 from semiseg.jobs.jobdir import JobDir
-from semiseg.pipeline.prepare import prepare_inputs
 from semiseg.jobs.spec import JobSpec, load_job
 from semiseg.metrics import scores
-from semiseg.models.forest import FOREST_ARCH, FOREST_ENCODER
-from semiseg.models.network import build_network
 from semiseg.models.blend import BLEND_WEIGHTS, ForestBlend
 from semiseg.models.context import ForestContext
-from semiseg.models.package import network_weights, save_package
-from semiseg.predict.raster import WindowPredictor, predict_raster
+from semiseg.models.forest import FOREST_ARCH, FOREST_ENCODER
+from semiseg.models.network import build_network
+from semiseg.models.package import network_weights
+from semiseg.pipeline.domain_data import DomainData, build_domain_data
+from semiseg.pipeline.export import export_models
+from semiseg.pipeline.fingerprint import fingerprint
+from semiseg.pipeline.forest_maps import forest_maps
+from semiseg.pipeline.job_run import JobRun
+from semiseg.pipeline.predict_job import predict_job
+from semiseg.pipeline.prepare import prepare_inputs
 from semiseg.train.callbacks import BesideItsNameCheckpointIO, CancelFlag, Checkpointing, ProgressEvents, StepProgressBar, Validation, seed_from
 from semiseg.train.distributed import SingleNodeDDP, single_node_rendezvous
-from semiseg.pipeline.domain_data import DomainData, build_domain_data
-from semiseg.train.forest import FOREST_TILE, train_pixel_forest
+from semiseg.train.forest import train_pixel_forest
 from semiseg.train.methods import METHODS, build_method
 from semiseg.train.methods.base import MethodContext
 from semiseg.train.precision import lightning_precision
-from semiseg.pipeline.forest_maps import forest_maps
 from semiseg.train.task import SegmentationTask
-
 
 def is_rank_zero() -> bool:
     """Before Lightning starts, rank comes from the environment its launcher sets for children."""
@@ -73,18 +73,13 @@ class _StepData(L.LightningDataModule):
 
 
 def _accelerator(device: str, devices: int) -> tuple[str, int | list[int]]:
-    if device == "auto":
-        return ("gpu" if torch.cuda.is_available() else "cpu"), devices
-    if device == "cpu":
+    """Lightning's accelerator and devices for `--device` and `--devices`."""
+    if device.startswith("cuda:") and devices > 1:  # one named GPU cannot host several processes
+        raise UserError(f"--device {device} --devices {devices}: cuda:N names one GPU; use --device cuda --devices {devices} for several")
+    chosen = resolve_device(device)
+    if chosen.type == "cpu":
         return "cpu", devices
-    if device.startswith("cuda"):
-        index = device.partition(":")[2]
-        if index and devices > 1:  # one named GPU cannot host several processes
-            raise UserError(f"--device {device} --devices {devices}: cuda:N names one GPU; use --device cuda --devices {devices} for several")
-        if not torch.cuda.is_available():
-            raise UserError(f"--device {device}: no CUDA device is available here (see `semiseg doctor`)")
-        return "gpu", ([int(index)] if index else devices)
-    raise UserError(f"--device {device}: expected auto, cpu, cuda or cuda:N")
+    return "gpu", ([chosen.index] if chosen.index is not None else devices)
 
 
 def _default_workers(accelerator: str) -> int:
@@ -115,8 +110,20 @@ def _strategy(jd: JobDir, devices: int, num_nodes: int):
     return "ddp"
 
 
-def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: str = "auto", devices: int = 1, num_nodes: int = 1, quiet: bool = False) -> dict:
-    """Train the job; returns the final validation scores per domain. Raises UserError, Cancelled."""
+@dataclass(frozen=True)
+class TrainOptions:
+    """How `semiseg train` runs a job (its command-line flags), as opposed to what job.json asks."""
+
+    resume: bool = False  # continue from the job's checkpoint
+    device: str = "auto"  # devices.py
+    devices: int = 1  # processes per node (DDP when more than one in all)
+    num_nodes: int = 1
+    quiet: bool = False  # no progress bar on the console
+
+
+def run_training(job_dir: Path, events: EventLog, options: TrainOptions = TrainOptions()) -> dict:
+    """Train, export and predict the job; returns the final validation scores per domain. Raises UserError, Cancelled."""
+    resume, devices, num_nodes = options.resume, options.devices, options.num_nodes
     jd = JobDir(Path(job_dir))
     if is_rank_zero():  # a request from an earlier run is not for this one; DDP's later ranks keep a new one
         jd.cancel_request.unlink(missing_ok=True)
@@ -128,10 +135,11 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
     for note in prepared.warnings:
         events.emit("warning", message=note)
     print_fp = fingerprint(spec)
-    accelerator, device_arg = _accelerator(device, devices)
+    run = JobRun(jd, spec, events, cancel, print_fp)
+    accelerator, device_arg = _accelerator(options.device, devices)
     if not METHODS[spec.method.name].trains_network:
         # A pixel classifier fits in minutes and keeps no checkpoint: --resume fits it again, identically.
-        return _train_pixel_classifier(jd, spec, prepared, print_fp, events, cancel, accelerator)
+        return _train_pixel_classifier(run, prepared, accelerator)
 
     start_step, ckpt_path = 0, None
     if resume:
@@ -181,10 +189,7 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
     forest = None  # the pixel forest behind the pseudo-labels or the context, when a method learns from one
     if getattr(method.params, "uses_forest", False):
         with cancel.listening():
-            maps = forest_maps(
-                jd, spec, domains[0], method.params, torch.device("cuda" if accelerator == "gpu" else "cpu"), resume,
-                lambda phase, message: events.emit("phase", phase=phase, message=message), cancel.check,
-            )
+            maps = forest_maps(run, domains[0], method.params, torch.device("cuda" if accelerator == "gpu" else "cpu"), resume)
         forest, source = maps.forest, domains[0].windows.source
         if method.params.pseudo_labels == "pixel_forest":
             source.pseudo = maps.pseudo
@@ -215,11 +220,11 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
         logger=False,
         enable_checkpointing=False,
         enable_model_summary=False,
-        enable_progress_bar=not quiet,
+        enable_progress_bar=not options.quiet,
         num_sanity_val_steps=0,
         limit_val_batches=0,
         use_distributed_sampler=False,
-        callbacks=[ProgressEvents(events, t.steps), validation, checkpointing] + ([] if quiet else [StepProgressBar()]),
+        callbacks=[ProgressEvents(events, t.steps), validation, checkpointing] + ([] if options.quiet else [StepProgressBar()]),
     )
     _emit_start(events, spec, domains, f"{accelerator}x{world}", t.steps, start_step if resume else None)
     events.emit("phase", phase="train", message=f"{t.steps} steps of {t.batch_size} windows of {t.tile_size} px")
@@ -239,11 +244,13 @@ def run_training(job_dir: Path, events: EventLog, resume: bool = False, device: 
             networks = {name: ForestContext(net, forest) for name, net in networks.items()}
         elif forest is not None:
             networks = _blended_with_forest(networks, method.params, forest, domains[0], validation, t.steps, trainer.strategy.root_device, events)
-        scores_by_domain = _finish(jd, spec, arch, prepared.encoder, domains, networks, validation.latest, print_fp, events, trainer.strategy.root_device, cancel)
+        models = {name: net.float().cpu() for name, net in networks.items()}  # exported and predicted in float32
+        cards = export_models(run, domains, models, validation.latest, arch, prepared.encoder)
+        predict_job(run, domains, cards, models, trainer.strategy.root_device)
     # A completed job resumes nothing: its checkpoint (weights and optimizer state, several times
     # the model's size) goes; model/ keeps the weights, to predict or to train again from.
     shutil.rmtree(jd.checkpoints, ignore_errors=True)
-    return scores_by_domain
+    return validation.latest
 
 
 def _blended_with_forest(networks: dict, params, forest, domain: DomainData, validation: Validation, step: int, device, events: EventLog) -> dict:
@@ -268,22 +275,6 @@ def _blended_with_forest(networks: dict, params, forest, domain: DomainData, val
     return {name: blended}
 
 
-def _window_progress(events: EventLog, cancel: CancelFlag, every_s: float = 2.0):
-    """`on_tile` of a prediction inside a job: a stop request is honoured between batches, and
-    `progress` events count windows (`unit` "window"), at most every `every_s` and at the last."""
-    start, last = time.monotonic(), [0.0]
-
-    def on_tile(done: int, total: int) -> None:
-        cancel.check()
-        now = time.monotonic()
-        if done and (now - last[0] >= every_s or done == total):
-            last[0] = now
-            elapsed = now - start
-            events.emit("progress", unit="window", step=done, total=total, elapsed_s=round(elapsed, 1), eta_s=round(elapsed / done * (total - done), 1))
-
-    return on_tile
-
-
 def _emit_start(events: EventLog, spec: JobSpec, domains: list[DomainData], device: str, total_steps: int, resumed_from_step: int | None, unit: str = "step") -> None:
     events.emit(
         "start",
@@ -300,11 +291,12 @@ def _emit_start(events: EventLog, spec: JobSpec, domains: list[DomainData], devi
     )
 
 
-def _train_pixel_classifier(jd: JobDir, spec: JobSpec, prepared, print_fp: str, events: EventLog, cancel: CancelFlag, accelerator: str) -> dict:
+def _train_pixel_classifier(run: JobRun, prepared, accelerator: str) -> dict:
     """Fit `pixel_forest` (train/forest.py) on the job's one domain, score it, export and predict like a network.
 
     Progress counts trees: `step` is the trees grown so far, `total` all of them, `loss` null.
     """
+    spec, events, cancel = run.spec, run.events, run.cancel
     t = spec.train
     params = METHODS[spec.method.name].Params.model_validate(spec.method.params)
     domain = build_domain_data(prepared.domains[0], 0, t, t.batch_size, False)
@@ -334,72 +326,7 @@ def _train_pixel_classifier(jd: JobDir, spec: JobSpec, prepared, print_fp: str, 
             matrix = domain.validator.confusion(forest, device)
             metrics[domain.prepared.name] = {"step": params.trees, **scores(matrix, domain.info.class_names), "confusion": matrix.tolist()}
             events.emit("metrics", split="val", **{k: v for k, v in metrics[domain.prepared.name].items() if k != "confusion"})
-        return _finish(jd, spec, FOREST_ARCH, FOREST_ENCODER, [domain], {domain.prepared.name: forest}, metrics, print_fp, events, device, cancel, FOREST_TILE)
-
-
-def _finish(
-    jd: JobDir,
-    spec: JobSpec,
-    arch: str,
-    encoder: str,
-    domains: list[DomainData],
-    networks: dict,
-    metrics: dict[str, dict],
-    print_fp: str,
-    events: EventLog,
-    device: torch.device,
-    cancel: CancelFlag,
-    tile_size: int | None = None,
-) -> dict[str, dict]:
-    """Export one model package per domain (model/, or model/<domain>/ for several), then predict.
-
-`tile_size`: the prediction window the package records, when not the training window (a forest's).
-
-    A stop request here raises Cancelled between prediction batches; the checkpoint of the last
-    step is already written, so `--resume` exports and predicts again without training.
-    """
-    cancel.check()
-    events.emit("phase", phase="export", message="writing the model package")
-    cards = {}
-    for d in domains:
-        name = d.prepared.name
-        context = isinstance(networks[name], ForestContext)
-        # A network with a forest inside predicts in windows as large as a forest's: its filters
-        # need room (30 px) at every window edge, and the maps it trained on were made so.
-        window = max(spec.train.tile_size, FOREST_TILE) if context else tile_size or spec.train.tile_size
-        cards[name] = d.card(arch, encoder, window, spec.method.model_dump(), metrics.get(name, {}), print_fp)
-        cards[name].forest_context = context
-        if isinstance(networks[name], ForestBlend):
-            cards[name].forest_blend = networks[name].weight
-    networks = {name: net.float().cpu() for name, net in networks.items()}
-    with atomic_directory(jd.model) as tmp:
-        for name, card in cards.items():
-            save_package(tmp / name if spec.multi_domain else tmp, card, networks[name])
-    for name in cards:
-        events.emit("output", kind="model", path=f"model/{name}" if spec.multi_domain else "model", source=None, **({"domain": name} if spec.multi_domain else {}))
-    if spec.multi_domain:
-        summary = {"validation": metrics, "models": {n: asdict(c) for n, c in cards.items()}}
-    else:
-        only = domains[0].prepared.name
-        summary = {"validation": metrics.get(only, {}), "model": asdict(cards[only])}
-    write_text_atomic(jd.metrics, json.dumps(summary, indent=2))
-
-    for d in domains:
-        card = cards[d.prepared.name]
-        predictor = WindowPredictor(networks[d.prepared.name], device, spec.inference.batch_size)
-        for raster in d.prepared.spec.predict:
-            events.emit("phase", phase="predict", message=f"predicting {raster.name}")
-            polygons = spec.inference.min_polygon_pixels if spec.inference.polygons else None
-            paths = predict_raster(
-                card,
-                predictor,
-                raster,
-                jd.outputs,
-                spec.inference.overlap,
-                on_tile=_window_progress(events, cancel),
-                polygons=polygons,
-                on_phase=lambda p, m: events.emit("phase", phase=p, message=m),
-            )
-            for kind, path in paths.outputs():
-                events.emit("output", kind=kind, path=str(path.relative_to(jd.root)), source=str(raster))
-    return metrics
+        models = {domain.prepared.name: forest}
+        cards = export_models(run, [domain], models, metrics, FOREST_ARCH, FOREST_ENCODER)
+        predict_job(run, [domain], cards, models, device)
+        return metrics

@@ -11,11 +11,10 @@ from semiseg.jobs.events import EventLog
 from semiseg.jobs.jobdir import JobDir
 from semiseg.jobs.lock import job_lock
 from semiseg.pipeline.reporting import EXIT_OK, reported, sigterm_cancels
-from semiseg.pipeline.runner import is_rank_zero, run_training
+from semiseg.pipeline.runner import TrainOptions, is_rank_zero, run_training
 
 
-def train_job(job_dir: Path, resume: bool = False, device: str = "auto", devices: int = 1, num_nodes: int = 1,
-              quiet: bool = False) -> int:
+def train_job(job_dir: Path, options: TrainOptions = TrainOptions()) -> int:
     """Train, export and predict the job; EXIT_OK, or raises as `reporting.exit_code` expects."""
     job_dir = Path(job_dir)
     if not job_dir.is_dir():
@@ -26,7 +25,7 @@ def train_job(job_dir: Path, resume: bool = False, device: str = "auto", devices
     with lock:
         events = EventLog(job_dir, enabled=is_rank_zero())
         with sigterm_cancels(), reported(events, "cancelled; `semiseg train --resume` continues"):
-            metrics = run_training(job_dir, events, resume, device, devices, num_nodes, quiet)
+            metrics = run_training(job_dir, events, options)
         summary = _summary(metrics)
         events.emit("done", status="completed", exit_code=EXIT_OK, message=f"completed ({summary})")
     if events.enabled:

@@ -20,9 +20,11 @@ import torch.nn as nn
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
+from semiseg.devices import resolve_device
 from semiseg.errors import UserError
 from semiseg.io.atomic import atomic_path, write_text_atomic
 from semiseg.io.rasters import PROBABILITY_SCALE, RasterInfo, open_raster, output_profile, raster_info, read_window
+from semiseg.jobs.spec import InferenceSpec
 from semiseg.models.forest import class_logits
 from semiseg.models.package import ModelCard
 from semiseg.predict.area import Bounds, PredictionArea
@@ -64,6 +66,20 @@ class PredictionPaths:
         if self.probabilities is not None:
             kinds.append(("probabilities", self.probabilities))
         return kinds
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    """How a raster is predicted: a job's `inference` block, or `semiseg predict`'s flags."""
+
+    overlap: float = 0.5  # fraction of a window shared with its neighbour
+    polygons: int | None = None  # also <stem>_polygons.gpkg, regions under this many pixels merged first
+    bounds: Bounds | None = None  # only the raster's pixels covering (xmin, ymin, xmax, ymax)
+    probabilities: bool = False  # also <stem>_probabilities.tif
+
+    @classmethod
+    def of(cls, inference: InferenceSpec, bounds: Bounds | None = None) -> "PredictOptions":
+        return cls(inference.overlap, inference.min_polygon_pixels if inference.polygons else None, bounds)
 
 
 class _Strip:
@@ -183,21 +199,19 @@ def predict_raster(
     predictor: WindowPredictor,
     raster: Path,
     out_dir: Path,
-    overlap: float = 0.5,
+    options: PredictOptions = PredictOptions(),
     on_tile: Callable[[int, int], None] | None = None,
-    bounds: Bounds | None = None,
-    polygons: int | None = None,
     on_phase: Callable[[str, str], None] | None = None,
-    probabilities: bool = False,
 ) -> PredictionPaths:
     """Predict `raster` into out_dir/<stem>_classes.tif, _confidence.tif and their .qml styles.
 
-    With `bounds` (xmin, ymin, xmax, ymax), only the raster's whole pixels covering them are
-    predicted, on the raster's own grid. With `polygons` (the smallest region kept, in pixels),
-    also <stem>_polygons.gpkg and its style; `on_phase(phase, message)` hears when that starts.
-    With `probabilities`, also <stem>_probabilities.tif (band k: class k's probability, scaled
-    by PROBABILITY_SCALE into bytes).
+    With `options.bounds` (xmin, ymin, xmax, ymax), only the raster's whole pixels covering them
+    are predicted, on the raster's own grid. With `options.polygons` (the smallest region kept,
+    in pixels), also <stem>_polygons.gpkg and its style; `on_phase(phase, message)` hears when
+    that starts. With `options.probabilities`, also <stem>_probabilities.tif (band k: class k's
+    probability, scaled by PROBABILITY_SCALE into bytes).
     """
+    overlap, bounds, polygons, probabilities = options.overlap, options.bounds, options.polygons, options.probabilities
     info = raster_info(raster)
     if max(card.bands) > info.count:
         raise UserError(f"{raster}: has {info.count} band(s) but the model reads band(s) {card.bands}")
@@ -256,24 +270,9 @@ def _add_overviews(path: Path, resampling: Resampling) -> None:
             ds.build_overviews(factors, resampling)
 
 
-def resolve_device(name: str) -> torch.device:
-    """`auto` picks the GPU when there is one; an unavailable CUDA device is a user error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {name}: no CUDA device is available here (see `semiseg doctor`)")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise UserError(f"--device {name}: expected auto, cpu, cuda or cuda:N") from None
-
-
-def predict_with_model(
-    model_dir: Path, rasters: list[Path], out_dir: Path, overlap: float, batch_size: int, device: str, on_tile=None, bounds=None, polygons=None, on_phase=None
-) -> list[PredictionPaths]:
-    """`semiseg predict`: load a model package and predict each raster (or its part within `bounds`)."""
+def load_predictor(model_dir: Path, device: str, batch_size: int) -> tuple[ModelCard, WindowPredictor]:
+    """A model package, loaded once, ready to predict any number of rasters on `device`."""
     from semiseg.models.package import load_package
 
     card, network = load_package(model_dir)
-    predictor = WindowPredictor(network, resolve_device(device), batch_size)
-    return [predict_raster(card, predictor, Path(r), out_dir, overlap, on_tile, bounds, polygons, on_phase) for r in rasters]
+    return card, WindowPredictor(network, resolve_device(device), batch_size)
