@@ -13,7 +13,7 @@ from rasterio.transform import from_origin
 
 from semiseg.models.network import build_network
 from semiseg.train.methods import build_method
-from semiseg.train.methods.base import MethodContext, StepInfo
+from semiseg.train.methods.base import DomainInfo, MethodContext, StepInfo
 from semiseg.train.task import step_generator
 
 CLASSES = ["water", "field", "forest"]
@@ -67,13 +67,8 @@ def write_job(folder: Path, method: dict, bands: int = 3, arch: str = "unet", st
 
 
 def context(in_channels: int = 3, arch: str = "unet", total_steps: int = 100) -> MethodContext:
-    return MethodContext(
-        in_channels=in_channels,
-        num_classes=len(CLASSES),
-        class_names=list(CLASSES),
-        total_steps=total_steps,
-        build_network=lambda classes: build_network(arch, "resnet18", in_channels, classes),
-    )
+    """One domain ("default") of `in_channels` bands and the three CLASSES, as a plain job has."""
+    return MethodContext((DomainInfo("default", list(CLASSES), in_channels),), total_steps, lambda bands, classes: build_network(arch, "resnet18", bands, classes))
 
 
 def make_method(name: str, params: dict | None = None, in_channels: int = 3, arch: str = "unet", total_steps: int = 100, seed: int = 0):
@@ -93,6 +88,16 @@ def make_batch(in_channels: int = 3, batch: int = 2, size: int = 64, seed: int =
         "labeled": {"image": torch.randn(batch, in_channels, size, size, generator=g), "label": label, "valid": ones},
         "unlabeled": {"image": torch.randn(batch, in_channels, size, size, generator=g), "valid": ones.clone()},
     }
+
+
+def domain_batch(batch: dict, name: str = "default") -> dict:
+    """A one-domain batch the way a method that supports several domains receives it."""
+    return {"domains": {name: batch}}
+
+
+def batch_for(method, batch: dict) -> dict:
+    """`batch` in the shape `method` receives: per domain when it supports several."""
+    return domain_batch(batch, method.ctx.domain.name) if method.supports_domains else batch
 
 
 def step_at(step: int, total: int = 100, seed: int = 0) -> StepInfo:

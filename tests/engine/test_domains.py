@@ -24,15 +24,7 @@ SALT = [{"id": 0, "name": "sediment", "color": "#c0c0c0"}, {"id": 1, "name": "sa
 
 
 def _ctx(domains):
-    return MethodContext(
-        in_channels=domains[0].in_channels,
-        num_classes=len(domains[0].class_names),
-        class_names=domains[0].class_names,
-        total_steps=10,
-        build_network=lambda k: build_network("unet", "resnet18", domains[0].in_channels, k),
-        domains=tuple(domains),
-        build_domain_network=lambda c, k: build_network("unet", "resnet18", c, k),
-    )
+    return MethodContext(tuple(domains), 10, lambda c, k: build_network("unet", "resnet18", c, k))
 
 
 def _method(name, **params):

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from method_helpers import make_batch, make_method, one_thread, step_at  # noqa: F401 (autouse fixture)
+from method_helpers import domain_batch, make_batch, make_method, one_thread, step_at  # noqa: F401 (autouse fixture)
 from semiseg.errors import UserError
 from semiseg.train.methods.heads import decode
 from semiseg.train.methods.losses import kl_divergence
@@ -147,9 +147,9 @@ def test_training_loss_adds_the_ramped_unsupervised_part_with_cct_weight_and_war
     """CCT's wiring of its own weight / warm-up (the ramp itself is tested in test_method_shared.py)."""
     method = make_method("cct", {"decoders": {"vat": 0, "cutout": 0, "feature_drop": 0, "dropout": 0}, "weight": 7.0, "warmup": 0.5})
     batch = make_batch()
-    loss, parts = method.training_loss(batch, step_at(40))  # in the warm-up
+    loss, parts = method.training_loss(domain_batch(batch), step_at(40))  # in the warm-up
     assert parts["w_u"] == 0.0 and parts["unsup"] > 0 and loss.item() == pytest.approx(parts["sup"])
-    loss, parts = method.training_loss(batch, step_at(90))  # past warm-up + ramp-up
+    loss, parts = method.training_loss(domain_batch(batch), step_at(90))  # past warm-up + ramp-up
     assert parts["w_u"] == 7.0 and parts["unsup"] > 0
     assert loss.item() == pytest.approx(parts["sup"] + 7.0 * parts["unsup"], rel=1e-5)
 
@@ -192,8 +192,8 @@ def test_abce_leaves_the_unsupervised_part_unchanged():
     """Same weights, batch and step: choosing ABCE changes `sup` only, never the consistency loss."""
     batch = make_batch()
     decoders = {"vat": 1, "cutout": 0, "feature_drop": 0, "dropout": 0}
-    _, plain = make_method("cct", {"decoders": decoders, "confidence": None}).training_loss(batch, step_at(60))
-    _, boot = make_method("cct", {"decoders": decoders, "confidence": None, "abce": True}).training_loss(batch, step_at(60))
+    _, plain = make_method("cct", {"decoders": decoders, "confidence": None}).training_loss(domain_batch(batch), step_at(60))
+    _, boot = make_method("cct", {"decoders": decoders, "confidence": None, "abce": True}).training_loss(domain_batch(batch), step_at(60))
     assert boot["unsup"] == plain["unsup"] and plain["unsup"] > 0
     assert boot["sup"] != plain["sup"]
 

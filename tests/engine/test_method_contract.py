@@ -11,7 +11,7 @@ import math
 import pytest
 import torch
 
-from method_helpers import CLASSES, make_batch, one_thread, step_at  # noqa: F401 (autouse fixture)
+from method_helpers import CLASSES, domain_batch, make_batch, one_thread, step_at  # noqa: F401 (autouse fixture)
 from semiseg.models.network import build_network
 from semiseg.train.methods import METHODS, build_method, check_method, describe_methods
 from semiseg.train.methods.base import DomainInfo, MethodContext
@@ -22,16 +22,13 @@ DOMAINS = (DomainInfo("aerial", list(CLASSES), 3), DomainInfo("seismic", ["sedim
 def _context(needs_domains: bool) -> MethodContext:
     """One domain of three bands, or two domains (different classes and bands) for a method that needs them."""
     domains = DOMAINS if needs_domains else (DomainInfo("main", list(CLASSES), 3),)
-    return MethodContext(
-        in_channels=3, num_classes=len(CLASSES), class_names=list(CLASSES), total_steps=100,
-        build_network=lambda classes: build_network("unet", "resnet18", 3, classes),
-        domains=domains, build_domain_network=lambda bands, classes: build_network("unet", "resnet18", bands, classes),
-    )
+    return MethodContext(domains, 100, lambda bands, classes: build_network("unet", "resnet18", bands, classes))
 
 
-def _batch(needs_domains: bool) -> dict:
-    if not needs_domains:
-        return make_batch()
+def _batch(cls) -> dict:
+    """A batch the way the method receives it: per domain when it supports several."""
+    if not cls.needs_domains:
+        return domain_batch(make_batch(), "main") if cls.supports_domains else make_batch()
     seismic = make_batch(in_channels=1, seed=1)
     seismic["labeled"]["label"] = seismic["labeled"]["label"].where(seismic["labeled"]["label"] < 2, torch.tensor(255))
     return {"domains": {"aerial": make_batch(), "seismic": seismic}}
@@ -67,7 +64,7 @@ class TestEveryMethod:
             return
         torch.manual_seed(0)
         method = build_method(name, {}, context)
-        loss, parts = method.training_loss(_batch(cls.needs_domains), step_at(50))
+        loss, parts = method.training_loss(_batch(cls), step_at(50))
         assert loss.dim() == 0 and math.isfinite(loss.item())
         assert all(math.isfinite(float(v)) for v in parts.values())
         loss.backward()

@@ -32,12 +32,13 @@ RUNS = [
 
 @pytest.fixture
 def batches(monkeypatch) -> list[tuple[dict, dict]]:
-    """(method parameters, batch) of every training step the engine runs in this process."""
+    """(method parameters, batch) of every training step the engine runs in this process (for a
+    method that supports several domains, the batch of the job's one domain)."""
     seen = []
     original = SegmentationTask.training_step
 
     def recording(self, batch, batch_idx):
-        seen.append((self.method.params.model_dump(), batch))
+        seen.append((self.method.params.model_dump(), next(iter(batch["domains"].values())) if self.method.supports_domains else batch))
         return original(self, batch, batch_idx)
 
     monkeypatch.setattr(SegmentationTask, "training_step", recording)

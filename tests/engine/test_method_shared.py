@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from method_helpers import make_batch, make_method, one_thread, step_at  # noqa: F401 (autouse fixture)
+from method_helpers import batch_for, make_batch, make_method, one_thread, step_at  # noqa: F401 (autouse fixture)
 from semiseg.train.methods import check_method
 from semiseg.train.methods.losses import abce_threshold, annealed_bootstrapped_ce, consistency_distance
 from semiseg.train.methods.photometric import band_jitter, hsv_to_rgb, photometric_jitter, rgb_to_hsv
@@ -252,7 +252,7 @@ METHOD_CASES = [
 @pytest.mark.parametrize("name,params", METHOD_CASES)
 def test_same_seed_and_step_give_identical_losses(name, params):
     method = make_method(name, params)
-    batch = make_batch()
+    batch = batch_for(method, make_batch())
     first, _ = method.training_loss(batch, step_at(50))
     again, _ = method.training_loss(batch, step_at(50))
     assert first.item() == again.item()

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from conftest import CLASSES, write_job
 from semiseg.cli import main
 from semiseg.train.methods import METHODS, build_method
-from semiseg.train.methods.base import MethodContext
+from semiseg.train.methods.base import DomainInfo, MethodContext
 from semiseg.models.network import build_network
 
 
@@ -53,7 +53,7 @@ def test_training_starts_from_the_earlier_models_weights_and_normalization(scene
 @pytest.mark.parametrize("name", [n for n, m in METHODS.items() if m.trains_network and not m.needs_domains])
 def test_every_method_exports_the_weights_it_started_from(name):
     torch.manual_seed(0)
-    ctx = MethodContext(3, 2, ["dark", "bright"], 10, lambda c: build_network("unet", "resnet18", 3, c))
+    ctx = MethodContext((DomainInfo("default", ["dark", "bright"], 3),), 10, lambda c, k: build_network("unet", "resnet18", c, k))
     method = build_method(name, {}, ctx)
     weights = {k: v + 1.0 if v.is_floating_point() else v for k, v in build_network("unet", "resnet18", 3, 2).state_dict().items()}
     method.start_from(weights)
@@ -63,7 +63,7 @@ def test_every_method_exports_the_weights_it_started_from(name):
 
 def test_mean_teacher_starts_student_and_teacher_from_the_model():
     torch.manual_seed(0)
-    ctx = MethodContext(3, 2, ["dark", "bright"], 10, lambda c: build_network("unet", "resnet18", 3, c))
+    ctx = MethodContext((DomainInfo("default", ["dark", "bright"], 3),), 10, lambda c, k: build_network("unet", "resnet18", c, k))
     method = build_method("mean_teacher", {}, ctx)
     weights = {k: v + 1.0 if v.is_floating_point() else v for k, v in method.student.state_dict().items()}
     method.start_from(weights)

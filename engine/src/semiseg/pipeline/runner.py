@@ -168,18 +168,8 @@ def run_training(job_dir: Path, events: EventLog, options: TrainOptions = TrainO
     first = domains[0].info
     # forest_context: the network also reads one forest probability channel per class (models/context.py)
     context_channels = len(first.class_names) if getattr(method_cls.Params.model_validate(spec.method.params), "forest_context", False) else 0
-    in_channels = first.in_channels + context_channels
     seed_from(t.seed)  # network initialisation depends on the seed alone
-    ctx = MethodContext(
-        in_channels=in_channels,
-        num_classes=len(first.class_names),
-        class_names=first.class_names,
-        total_steps=t.steps,
-        build_network=lambda classes: network_for(in_channels, classes),
-        domains=tuple(d.info for d in domains),
-        build_domain_network=network_for,
-        context_channels=context_channels,
-    )
+    ctx = MethodContext(tuple(d.info for d in domains), t.steps, network_for, context_channels)
     method = build_method(spec.method.name, spec.method.params, ctx)
     if prepared.init is not None:
         try:
@@ -196,9 +186,10 @@ def run_training(job_dir: Path, events: EventLog, options: TrainOptions = TrainO
         if maps.context:
             source.context = maps.context
             domains[0].validator.add_context(maps.context)
-    task = SegmentationTask(method, t.lr, t.steps, t.seed)
+    task = SegmentationTask(method, t.lr, t.steps, t.seed, t.batch_size)
 
-    dataset = DomainWindows({d.prepared.name: d.windows for d in domains}) if spec.multi_domain else domains[0].windows
+    # A method that supports several domains gets every batch as {"domains": ...}, one domain or more.
+    dataset = DomainWindows({d.prepared.name: d.windows for d in domains}) if method_cls.supports_domains else domains[0].windows
     workers = t.num_workers if t.num_workers is not None else _default_workers(accelerator)
     data = _StepData(dataset, spec, workers, pin=accelerator == "gpu")
     validation = Validation(

@@ -18,9 +18,10 @@ def step_generator(seed: int, step: int, device: torch.device) -> torch.Generato
 
 
 class SegmentationTask(L.LightningModule):
-    def __init__(self, method: Method, lr: float, total_steps: int, seed: int):
+    def __init__(self, method: Method, lr: float, total_steps: int, seed: int, batch_size: int):
         super().__init__()
         self.method = method
+        self.batch_size = batch_size  # labelled windows per step (per domain), for the logged loss
         self.lr = lr
         self.total_steps = total_steps
         self.seed = seed
@@ -32,8 +33,7 @@ class SegmentationTask(L.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss, parts = self.method.training_loss(batch, self._step_info())
         self.last_parts = parts
-        first = batch["labeled"] if "labeled" in batch else next(iter(batch["domains"].values()))["labeled"]
-        self.log("loss", loss.detach(), prog_bar=True, on_step=True, logger=False, batch_size=len(first["image"]))
+        self.log("loss", loss.detach(), prog_bar=True, on_step=True, logger=False, batch_size=self.batch_size)
         return loss
 
     def optimizer_step(self, *args, **kwargs) -> None:

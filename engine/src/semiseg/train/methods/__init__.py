@@ -68,7 +68,7 @@ def check_method(name: str, params: dict, class_names: list[str], where: str = "
 
 
 def build_method(name: str, params: dict, ctx: MethodContext) -> Method:
-    problems = check_method(name, params, list(dict.fromkeys(n for d in ctx.domains for n in d.class_names)) or ctx.class_names)
+    problems = check_method(name, params, list(dict.fromkeys(n for d in ctx.domains for n in d.class_names)))
     if problems:
         raise UserError(*problems)
     cls = METHODS[name]

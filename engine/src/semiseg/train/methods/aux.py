@@ -71,7 +71,7 @@ class Aux(Method):
 
     def __init__(self, ctx: MethodContext, params: AuxParams):
         super().__init__(ctx, params)
-        self.network = ctx.build_network(ctx.num_classes)
+        self.network = ctx.network(ctx.num_classes)
         if params.task == "jigsaw":
             self.unsup_head = image_classifier(self.network, params.permutations)
             self.register_buffer("permutations", max_hamming_permutations(params.permutations))

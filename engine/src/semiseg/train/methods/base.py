@@ -37,23 +37,41 @@ class DomainInfo:
 
 @dataclass(frozen=True)
 class MethodContext:
-    """What a method needs to build its networks.
+    """What a method needs to build its networks: the job's domains (a plain job is one, named
+    "default"), the length of the run, and the job's network for any number of input channels
+    and classes.
 
-    `in_channels`, `num_classes`, `class_names` and `build_network` describe the first (for
-    most jobs the only) domain; methods that support several domains use `domains` and
-    `build_domain_network(in_channels, classes)`. The last `context_channels` of `in_channels`
-    are not bands but the pixel forest's class probabilities (`forest_context`): photometric
-    perturbations must leave them as they are.
+    One-domain methods read the first domain through `in_channels`, `num_classes`,
+    `class_names` and `network(classes)`; methods that `supports_domains` go over `domains`.
+    The last `context_channels` of the network's input are not bands but the pixel forest's
+    class probabilities (`forest_context`): photometric perturbations must leave them as they are.
     """
 
-    in_channels: int
-    num_classes: int
-    class_names: list[str]
+    domains: tuple[DomainInfo, ...]
     total_steps: int
-    build_network: Callable[[int], nn.Module]  # classes -> a fresh smp network for this job
-    domains: tuple[DomainInfo, ...] = ()
-    build_domain_network: Callable[[int, int], nn.Module] | None = None
+    build_network: Callable[[int, int], nn.Module]  # (in_channels, classes) -> a fresh smp network of this job
     context_channels: int = 0
+
+    @property
+    def domain(self) -> DomainInfo:
+        return self.domains[0]
+
+    @property
+    def in_channels(self) -> int:
+        """The first domain's network input: its bands, then any context channels."""
+        return self.domain.in_channels + self.context_channels
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.domain.class_names)
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.domain.class_names
+
+    def network(self, classes: int) -> nn.Module:
+        """A fresh network for the first domain's input with `classes` outputs."""
+        return self.build_network(self.in_channels, classes)
 
 
 @dataclass(frozen=True)
@@ -86,9 +104,9 @@ class Method(nn.Module):
         """Total loss for one batch and the named parts worth logging.
 
         `batch["labeled"]` has image (B,C,H,W), label (B,H,W) with 255 = ignore, valid (B,H,W);
-        `batch["unlabeled"]` (only when `uses_unlabeled`) has image and valid. A job with several
-        domains (only for `supports_domains` methods) gives `batch["domains"][name]` holding
-        that domain's "labeled" and "unlabeled" instead.
+        `batch["unlabeled"]` (only when `uses_unlabeled`) has image and valid. A method that
+        `supports_domains` gets `batch["domains"][name]` for each domain instead (a plain job:
+        the one domain), each holding that domain's "labeled" and "unlabeled".
         """
         raise NotImplementedError
 
@@ -102,8 +120,7 @@ class Method(nn.Module):
 
     def inference_networks(self) -> dict[str, nn.Module]:
         """One such network per domain (name -> network); one-domain methods have just the one."""
-        name = self.ctx.domains[0].name if self.ctx.domains else "default"
-        return {name: self.inference_network()}
+        return {self.ctx.domain.name: self.inference_network()}
 
     def after_optimizer_step(self, step: StepInfo) -> None:
         """Hook for state that follows the weights (e.g. an EMA teacher)."""

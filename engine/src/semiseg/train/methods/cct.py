@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 from pydantic import BaseModel, ConfigDict, Field
 
-from semiseg.train.methods.base import DomainInfo, Method, MethodContext, MethodParams, StepInfo
+from semiseg.train.methods.base import Method, MethodContext, MethodParams, StepInfo
 from semiseg.train.methods.heads import decode, decoder_branch
 from semiseg.train.methods.losses import (
     Distance,
@@ -101,12 +101,11 @@ class CCT(Method):
 
     def __init__(self, ctx: MethodContext, params: CCTParams):
         super().__init__(ctx, params)
-        domains = ctx.domains or (DomainInfo("default", ctx.class_names, ctx.in_channels),)
-        self.names = [d.name for d in domains]
+        self.names = [d.name for d in ctx.domains]
         branches = {}
-        for domain in domains:
+        for domain in ctx.domains:
             classes = len(domain.class_names)
-            network = ctx.build_domain_network(domain.in_channels, classes) if ctx.build_domain_network else ctx.build_network(classes)
+            network = ctx.build_network(domain.in_channels, classes)
             if branches:  # the encoder is shared (not its BatchNorm, nor its stem when band counts differ)
                 share_layers(next(iter(branches.values())).network, network, only=("encoder",))
             background = [domain.class_names.index(n) for n in params.background if n in domain.class_names]
@@ -125,10 +124,9 @@ class CCT(Method):
 
     def training_loss(self, batch: dict, step: StepInfo):
         p: CCTParams = self.params
-        per_domain = batch["domains"] if "domains" in batch else {self.names[0]: batch}
         w = unsupervised_weight(step.progress, p.weight, p.warmup, p.rampup)
         sup = unsup = 0.0
-        for name, part in per_domain.items():
+        for name, part in batch["domains"].items():
             branch = self.branch(name)
             lab, unl = part["labeled"], part["unlabeled"]
             sup = sup + self.supervised_loss(branch.network(lab["image"]), lab["label"], step)

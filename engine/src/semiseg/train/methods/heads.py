@@ -18,13 +18,13 @@ Features = list[torch.Tensor]
 
 def decoder_branch(ctx: MethodContext, out_channels: int) -> nn.Sequential:
     """A fresh decoder + head (own weights, own normalisation statistics) with `out_channels` outputs."""
-    donor = ctx.build_network(out_channels)
+    donor = ctx.network(out_channels)
     return nn.Sequential(donor.decoder, donor.segmentation_head)
 
 
 def head_only(ctx: MethodContext, out_channels: int) -> nn.Module:
     """A fresh segmentation head for the job's decoder output (the 'late' split)."""
-    return ctx.build_network(out_channels).segmentation_head
+    return ctx.network(out_channels).segmentation_head
 
 
 def image_classifier(network: nn.Module, classes: int) -> nn.Module:

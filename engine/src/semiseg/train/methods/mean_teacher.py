@@ -74,7 +74,7 @@ class MeanTeacher(Method):
 
     def __init__(self, ctx: MethodContext, params: MeanTeacherParams):
         super().__init__(ctx, params)
-        self.student = ctx.build_network(ctx.num_classes)
+        self.student = ctx.network(ctx.num_classes)
         if params.teacher == "ema":
             self.teacher = copy.deepcopy(self.student).eval()
             self.teacher.requires_grad_(False)

@@ -29,7 +29,7 @@ class S6(Method):
 
     def __init__(self, ctx: MethodContext, params: S6Params):
         super().__init__(ctx, params)
-        self.network = ctx.build_network(ctx.num_classes)
+        self.network = ctx.network(ctx.num_classes)
         self.reconstruction = decoder_branch(ctx, ctx.in_channels)
 
     def training_loss(self, batch: dict, step: StepInfo):

@@ -12,7 +12,7 @@ class Supervised(Method):
 
     def __init__(self, ctx: MethodContext, params: PseudoLabelParams):
         super().__init__(ctx, params)
-        self.network = ctx.build_network(ctx.num_classes)
+        self.network = ctx.network(ctx.num_classes)
 
     def training_loss(self, batch: dict, step: StepInfo):
         labeled = batch["labeled"]

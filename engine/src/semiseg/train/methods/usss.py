@@ -51,10 +51,8 @@ class USSS(Method):
 
     def __init__(self, ctx: MethodContext, params: USSSParams):
         super().__init__(ctx, params)
-        domains = ctx.domains or ()
-        build = ctx.build_domain_network
-        names = [d.name for d in domains] or ["default"]
-        nets = [build(d.in_channels, len(d.class_names)) for d in domains] if domains and build else [ctx.build_network(ctx.num_classes)]
+        names = [d.name for d in ctx.domains]
+        nets = [ctx.build_network(d.in_channels, len(d.class_names)) for d in ctx.domains]
         for net in nets[1:]:
             share_layers(nets[0], net, only=("encoder", "decoder"))
         self.names = names
@@ -98,10 +96,9 @@ class USSS(Method):
         return self.params.scale * torch.einsum("bdhw,kd->bkhw", emb, protos[seen])
 
     def training_loss(self, batch: dict, step: StepInfo):
-        per_domain = batch["domains"] if "domains" in batch else {self.names[0]: batch}
         sup = torch.zeros((), device=self._device())
         unlabeled = {}
-        for name, part in per_domain.items():
+        for name, part in batch["domains"].items():
             lab = part["labeled"]
             logits, emb = self._forward(name, lab["image"])
             sup = sup + partial_cross_entropy(logits, lab["label"])
