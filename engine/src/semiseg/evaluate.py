@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from rasterio.windows import Window
 
-from semiseg.data.labels import IGNORE_INDEX, VECTOR_SUFFIXES, load_labels
+from semiseg.data.labels import IGNORE_INDEX, VECTOR_SUFFIXES, load_labels, read_label_ids
 from semiseg.errors import UserError
 from semiseg.io.rasters import open_raster, raster_info
 from semiseg.metrics import confusion, scores
@@ -38,7 +37,7 @@ def evaluate(pred: Path, labels: Path, class_field: str = "class_id", num_classe
             lds = open_raster(labels)
             if (lds.width, lds.height) != (info.width, info.height):
                 raise UserError(f"{labels}: {lds.width}x{lds.height} px but {pred.name} is {info.width}x{info.height} px")
-            truth_rows = lambda w: _label_window(lds, w)  # noqa: E731
+            truth_rows = lambda w: read_label_ids(lds, labels, w)  # noqa: E731
         try:
             for _, window in pds.block_windows(1):
                 p = pds.read(1, window=window)
@@ -55,10 +54,3 @@ def evaluate(pred: Path, labels: Path, class_field: str = "class_id", num_classe
     result["class_names"] = names
     return result
 
-
-def _label_window(ds, window: Window) -> np.ndarray:
-    values = ds.read(1, window=window)
-    ids = np.where(ds.read_masks(1, window=window) > 0, values, IGNORE_INDEX)
-    if ds.nodata is not None:
-        ids = np.where(values == ds.nodata, IGNORE_INDEX, ids)
-    return ids.astype(np.int64)

@@ -14,6 +14,7 @@ import pandas as pd
 import rasterio.errors
 import rasterio.features
 import rasterio.transform
+from rasterio.windows import Window
 
 from semiseg.errors import UserError, first_line
 from semiseg.io.rasters import RasterInfo, open_raster
@@ -64,21 +65,28 @@ def _read_label_raster(path: Path, raster: RasterInfo) -> LabelRaster:
             not ds.transform.almost_equals(raster.transform) or (ds.crs and raster.crs and ds.crs != raster.crs)
         ):
             raise UserError(f"{path}: label raster is the size of {raster.path.name} but not on its grid (its geotransform or CRS differ)")
-        try:
-            values, labelled = ds.read(1), ds.read_masks(1) > 0
-        except rasterio.errors.RasterioIOError as exc:
-            raise UserError(f"{path}: cannot be read: the file is damaged or truncated ({first_line(exc.__cause__ or exc)})") from None
-        ids = np.full(values.shape, IGNORE_INDEX, dtype=np.uint8)
-        if ds.nodata is not None:
-            labelled &= values != ds.nodata
-        if np.issubdtype(values.dtype, np.floating):
-            labelled &= np.isfinite(values)
-        labelled &= values != IGNORE_INDEX
-        bad = labelled & ((values < 0) | (values > 254) | (values != np.round(values)))
-        if bad.any():
-            raise UserError(f"{path}: label values must be whole class ids 0..254 (255 = not labelled)")
-        ids[labelled] = values[labelled].astype(np.uint8)
-    return LabelRaster(ids)
+        return LabelRaster(read_label_ids(ds, path))
+
+
+def read_label_ids(ds, path: Path, window: Window | None = None) -> np.ndarray:
+    """uint8 class ids of a label raster (or of a window of it), IGNORE_INDEX where nothing is
+    labelled: nodata, masked, NaN or 255. The one reading of a label raster, for training and
+    for `semiseg evaluate`."""
+    try:
+        values, labelled = ds.read(1, window=window), ds.read_masks(1, window=window) > 0
+    except rasterio.errors.RasterioIOError as exc:
+        raise UserError(f"{path}: cannot be read: the file is damaged or truncated ({first_line(exc.__cause__ or exc)})") from None
+    ids = np.full(values.shape, IGNORE_INDEX, dtype=np.uint8)
+    if ds.nodata is not None:
+        labelled &= values != ds.nodata
+    if np.issubdtype(values.dtype, np.floating):
+        labelled &= np.isfinite(values)
+    labelled &= values != IGNORE_INDEX
+    bad = labelled & ((values < 0) | (values > 254) | (values != np.round(values)))
+    if bad.any():
+        raise UserError(f"{path}: label values must be whole class ids 0..254 (255 = not labelled)")
+    ids[labelled] = values[labelled].astype(np.uint8)
+    return ids
 
 
 def _rasterize_vector(
