@@ -72,6 +72,23 @@ def scene_job(tmp_path: Path) -> Path:
     return write_job(tmp_path)
 
 
+@pytest.fixture
+def batches(monkeypatch) -> list[tuple[dict, dict]]:
+    """(method parameters, batch) of every training step the engine runs in this process (for a
+    method that supports several domains, the batch of the job's first domain)."""
+    from semiseg.train.task import SegmentationTask
+
+    seen = []
+    original = SegmentationTask.training_step
+
+    def recording(self, batch, batch_idx):
+        seen.append((self.method.params.model_dump(), next(iter(batch["domains"].values())) if self.method.supports_domains else batch))
+        return original(self, batch, batch_idx)
+
+    monkeypatch.setattr(SegmentationTask, "training_step", recording)
+    return seen
+
+
 def events_of(job_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (job_dir / "events.jsonl").read_text().splitlines()]
 

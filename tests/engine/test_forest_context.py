@@ -24,7 +24,7 @@ from semiseg.data.labels import IGNORE_INDEX
 from semiseg.data.normalization import BandStats
 from semiseg.data.sampling import LabeledPixelIndex
 from semiseg.io.rasters import raster_info
-from semiseg.train.forest import train_pixel_forest
+from semiseg.train.forest import ForestData, train_pixel_forest
 from semiseg.train.forest_folds import FOLD_BLOCK, block_folds, write_out_of_fold
 from semiseg.train.methods.pixel_forest import PixelForestParams
 
@@ -60,11 +60,12 @@ def test_labelled_pixels_get_probabilities_of_a_forest_that_never_saw_their_bloc
     params = PixelForestParams(trees=30)
     probs_path = _write(tmp_path / "probs.tif", np.zeros((2, size, size)), "uint8")
 
-    forest, _ = train_pixel_forest([info], [labels], [1], stats, 2, params, False, 0)
+    data = ForestData([info], [labels], [1], stats, 2, params, False, 0)
+    forest, _ = train_pixel_forest(data)
     with rasterio.open(raster) as ds:
         x = torch.from_numpy(stats.apply(ds.read().astype(np.float32)))[None]
     in_bag = forest(x).exp()[0].numpy()
-    write_out_of_fold([info], [labels], [probs_path], [1], stats, 2, params, False, 0, lambda: None)
+    write_out_of_fold(data, [probs_path], lambda: None)
     with rasterio.open(probs_path) as ds:
         out_of_fold = ds.read().astype(np.float64) / 255
 
@@ -113,24 +114,15 @@ def test_mean_teachers_jitter_leaves_the_context_channels_as_they_are():
     assert not torch.allclose(out[:, :3], image[:, :3])
 
 
-def test_a_job_with_forest_context_exports_a_network_reading_the_forest_and_predicts_with_it(tmp_path, monkeypatch):
+def test_a_job_with_forest_context_exports_a_network_reading_the_forest_and_predicts_with_it(tmp_path, batches):
     from safetensors.torch import load_file
 
     from semiseg.models.context import ForestContext
     from semiseg.models.package import load_package
-    from semiseg.train.task import SegmentationTask
 
-    seen = []
-    original = SegmentationTask.training_step
-
-    def recording(self, batch, batch_idx):
-        seen.append(batch)
-        return original(self, batch, batch_idx)
-
-    monkeypatch.setattr(SegmentationTask, "training_step", recording)
     job = write_job(tmp_path / "job", {"name": "supervised", "forest_context": True}, steps=3)
     assert main(["train", str(job), "--quiet"]) == 0
-    assert all(b["labeled"]["image"].shape[1] == 3 + 3 and "pseudo" not in b["labeled"] for b in seen)
+    assert batches and all(b["labeled"]["image"].shape[1] == 3 + 3 and "pseudo" not in b["labeled"] for _, b in batches)
     assert (job / "forest" / "out_of_fold.done").is_file()
     with rasterio.open(job / "forest" / "scene_probabilities.tif") as probs, rasterio.open(job / "scene.tif") as src:
         assert (probs.count, probs.transform, probs.crs, probs.shape) == (3, src.transform, src.crs, src.shape)

@@ -10,7 +10,6 @@ import rasterio
 
 from method_helpers import one_thread, write_job  # noqa: F401 (autouse fixture)
 from semiseg.cli import main
-from semiseg.train.task import SegmentationTask
 
 RUNS = [
     ({"name": "aux", "task": "rec_l1", "split": "late"}, 3, "unet"),
@@ -28,21 +27,6 @@ RUNS = [
     ({"name": "mean_teacher", "teacher": "simple", "alpha": 0.5, "batchnorm": "separate"}, 1, "unet"),
     ({"name": "mean_teacher", "predict_with": "student", "confidence": None, "cutmix": 0.5}, 5, "deeplabv3plus"),
 ]
-
-
-@pytest.fixture
-def batches(monkeypatch) -> list[tuple[dict, dict]]:
-    """(method parameters, batch) of every training step the engine runs in this process (for a
-    method that supports several domains, the batch of the job's one domain)."""
-    seen = []
-    original = SegmentationTask.training_step
-
-    def recording(self, batch, batch_idx):
-        seen.append((self.method.params.model_dump(), next(iter(batch["domains"].values())) if self.method.supports_domains else batch))
-        return original(self, batch, batch_idx)
-
-    monkeypatch.setattr(SegmentationTask, "training_step", recording)
-    return seen
 
 
 def _assert_within(expected: dict, actual: dict) -> None:

@@ -12,6 +12,8 @@ from semiseg.pipeline.prepare import PreparedDomain
 from semiseg.jobs.spec import TrainSpec
 from semiseg.models.package import ModelCard
 from semiseg.train.methods.base import DomainInfo
+from semiseg.train.forest import ForestData
+from semiseg.train.methods.pixel_forest import PixelForestParams
 from semiseg.train.validation import BlockValidator
 
 
@@ -22,10 +24,16 @@ class DomainData:
     index: LabeledPixelIndex
     windows: TrainingWindows
     validator: BlockValidator
+    train: TrainSpec  # the job's training settings (seed, class balance, window)
 
     @property
     def info(self) -> DomainInfo:
         return DomainInfo(self.prepared.name, self.prepared.spec.class_names, len(self.prepared.bands))
+
+    def forest_data(self, params: PixelForestParams) -> ForestData:
+        """What a pixel forest of this domain learns from: the training labels, validation blocks hidden."""
+        t = self.train
+        return ForestData(self.prepared.labeled, self.windows.source.label_maps, self.prepared.bands, self.stats, len(self.info.class_names), params, t.class_balanced, t.seed)
 
     def card(self, arch: str, encoder: str, tile_size: int, method: dict, metrics: dict, fingerprint: str) -> ModelCard:
         """model.json of a model trained on this domain."""
@@ -63,4 +71,4 @@ def build_domain_data(
     source = WindowSource(domain.labeled, train_maps, window_pool, domain.bands, stats, t.tile_size)
     windows = TrainingWindows(source, index, t.seed, samples, t.unlabeled_per_labeled if with_unlabeled else 0, stream)
     validator = BlockValidator(val_blocks, domain.labeled, domain.label_maps, domain.bands, stats, t.tile_size, num_classes)
-    return DomainData(domain, stats, index, windows, validator)
+    return DomainData(domain, stats, index, windows, validator, t)

@@ -52,7 +52,7 @@ def forest_maps(run: JobRun, domain: DomainData, method: PseudoLabelParams, devi
 
     Every DDP rank runs this alike: the maps are deterministic and written atomically.
     """
-    jd, t, on_phase, check = run.jd, run.spec.train, run.phase, run.cancel.check
+    jd, on_phase, check = run.jd, run.phase, run.cancel.check
     rasters = _distinct(domain.prepared.labeled + domain.windows.source.pool)
     folders = _folders(jd, rasters)
     context = method.forest_context
@@ -61,15 +61,13 @@ def forest_maps(run: JobRun, domain: DomainData, method: PseudoLabelParams, devi
         shutil.rmtree(jd.forest, ignore_errors=True)  # maps of an earlier job are not this one's
     package = jd.forest / "model"
     params = PixelForestParams()
-    num_classes = len(domain.info.class_names)
+    data = domain.forest_data(params)
     card = domain.card(FOREST_ARCH, FOREST_ENCODER, FOREST_TILE, {"name": "pixel_forest", **params.model_dump()}, {}, "")
     if (package / "model.json").is_file():  # --resume: this job's forest (the fingerprint matched)
         _, forest = load_package(package)
     else:
         on_phase("pseudo", "fitting the pixel forest")
-        forest, _ = train_pixel_forest(
-            domain.prepared.labeled, domain.windows.source.label_maps, domain.prepared.bands, domain.stats, num_classes, params, t.class_balanced, t.seed, lambda n: check()
-        )
+        forest, _ = train_pixel_forest(data, lambda n: check())
         with atomic_directory(package) as tmp:
             save_package(tmp, card, forest)
     labelled = {str(r.path) for r in domain.prepared.labeled}
@@ -85,10 +83,7 @@ def forest_maps(run: JobRun, domain: DomainData, method: PseudoLabelParams, devi
             predict_raster(card, predictor, raster.path, folders[str(raster.path)], PredictOptions(FOREST_MAP_OVERLAP, probabilities=context), lambda done, total: check())
     if context and not out_of_fold_done.is_file():
         on_phase("pseudo", "out-of-fold forests for the labelled pixels' context")
-        write_out_of_fold(
-            domain.prepared.labeled, domain.windows.source.label_maps, [paths[str(r.path)].probabilities for r in domain.prepared.labeled],
-            domain.prepared.bands, domain.stats, num_classes, params, t.class_balanced, t.seed, check,
-        )
+        write_out_of_fold(data, [paths[str(r.path)].probabilities for r in domain.prepared.labeled], check)
         out_of_fold_done.touch()
     pseudo = {key: PseudoLabelMap(p.classes, p.confidence, method.pseudo_confidence) for key, p in paths.items()}
     return ForestMaps(forest, pseudo, {key: p.probabilities for key, p in paths.items()} if context else None)

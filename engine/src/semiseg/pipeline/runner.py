@@ -308,9 +308,7 @@ def _train_pixel_classifier(run: JobRun, prepared, accelerator: str) -> dict:
         events.emit("progress", step=trees, total=params.trees, loss=None, parts={}, lr=None, elapsed_s=round(elapsed, 1), eta_s=round(elapsed / trees * (params.trees - trees), 1))
 
     with cancel.listening():
-        forest, pixels = train_pixel_forest(
-            domain.prepared.labeled, domain.windows.source.label_maps, domain.prepared.bands, domain.stats, len(domain.info.class_names), params, t.class_balanced, t.seed, on_round
-        )
+        forest, pixels = train_pixel_forest(domain.forest_data(params), on_round)
         events.emit("phase", phase="validate", message=f"forest of {params.trees} trees learnt from {pixels} labelled pixels")
         metrics = {}
         if len(domain.validator):

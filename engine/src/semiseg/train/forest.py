@@ -9,6 +9,8 @@ like a network.
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -82,27 +84,37 @@ def block_features(ds, row: int, col: int, pick: np.ndarray, bands: list[int], s
     return features.numpy()[:, pick].T, pick
 
 
-def train_pixel_forest(
-    rasters: list[RasterInfo],
-    label_maps: list[np.ndarray],
-    bands: list[int],
-    stats: BandStats,
-    num_classes: int,
-    params: PixelForestParams,
-    class_balanced: bool,
-    seed: int,
-    on_round: Callable[[int], None] | None = None,
-) -> tuple[PixelForest, int]:
+@dataclass(frozen=True)
+class ForestData:
+    """What a pixel forest learns from: a domain's labelled rasters and training label maps
+    (validation blocks hidden), the bands it reads and their normalization, and how."""
+
+    rasters: list[RasterInfo]
+    label_maps: list[np.ndarray]
+    bands: list[int]
+    stats: BandStats
+    num_classes: int
+    params: PixelForestParams
+    class_balanced: bool
+    seed: int
+
+    def with_labels(self, label_maps: list[np.ndarray], seed: int) -> "ForestData":
+        """The same rasters with other labels (a fold's) and seed."""
+        return dataclasses.replace(self, label_maps=label_maps, seed=seed)
+
+
+def train_pixel_forest(data: ForestData, on_round: Callable[[int], None] | None = None) -> tuple[PixelForest, int]:
     """The fitted forest and the number of labelled pixels it learnt from.
 
     `on_round(0)` comes when the features are computed, then `on_round(trees)` as trees grow.
     """
+    params = data.params
     scales = tuple(params.scales)
-    chosen = choose_pixels(label_maps, num_classes, params.max_pixels, class_balanced, seed)
-    features, labels = labelled_features(rasters, label_maps, chosen, bands, stats, scales)
+    chosen = choose_pixels(data.label_maps, data.num_classes, params.max_pixels, data.class_balanced, data.seed)
+    features, labels = labelled_features(data.rasters, data.label_maps, chosen, data.bands, data.stats, scales)
     if not len(labels):
         raise UserError("labels: no labelled pixel lies on valid (not nodata) data outside the validation blocks; label more areas")
     if on_round:
         on_round(0)
-    forest = fit_forest(features, labels, num_classes, params.trees, seed, scales, params.min_samples_leaf, on_round)
+    forest = fit_forest(features, labels, data.num_classes, params.trees, data.seed, scales, params.min_samples_leaf, on_round)
     return forest, len(labels)

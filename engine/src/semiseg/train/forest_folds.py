@@ -22,10 +22,8 @@ import rasterio
 from rasterio.windows import Window
 
 from semiseg.data.labels import IGNORE_INDEX
-from semiseg.data.normalization import BandStats
-from semiseg.io.rasters import PROBABILITY_SCALE, RasterInfo, open_raster
-from semiseg.train.forest import block_features, blocks_with, train_pixel_forest
-from semiseg.train.methods.pixel_forest import PixelForestParams
+from semiseg.io.rasters import PROBABILITY_SCALE, open_raster
+from semiseg.train.forest import ForestData, block_features, blocks_with, train_pixel_forest
 
 FOLDS = 2
 FOLD_BLOCK = 64  # px: twice the reach of the widest filter's half, small enough for a 100-px raster to hold both folds
@@ -49,33 +47,22 @@ def without_fold(ids: np.ndarray, folds: np.ndarray, fold: int) -> np.ndarray:
     return np.where(inside, IGNORE_INDEX, ids).astype(ids.dtype)
 
 
-def write_out_of_fold(
-    rasters: list[RasterInfo],
-    label_maps: list[np.ndarray],
-    probability_maps: list[Path],
-    bands: list[int],
-    stats: BandStats,
-    num_classes: int,
-    params: PixelForestParams,
-    class_balanced: bool,
-    seed: int,
-    check: Callable[[], None],
-) -> None:
-    """Overwrite each raster's probability map (predict/raster.py's `_probabilities.tif`) at its
-    labelled pixels with the probabilities of the forest fitted without their fold."""
-    folds = block_folds(label_maps, seed)
-    scales = tuple(params.scales)
+def write_out_of_fold(data: ForestData, probability_maps: list[Path], check: Callable[[], None]) -> None:
+    """Overwrite each labelled raster's probability map (predict/raster.py's `_probabilities.tif`)
+    at its labelled pixels with the probabilities of the forest fitted without their fold."""
+    folds = block_folds(data.label_maps, data.seed)
+    scales = tuple(data.params.scales)
     for fold in range(FOLDS):
-        held_in = [without_fold(ids, f, fold) for ids, f in zip(label_maps, folds)]
+        held_in = [without_fold(ids, f, fold) for ids, f in zip(data.label_maps, folds)]
         if not any((m != IGNORE_INDEX).any() for m in held_in):
             continue  # every label lies in this fold: no forest can be fitted without it
-        forest, _ = train_pixel_forest(rasters, held_in, bands, stats, num_classes, params, class_balanced, seed + 1 + fold, lambda n: check())
-        for info, ids, f, path in zip(rasters, label_maps, folds, probability_maps):
+        forest, _ = train_pixel_forest(data.with_labels(held_in, data.seed + 1 + fold), lambda n: check())
+        for info, ids, f, path in zip(data.rasters, data.label_maps, folds, probability_maps):
             held_out = (ids != IGNORE_INDEX) & (without_fold(ids, f, fold) == IGNORE_INDEX)
             with open_raster(info.path) as ds, rasterio.open(path, "r+") as probs:
                 for row, col, pick in blocks_with(held_out):
                     check()
-                    features, pick = block_features(ds, row, col, pick, bands, stats, scales)
+                    features, pick = block_features(ds, row, col, pick, data.bands, data.stats, scales)
                     if not len(features):
                         continue
                     window = Window(col, row, pick.shape[1], pick.shape[0])
