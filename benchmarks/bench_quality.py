@@ -505,8 +505,9 @@ def main(argv: list[str] | None = None) -> int:
         parts = prepare_dataset(args.data, dataset, args.work, b if b in ("real", "dense") else float(b), seed, cfg["crop"][dataset])
         job_dir = args.work / "runs" / f"{dataset.replace(':', '_')}_{b}_{method}{'_' + args.tag if args.tag else ''}_s{seed}"
         print(f"[{time.time() - total_start:7.0f}s] {dataset} {b} {method} {args.tag} seed {seed} ...", flush=True)
+        commit = _commit()  # before the run: the tree may move on while it trains
         out = run_one(parts, method, params, seed, cfg, job_dir, args.device, train=train)
-        record.update(out, params=params, train=train, resolved_params=_resolved(method, params), engine_commit=_commit(), device=device, label_fraction=parts["label_stats"]["fraction"],
+        record.update(out, params=params, train=train, resolved_params=_resolved(method, params), engine_commit=commit, device=device, label_fraction=parts["label_stats"]["fraction"],
                       settings={k: cfg[k] for k in ("arch", "tile", "batch", "steps", "lr", "precision")}, crop=cfg["crop"][dataset])
         print(f"          mIoU {100 * out['miou']:.1f}  val {100 * (out['val_miou'] or 0):.1f}  {out['sec_per_step']:.2f} s/step  {out['wall_s']:.0f} s", flush=True)
         runs = _append(args.results, record)
