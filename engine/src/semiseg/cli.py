@@ -49,6 +49,14 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--num-classes", type=int)
     e.add_argument("--json", action="store_true")
 
+    st = sub.add_parser("stats", help="area and share of every class of a class raster, overall or per zone")
+    st.add_argument("classes", type=Path, help="a class raster (RASTER_classes.tif)")
+    st.add_argument("--out", type=Path, required=True, help="CSV to write; the same rows go to a .json beside it")
+    st.add_argument("--confidence", type=Path, help="its confidence raster (default: RASTER_confidence.tif beside it, if there)")
+    st.add_argument("--zones", type=Path, help="polygons (GeoPackage, Shapefile, GeoJSON): areas per zone too")
+    st.add_argument("--zone-field", help="with --zones: the field naming each zone")
+    st.add_argument("--low-confidence", type=float, default=0.5, help="pixels below this confidence count as uncertain (default 0.5)")
+
     d = sub.add_parser("doctor", help="versions, GPUs, what is missing")
     d.add_argument("--json", action="store_true")
 
@@ -176,6 +184,24 @@ def _cmd_predict(args) -> int:
     if bar is not None:
         bar.close()
     events.emit("done", status="completed", exit_code=EXIT_OK, message=f"predicted {len(args.rasters)} raster(s)")
+    return EXIT_OK
+
+
+def _cmd_stats(args) -> int:
+    from semiseg.errors import UserError
+    from semiseg.predict.class_areas import class_areas, confidence_beside, write_class_areas
+
+    if not 0 <= args.low_confidence <= 1:
+        raise UserError(f"--low-confidence {args.low_confidence}: expected a probability from 0 to 1")
+    if args.zone_field and not args.zones:
+        raise UserError("--zone-field: needs --zones")
+    confidence = args.confidence or confidence_beside(args.classes)
+    rows = class_areas(args.classes, confidence, args.zones, args.zone_field, args.low_confidence)
+    csv_path, json_path = write_class_areas(rows, args.out)
+    for row in rows:
+        area = f"{row['area_ha']:12.4f} ha" if row["area_ha"] is not None else f"{row['pixels']:12d} px"
+        print(f"{row['zone']:<16} {row['class']:<20} {area}  {100 * row['share']:6.2f} %")
+    print(f"semiseg: wrote {csv_path} and {json_path}")
     return EXIT_OK
 
 
