@@ -108,6 +108,23 @@ def test_outputs_share_the_input_grid_exactly_and_keep_nodata(tmp_path, georefer
     assert not list((tmp_path / "out").glob(".*partial*"))
 
 
+def test_classes_and_confidence_are_cloud_optimized_geotiffs_with_overviews(tmp_path):
+    from rio_cogeo.cogeo import cog_validate
+
+    image, _ = two_class_scene(600, 700)
+    path = write_raster(tmp_path / "big.tif", image)
+    paths = predict_raster(_card(), WindowPredictor(PositionSensitive(), torch.device("cpu"), 4), path, tmp_path / "out", PredictOptions(0.25))
+    for out in (paths.classes, paths.confidence):
+        valid, errors, _ = cog_validate(str(out), strict=True)
+        assert valid, (out.name, errors)
+        with rasterio.open(out) as ds:
+            assert ds.overviews(1) and ds.block_shapes[0] == (256, 256)
+    with rasterio.open(paths.classes) as cls:
+        assert cls.colormap(1)[1][:3] == (0xF0, 0xF0, 0xF0) and cls.tags(1)["class_1"] == "bright"
+        assert cls.nodata == 255
+    assert not [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no scratch file left
+
+
 def test_nan_is_nodata_but_a_pixel_missing_in_one_band_only_is_still_mapped(tmp_path):
     """Float rasters mark gaps with NaN; one missing band must not blank a pixel, nor NaN spread."""
     image, _ = two_class_scene(75, 83)

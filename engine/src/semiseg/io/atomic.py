@@ -87,6 +87,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
+@contextlib.contextmanager
+def scratch_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary sibling of `path` for an intermediate file, removed when the block ends; named
+    like atomic_path's, so one a killed writer left behind is removed by the next write of `path`."""
+    tmp = _temporary_sibling(Path(path))
+    try:
+        yield tmp
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
 def permit_like_any_output(path: Path) -> None:
     """Give a file the mode the user's umask gives new files; for writers that create theirs
     private (safetensors writes 0600, which keeps other users of a shared model folder out)."""

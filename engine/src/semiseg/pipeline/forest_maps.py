@@ -80,7 +80,7 @@ def forest_maps(run: JobRun, domain: DomainData, method: PseudoLabelParams, devi
         predictor = WindowPredictor(forest, device, run.spec.inference.batch_size)
         for i, raster in enumerate(missing, 1):
             on_phase("pseudo", f"forest map of {raster.path.name} ({i} of {len(missing)})")
-            predict_raster(card, predictor, raster.path, folders[str(raster.path)], PredictOptions(FOREST_MAP_OVERLAP, probabilities=context), lambda done, total: check())
+            predict_raster(card, predictor, raster.path, folders[str(raster.path)], PredictOptions(FOREST_MAP_OVERLAP, probabilities=context, cog=False), lambda done, total: check())
     if context and not out_of_fold_done.is_file():
         on_phase("pseudo", "out-of-fold forests for the labelled pixels' context")
         write_out_of_fold(data, [paths[str(r.path)].probabilities for r in domain.prepared.labeled], check)

@@ -15,6 +15,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 import rasterio
+import rasterio.shutil
 import torch
 import torch.nn as nn
 from rasterio.enums import Resampling
@@ -22,7 +23,7 @@ from rasterio.windows import Window
 
 from semiseg.devices import resolve_device
 from semiseg.errors import UserError
-from semiseg.io.atomic import atomic_path, write_text_atomic
+from semiseg.io.atomic import atomic_path, scratch_path, write_text_atomic
 from semiseg.io.rasters import PROBABILITY_SCALE, RasterInfo, open_raster, output_profile, raster_info, read_window
 from semiseg.jobs.spec import InferenceSpec
 from semiseg.models.forest import class_logits
@@ -76,6 +77,9 @@ class PredictOptions:
     polygons: int | None = None  # also <stem>_polygons.gpkg, regions under this many pixels merged first
     bounds: Bounds | None = None  # only the raster's pixels covering (xmin, ymin, xmax, ymax)
     probabilities: bool = False  # also <stem>_probabilities.tif
+    # Classes and confidence as Cloud-Optimized GeoTIFFs (tiled, internal overviews, deflate),
+    # which GIS, web maps and cloud storage read in parts; off for a job's own working maps.
+    cog: bool = True
 
     @classmethod
     def of(cls, inference: InferenceSpec, bounds: Bounds | None = None) -> "PredictOptions":
@@ -226,9 +230,12 @@ def predict_raster(
     context_info = dataclasses.replace(info, width=grid.width, height=grid.height)
     with contextlib.ExitStack() as files:
         classes_tmp, confidence_tmp = files.enter_context(atomic_path(paths.classes)), files.enter_context(atomic_path(paths.confidence))
+        # COG is written in one copy of a finished raster: the strips go to scratch files first.
+        classes_strips = files.enter_context(scratch_path(paths.classes)) if options.cog else classes_tmp
+        confidence_strips = files.enter_context(scratch_path(paths.confidence)) if options.cog else confidence_tmp
         src = files.enter_context(open_raster(raster))
-        cls_ds = files.enter_context(rasterio.open(classes_tmp, "w", **classes_profile))
-        conf_ds = files.enter_context(rasterio.open(confidence_tmp, "w", **confidence_profile))
+        cls_ds = files.enter_context(rasterio.open(classes_strips, "w", **classes_profile))
+        conf_ds = files.enter_context(rasterio.open(confidence_strips, "w", **confidence_profile))
         prob_ds = None
         if probabilities:
             prob_tmp = files.enter_context(atomic_path(paths.probabilities))
@@ -248,8 +255,12 @@ def predict_raster(
         for ds in (cls_ds, conf_ds, prob_ds):
             if ds is not None:
                 ds.close()  # written out before the overviews are added and the files renamed
-        _add_overviews(classes_tmp, Resampling.nearest)
-        _add_overviews(confidence_tmp, Resampling.average)
+        if options.cog:
+            _copy_as_cog(classes_strips, classes_tmp, "NEAREST")
+            _copy_as_cog(confidence_strips, confidence_tmp, "AVERAGE")
+        else:
+            _add_overviews(classes_tmp, Resampling.nearest)
+            _add_overviews(confidence_tmp, Resampling.average)
     write_text_atomic(paths.classes_style, classes_qml(card.class_names, card.class_colors))
     write_text_atomic(paths.confidence_style, confidence_qml())
     if polygons is not None:
@@ -260,6 +271,12 @@ def predict_raster(
         polygonize(paths.classes, paths.polygons, card.class_names, CLASS_NODATA, polygons)
         write_text_atomic(paths.polygons_style, polygons_qml(card.class_names, card.class_colors))
     return paths
+
+
+def _copy_as_cog(source: Path, target: Path, resampling: str) -> None:
+    """`source` as a Cloud-Optimized GeoTIFF (GDAL's COG driver: 256-px tiles, deflate, overviews
+    down to one tile, colour table and tags kept)."""
+    rasterio.shutil.copy(source, target, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=256, OVERVIEW_RESAMPLING=resampling, BIGTIFF="IF_SAFER")
 
 
 def _add_overviews(path: Path, resampling: Resampling) -> None:
