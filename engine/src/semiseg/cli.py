@@ -57,6 +57,10 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--zone-field", help="with --zones: the field naming each zone")
     st.add_argument("--low-confidence", type=float, default=0.5, help="pixels below this confidence count as uncertain (default 0.5)")
 
+    ex = sub.add_parser("export", help="export a model package for other tools (ONNX for Deepness and onnxruntime)")
+    ex.add_argument("model_dir", type=Path)
+    ex.add_argument("--onnx", type=Path, required=True, help="the .onnx file to write (input: band values / 255, output: class probabilities)")
+
     d = sub.add_parser("doctor", help="versions, GPUs, what is missing")
     d.add_argument("--json", action="store_true")
 
@@ -202,6 +206,13 @@ def _cmd_stats(args) -> int:
         area = f"{row['area_ha']:12.4f} ha" if row["area_ha"] is not None else f"{row['pixels']:12d} px"
         print(f"{row['zone']:<16} {row['class']:<20} {area}  {100 * row['share']:6.2f} %")
     print(f"semiseg: wrote {csv_path} and {json_path}")
+    return EXIT_OK
+
+
+def _cmd_export(args) -> int:
+    from semiseg.models.onnx_export import export_onnx
+
+    print(f"semiseg: wrote {export_onnx(args.model_dir, args.onnx)}")
     return EXIT_OK
 
 

@@ -45,6 +45,7 @@ class ModelCard:
     domain: str = "default"
     forest_blend: float = 0.0  # > 0: the network's probabilities are averaged with a pixel forest's (models/blend.py)
     forest_context: bool = False  # the network also reads a pixel forest's probabilities (models/context.py)
+    pixel_size_m: float | None = None  # ground size of a training pixel in metres; None without a projected CRS
     engine_version: str = __version__
     format_version: int = FORMAT_VERSION
 

@@ -8,6 +8,7 @@ from semiseg.data.dataset import TrainingWindows, WindowSource
 from semiseg.data.normalization import BandStats, compute_band_stats
 from semiseg.data.sampling import LabeledPixelIndex
 from semiseg.data.split import split_blocks
+from semiseg.io.rasters import RasterInfo
 from semiseg.pipeline.prepare import PreparedDomain
 from semiseg.jobs.spec import TrainSpec
 from semiseg.models.package import ModelCard
@@ -51,7 +52,17 @@ class DomainData:
             metrics={k: v for k, v in metrics.items() if k != "confusion"},
             fingerprint=fingerprint,
             domain=self.prepared.name,
+            pixel_size_m=pixel_size_m(self.prepared.labeled[0]),
         )
+
+
+def pixel_size_m(raster: RasterInfo) -> float | None:
+    """A pixel's side on the ground in metres (the mean of its two sides), in a projected CRS only."""
+    if not raster.georeferenced or raster.crs is None or not raster.crs.is_projected:
+        return None
+    _, factor = raster.crs.linear_units_factor
+    t = raster.transform
+    return round(float(((t.a**2 + t.d**2) ** 0.5 + (t.b**2 + t.e**2) ** 0.5) / 2 * factor), 6)
 
 
 def build_domain_data(
