@@ -81,3 +81,26 @@ def test_a_package_with_a_forest_is_refused_in_one_line(tmp_path, capsys):
     assert main(["export", str(tmp_path / "forest"), "--onnx", str(tmp_path / "f.onnx")]) == 2
     err = capsys.readouterr().err.strip()
     assert "holds a pixel forest" in err and len(err.splitlines()) == 1 and not (tmp_path / "f.onnx").exists()
+
+
+def test_semiseg_predict_runs_an_exported_model_like_its_package(tmp_path):
+    from conftest import two_class_scene, write_raster
+
+    image, _ = two_class_scene(150, 170)
+    raster = write_raster(tmp_path / "scene.tif", image)
+    model_dir = _package(tmp_path / "model", 3, BandStats([120.0] * 3, [60.0] * 3), classes=2, pixel_size_m=2.0)
+    assert main(["export", str(model_dir), "--onnx", str(tmp_path / "m.onnx")]) == 0
+    for model, out in ((model_dir, "from_package"), (tmp_path / "m.onnx", "from_onnx")):
+        assert main(["predict", str(model), str(raster), "--out", str(tmp_path / out), "--quiet"]) == 0
+    with rasterio.open(tmp_path / "from_package" / "scene_classes.tif") as a, rasterio.open(tmp_path / "from_onnx" / "scene_classes.tif") as b:
+        assert (a.transform, a.crs) == (b.transform, b.crs) and b.tags(1)["class_1"] == "class 1"
+        assert (a.read(1) == b.read(1)).mean() > 0.999
+    with rasterio.open(tmp_path / "from_package" / "scene_confidence.tif") as a, rasterio.open(tmp_path / "from_onnx" / "scene_confidence.tif") as b:
+        np.testing.assert_allclose(a.read(1), b.read(1), atol=1e-4)
+
+
+def test_an_onnx_file_not_made_by_semiseg_is_one_line(tmp_path, capsys):
+    (tmp_path / "x.onnx").write_bytes(b"not a model")
+    assert main(["predict", str(tmp_path / "x.onnx"), str(tmp_path / "r.tif"), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "x.onnx: not an ONNX model" in err and len(err.splitlines()) == 1

@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("job_dir", type=Path)
 
     pr = sub.add_parser("predict", help="predict rasters with a trained model package")
-    pr.add_argument("model_dir", type=Path)
+    pr.add_argument("model_dir", type=Path, metavar="MODEL", help="a model package folder, or a .onnx file `semiseg export` wrote from one")
     pr.add_argument("rasters", type=Path, nargs="+")
     pr.add_argument("--out", type=Path, required=True)
     pr.add_argument("--overlap", type=float, default=0.5, help="fraction of a window shared with its neighbour (default 0.5)")

@@ -77,22 +77,28 @@ def read_card(folder: Path) -> ModelCard:
         raw = json.loads(card_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{card_path}: not valid JSON ({exc})") from None
+    return parse_card(raw, card_path)
+
+
+def parse_card(raw: object, where: Path) -> ModelCard:
+    """A model description (model.json's object, or an exported model's copy of it), checked
+    field by field and as a whole; `where` names it in the one-line error."""
     if not isinstance(raw, dict):
-        raise UserError(f"{card_path}: not a SemiSeg model description (expected a JSON object)")
+        raise UserError(f"{where}: not a SemiSeg model description (expected a JSON object)")
     if isinstance(raw.get("format_version"), int) and raw["format_version"] > FORMAT_VERSION:
-        raise UserError(f"{card_path}: made by a newer engine (format {raw['format_version']}); update semiseg")
+        raise UserError(f"{where}: made by a newer engine (format {raw['format_version']}); update semiseg")
     unknown = sorted(set(raw) - {f.name for f in fields(ModelCard)})
     if unknown:
-        raise UserError(f"{card_path}: {unknown[0]}: unknown field")
+        raise UserError(f"{where}: {unknown[0]}: unknown field")
     try:
         card = TypeAdapter(ModelCard).validate_python(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise UserError(f"{card_path}: {field}: {err['msg']}") from None
+        raise UserError(f"{where}: {field}: {err['msg']}") from None
     problem = _inconsistency(card)
     if problem:
-        raise UserError(f"{card_path}: {problem}")
+        raise UserError(f"{where}: {problem}")
     return card
 
 

@@ -287,9 +287,16 @@ def _add_overviews(path: Path, resampling: Resampling) -> None:
             ds.build_overviews(factors, resampling)
 
 
-def load_predictor(model_dir: Path, device: str, batch_size: int) -> tuple[ModelCard, WindowPredictor]:
-    """A model package, loaded once, ready to predict any number of rasters on `device`."""
+def load_predictor(model: Path, device: str, batch_size: int) -> tuple[ModelCard, WindowPredictor]:
+    """A model package (folder), or a model it exported to ONNX (.onnx file), loaded once,
+    ready to predict any number of rasters on `device`."""
     from semiseg.models.package import load_package
 
-    card, network = load_package(model_dir)
-    return card, WindowPredictor(network, resolve_device(device), batch_size)
+    chosen = resolve_device(device)
+    if Path(model).suffix.lower() == ".onnx" and Path(model).is_file():
+        from semiseg.predict.onnx_model import load_onnx_model
+
+        card, network = load_onnx_model(model, chosen)
+    else:
+        card, network = load_package(model)
+    return card, WindowPredictor(network, chosen, batch_size)
