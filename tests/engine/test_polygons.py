@@ -60,3 +60,42 @@ def test_an_all_nodata_map_gives_an_empty_layer_with_the_same_fields(tmp_path):
 def test_polygon_style_names_and_colours_every_class():
     qml = polygons_qml(NAMES, ["#ffff00", "#00aa00", "#0000ff"])
     assert 'attr="class_id"' in qml and 'label="forest"' in qml and 'value="0,170,0,255"' in qml
+
+
+def test_simplified_polygons_still_tile_the_map_without_gaps_or_overlaps(tmp_path):
+    rows, cols = np.mgrid[0:60, 0:60]
+    ids = (cols > rows).astype(np.uint8)  # a staircase diagonal between two classes
+    ids[45:, :12] = 2
+    tif = write_raster(tmp_path / "a_classes.tif", ids, nodata=255)
+    polygonize(tif, tmp_path / "exact.gpkg", NAMES, 255, min_pixels=1)
+    polygonize(tif, tmp_path / "simple.gpkg", NAMES, 255, min_pixels=1, simplify=6.0)  # 3 pixels of 2 m
+    exact, simple = gpd.read_file(tmp_path / "exact.gpkg"), gpd.read_file(tmp_path / "simple.gpkg")
+    vertices = lambda frame: sum(len(g.exterior.coords) for g in frame.geometry)  # noqa: E731
+    assert len(simple) == len(exact) and vertices(simple) < vertices(exact) / 4
+    union = simple.geometry.union_all()
+    assert abs(simple.geometry.area.sum() - union.area) < 1e-6  # no overlap between neighbours
+    assert abs(union.area - exact.geometry.union_all().area) < 1e-6  # and no gap: the same outline
+    assert all(g.is_valid for g in simple.geometry)
+
+
+@pytest.mark.parametrize("suffix", [".geojson", ".shp"])
+def test_polygons_can_be_geojson_or_a_shapefile(tmp_path, suffix):
+    tif = write_raster(tmp_path / "a_classes.tif", _class_map(), nodata=255)
+    out = tmp_path / f"a_polygons{suffix}"
+    assert polygonize(tif, out, NAMES, 255, min_pixels=1) == 4
+    polygons = gpd.read_file(out)
+    assert len(polygons) == 4 and polygons.crs == UTM33 and set(polygons["class"]) == set(NAMES)
+    if suffix == ".shp":
+        assert {p.suffix for p in tmp_path.glob("a_polygons.*")} >= {".shp", ".shx", ".dbf", ".prj"}
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no scratch left
+
+
+def test_the_vectorize_command_names_a_bad_input_in_one_line(tmp_path, capsys):
+    from semiseg.cli import main
+
+    tif = write_raster(tmp_path / "a_classes.tif", _class_map(), nodata=255)
+    assert main(["vectorize", str(tif), "--out", str(tmp_path / "a.kml")]) == 2
+    assert "a.kml: expected a .gpkg, .geojson, .json, .shp file" in capsys.readouterr().err
+    plain = write_raster(tmp_path / "plain.tif", _class_map())
+    assert main(["vectorize", str(plain), "--out", str(tmp_path / "p.gpkg")]) == 2
+    assert "not a SemiSeg class raster" in capsys.readouterr().err

@@ -57,6 +57,12 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--zone-field", help="with --zones: the field naming each zone")
     st.add_argument("--low-confidence", type=float, default=0.5, help="pixels below this confidence count as uncertain (default 0.5)")
 
+    vz = sub.add_parser("vectorize", help="class polygons of a class raster as GeoPackage, GeoJSON or Shapefile")
+    vz.add_argument("classes", type=Path, help="a class raster (RASTER_classes.tif)")
+    vz.add_argument("--out", type=Path, required=True, help="OUT.gpkg, OUT.geojson or OUT.shp")
+    vz.add_argument("--min-pixels", type=int, default=16, help="smaller regions merge into their largest neighbour first (default 16; 1 keeps all)")
+    vz.add_argument("--simplify", type=float, default=0.0, help="simplify edges by this distance in the CRS's units, neighbours kept sharing their boundary (default 0: pixel edges)")
+
     ex = sub.add_parser("export", help="export a model package for other tools (ONNX for Deepness and onnxruntime)")
     ex.add_argument("model_dir", type=Path)
     ex.add_argument("--onnx", type=Path, required=True, help="the .onnx file to write (input: band values / 255, output: class probabilities)")
@@ -206,6 +212,23 @@ def _cmd_stats(args) -> int:
         area = f"{row['area_ha']:12.4f} ha" if row["area_ha"] is not None else f"{row['pixels']:12d} px"
         print(f"{row['zone']:<16} {row['class']:<20} {area}  {100 * row['share']:6.2f} %")
     print(f"semiseg: wrote {csv_path} and {json_path}")
+    return EXIT_OK
+
+
+def _cmd_vectorize(args) -> int:
+    from semiseg.errors import UserError
+    from semiseg.io.rasters import open_raster
+    from semiseg.predict.class_areas import class_names_of
+    from semiseg.predict.polygons import polygonize, vector_driver
+    from semiseg.predict.raster import CLASS_NODATA
+
+    vector_driver(args.out)
+    if args.min_pixels < 1:
+        raise UserError(f"--min-pixels {args.min_pixels}: expected at least 1")
+    with open_raster(args.classes) as ds:
+        names = class_names_of(ds)
+    count = polygonize(args.classes, args.out, names, CLASS_NODATA, args.min_pixels, args.simplify)
+    print(f"semiseg: wrote {count} polygon(s) to {args.out}")
     return EXIT_OK
 
 

@@ -10,20 +10,13 @@ from semiseg.data.labels import IGNORE_INDEX, VECTOR_SUFFIXES, load_labels, read
 from semiseg.errors import UserError
 from semiseg.io.rasters import open_raster, raster_info
 from semiseg.metrics import confusion, scores
-
-
-def _class_names(pred_ds) -> list[str]:
-    tags = pred_ds.tags(1)
-    names = []
-    while f"class_{len(names)}" in tags:
-        names.append(tags[f"class_{len(names)}"])
-    return names
+from semiseg.predict.class_areas import class_names_in
 
 
 def evaluate(pred: Path, labels: Path, class_field: str = "class_id", num_classes: int | None = None) -> dict:
     info = raster_info(pred)
     with open_raster(pred) as pds:
-        names = _class_names(pds)
+        names = class_names_in(pds)
         n = num_classes or len(names) or None
         if n is None:
             raise UserError(f"{pred}: no class names in the file; pass --num-classes")

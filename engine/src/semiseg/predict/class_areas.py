@@ -58,7 +58,7 @@ def class_areas(
     zone per value of `zone_field` (features sharing a value are one zone) follows it."""
     classes = Path(classes)
     with open_raster(classes) as ds:
-        names = _class_names(ds)
+        names = class_names_of(ds)
         width, height, transform, crs = ds.width, ds.height, ds.transform, ds.crs
         row_area = _row_areas(transform, crs, height, classes)
         zone_names, burn = _zone_burner(zones, zone_field, crs, transform, width) if zones else ([], None)
@@ -119,12 +119,18 @@ def _rows(tally: _Tally, zone_names: list[str], names: list[str], with_area: boo
     return rows
 
 
-def _class_names(ds) -> list[str]:
-    """The class names the map carries (tags class_0, class_1, ... of a SemiSeg class raster)."""
+def class_names_in(ds) -> list[str]:
+    """The class names a SemiSeg class raster carries (tags class_0, class_1, ... of band 1); [] if none."""
     tags = ds.tags(1)
     names = []
     while f"class_{len(names)}" in tags:
         names.append(tags[f"class_{len(names)}"])
+    return names
+
+
+def class_names_of(ds) -> list[str]:
+    """class_names_in, or a one-line error for a raster that is not a SemiSeg class map."""
+    names = class_names_in(ds)
     if not names:
         raise UserError(f"{ds.name}: not a SemiSeg class raster (no class_0, class_1, ... names in its tags)")
     return names
