@@ -32,8 +32,13 @@ class JobDir:
 
     @property
     def forest(self) -> Path:
-        """The pixel forest's maps of every raster, when a method learns from its pseudo-labels."""
+        """The pixel forest's maps of every raster, when a method learns from them (pipeline/forest_maps.py)."""
         return self.root / "forest"
+
+    @property
+    def forest_out_of_fold_done(self) -> Path:
+        """Written once the labelled rasters' context maps hold out-of-fold probabilities."""
+        return self.forest / "out_of_fold.done"
 
     @property
     def metrics(self) -> Path:

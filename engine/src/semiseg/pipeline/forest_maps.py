@@ -35,7 +35,6 @@ from semiseg.train.methods.pseudo import PseudoLabelParams
 # Windows of a forest only need to overlap by the reach of its filters (30 px each side), not
 # by the networks' half window: its features are local, and this halves the cost of the maps.
 FOREST_MAP_OVERLAP = 0.125
-OUT_OF_FOLD_DONE = "out_of_fold.done"  # in JOB_DIR/forest/: the labelled rasters' context maps are final
 
 
 @dataclass
@@ -71,7 +70,7 @@ def forest_maps(run: JobRun, domain: DomainData, method: PseudoLabelParams, devi
         with atomic_directory(package) as tmp:
             save_package(tmp, card, forest)
     labelled = {str(r.path) for r in domain.prepared.labeled}
-    out_of_fold_done = jd.forest / OUT_OF_FOLD_DONE
+    out_of_fold_done = jd.forest_out_of_fold_done
     if context and not out_of_fold_done.is_file():  # a map whose out-of-fold pass did not finish is redone
         for key in labelled:
             paths[key].probabilities.unlink(missing_ok=True)
