@@ -82,14 +82,13 @@ class SemiSegDock(QgsDockWidget):
         return group
 
     def load_project_state(self) -> None:
-        """Classes, rasters and jobs of the (new) project; follow a job that is still running."""
+        """Classes, rasters and jobs of the (new) project; follow every job that is still running."""
         self.labels.load()
         self.unlabeled.load()
         self.runs.fill(job_registry.known_jobs(self.project))
-        running = [j for j in job_registry.known_jobs(self.project)
-                   if not JobDir(j).is_prediction_run and read_state(j).status == "running"]
-        if running and not self.controller.busy():
-            self.controller.attach(running[-1])
+        for job_dir in job_registry.known_jobs(self.project):  # oldest first: the newest ends up shown
+            if not JobDir(job_dir).is_prediction_run and read_state(job_dir).status == "running":
+                self.controller.attach(job_dir)
 
     def new_label_layers(self, path: str = "") -> list:
         try:
@@ -164,25 +163,29 @@ class SemiSegDock(QgsDockWidget):
             self.runs.show_error(str(e))
             return None
 
-    def cancel(self) -> None:
-        if self.controller.busy():
-            self.runs.cancelling(self.controller.task.predict)
-            self.controller.cancel()
+    def cancel(self, job_dir: Path = None) -> None:
+        """Stop the run `job_dir` (default: the one the Jobs section shows)."""
+        task = self.controller.task_of(job_dir or self.runs.current_job)
+        if task is not None:
+            if Path(task.job_dir) == self.runs.current_job:
+                self.runs.cancelling(task.predict)
+            task.cancel()
 
     def _run_started(self, task) -> None:
-        task.stateChanged.connect(self.runs.show_state)
-        task.ended.connect(lambda state: self._run_ended(state, Path(task.job_dir), task.predict))
+        job_dir = Path(task.job_dir)
+        task.stateChanged.connect(lambda state: self.runs.show_state(job_dir, state))
+        task.ended.connect(lambda state: self._run_ended(state, job_dir, task.predict))
         for button in (self.train_button, self.quick_button, self.predict.predict_button):
             button.setEnabled(False)
-        self.runs.run_started(Path(task.job_dir), training=not task.predict)
+        self.runs.run_started(job_dir, training=not task.predict)
         self.runs.fill(job_registry.known_jobs(self.project), show=False)
 
     def _run_ended(self, state, job_dir: Path, predict: bool) -> None:
         if self._disposed:
             return
         for button in (self.train_button, self.quick_button, self.predict.predict_button):
-            button.setEnabled(True)
-        self.runs.run_ended(state, job_registry.known_jobs(self.project))
+            button.setEnabled(not self.controller.busy())
+        self.runs.run_ended(job_dir, state, job_registry.known_jobs(self.project))
         if state.status == "completed":
             self.add_results(job_dir)
             if not predict:

@@ -1,7 +1,9 @@
 """The job controller: starts, follows, cancels and lets go of the dock's engine runs.
 
-It owns the one EngineTask the dock follows (the dock's sections only build requests and show
-states), as a plugin owns the task of a dock that emits a parameter object.
+It owns the EngineTasks the dock follows (the dock's sections only build requests and show
+states), as a plugin owns the task of a dock that emits a parameter object. The dock starts one
+run at a time (two trainings on a laptop's cores would each take twice as long), but after a
+restart it follows every run still going, whoever started it.
 """
 from pathlib import Path
 
@@ -18,10 +20,14 @@ class JobController(QObject):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.task = None  # the running EngineTask (kept referenced while it runs)
+        self.tasks = {}  # job or prediction-run Path -> its EngineTask (kept referenced while it runs)
 
     def busy(self) -> bool:
-        return self.task is not None
+        return bool(self.tasks)
+
+    def task_of(self, job_dir) -> EngineTask:
+        """The task following `job_dir`, or None."""
+        return self.tasks.get(Path(job_dir)) if job_dir is not None else None
 
     def train(self, python: str, job_dir: Path, device: str, resume: bool = False) -> EngineTask:
         """Run `semiseg train` on a written job (EngineError: no usable engine)."""
@@ -29,7 +35,9 @@ class JobController(QObject):
         return self._run(EngineTask(f"SemiSeg: train {job_dir.name}", args, job_dir, JobDir(job_dir).console))
 
     def attach(self, job_dir: Path) -> EngineTask:
-        """Follow a job started by an earlier QGIS session until it ends."""
+        """Follow a job started by an earlier QGIS session (or a terminal) until it ends."""
+        if self.task_of(job_dir) is not None:
+            return self.task_of(job_dir)
         return self._run(EngineTask(f"SemiSeg: train {job_dir.name}", None, job_dir, JobDir(job_dir).console))
 
     def predict(self, python: str, model: str, raster, out_dir: Path, device: str, area: list,
@@ -39,26 +47,27 @@ class JobController(QObject):
                                     predict=True))
 
     def _run(self, task: EngineTask) -> EngineTask:
-        self.task = task
-        task.ended.connect(self._ended)
+        job_dir = Path(task.job_dir)
+        self.tasks[job_dir] = task
+        task.ended.connect(lambda _state: self.tasks.pop(job_dir, None))
         self.started.emit(task)
         QgsApplication.taskManager().addTask(task)
         return task
 
-    def _ended(self, _state) -> None:
-        self.task = None
-
-    def cancel(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
+    def cancel(self, job_dir) -> bool:
+        """Ask the run of `job_dir` to stop; False: the dock follows no such run."""
+        task = self.task_of(job_dir)
+        if task is not None:
+            task.cancel()
+        return task is not None
 
     def detach(self) -> None:
-        """Stop following (the plugin unloads): a training goes on, the next dock follows it again."""
-        if self.task is not None:
-            for signal in (self.task.stateChanged, self.task.ended):
+        """Stop following (the plugin unloads): trainings go on, the next dock follows them again."""
+        for task in self.tasks.values():
+            for signal in (task.stateChanged, task.ended):
                 try:
                     signal.disconnect()
                 except TypeError:  # nothing connected
                     pass
-            self.task.detach()
-            self.task = None
+            task.detach()
+        self.tasks.clear()

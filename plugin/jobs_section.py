@@ -1,9 +1,11 @@
-"""The dock's Jobs section: the run in progress (training or prediction), its errors and log, and
-every job and prediction run of the project with its state and disk use.
+"""The dock's Jobs section: the run shown (training or prediction), its progress, errors and log,
+and every job and prediction run of the project with its state and disk use.
 
 One place for every run's progress: a prediction shows here as a training does, not in the
-Train section. It reads states from events.jsonl; it starts nothing (the dock asks the
-JobController for that through its signals).
+Train section. Several runs may be followed at once (after a restart the dock follows every run
+still going); the list picks the one whose progress and Cancel the section shows, the others
+keep their list line up to date. It reads states from events.jsonl; it starts nothing (the dock
+asks the JobController for that through its signals).
 """
 from pathlib import Path
 
@@ -19,14 +21,15 @@ from .jobdir import JobDir
 
 
 class JobsSection(QgsCollapsibleGroupBox):
-    cancelRequested = pyqtSignal()
+    cancelRequested = pyqtSignal(object)  # the Path of the run shown
     resumeRequested = pyqtSignal(object)  # the job's Path
     addResultsRequested = pyqtSignal(object)
 
     def __init__(self, parent=None):
         super().__init__("Jobs", parent)
         self.current_job = None  # Path of the job or prediction run shown
-        self.following = False  # a run of this dock is in progress: its events update the view
+        self.followed = {}  # Path -> latest JobState of each run in progress the dock follows
+        self.trainings = set()  # the followed runs that are trainings (they outlive QGIS)
         self.log_view = None  # the log in a QGIS window, where no program opens text files
         self.progress = QProgressBar()
         self.progress.setRange(0, 100)
@@ -44,7 +47,7 @@ class JobsSection(QgsCollapsibleGroupBox):
         self.cancel_button, self.log_button = QPushButton("Cancel"), QPushButton("Open log")
         self.cancel_button.setEnabled(False)
         self.log_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancelRequested)
+        self.cancel_button.clicked.connect(lambda: self.cancelRequested.emit(self.current_job))
         self.log_button.clicked.connect(self.open_log)
         self.jobs = QComboBox()
         self.jobs.setToolTip("Jobs and prediction runs of this project and recent ones; their events.jsonl "
@@ -73,40 +76,64 @@ class JobsSection(QgsCollapsibleGroupBox):
         self.job_states_timer.timeout.connect(self.refresh_states)
         self.job_states_timer.start()
 
-    # ---- the run in progress ------------------------------------------------------------------
+    # ---- the runs in progress -----------------------------------------------------------------
     def run_started(self, job_dir: Path, training: bool) -> None:
-        self.following, self.current_job = True, job_dir
-        self.cancel_button.setEnabled(True)
-        self.log_button.setEnabled(True)
+        """A followed run starts: it becomes the run shown."""
+        self.followed[job_dir] = None
+        if training:
+            self.trainings.add(job_dir)
+        self.current_job = job_dir
         self.error_label.hide()
-        self.progress.setRange(0, 0)  # busy until the first progress event
-        self.status_label.setText("starting the engine…")
-        self.detach_note.setVisible(training)
+        self._show_followed()
 
     def cancelling(self, predict: bool) -> None:
         self.status_label.setText("cancelling the prediction…" if predict
                                   else "cancelling: the engine writes a checkpoint and stops…")
 
-    def show_state(self, state) -> None:
-        if state.total:
-            self.progress.setRange(0, 100)
-            self.progress.setValue(int(100 * state.step / state.total))
-        self.status_label.setText(state.summary())
-        index = self.jobs.findData(str(self.current_job)) if self.current_job is not None else -1
+    def show_state(self, job_dir: Path, state) -> None:
+        """A followed run reported: its list line follows it, and the view if it is the run shown."""
+        self.followed[job_dir] = state
+        index = self.jobs.findData(str(job_dir))
         if index >= 0:  # the Jobs list follows the run, not the state it had when the run started
-            self.jobs.setItemText(index, _item_text(self.current_job, state.status))
+            self.jobs.setItemText(index, _item_text(job_dir, state.status))
+        if job_dir == self.current_job:
+            self._show_followed()
 
-    def run_ended(self, state, jobs: list) -> None:
-        self.following = False
-        self.detach_note.hide()
+    def run_ended(self, job_dir: Path, state, jobs: list) -> None:
+        self.followed.pop(job_dir, None)
+        self.trainings.discard(job_dir)
+        if job_dir != self.current_job:
+            self.fill(jobs, show=False)
+            return
         self.cancel_button.setEnabled(False)
+        self.detach_note.hide()
         self.progress.setRange(0, 100)
-        self.show_state(state)
+        self._show_progress(state)
         self.fill(jobs)
         if state.status in ("failed", "interrupted"):
             # This run's error, after the job's: a run refused before it could write events (the
             # job is another engine's) leaves the job's own state as it was.
             self.show_error(state.error_text() or "The engine stopped unexpectedly.")
+
+    def _show_followed(self) -> None:
+        """Show the run in progress `current_job`: its latest state, Cancel, the note on closing QGIS."""
+        state = self.followed[self.current_job]
+        self.cancel_button.setEnabled(True)
+        self.log_button.setEnabled(True)
+        self.resume_button.setEnabled(False)
+        self.add_results_button.setEnabled(False)
+        self.detach_note.setVisible(self.current_job in self.trainings)
+        if state is None:
+            self.progress.setRange(0, 0)  # busy until the first progress event
+            self.status_label.setText(f"{self.current_job.name}: starting the engine…")
+        else:
+            self._show_progress(state)
+
+    def _show_progress(self, state) -> None:
+        if state.total:
+            self.progress.setRange(0, 100)
+            self.progress.setValue(int(100 * state.step / state.total))
+        self.status_label.setText(f"{self.current_job.name}: {state.summary()}")
 
     # ---- the list -----------------------------------------------------------------------------
     def fill(self, jobs: list, show: bool = True) -> None:
@@ -123,15 +150,19 @@ class JobsSection(QgsCollapsibleGroupBox):
     def refresh_states(self) -> None:
         for index in range(self.jobs.count()):
             job_dir = Path(self.jobs.itemData(index))
-            if self.following and job_dir == self.current_job:
-                continue  # the followed run updates its own line
+            if job_dir in self.followed:
+                continue  # a followed run updates its own line
             self.jobs.setItemText(index, _item_text(job_dir, read_state(job_dir).status))
 
     def show_job(self, job_dir: Path) -> None:
-        """Show a job's state (from its events) and what can be done with it."""
-        if self.following:
-            return
+        """Show a job's state (from its events, or the live one of a followed run) and what can be done."""
         self.current_job = job_dir
+        if job_dir in self.followed:
+            self._show_followed()
+            return
+        self.cancel_button.setEnabled(False)
+        self.detach_note.hide()
+        self.progress.setRange(0, 100)
         state = read_state(job_dir)
         self.status_label.setText(f"{job_dir.name}: {state.summary()}")
         self.progress.setValue(int(100 * state.step / state.total) if state.total else 0)

@@ -67,9 +67,9 @@ def labelled(project, tmp_path, engine_python):
     dock.options.batch_size.setValue(2)
     dock.options.device.setCurrentText("cpu")
     yield dock, raster, scribbles
-    if dock.controller.task is not None:
-        dock.cancel()
-        wait(lambda: dock.controller.task is None)
+    for job_dir in list(dock.controller.tasks):
+        dock.cancel(job_dir)
+    wait(lambda: not dock.controller.busy())
     dock.dispose()
     dock.deleteLater()
 
@@ -271,7 +271,8 @@ def test_cancel_stops_cleanly_and_offers_resume(labelled, tmp_path):
     dock.cancel()
     wait(lambda: ended)
     assert ended[0].status == "cancelled", ended[0].error_text()
-    assert not [line for line in shown if line.startswith("running")], shown  # a cancel is a cancel
+    assert not [line for line in shown if line.startswith("job: running")], shown  # a cancel is a cancel
+    assert shown and all(line.startswith("job: ") for line in shown), shown
     wait(lambda: task.status() in (task.Complete, task.Terminated))
     assert task.status() == task.Complete and task.description().endswith("(cancelled)")  # not "Task failed"
     outputs = job_dir / "outputs"
@@ -285,7 +286,7 @@ def test_cancel_stops_cleanly_and_offers_resume(labelled, tmp_path):
     # Resume continues that job from its checkpoint, not from step 0 (and can be cancelled again)
     dock.runs.resume_button.click()
     resumed = []
-    dock.controller.task.ended.connect(resumed.append)
+    dock.controller.task_of(job_dir).ended.connect(resumed.append)
 
     def starts():
         lines = (job_dir / "events.jsonl").read_text().splitlines()
@@ -316,14 +317,14 @@ def test_unloading_the_plugin_leaves_a_training_run_going_for_the_next_dock(labe
     task = dock.start_training(job_dir)
     wait(lambda: read_state(job_dir).step >= 1)
     dock.dispose()  # "the plugin unloads": the watcher stops, its slots are gone, the engine runs on
-    assert dock.controller.task is None
+    assert not dock.controller.busy()
     wait(lambda: task.status() in (task.Complete, task.Terminated))
     assert read_state(job_dir).status == "running" and not (job_dir / "cancel").exists()
     reopened = SemiSegDock()  # "the plugin loads again": it follows the same run
     try:
-        assert reopened.controller.task is not None and reopened.runs.current_job == job_dir
+        assert list(reopened.controller.tasks) == [job_dir] and reopened.runs.current_job == job_dir
         ended = []
-        reopened.controller.task.ended.connect(ended.append)
+        reopened.controller.task_of(job_dir).ended.connect(ended.append)
         reopened.cancel()  # whether or not its watcher has started yet, the engine must stop
         wait(lambda: ended)
         assert ended[0].status == "cancelled", ended[0].error_text()
@@ -366,13 +367,58 @@ def test_a_job_running_when_qgis_restarts_is_followed_to_the_end(labelled, tmp_p
     assert job_registry.known_jobs(project)[-1] == job_dir
     reopened = SemiSegDock()  # "QGIS starts again": the dock finds the running job
     try:
-        assert reopened.controller.task is not None and reopened.runs.current_job == job_dir
-        state = run_to_end(reopened.controller.task)
+        assert list(reopened.controller.tasks) == [job_dir] and reopened.runs.current_job == job_dir
+        state = run_to_end(reopened.controller.task_of(job_dir))
         assert state.status == "completed", state.error_text()
         assert process.wait(30) == 0
         assert project.layerTreeRoot().findGroup("SemiSeg job") is not None
     finally:
         reopened.dispose()
+
+
+def test_after_a_restart_the_dock_follows_every_running_job_and_cancels_the_one_shown(
+        labelled, tmp_path, project, engine_python):
+    """Two trainings started before QGIS closed: the next dock follows both, each list line and
+    the section show that run's own state, and Cancel stops the run picked in the list only."""
+    dock, _, _ = labelled
+    dock.options.steps.setValue(5000)  # far longer than the test: only a cancel ends them
+    jobs = [dock.write_job(tmp_path / name) for name in ("first", "second")]
+    dock.dispose()  # "QGIS closes"; the engines are started as by the earlier session
+    processes = [engine.start(engine.command(engine_python, "train", str(j), "--quiet", "--device", "cpu"),
+                              j / "console.txt") for j in jobs]
+    reopened = None
+    try:
+        wait(lambda: all(read_state(j).step >= 1 for j in jobs))
+        reopened = SemiSegDock()  # "QGIS starts again"
+        assert set(reopened.controller.tasks) == set(jobs)
+        assert reopened.runs.current_job == jobs[-1]  # the newest is shown
+        listed = lambda j: reopened.runs.jobs.itemText(reopened.runs.jobs.findData(str(j)))  # noqa: E731
+        wait(lambda: all(listed(j).startswith(f"{j.name} — running") for j in jobs), 60)
+        wait(lambda: reopened.runs.status_label.text().startswith("second: running"), 60)
+        assert reopened.runs.cancel_button.isEnabled() and not reopened.train_button.isEnabled()
+
+        reopened.runs.jobs.setCurrentIndex(reopened.runs.jobs.findData(str(jobs[0])))
+        reopened.runs.jobs.activated.emit(reopened.runs.jobs.currentIndex())  # the analyst picks "first"
+        assert reopened.runs.current_job == jobs[0] and reopened.runs.status_label.text().startswith("first: ")
+        ended = []
+        reopened.controller.task_of(jobs[0]).ended.connect(ended.append)
+        reopened.runs.cancel_button.click()
+        wait(lambda: ended)
+        assert ended[0].status == "cancelled" and processes[0].wait(60) == 130
+        assert read_state(jobs[1]).status == "running" and processes[1].poll() is None  # the other goes on
+        assert list(reopened.controller.tasks) == [jobs[1]]
+        assert listed(jobs[0]).startswith("first — cancelled")
+        assert not reopened.runs.cancel_button.isEnabled() and not reopened.train_button.isEnabled()
+
+        reopened.cancel(jobs[1])
+        wait(lambda: not reopened.controller.busy())
+        assert processes[1].wait(60) == 130 and reopened.train_button.isEnabled()
+    finally:
+        for job_dir, process in zip(jobs, processes):
+            (job_dir / "cancel").touch()
+            process.wait(120)
+        if reopened is not None:
+            reopened.dispose()
 
 
 def test_the_jobs_list_shows_the_true_state_of_jobs_the_dock_does_not_follow(labelled, tmp_path, engine_python):
@@ -385,7 +431,7 @@ def test_the_jobs_list_shows_the_true_state_of_jobs_the_dock_does_not_follow(lab
     try:
         listed = lambda: dock.runs.jobs.itemText(dock.runs.jobs.findData(str(job_dir)))  # noqa: E731
         wait(lambda: listed().startswith("job — running"), 120)
-        assert dock.controller.task is None
+        assert not dock.controller.busy()
         (job_dir / "cancel").touch()
         wait(lambda: listed().startswith("job — cancelled"), 120)
     finally:
