@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="with --polygons: smaller regions merge into their largest neighbour first (default 16; 1 keeps all)")
     pr.add_argument("--bounds", type=float, nargs=4, metavar=("XMIN", "YMIN", "XMAX", "YMAX"),
                     help="predict only the pixels covering this area, in the raster's CRS (pixel coordinates x = column, y = -row for a raster without one, as QGIS shows it)")
+    pr.add_argument("--axis", default="inline", choices=("inline", "crossline", "both"),
+                    help="SEG-Y volumes: predict along inlines, crosslines, or both with their probabilities averaged (default inline)")
     pr.add_argument("--device", default="auto")
     pr.add_argument("--quiet", action="store_true")
     pr.add_argument("--events", action="store_true", help="also write OUT/events.jsonl and OUT/log.txt (for clients such as the plugin)")
@@ -66,6 +68,24 @@ def _parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("export", help="export a model package for other tools (ONNX for Deepness and onnxruntime)")
     ex.add_argument("model_dir", type=Path)
     ex.add_argument("--onnx", type=Path, required=True, help="the .onnx file to write (input: band values / 255, output: class probabilities)")
+
+    sg = sub.add_parser("segy", help="SEG-Y volumes and lines: geometry, and sections or slices as GeoTIFFs")
+    sgs = sg.add_subparsers(dest="segy_command", required=True)
+    si = sgs.add_parser("info", help="inline/crossline ranges, samples, format, CDP X/Y and what is irregular")
+    si.add_argument("volume", type=Path)
+    si.add_argument("--json", action="store_true")
+    ss = sgs.add_parser("sections", help="inline/crossline sections and time/depth slices as GeoTIFFs, each with a .segy.json sidecar")
+    ss.add_argument("volume", type=Path)
+    ss.add_argument("--out", type=Path, required=True)
+    ss.add_argument("--inline", type=int, nargs="+", default=[], metavar="N")
+    ss.add_argument("--crossline", type=int, nargs="+", default=[], metavar="N")
+    ss.add_argument("--time-slice", type=float, nargs="+", default=[], metavar="T", help="time (ms) or depth of a map-view slice")
+    ss.add_argument("--every", nargs=2, action="append", default=[], metavar=("AXIS", "K"),
+                    help="every K-th inline, crossline or time slice (AXIS: inline, crossline, time), from the first; repeatable")
+    ss.add_argument("--crs", help="CRS of the CDP X/Y for slices (EPSG:..., WKT); none if unknown")
+    for parser in (si, ss):
+        parser.add_argument("--inline-byte", type=int, default=189, help="trace header byte of the inline number (default 189)")
+        parser.add_argument("--crossline-byte", type=int, default=193, help="trace header byte of the crossline number (default 193)")
 
     d = sub.add_parser("doctor", help="versions, GPUs, what is missing")
     d.add_argument("--json", action="store_true")
@@ -148,10 +168,14 @@ def _cmd_predict(args) -> int:
     from semiseg.jobs.events import EventLog
     from semiseg.predict.area import check_bounds
     from semiseg.predict.raster import PredictOptions, load_predictor, predict_raster
+    from semiseg.segy.volume_predict import is_volume, predict_volume
     from tqdm import tqdm
 
     if args.bounds:
         check_bounds(tuple(args.bounds))
+    for flag, given in (("--bounds", args.bounds), ("--polygons", args.polygons)):
+        if given and any(is_volume(r) for r in args.rasters):
+            raise UserError(f"{flag}: not for SEG-Y volumes (predict the GeoTIFF of a section from `semiseg segy sections`)")
     inference = _inference_options(args)
     options = PredictOptions.of(inference, tuple(args.bounds) if args.bounds else None)
     by_stem = {}
@@ -185,7 +209,10 @@ def _cmd_predict(args) -> int:
         card, predictor = load_predictor(args.model_dir, args.device, inference.batch_size)
         for raster in args.rasters:
             events.emit("phase", phase="predict", message=f"predicting {raster.name}")
-            paths = predict_raster(card, predictor, raster, args.out, options, on_tile, on_phase)
+            if is_volume(raster):  # SEG-Y: line by line into SEG-Y files (progress counts lines)
+                paths = predict_volume(card, predictor, raster, args.out, args.axis, options.overlap, on_tile)
+            else:
+                paths = predict_raster(card, predictor, raster, args.out, options, on_tile, on_phase)
             if bar is not None:
                 bar.reset()
             for kind, path in paths.outputs():
@@ -249,6 +276,39 @@ def _cmd_evaluate(args) -> int:
     print(f"pixels {result['pixels']}  OA {result['oa']:.4f}  mIoU {result['miou']:.4f}")
     for name, iou in result["per_class_iou"].items():
         print(f"  {name:<24} IoU {'-' if iou is None else f'{iou:.4f}'}")
+    return EXIT_OK
+
+
+def _cmd_segy(args) -> int:
+    from semiseg.errors import UserError
+    from semiseg.segy.sections import every, write_sections
+    from semiseg.segy.survey import read_survey
+
+    survey = read_survey(args.volume, args.inline_byte, args.crossline_byte)
+    if args.segy_command == "info":
+        info = survey.info()
+        if args.json:
+            print(json.dumps(info, indent=2))
+            return EXIT_OK
+        for key, value in info.items():
+            if isinstance(value, dict):
+                value = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in value.items())
+            elif isinstance(value, list):
+                value = "; ".join(map(str, value)) or "nothing"
+            print(f"{key:<20} {value}")
+        return EXIT_OK
+    lines = {"inline": list(args.inline), "crossline": list(args.crossline), "time": list(args.time_slice)}
+    for axis, step in args.every:
+        if axis not in lines:
+            raise UserError(f"--every {axis} {step}: AXIS is inline, crossline or time")
+        if not step.isdigit():
+            raise UserError(f"--every {axis} {step}: K must be a whole number of lines")
+        numbers = {"inline": survey.inlines, "crossline": survey.crosslines, "time": survey.samples}[axis]
+        lines[axis] += every(numbers, int(step))
+    if not any(lines.values()):
+        raise UserError("give the sections to write: --inline N, --crossline N, --time-slice T or --every AXIS K")
+    for path in write_sections(survey, args.out, lines["inline"], lines["crossline"], lines["time"], args.crs):
+        print(path)
     return EXIT_OK
 
 

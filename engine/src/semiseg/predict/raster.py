@@ -216,11 +216,7 @@ def predict_raster(
     probability, scaled by PROBABILITY_SCALE into bytes).
     """
     overlap, bounds, polygons, probabilities = options.overlap, options.bounds, options.polygons, options.probabilities
-    info = raster_info(raster)
-    if max(card.bands) > info.count:
-        raise UserError(f"{raster}: has {info.count} band(s) but the model reads band(s) {card.bands}")
-    if len(card.bands) != card.in_channels:
-        raise UserError(f"model.json: bands {card.bands} do not match in_channels {card.in_channels}")
+    info = _readable_info(card, raster)
     where = PredictionArea.of(info, bounds, margin=card.tile_size // 2)
     grid = TileGrid(int(where.context.height), int(where.context.width), card.tile_size, overlap)
     paths = PredictionPaths.for_raster(raster, Path(out_dir), polygons is not None, probabilities)
@@ -271,6 +267,25 @@ def predict_raster(
         polygonize(paths.classes, paths.polygons, card.class_names, CLASS_NODATA, polygons)
         write_text_atomic(paths.polygons_style, polygons_qml(card.class_names, card.class_colors))
     return paths
+
+
+def predict_strips(card: ModelCard, predictor: WindowPredictor, raster: Path, overlap: float) -> Iterator[StripRows]:
+    """The final rows of the whole of `raster`, strip by strip, for writers of other formats
+    (SEG-Y traces): the same windows, blending and decisions as `predict_raster`'s GeoTIFFs."""
+    info = _readable_info(card, raster)
+    grid = TileGrid(info.height, info.width, card.tile_size, overlap)
+    with open_raster(raster) as src:
+        yield from iter_strips(src, dataclasses.replace(info, width=grid.width, height=grid.height), card, predictor, grid)
+
+
+def _readable_info(card: ModelCard, raster: Path) -> RasterInfo:
+    """`raster`'s grid, after checking that it holds the bands the model reads."""
+    info = raster_info(raster)
+    if max(card.bands) > info.count:
+        raise UserError(f"{raster}: has {info.count} band(s) but the model reads band(s) {card.bands}")
+    if len(card.bands) != card.in_channels:
+        raise UserError(f"model.json: bands {card.bands} do not match in_channels {card.in_channels}")
+    return info
 
 
 def _copy_as_cog(source: Path, target: Path, resampling: str) -> None:
