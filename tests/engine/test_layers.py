@@ -17,6 +17,7 @@ LAYERS = [
     {"jobs"},  # the job-directory contract: job.json, paths, events, lock
     {"models"},
     {"predict", "evaluate"},
+    {"segy"},  # SEG-Y geometry, sections and slices; volumes predicted through `predict`
     {"train"},
     {"pipeline"},  # the job end to end: prepare, train, export, predict, report
     {"demo", "doctor"},

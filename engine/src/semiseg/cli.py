@@ -305,6 +305,8 @@ def _cmd_segy(args) -> int:
             raise UserError(f"--every {axis} {step}: K must be a whole number of lines")
         numbers = {"inline": survey.inlines, "crossline": survey.crosslines, "time": survey.samples}[axis]
         lines[axis] += every(numbers, int(step))
+    if survey.two_d and not any(lines.values()):
+        lines["inline"] = [int(survey.inlines[0])]  # a 2D line is its one section
     if not any(lines.values()):
         raise UserError("give the sections to write: --inline N, --crossline N, --time-slice T or --every AXIS K")
     for path in write_sections(survey, args.out, lines["inline"], lines["crossline"], lines["time"], args.crs):

@@ -71,7 +71,7 @@ def read_slice(survey: Survey, handle, time: float) -> Section:
     order = np.arange(len(survey.inlines))
     if grid.determinant > 0:  # inline numbers grow "up" the map: the first row is the last inline
         order = order[::-1]
-        grid = grid * Affine.translation(0, len(order)) * Affine.scale(1, -1)
+        grid = grid @ Affine.translation(0, len(order)) @ Affine.scale(1, -1)
     values = np.full((len(order), len(survey.crosslines)), np.nan, dtype=np.float32)
     for row, i in enumerate(order):
         for column, trace in enumerate(survey.traces[i]):
@@ -92,7 +92,7 @@ def write_section(section: Section, survey: Survey, out_dir: Path, crs: str | No
                "sample_interval": survey.sample_interval, "first_sample": float(survey.samples[0]),
                "samples": len(survey.samples), **section.tie}
 
-    write_text_atomic(path.with_name(path.name + SIDECAR_SUFFIX), json.dumps(sidecar, indent=1) + "\n")
+    write_text_atomic(path.with_name(path.name + SIDECAR_SUFFIX), json.dumps(sidecar) + "\n")
     with atomic_path(path) as tmp:
         write_section_raster(section, survey, tmp, crs)
     return path
@@ -130,7 +130,7 @@ def write_sections(survey: Survey, out_dir: Path, inlines=(), crosslines=(), tim
     except OSError as exc:
         raise UserError(f"{out_dir}: cannot write the sections there ({exc.strerror or exc})") from None
     written = []
-    with open_segy(survey.path) as handle:
+    with open_segy(survey.path, survey.endian) as handle:
         for axis, numbers in (("inline", inlines), ("crossline", crosslines)):
             written += [write_section(read_line(survey, handle, axis, n), survey, out_dir) for n in numbers]
         written += [write_section(read_slice(survey, handle, t), survey, out_dir, crs) for t in times]

@@ -7,6 +7,7 @@ makes a file unusable (prestack gathers, a line off the grid) is named in one li
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -132,18 +133,35 @@ class Survey:
         return out
 
 
-def open_segy(path: Path):
-    """segyio's handle on `path` without its geometry inference; UserError when unreadable."""
+def open_segy(path: Path, endian: str | None = None):
+    """segyio's handle on `path` without its geometry inference; UserError when unreadable.
+
+    SEG-Y does not record its byte order: without `endian`, big-endian (the standard) is tried
+    first, then little-endian (written by some PC software), and the first under which the file
+    reads with a known sample format wins.
+    """
     import segyio
 
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such file" if not path.exists() else f"{path}: is a folder, not a SEG-Y file")
-    try:
-        handle = segyio.open(str(path), "r", ignore_geometry=True)
-    except (RuntimeError, OSError, ValueError) as exc:
-        raise UserError(f"{path}: not a readable SEG-Y file ({first_line(exc)})") from None
-    return handle
+    failure = None
+    for order in (endian,) if endian else ("big", "little"):
+        try:
+            with warnings.catch_warnings():  # an unknown sample format is said below, in one line
+                warnings.simplefilter("ignore", UserWarning)
+                handle = segyio.open(str(path), "r", ignore_geometry=True, endian=order)
+        except (RuntimeError, OSError, ValueError) as exc:
+            failure = failure or exc
+            continue
+        if endian or int(handle.bin[3225]) in SAMPLE_FORMATS:
+            return handle
+        failure = failure or ValueError(f"sample format code {int(handle.bin[3225])}")
+        handle.close()
+    if isinstance(failure, ValueError) and str(failure).startswith("sample format code"):
+        raise UserError(f"{path}: {failure} (binary header bytes 3225-3226) is not one segyio reads "
+                        f"({', '.join(map(str, SAMPLE_FORMATS))})")
+    raise UserError(f"{path}: not a readable SEG-Y file ({first_line(failure)})")
 
 
 def read_survey(path: Path, inline_byte: int = INLINE_BYTE, crossline_byte: int = CROSSLINE_BYTE) -> Survey:
@@ -151,9 +169,6 @@ def read_survey(path: Path, inline_byte: int = INLINE_BYTE, crossline_byte: int 
     path = Path(path)
     with open_segy(path) as f:
         code = int(f.bin[3225])
-        if code not in SAMPLE_FORMATS:
-            raise UserError(f"{path}: sample format code {code} (binary header bytes 3225-3226) is not one segyio reads "
-                            f"({', '.join(map(str, SAMPLE_FORMATS))})")
         if f.tracecount == 0 or len(f.samples) == 0:
             raise UserError(f"{path}: holds no traces")
         try:

@@ -64,7 +64,7 @@ def predict_volume(card: ModelCard, predictor: WindowPredictor, volume: Path, ou
         classes_tmp = files.enter_context(atomic_path(paths.classes))
         confidence_tmp = files.enter_context(atomic_path(paths.confidence))
         work = Path(files.enter_context(tempfile.TemporaryDirectory(dir=out_dir, prefix=f".{survey.path.stem}.work-")))
-        src = files.enter_context(open_segy(survey.path))
+        src = files.enter_context(open_segy(survey.path, survey.endian))
         classes_out = files.enter_context(_copy_of(src, classes_tmp))
         confidence_out = files.enter_context(_copy_of(src, confidence_tmp))
         first_pass = None
