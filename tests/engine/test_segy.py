@@ -254,7 +254,7 @@ def test_scribbles_on_two_inlines_train_a_model_that_maps_the_volume(tmp_path):
     require_shared_data("seismic-tgs-salt")
     amplitudes, masks = tgs_patches(8, 0.2, 0.6)
     volume = write_volume(tmp_path / "salt.sgy", amplitudes)
-    assert main(["segy", "sections", str(volume), "--out", str(tmp_path), "--every", "inline", "1"]) == 0
+    assert main(["segy", "sections", str(volume), "--out", str(tmp_path), "--inline", "200", "201"]) == 0
     labelled = []
     for i in (0, 1):  # inlines 200 and 201: the only labels
         section = tmp_path / f"salt_inline_{200 + i}.tif"
@@ -264,9 +264,12 @@ def test_scribbles_on_two_inlines_train_a_model_that_maps_the_volume(tmp_path):
             ds.write(sparse_labels(masks[i], every=5), 1)
         labelled.append({"raster": section.name, "labels": f"labels_{i}.tif"})
     write_job(tmp_path, classes=[{"id": 0, "name": "sediment", "color": "#9e9e9e"}, {"id": 1, "name": "salt", "color": "#d7301f"}],
-              labeled=labelled, unlabeled=[f"salt_inline_{200 + i}.tif" for i in range(2, 8)], predict=[],
+              labeled=labelled, unlabeled=[{"segy": "salt.sgy", "inline_every": 1, "crossline_every": 20}], predict=[],
               train={"steps": 120, "batch_size": 4, "tile_size": 64, "lr": 2e-3})
     assert main(["train", str(tmp_path), "--quiet", "--device", "cpu"]) == 0
+    cut = sorted(p.name for p in (tmp_path / "segy" / "salt").glob("*.tif"))  # the volume, cut as asked
+    assert cut == sorted([f"salt_inline_{200 + i}.tif" for i in range(8)] +
+                         [f"salt_crossline_{1000 + 2 * j}.tif" for j in range(0, 101, 20)])
     assert main(["predict", str(tmp_path / "model"), str(volume), "--out", str(tmp_path / "vol"), "--quiet", "--device", "cpu"]) == 0
     with segyio.open(tmp_path / "vol" / "salt_classes.sgy") as f:
         predicted = np.stack([f.iline[200 + i].T for i in range(8)]).astype(np.uint8)  # (inline, samples, crosslines)
@@ -274,3 +277,21 @@ def test_scribbles_on_two_inlines_train_a_model_that_maps_the_volume(tmp_path):
     ious = [((unseen == c) & (truth == c)).sum() / ((unseen == c) | (truth == c)).sum() for c in (0, 1)]
     majority = ((truth == 0).sum() / truth.size) / 2  # mIoU of a map that says "sediment" everywhere
     assert np.mean(ious) > max(0.55, majority + 0.2), (ious, majority)  # 0.64 measured
+
+
+def test_a_job_names_an_unreadable_unlabelled_volume_in_one_line_before_training(tmp_path, capsys):
+    from conftest import sparse_labels, two_class_scene, write_job, write_raster
+
+    image, truth = two_class_scene(bands=1)
+    write_raster(tmp_path / "a.tif", image)
+    write_raster(tmp_path / "a_labels.tif", sparse_labels(truth), nodata=255)
+    (tmp_path / "noise.sgy").write_bytes(b"\0" * 5000)
+    write_job(tmp_path, unlabeled=[{"segy": "noise.sgy", "inline_every": 2}])
+    for command in ("validate", "train"):
+        assert main([command, str(tmp_path)] + (["--quiet", "--device", "cpu"] if command == "train" else [])) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert any(str(tmp_path / "noise.sgy") in line and "not a readable SEG-Y file" in line for line in err), err
+    assert not (tmp_path / "checkpoints").exists() and not (tmp_path / "model").exists()
+    write_job(tmp_path, unlabeled=[{"segy": "noise.sgy"}])
+    assert main(["validate", str(tmp_path)]) == 2
+    assert "inline_every, crossline_every or slice_every" in capsys.readouterr().err

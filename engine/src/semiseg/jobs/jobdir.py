@@ -41,6 +41,11 @@ class JobDir:
         return self.forest / "out_of_fold.done"
 
     @property
+    def segy_sections(self) -> Path:
+        """Sections cut from the SEG-Y volumes the job lists as unlabelled (pipeline/segy_sources.py)."""
+        return self.root / "segy"
+
+    @property
     def metrics(self) -> Path:
         return self.root / "metrics.json"
 

@@ -44,6 +44,25 @@ class LabeledSource(_Strict):
     point_radius_px: float = Field(default=2.0, gt=0)
 
 
+class SegySections(_Strict):
+    """A SEG-Y volume as unlabelled data: sections cut from it every K lines (0: none along that axis).
+
+    The engine cuts them into JOB_DIR/segy/ (pipeline/segy_sources.py) as the rasters
+    `semiseg segy sections` writes, and trains on them like any unlabelled raster.
+    """
+
+    segy: Path
+    inline_every: int = Field(default=0, ge=0)
+    crossline_every: int = Field(default=0, ge=0)
+    slice_every: int = Field(default=0, ge=0)  # time/depth slices every K samples: map views of the volume
+
+    @model_validator(mode="after")
+    def _some_sections(self) -> "SegySections":
+        if not (self.inline_every or self.crossline_every or self.slice_every):
+            raise ValueError("give inline_every, crossline_every or slice_every (every K lines or samples)")
+        return self
+
+
 # What `method` means when a job omits it, and what the plugin offers first. Chosen from the
 # real-data benchmark (docs/benchmarks.md): mean_teacher gains on aerial and seismic scenes but
 # loses 6.0 mIoU on average when the unlabeled rasters are from another season (s2-strzegom,
@@ -126,7 +145,7 @@ class DomainSpec(_Strict):
     name: str = Field(default="default", min_length=1, pattern=r"^[A-Za-z0-9_-]+$")  # used in file and layer names
     classes: list[ClassDef] = Field(min_length=2)
     labeled: list[LabeledSource] = Field(min_length=1)
-    unlabeled: list[Path] = []
+    unlabeled: list[SegySections | Path] = []  # rasters, or SEG-Y volumes to cut sections from
     bands: list[int] | None = None
     predict: list[Path] = []
 
@@ -159,7 +178,8 @@ class DomainSpec(_Strict):
         data = self.model_copy(deep=True)
         for src in data.labeled:
             src.raster, src.labels = fix(src.raster), fix(src.labels)
-        data.unlabeled = [fix(p) for p in data.unlabeled]
+        data.unlabeled = [p.model_copy(update={"segy": fix(p.segy)}) if isinstance(p, SegySections) else fix(p)
+                          for p in data.unlabeled]
         data.predict = [fix(p) for p in data.predict]
         return data
 

@@ -18,7 +18,7 @@ def fingerprint(spec: JobSpec) -> str:
     for domain in relevant["domains"]:
         domain.pop("predict")  # what to predict afterwards does not change training
     files = [p for d in spec.domains for src in d.labeled for p in (src.raster, src.labels)]
-    files += [p for d in spec.domains for p in d.unlabeled]
+    files += [getattr(p, "segy", p) for d in spec.domains for p in d.unlabeled]  # a volume, not its sections
     if spec.model.init_from is not None:  # its weights and its normalization (model.json)
         files += [weights_file(spec.model.init_from), spec.model.init_from / "model.json"]
     stats = []

@@ -17,10 +17,11 @@ from rasterio.windows import Window
 from semiseg.data.labels import IGNORE_INDEX, load_labels
 from semiseg.errors import UserError
 from semiseg.io.rasters import RasterInfo, check_readable, open_raster, raster_info, read_window
-from semiseg.jobs.spec import DomainSpec, JobSpec
+from semiseg.jobs.spec import DomainSpec, JobSpec, SegySections
 from semiseg.models.forest import FOREST_ARCH, FOREST_ENCODER
 from semiseg.models.network import DEFAULT_ENCODER, check_model_names
 from semiseg.models.package import ModelCard, read_card, weight_shapes
+from semiseg.pipeline.segy_sources import check_segy_source
 from semiseg.train.methods import METHODS, check_method, resolved_arch
 
 
@@ -156,7 +157,12 @@ def _prepare_domain(spec: DomainSpec, named: bool, problems: list[str], warnings
             return None
 
     labeled = [info(src.raster, "labeled raster") for src in spec.labeled]
-    unlabeled = [info(p, "unlabeled raster") for p in spec.unlabeled]
+    unlabeled = []
+    for source in spec.unlabeled:
+        if isinstance(source, SegySections):  # cut into rasters when training starts (segy_sources.py)
+            problems.extend(f"{where}unlabeled SEG-Y: {p}" for p in check_segy_source(source))
+        else:
+            unlabeled.append(info(source, "unlabeled raster"))
     predict = [info(p, "predict raster") for p in spec.predict]
     found = [i for i in labeled + unlabeled + predict if i is not None]
 

@@ -36,6 +36,7 @@ from semiseg.pipeline.forest_maps import forest_maps
 from semiseg.pipeline.job_run import JobRun
 from semiseg.pipeline.predict_job import predict_job
 from semiseg.pipeline.prepare import prepare_inputs
+from semiseg.pipeline.segy_sources import cut_segy_sections
 from semiseg.train.callbacks import BesideItsNameCheckpointIO, CancelFlag, Checkpointing, ProgressEvents, StepProgressBar, Validation, seed_from
 from semiseg.train.distributed import SingleNodeDDP, single_node_rendezvous
 from semiseg.train.forest import train_pixel_forest
@@ -129,12 +130,13 @@ def run_training(job_dir: Path, events: EventLog, options: TrainOptions = TrainO
         jd.cancel_request.unlink(missing_ok=True)
     cancel = CancelFlag(jd.cancel_request)
     spec = load_job(jd.root)
+    print_fp = fingerprint(spec)  # of the SEG-Y volumes themselves, not of the sections cut from them
     events.emit("phase", phase="prepare", message="checking inputs and reading labels")
+    spec = cut_segy_sections(spec, jd.segy_sections)
     prepared = prepare_inputs(spec)
-    cancel.check()  # asked while the inputs were read: nothing is written yet
+    cancel.check()  # asked while the inputs were read: nothing but the SEG-Y sections is written yet
     for note in prepared.warnings:
         events.emit("warning", message=note)
-    print_fp = fingerprint(spec)
     run = JobRun(jd, spec, events, cancel, print_fp)
     accelerator, device_arg = _accelerator(options.device, devices)
     if not METHODS[spec.method.name].trains_network:
