@@ -23,6 +23,7 @@ from .labels_section import LabelsSection
 from .options_section import OptionsSection
 from .paths import icon_path
 from .predict_section import PredictSection
+from .segy_open import SegyOpener
 from .unlabeled_section import UnlabeledSection
 
 
@@ -41,6 +42,10 @@ class SemiSegDock(QgsDockWidget):
         self.options = OptionsSection(self.engine.python())
         self.predict = PredictSection(canvas)
         self.runs = JobsSection()
+        self.segy = SegyOpener(self.project, self)
+        self.segy.opened.connect(lambda layers: self.labels.raster_combo.setLayer(layers[0]))  # ready to label
+        self.segy.failed.connect(self.runs.show_error)
+        self.labels.open_segy_button.clicked.connect(lambda: self.open_segy())
         self.engine.pythonChanged.connect(self.options.load_methods)
         self.labels.classNamesChanged.connect(self.options.set_class_names)
         self.labels.new_layers_button.clicked.connect(lambda: self.new_label_layers())
@@ -89,6 +94,10 @@ class SemiSegDock(QgsDockWidget):
         for job_dir in job_registry.known_jobs(self.project):  # oldest first: the newest ends up shown
             if not JobDir(job_dir).is_prediction_run and read_state(job_dir).status == "running":
                 self.controller.attach(job_dir)
+
+    def open_segy(self, volume: str = "", selection=None):
+        """Load lines and slices of a SEG-Y volume as layers ready to label (segy_open.SegyOpener)."""
+        return self.segy.open(self.engine.python(), volume, selection, self)
 
     def new_label_layers(self, path: str = "") -> list:
         try:

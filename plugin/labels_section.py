@@ -3,6 +3,7 @@
 The rule of which rasters count as labelled lives here (`labelled_rasters`); the section only
 describes the labels, it writes no job.
 """
+import json
 from pathlib import Path
 
 from qgis.PyQt import sip
@@ -44,6 +45,9 @@ class LabelsSection(QgsCollapsibleGroupBox):
         self.line_width.setSuffix(" px")
         self.line_width.setToolTip("Scribbles are burned this many raster pixels wide, and drawn so.")
         self.line_width.valueChanged.connect(lambda _: self.sync_label_layers())
+        self.open_segy_button = QPushButton("Open SEG-Y…")
+        self.open_segy_button.setToolTip("Load inlines, crosslines and time slices of a SEG-Y volume as rasters "
+                                         "to label (the engine cuts them; they keep a link to their traces).")
         self.new_layers_button = QPushButton("New label layers")
         self.new_layers_button.setToolTip("A GeoPackage with scribble, region and point layers for the raster.")
         self.labels_label, self.labelled_label, self.crs_note = QLabel(), QLabel(), QLabel()
@@ -54,6 +58,7 @@ class LabelsSection(QgsCollapsibleGroupBox):
         self.crs_note.hide()
         form = QFormLayout(self)
         form.addRow("Raster", self.raster_combo)
+        form.addRow(self.open_segy_button)
         form.addRow(self.crs_note)
         form.addRow(self.class_table)
         form.addRow("Active class", self.active_class)
@@ -140,10 +145,14 @@ class LabelsSection(QgsCollapsibleGroupBox):
         placeless = raster is not None and not raster.crs().isValid()
         self.crs_note.setVisible(placeless)
         if placeless:
-            self.crs_note.setText(
-                f"{raster.name()} has no CRS: SemiSeg reads it, its labels and its maps in pixel "
-                "coordinates (x = column, y = -row), as QGIS draws it. Every raster without a CRS "
-                "lies at that same place: show one at a time.")
+            tie = _segy_tie(raster.source())
+            where = (f"a {tie['kind']} of {Path(tie['volume']).name} ({tie['kind']} {tie['line']}): x = trace along "
+                     f"the line, y = -time / sample interval ({tie['sample_interval']:g} per unit), so QGIS's "
+                     "scale and measure tool read in traces and samples" if tie else
+                     "SemiSeg reads it, its labels and its maps in pixel coordinates (x = column, y = -row), "
+                     "as QGIS draws it")
+            self.crs_note.setText(f"{raster.name()} has no CRS: {where}. Every raster without a CRS lies at "
+                                  "that same place: show one at a time.")
             self._bring_into_view(raster)
 
     def _bring_into_view(self, raster) -> None:
@@ -203,3 +212,13 @@ class LabelsSection(QgsCollapsibleGroupBox):
         """Beside the project file, or beside the raster while the project is unsaved."""
         folder = self.project.homePath() or str(Path(raster.source()).parent)
         return str(Path(folder) / f"{raster.name()}_labels.gpkg")
+
+
+def _segy_tie(source: str):
+    """The sidecar `semiseg segy sections` wrote beside a section raster (which volume, line,
+    sample interval), or None for any other raster."""
+    try:
+        tie = json.loads(Path(source + ".segy.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return tie if isinstance(tie, dict) and tie.get("kind") in ("inline", "crossline") else None

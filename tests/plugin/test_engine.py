@@ -608,3 +608,68 @@ def test_a_raster_without_crs_and_its_labels_are_valid_for_the_engine(project, t
         assert result.returncode == 0, result.stderr
     finally:
         dock.dispose()
+
+
+F3 = Path(__file__).resolve().parents[3] / "shared" / "data" / "seismic-segy" / "f3_crop.sgy"
+
+
+def test_open_segy_loads_sections_and_a_slice_ready_to_label(project, tmp_path, engine_python, monkeypatch):
+    """The dock's "Open SEG-Y": the volume's geometry in the dialog, the lines chosen there cut by
+    the engine, and layers that are styled, placed and ready for label layers."""
+    from qgis.core import QgsCoordinateReferenceSystem
+
+    from semiseg_qgis import segy
+    from semiseg_qgis.segy_dialog import OpenSegyDialog
+
+    if not F3.is_file():
+        pytest.skip(f"real data {F3} is absent (see ../shared/data/README.md)")
+    monkeypatch.setattr(settings_module(), "jobs_folder", lambda: str(tmp_path))
+    canvas = QgsMapCanvas()
+    canvas.resize(400, 400)
+    dock = SemiSegDock(canvas=canvas)
+    try:
+        dock.engine.python_edit.setFilePath(engine_python)
+        dialog = OpenSegyDialog(str(F3), segy.read_info(engine_python, str(F3)))
+        assert "inlines 111–133 (step 1), crosslines 875–892" in dialog.geometry.text()
+        dialog.inlines.setText("120, 125")
+        dialog.times.setText("100")
+        dialog.crs.setCrs(QgsCoordinateReferenceSystem("EPSG:23031"))
+        state = run_to_end(dock.open_segy(str(F3), dialog.selection()))
+        assert state.status == "completed", state.error_text()
+        group = project.layerTreeRoot().findGroup("SEG-Y f3_crop")
+        nodes = group.findLayers()
+        assert [n.layer().name() for n in nodes] == ["f3_crop_inline_120", "f3_crop_inline_125", "f3_crop_slice_100"]
+        assert [n.isVisible() for n in nodes] == [True, False, False]  # sections lie on one another
+        section, _, map_view = (n.layer() for n in nodes)
+        shader = section.renderer().shader().rasterShaderFunction()
+        assert section.renderer().type() == "singlebandpseudocolor"
+        assert shader.maximumValue() > 0 and shader.minimumValue() == -shader.maximumValue()  # symmetric about 0
+        assert [item.color.name() for item in shader.colorRampItemList()] == ["#b2182b", "#ffffff", "#2166ac"]
+        assert not section.crs().isValid() and (section.width(), section.height()) == (18, 75)
+        assert (section.rasterUnitsPerPixelX(), section.rasterUnitsPerPixelY()) == (1.0, 1.0)  # traces, samples
+        assert map_view.crs().authid() == "EPSG:23031" and map_view.extent().contains(620400.0, 6074500.0)
+        assert dock.labels.raster_combo.currentLayer() == section  # ready to label ...
+        assert "traces and samples" in dock.labels.crs_note.text() and not dock.labels.crs_note.isHidden()
+        layers = dock.new_label_layers(str(tmp_path / "section_labels.gpkg"))  # ... and labelled like any raster
+        assert layers and all(l.isValid() for l in layers)
+    finally:
+        dock.dispose()
+
+
+def test_open_segy_on_a_file_that_is_not_segy_is_one_line_in_the_dock(project, tmp_path, engine_python):
+    junk = tmp_path / "notes.sgy"
+    junk.write_text("not a seismic volume\n" * 300)
+    dock = SemiSegDock()
+    try:
+        dock.engine.python_edit.setFilePath(engine_python)
+        assert dock.open_segy(str(junk)) is None  # refused before any dialog or task
+        line = dock.runs.error_label.text()
+        assert f"{junk}: not a readable SEG-Y file" in line and line.count("\n") == 0, line
+    finally:
+        dock.dispose()
+
+
+def settings_module():
+    from semiseg_qgis import settings
+
+    return settings

@@ -72,6 +72,19 @@ def confidence_qml(low: float = 0.0, high: float = 1.0) -> str:
     return _raster_qml(f'type="singlebandpseudocolor" classificationMin="{low}" classificationMax="{high}"', body)
 
 
+def seismic_qml(limit: float) -> str:
+    """Amplitudes in the seismic red-white-blue ramp, stretched symmetrically: -limit red, 0 white,
+    +limit blue, so that zero crossings stay white whatever the section's mean."""
+    stops = [(-limit, "#b2182b"), (0.0, "#ffffff"), (limit, "#2166ac")]
+    items = "\n".join(f'            <item value="{v:g}" color="{c}" label="{v:g}" alpha="255"/>' for v, c in stops)
+    body = f"""      <rastershader>
+        <colorrampshader colorRampType="INTERPOLATED" classificationMode="1" clip="0" minimumValue="{-limit:g}" maximumValue="{limit:g}">
+{items}
+        </colorrampshader>
+      </rastershader>"""
+    return _raster_qml(f'type="singlebandpseudocolor" classificationMin="{-limit:g}" classificationMax="{limit:g}"', body)
+
+
 def polygons_qml(names: list[str], colors: list[str]) -> str:
     """A categorized fill on `class_id`, the class raster's colours and names, thin dark outlines."""
     categories = "\n".join(

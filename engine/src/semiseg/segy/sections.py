@@ -6,7 +6,9 @@ interval), so QGIS's scale and measure tool read in traces and samples and a scr
 pixels is the same across and down. The sidecar `<raster>.segy.json` ties every column back to
 its line number and trace and every row to its time or depth. A slice is a map view: pixel
 centres are the CDP X/Y of their traces (the survey grid fitted to them, rotated or not), in the
-CRS the user gives. Missing traces are NaN, the rasters' nodata.
+CRS the user gives. Missing traces are NaN, the rasters' nodata. Each raster comes with
+`<stem>.qml`, which QGIS loads as its default style: the seismic red-white-blue ramp stretched
+symmetrically about zero.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from affine import Affine
 
 from semiseg.errors import UserError
 from semiseg.io.atomic import atomic_path, write_text_atomic
+from semiseg.predict.styles import seismic_qml
 from semiseg.segy.survey import Survey, open_segy
 
 SIDECAR_SUFFIX = ".segy.json"
@@ -95,7 +98,15 @@ def write_section(section: Section, survey: Survey, out_dir: Path, crs: str | No
     write_text_atomic(path.with_name(path.name + SIDECAR_SUFFIX), json.dumps(sidecar) + "\n")
     with atomic_path(path) as tmp:
         write_section_raster(section, survey, tmp, crs)
+    write_text_atomic(path.with_suffix(".qml"), seismic_qml(display_limit(section.values)))  # QGIS's default style
     return path
+
+
+def display_limit(values: np.ndarray) -> float:
+    """The amplitude at which the colour ramp saturates: the 99th percentile of |amplitude|."""
+    finite = np.abs(values[np.isfinite(values)])
+    limit = float(np.percentile(finite, 99)) if finite.size else 0.0
+    return limit if limit > 0 else 1.0
 
 
 def write_section_raster(section: Section, survey: Survey, path: Path, crs: str | None = None) -> None:
