@@ -43,6 +43,12 @@ def run_engine(args: list, job_dir: Path, feedback, predict: bool = False):
     return state
 
 
+def keep_alive(post_processor):
+    """`post_processor`, referenced until Processing has run it on the GUI thread."""
+    _post_processors.append(post_processor)
+    return post_processor
+
+
 class _PredictionLayerLoader(QgsProcessingLayerPostProcessorInterface):
     """Styles a loaded output with the engine's QML and groups it as the dock groups its own."""
 
@@ -80,7 +86,5 @@ def _load_on_completion(path: Path, kind: str, source: str, output_name: str, gr
     if context.project() is None:  # e.g. qgis_process without a project: nothing to load into
         return
     details = QgsProcessingContext.LayerDetails(f"{Path(source).stem} {kind}", context.project(), output_name)
-    loader = _PredictionLayerLoader(path.with_suffix(".qml"), kind, group, source)
-    _post_processors.append(loader)
-    details.setPostProcessor(loader)
+    details.setPostProcessor(keep_alive(_PredictionLayerLoader(path.with_suffix(".qml"), kind, group, source)))
     context.addLayerToLoadOnCompletion(str(path), details)

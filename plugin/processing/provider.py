@@ -1,8 +1,9 @@
-"""Processing provider "SemiSeg" (id `semiseg`): Train model, Predict."""
+"""Processing provider "SemiSeg" (id `semiseg`): Train model, Predict, Open SEG-Y."""
 from qgis.PyQt.QtGui import QIcon
 from qgis.core import QgsProcessingProvider
 
 from ..paths import icon_path
+from .open_segy_algorithm import OpenSegyAlgorithm
 from .predict_algorithm import PredictAlgorithm
 from .train_algorithm import TrainAlgorithm
 
@@ -20,3 +21,4 @@ class SemiSegProvider(QgsProcessingProvider):
     def loadAlgorithms(self):
         self.addAlgorithm(TrainAlgorithm())
         self.addAlgorithm(PredictAlgorithm())
+        self.addAlgorithm(OpenSegyAlgorithm())

@@ -673,3 +673,18 @@ def settings_module():
     from semiseg_qgis import settings
 
     return settings
+
+
+def test_processing_open_segy_cuts_and_loads_the_lines_asked_for(project, tmp_path, engine_python):
+    if not F3.is_file():
+        pytest.skip(f"real data {F3} is absent (see ../shared/data/README.md)")
+    result = processing.runAndLoadResults("semiseg:opensegy", {
+        "VOLUME": str(F3), "INLINES": "every 10", "CROSSLINES": "880", "TIME_SLICES": "", "CRS": None,
+        "OUTPUT_DIR": str(tmp_path / "sections")})
+    assert [Path(p).name for p in result["LAYERS"]] == ["f3_crop_inline_111.tif", "f3_crop_inline_121.tif",
+                                                         "f3_crop_inline_131.tif", "f3_crop_crossline_880.tif"]
+    loaded = [l for l in project.mapLayers().values() if l.source() in result["LAYERS"]]
+    assert len(loaded) == 4 and all(l.renderer().type() == "singlebandpseudocolor" for l in loaded)
+    with pytest.raises(Exception, match="inline 5 is not in the volume"):
+        processing.run("semiseg:opensegy", {"VOLUME": str(F3), "INLINES": "5", "OUTPUT_DIR": str(tmp_path / "bad")})
+    assert not any((tmp_path / "bad").glob("*.tif"))
