@@ -163,11 +163,12 @@ class SemiSegDock(QgsDockWidget):
             self.runs.show_error("A job is already running: cancel it or wait for it to end.")
             return None
         try:
-            model, raster, area = self.predict.chosen(self.project)
+            model, raster, source, extra = self.predict.chosen(self.project)
             out_dir = Path(out_dir) if out_dir else job.new_job_dir(settings.jobs_folder(), self.project, "predict-")
             job_registry.remember(out_dir, self.project)  # listed once its events appear
-            return self.controller.predict(self.engine.python(), model, raster, out_dir,
-                                           self.options.device.currentText(), area, self.options.polygons.isChecked())
+            polygons = self.options.polygons.isChecked() and source == raster.source()  # none of a SEG-Y volume
+            return self.controller.predict(self.engine.python(), model, raster.name(), source, out_dir,
+                                           self.options.device.currentText(), extra, polygons)
         except (ValueError, engine.EngineError) as e:
             self.runs.show_error(str(e))
             return None

@@ -41,7 +41,8 @@ def train_command(python: str, job_dir: Path, device: str, resume: bool = False)
 def predict_command(python: str, model: str, raster: str, out: Path, device: str, area: list = (),
                     polygons: bool = False) -> list:
     """`semiseg predict` writing events into OUT, so it is followed as a training job is;
-    `area`: map_area.bounds_args of the part to predict."""
+    `area`: map_area.bounds_args of the part to predict (for a SEG-Y volume: the lines to write
+    as rasters too, e.g. ["--inline", "120"])."""
     return command(python, "predict", model, raster, "--out", str(out), "--device", device, "--quiet",
                    "--events", *area, *(["--polygons"] if polygons else []))
 

@@ -40,10 +40,11 @@ class JobController(QObject):
             return self.task_of(job_dir)
         return self._run(EngineTask(f"SemiSeg: train {job_dir.name}", None, job_dir, JobDir(job_dir).console))
 
-    def predict(self, python: str, model: str, raster, out_dir: Path, device: str, area: list,
+    def predict(self, python: str, model: str, name: str, source: str, out_dir: Path, device: str, extra: list,
                 polygons: bool) -> EngineTask:
-        args = engine.predict_command(python, model, raster.source(), out_dir, device, area, polygons)
-        return self._run(EngineTask(f"SemiSeg: predict {raster.name()}", args, out_dir, JobDir(out_dir).console,
+        """Run `semiseg predict` on the file `source` (layer `name`); `extra`: its --bounds or SEG-Y lines."""
+        args = engine.predict_command(python, model, source, out_dir, device, extra, polygons)
+        return self._run(EngineTask(f"SemiSeg: predict {name}", args, out_dir, JobDir(out_dir).console,
                                     predict=True))
 
     def _run(self, task: EngineTask) -> EngineTask:

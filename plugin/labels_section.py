@@ -3,7 +3,6 @@
 The rule of which rasters count as labelled lives here (`labelled_rasters`); the section only
 describes the labels, it writes no job.
 """
-import json
 from pathlib import Path
 
 from qgis.PyQt import sip
@@ -14,7 +13,7 @@ from qgis.core import QgsMapLayerProxyModel, QgsRasterLayer
 from qgis.gui import QgsCollapsibleGroupBox, QgsMapLayerComboBox
 
 from . import classes as class_list
-from . import label_layers, project_state
+from . import label_layers, project_state, segy
 from .class_table import ClassTable
 
 
@@ -145,7 +144,7 @@ class LabelsSection(QgsCollapsibleGroupBox):
         placeless = raster is not None and not raster.crs().isValid()
         self.crs_note.setVisible(placeless)
         if placeless:
-            tie = _segy_tie(raster.source())
+            tie = segy.section_tie(raster.source())
             where = (f"a {tie['kind']} of {Path(tie['volume']).name} ({tie['kind']} {tie['line']}): x = trace along "
                      f"the line, y = -time / sample interval ({tie['sample_interval']:g} per unit), so QGIS's "
                      "scale and measure tool read in traces and samples" if tie else
@@ -212,13 +211,3 @@ class LabelsSection(QgsCollapsibleGroupBox):
         """Beside the project file, or beside the raster while the project is unsaved."""
         folder = self.project.homePath() or str(Path(raster.source()).parent)
         return str(Path(folder) / f"{raster.name()}_labels.gpkg")
-
-
-def _segy_tie(source: str):
-    """The sidecar `semiseg segy sections` wrote beside a section raster (which volume, line,
-    sample interval), or None for any other raster."""
-    try:
-        tie = json.loads(Path(source + ".segy.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return tie if isinstance(tie, dict) and tie.get("kind") in ("inline", "crossline") else None

@@ -1,10 +1,13 @@
-"""The dock's "Predict with a model" section: a model folder, a raster, and how much of it."""
+"""The dock's "Predict with a model" section: a model folder, a raster, and how much of it
+(the visible area only; or, for a section cut from a SEG-Y volume, the whole volume)."""
+from pathlib import Path
+
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QCheckBox, QFormLayout, QPushButton
 from qgis.core import QgsMapLayerProxyModel
 from qgis.gui import QgsCollapsibleGroupBox, QgsFileWidget, QgsMapLayerComboBox
 
-from . import map_area
+from . import map_area, segy
 from .paths import icon_path
 
 
@@ -22,22 +25,41 @@ class PredictSection(QgsCollapsibleGroupBox):
         self.visible_only.setToolTip("Predict only the raster's pixels inside the map view: a quick look at "
                                      "a large raster before predicting all of it.")
         self.visible_only.setEnabled(canvas is not None)
+        self.whole_volume = QCheckBox("The whole SEG-Y volume of this section")
+        self.whole_volume.setToolTip("Predict every line of the volume the section was cut from into "
+                                     "<volume>_classes.sgy and _confidence.sgy (the volume's own headers), "
+                                     "and this section as rasters to look at here.")
+        self.predict_raster.layerChanged.connect(self._offer_volume)
         form = QFormLayout(self)
         form.addRow("Model folder", self.model_dir)
         form.addRow("Raster", self.predict_raster)
         form.addRow(self.visible_only)
+        form.addRow(self.whole_volume)
         form.addRow(self.predict_button)
+        self._offer_volume(self.predict_raster.currentLayer())
         self.setCollapsed(True)
 
+    def _offer_volume(self, raster) -> None:
+        tie = segy.section_tie(raster.source()) if raster is not None else None
+        self.whole_volume.setVisible(tie is not None)
+        if tie is None:
+            self.whole_volume.setChecked(False)
+
     def chosen(self, project) -> tuple:
-        """(model folder, raster layer, --bounds arguments); ValueError says what is missing."""
+        """(model folder, raster layer, file to predict, its extra `semiseg predict` arguments);
+        ValueError says what is missing."""
         model, raster = self.model_dir.filePath(), self.predict_raster.currentLayer()
         if not model or raster is None:
             raise ValueError("Pick a model folder and a raster to predict.")
+        tie = segy.section_tie(raster.source())
+        if tie is not None and self.whole_volume.isChecked():
+            if not Path(tie["volume"]).is_file():
+                raise ValueError(f"The volume of {raster.name()} is gone: {tie['volume']}")
+            return model, raster, tie["volume"], [f"--{tie['kind']}", str(tie["line"])]
         if not (self.visible_only.isChecked() and self.canvas is not None):
-            return model, raster, []
+            return model, raster, raster.source(), []
         part = map_area.part_of_layer(self.canvas.extent(), self.canvas.mapSettings().destinationCrs(),
                                       raster, project)
         if part is None:
             raise ValueError(f"The map view shows no part of {raster.name()}.")
-        return model, raster, map_area.bounds_args(part)
+        return model, raster, raster.source(), map_area.bounds_args(part)

@@ -35,6 +35,16 @@ def summary(info: dict) -> str:
     return "\n".join(lines)
 
 
+def section_tie(source: str):
+    """The sidecar `semiseg segy sections` wrote beside a section raster (its volume, line and
+    sample interval), or None for any other raster."""
+    try:
+        tie = json.loads(Path(source + ".segy.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return tie if isinstance(tie, dict) and tie.get("kind") in ("inline", "crossline") else None
+
+
 def parse_numbers(text: str, what: str) -> tuple:
     """("120 130, 140" -> ([120, 130, 140], None); "every 10" -> ([], 10)); ValueError naming `what`."""
     numbers, every = [], None

@@ -202,7 +202,7 @@ def _header_bytes(path, samples: int, bytes_per_sample: int) -> tuple[bytes, byt
 
 def test_predict_on_a_volume_writes_segy_with_the_sources_headers_and_the_sections_classes(f3, tmp_path):
     model = _package(tmp_path / "model")
-    assert main(["predict", str(model), str(f3), "--out", str(tmp_path / "vol"), "--quiet", "--device", "cpu"]) == 0
+    assert main(["predict", str(model), str(f3), "--out", str(tmp_path / "vol"), "--inline", "120", "--quiet", "--device", "cpu"]) == 0
     classes, confidence = tmp_path / "vol" / "f3_crop_classes.sgy", tmp_path / "vol" / "f3_crop_confidence.sgy"
     text, binary, headers = _header_bytes(f3, 75, 2)
     for out in (classes, confidence):
@@ -220,8 +220,9 @@ def test_predict_on_a_volume_writes_segy_with_the_sources_headers_and_the_sectio
     assert main(["segy", "sections", str(f3), "--out", str(tmp_path / "sec"), "--inline", "120"]) == 0
     assert main(["predict", str(model), str(tmp_path / "sec" / "f3_crop_inline_120.tif"), "--out", str(tmp_path / "sec"),
                  "--quiet", "--device", "cpu"]) == 0
-    with rasterio.open(tmp_path / "sec" / "f3_crop_inline_120_classes.tif") as ds:
-        np.testing.assert_array_equal(predicted_inline, ds.read(1).astype(np.float32))
+    for folder in ("sec", "vol"):  # also the GeoTIFF the volume's prediction wrote of the line asked for
+        with rasterio.open(tmp_path / folder / "f3_crop_inline_120_classes.tif") as ds:
+            np.testing.assert_array_equal(predicted_inline, ds.read(1).astype(np.float32))
     assert len(np.unique(predicted_inline)) == 2  # an untrained net still splits this section: the test can fail
 
 
@@ -295,3 +296,14 @@ def test_a_job_names_an_unreadable_unlabelled_volume_in_one_line_before_training
     write_job(tmp_path, unlabeled=[{"segy": "noise.sgy"}])
     assert main(["validate", str(tmp_path)]) == 2
     assert "inline_every, crossline_every or slice_every" in capsys.readouterr().err
+
+
+def test_lines_asked_of_a_volume_prediction_are_checked_first(f3, tmp_path, capsys):
+    model = _package(tmp_path / "model")
+    assert main(["predict", str(model), str(f3), "--out", str(tmp_path / "out"), "--crossline", "5", "--quiet"]) == 2
+    _one_line_error(capsys, str(f3), "crossline 5 is not in the volume")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").glob("*.sgy"))
+    assert main(["segy", "sections", str(f3), "--out", str(tmp_path), "--inline", "120"]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(model), str(tmp_path / "f3_crop_inline_120.tif"), "--out", str(tmp_path / "out"), "--inline", "120"]) == 2
+    _one_line_error(capsys, "--inline/--crossline: only for SEG-Y volumes")

@@ -688,3 +688,46 @@ def test_processing_open_segy_cuts_and_loads_the_lines_asked_for(project, tmp_pa
     with pytest.raises(Exception, match="inline 5 is not in the volume"):
         processing.run("semiseg:opensegy", {"VOLUME": str(F3), "INLINES": "5", "OUTPUT_DIR": str(tmp_path / "bad")})
     assert not any((tmp_path / "bad").glob("*.tif"))
+
+
+def test_a_labelled_section_trains_and_predicts_its_whole_volume_from_the_dock(project, tmp_path, engine_python, monkeypatch):
+    """Scribbles on a section opened from SEG-Y, Train, then "the whole SEG-Y volume": class and
+    confidence SEG-Y files, and the section's map added to the project like any prediction."""
+    from semiseg_qgis.segy_dialog import SegySelection
+
+    if not F3.is_file():
+        pytest.skip(f"real data {F3} is absent (see ../shared/data/README.md)")
+    monkeypatch.setattr(settings_module(), "jobs_folder", lambda: str(tmp_path))
+    dock = SemiSegDock()
+    try:
+        dock.engine.python_edit.setFilePath(engine_python)
+        assert run_to_end(dock.open_segy(str(F3), SegySelection(inlines=[120]))).status == "completed"
+        section = dock.labels.raster_combo.currentLayer()
+        dock.labels.class_table.set_classes([class_list.SegClass("shallow", "#1b9e77"), class_list.SegClass("deep", "#d95f02")])
+        scribbles = next(l for l in dock.new_label_layers(str(tmp_path / "labels.gpkg")) if "scribbles" in l.name())
+        scribbles.startEditing()
+        for class_id, rows in enumerate(((8, 20), (50, 64))):
+            dock.labels.active_class.setCurrentIndex(class_id)
+            for row in rows:
+                draw_line(scribbles, [(1, row), (16, row)], georeferenced=False)
+        assert scribbles.commitChanges()
+        dock.options.steps.setValue(STEPS)
+        dock.options.tile_size.setValue(32)
+        dock.options.batch_size.setValue(2)
+        dock.options.device.setCurrentText("cpu")
+        state = run_to_end(dock.start_training(tmp_path / "job"))
+        assert state.status == "completed", state.error_text()
+
+        dock.predict.predict_raster.setLayer(section)
+        assert not dock.predict.whole_volume.isHidden()  # offered for a section cut from a volume only
+        dock.predict.whole_volume.setChecked(True)
+        state = run_to_end(dock.start_prediction(tmp_path / "volume"))
+        assert state.status == "completed", state.error_text()
+        assert (tmp_path / "volume" / "f3_crop_classes.sgy").is_file() and (tmp_path / "volume" / "f3_crop_confidence.sgy").is_file()
+        group = project.layerTreeRoot().findGroup("SemiSeg prediction volume")
+        names = [n.layer().name() for n in group.findLayers()]
+        assert names == ["f3_crop_inline_120 classes", "f3_crop_inline_120 confidence"], names
+        classes = group.findLayers()[0].layer()
+        assert classes.renderer().type() == "paletted" and classes.extent() == section.extent()
+    finally:
+        dock.dispose()

@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="predict only the pixels covering this area, in the raster's CRS (pixel coordinates x = column, y = -row for a raster without one, as QGIS shows it)")
     pr.add_argument("--axis", default="inline", choices=("inline", "crossline", "both"),
                     help="SEG-Y volumes: predict along inlines, crosslines, or both with their probabilities averaged (default inline)")
+    pr.add_argument("--inline", type=int, nargs="+", default=[], metavar="N",
+                    help="SEG-Y volumes: also write these inlines and their predictions as GeoTIFFs for QGIS")
+    pr.add_argument("--crossline", type=int, nargs="+", default=[], metavar="N", help="likewise for crosslines")
     pr.add_argument("--device", default="auto")
     pr.add_argument("--quiet", action="store_true")
     pr.add_argument("--events", action="store_true", help="also write OUT/events.jsonl and OUT/log.txt (for clients such as the plugin)")
@@ -176,6 +179,9 @@ def _cmd_predict(args) -> int:
     for flag, given in (("--bounds", args.bounds), ("--polygons", args.polygons)):
         if given and any(is_volume(r) for r in args.rasters):
             raise UserError(f"{flag}: not for SEG-Y volumes (predict the GeoTIFF of a section from `semiseg segy sections`)")
+    sections = [("inline", n) for n in args.inline] + [("crossline", n) for n in args.crossline]
+    if sections and not all(is_volume(r) for r in args.rasters):
+        raise UserError("--inline/--crossline: only for SEG-Y volumes (.sgy, .segy)")
     inference = _inference_options(args)
     options = PredictOptions.of(inference, tuple(args.bounds) if args.bounds else None)
     by_stem = {}
@@ -210,13 +216,16 @@ def _cmd_predict(args) -> int:
         for raster in args.rasters:
             events.emit("phase", phase="predict", message=f"predicting {raster.name}")
             if is_volume(raster):  # SEG-Y: line by line into SEG-Y files (progress counts lines)
-                paths = predict_volume(card, predictor, raster, args.out, args.axis, options.overlap, on_tile)
+                paths = predict_volume(card, predictor, raster, args.out, args.axis, options.overlap, on_tile, sections)
+                outputs = [(raster, kind, path) for kind, path in paths.outputs()]
+                outputs += [(section, kind, path) for section, predicted in paths.sections for kind, path in predicted.outputs()]
             else:
                 paths = predict_raster(card, predictor, raster, args.out, options, on_tile, on_phase)
+                outputs = [(raster, kind, path) for kind, path in paths.outputs()]
             if bar is not None:
                 bar.reset()
-            for kind, path in paths.outputs():
-                events.emit("output", kind=kind, path=path.name, source=str(raster))
+            for source, kind, path in outputs:
+                events.emit("output", kind=kind, path=path.name, source=str(source))
             print(f"{paths.classes}\n{paths.confidence}")
     if bar is not None:
         bar.close()

@@ -9,10 +9,13 @@ trace headers byte for byte, in the source's trace order; only the sample format
 `<stem>_confidence.sgy` the top class probability (-1 on nodata). With both axes, each trace's
 class probabilities from its inline and its crossline are averaged; the inline pass keeps them
 in a scratch file, read back a trace at a time, so memory holds one line, however big the volume.
+Lines asked for with `sections` are also written for QGIS: the section raster (as `semiseg segy
+sections` writes it) and its classes and confidence GeoTIFFs, styled, as for any raster.
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +26,9 @@ import numpy as np
 from semiseg.errors import UserError
 from semiseg.io.atomic import atomic_path, scratch_path
 from semiseg.models.package import ModelCard
-from semiseg.predict.raster import CLASS_NODATA, CONFIDENCE_NODATA, WindowPredictor, predict_strips
-from semiseg.segy.sections import read_line, write_section_raster
+from semiseg.predict.raster import (CLASS_NODATA, CONFIDENCE_NODATA, PredictOptions, WindowPredictor, predict_raster,
+                                    predict_strips)
+from semiseg.segy.sections import read_line, write_section, write_section_raster
 from semiseg.segy.survey import Survey, open_segy, read_survey
 
 IEEE_FLOAT = 5  # the output sample format code
@@ -36,6 +40,7 @@ AXIS_CHOICES = ("inline", "crossline", "both")
 class VolumePaths:
     classes: Path
     confidence: Path
+    sections: tuple = ()  # (section raster, its PredictionPaths) of the lines asked for
 
     def outputs(self):
         yield "classes_segy", self.classes
@@ -47,11 +52,15 @@ def is_volume(path: Path) -> bool:
 
 
 def predict_volume(card: ModelCard, predictor: WindowPredictor, volume: Path, out_dir: Path, axis: str = "inline",
-                   overlap: float = 0.5, on_line: Callable[[int, int], None] | None = None) -> VolumePaths:
-    """Predict every line of `volume` along `axis` (inline, crossline or both) into out_dir."""
+                   overlap: float = 0.5, on_line: Callable[[int, int], None] | None = None,
+                   sections: tuple = ()) -> VolumePaths:
+    """Predict every line of `volume` along `axis` (inline, crossline or both) into out_dir;
+    `sections`: (axis, line number) pairs also written as GeoTIFFs."""
     if axis not in AXIS_CHOICES:
         raise UserError(f"--axis {axis}: expected one of {', '.join(AXIS_CHOICES)}")
     survey = read_survey(volume)
+    for line_axis, number in sections:
+        survey.line_traces(line_axis, number)  # refused before anything is written
     if survey.two_d and axis != "inline":
         raise UserError(f"{volume}: a 2D line has one axis; predict it with --axis inline")
     if card.in_channels != 1:
@@ -91,7 +100,14 @@ def predict_volume(card: ModelCard, predictor: WindowPredictor, volume: Path, ou
                 confidence_out.trace[int(trace)] = confidence
             if on_line:
                 on_line(done, len(lines))
-    return paths
+        with open_segy(survey.path, survey.endian) as handle:  # a few lines: read again, predicted as rasters
+            kept = tuple(_predict_section(card, predictor, survey, handle, a, n, out_dir, overlap) for a, n in sections)
+    return dataclasses.replace(paths, sections=kept)
+
+
+def _predict_section(card, predictor, survey: Survey, handle, axis: str, number: int, out_dir: Path, overlap: float):
+    section = write_section(read_line(survey, handle, axis, number), survey, out_dir)
+    return section, predict_raster(card, predictor, section, out_dir, PredictOptions(overlap=overlap, cog=False))
 
 
 def _predict_line(card, predictor, survey: Survey, src, axis: str, number: int, overlap: float, work: Path):
