@@ -145,8 +145,8 @@ class LabelsSection(QgsCollapsibleGroupBox):
         self.crs_note.setVisible(placeless)
         if placeless:
             tie = segy.section_tie(raster.source())
-            where = (f"a {tie['kind']} of {Path(tie['volume']).name} ({tie['kind']} {tie['line']}): x = trace along "
-                     f"the line, y = -time / sample interval ({tie['sample_interval']:g} per unit), so QGIS's "
+            where = (f"it is {tie['kind']} {tie['line']} of {Path(tie['volume']).name}, drawn with x = trace along "
+                     f"the line and y = -time / sample interval ({tie['sample_interval']:g} per unit), so QGIS's "
                      "scale and measure tool read in traces and samples" if tie else
                      "SemiSeg reads it, its labels and its maps in pixel coordinates (x = column, y = -row), "
                      "as QGIS draws it")

@@ -53,7 +53,7 @@ def tgs_patches(count: int, min_salt: float = 0.0, max_salt: float = 1.0) -> tup
             mask = lab.read(1, window=window)
             image = img.read(1, window=window).astype(np.float32)
             if min_salt <= mask.mean() <= max_salt and image.std() > 5:
-                images.append((image - 128.0) * 40.0)  # signed amplitudes around zero, like a real stack
+                images.append((image - image.mean()) * 40.0)  # signed amplitudes about zero, like a real stack
                 masks.append(mask.astype(np.uint8))
             if len(images) == count:
                 break
