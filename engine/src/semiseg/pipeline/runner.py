@@ -129,11 +129,11 @@ def run_training(job_dir: Path, events: EventLog, options: TrainOptions = TrainO
     if is_rank_zero():  # a request from an earlier run is not for this one; DDP's later ranks keep a new one
         jd.cancel_request.unlink(missing_ok=True)
     cancel = CancelFlag(jd.cancel_request)
-    spec = load_job(jd.root)
-    print_fp = fingerprint(spec)  # of the SEG-Y volumes themselves, not of the sections cut from them
+    asked = load_job(jd.root)
     events.emit("phase", phase="prepare", message="checking inputs and reading labels")
-    spec = cut_segy_sections(spec, jd.segy_sections)
-    prepared = prepare_inputs(spec)
+    spec = cut_segy_sections(asked, jd.segy_sections)
+    prepared = prepare_inputs(spec)  # names a missing or unreadable input file in one line
+    print_fp = fingerprint(asked)  # of the SEG-Y volumes themselves, not of the sections cut from them
     cancel.check()  # asked while the inputs were read: nothing but the SEG-Y sections is written yet
     for note in prepared.warnings:
         events.emit("warning", message=note)
