@@ -1,29 +1,32 @@
 """The SemiSeg dock: its sections side by side, a job request built from them, and runs handed on.
 
 Each section owns its widgets (engine_section, labels_section, unlabeled_section,
-options_section, predict_section, jobs_section); files are written by `job`, runs are owned by
+options_section, predict_section, map_section, jobs_section); files are written by `job`, runs are owned by
 `job_controller.JobController`, result layers are added by `results` when a run ends (on the
 GUI thread).
 """
+import tempfile
 from pathlib import Path
 
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QIcon
-from qgis.PyQt.QtWidgets import QComboBox, QHBoxLayout, QPushButton, QScrollArea, QVBoxLayout, QWidget
-from qgis.core import QgsProject, QgsRasterLayer
+from qgis.PyQt.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QPushButton, QScrollArea, QVBoxLayout, QWidget
+from qgis.core import QgsApplication, QgsProject, QgsRasterLayer
 from qgis.gui import QgsCollapsibleGroupBox, QgsDockWidget
 
-from . import engine, job, job_registry, results, settings
+from . import engine, job, job_registry, map_layout, map_section, results, settings
 from .engine_section import EngineSection
 from .events import read_state
 from .job_controller import JobController
 from .jobdir import JobDir
 from .jobs_section import JobsSection
 from .labels_section import LabelsSection
+from .map_section import MapSection
 from .options_section import OptionsSection
 from .paths import icon_path
 from .predict_section import PredictSection
 from .segy_open import SegyOpener
+from .task import EngineTask
 from .unlabeled_section import UnlabeledSection
 
 
@@ -41,6 +44,10 @@ class SemiSegDock(QgsDockWidget):
         self.unlabeled = UnlabeledSection(self.project)
         self.options = OptionsSection(self.engine.python())
         self.predict = PredictSection(canvas)
+        self.map = MapSection()
+        self.map.exportMapRequested.connect(lambda: self.export_map())
+        self.map.exportOnnxRequested.connect(lambda: self.export_onnx())
+        self.onnx_task = None  # a running `semiseg export --onnx` (kept referenced while it runs)
         self.runs = JobsSection()
         self.segy = SegyOpener(self.project, self)
         self.segy.opened.connect(lambda layers: self.labels.raster_combo.setLayer(layers[0]))  # ready to label
@@ -56,7 +63,7 @@ class SemiSegDock(QgsDockWidget):
         body = QWidget()
         layout = QVBoxLayout(body)
         for section in (self.engine, self.labels, self.unlabeled, self.options, self._train_group(),
-                        self.predict, self.runs):
+                        self.predict, self.map, self.runs):
             layout.addWidget(section)
         layout.addStretch()
         scroll = QScrollArea()
@@ -218,7 +225,66 @@ class SemiSegDock(QgsDockWidget):
                                                      name, self.project, layer))
             except OSError as e:
                 self.runs.show_error(str(e))
+        classes = next((n.layer() for g in groups for n in g.findLayers() if n.layer().customProperty(map_section.SOURCE)), None)
+        if classes is not None:  # the first map's class areas, ready to export
+            self.map.show_map(classes)
         return groups
+
+    # ---- export --------------------------------------------------------------------------------
+    def export_map(self, pdf: Path = None) -> list:
+        """The picked class map as a print layout (kept in the project) in `pdf` and a PNG beside it."""
+        try:
+            content = self.map.content(self.project)
+            if pdf is None:
+                start = str(Path(content.classes.source()).with_suffix(".pdf"))
+                chosen = QFileDialog.getSaveFileName(self, "Export map", start, "PDF (*.pdf)")[0]
+                if not chosen:
+                    return []
+                pdf = Path(chosen)
+            pdf = Path(pdf).with_suffix(".pdf")
+            layout = map_layout.build_layout(self.project, content)
+            written = map_layout.export_layout(layout, pdf, pdf.with_suffix(".png"))
+        except (ValueError, OSError) as e:
+            self.runs.show_error(str(e))
+            return []
+        self.map.say(f"Wrote {written[0]} and {written[1].name}; the layout \"{layout.name()}\" is in the "
+                     "project's layouts (Project ▸ Layouts) to edit.")
+        return written
+
+    def export_onnx(self, out: Path = None):
+        """Export Predict's model folder as an .onnx (`semiseg export --onnx`) in a task."""
+        model = self.predict.model_dir.filePath()
+        if not model:
+            self.runs.show_error("Pick the model folder to export in Predict (a job's model folder).")
+            return None
+        if out is None:
+            start = str(Path(model).parent / f"{Path(model).parent.name}.onnx")
+            chosen = QFileDialog.getSaveFileName(self, "Export ONNX", start, "ONNX (*.onnx)")[0]
+            if not chosen:
+                return None
+            out = Path(chosen)
+        out = Path(out)
+        try:
+            args = engine.command(self.engine.python(), "export", model, "--onnx", str(out))
+        except engine.EngineError as e:
+            self.runs.show_error(str(e))
+            return None
+        console = Path(tempfile.gettempdir()) / f"semiseg-export-{out.stem}.txt"
+        self.onnx_task = EngineTask(f"SemiSeg: export {out.name}", args, None, console, predict=True)
+        self.onnx_task.ended.connect(lambda state: self._onnx_ended(state, out))
+        self.map.export_onnx_button.setEnabled(False)
+        QgsApplication.taskManager().addTask(self.onnx_task)
+        return self.onnx_task
+
+    def _onnx_ended(self, state, out: Path) -> None:
+        self.onnx_task = None
+        if self._disposed:
+            return
+        self.map.export_onnx_button.setEnabled(True)
+        if state.status == "completed":
+            self.map.say(f"Wrote {out}: it runs in Deepness, onnxruntime and `semiseg predict`.")
+        elif state.status != "cancelled":
+            self.runs.show_error(state.error_text() or f"The engine could not export {out}.")
 
     def dispose(self) -> None:
         """Disconnect from the project and from running tasks when the plugin unloads.

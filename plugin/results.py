@@ -6,6 +6,8 @@ from pathlib import Path
 
 from qgis.core import QgsLayerTreeGroup, QgsProject, QgsRasterLayer, QgsVectorLayer
 
+from . import map_section
+
 
 def outputs_of(folder: Path, outputs: list, source: str) -> dict:
     """{kind: file} predicted from the raster file `source`, from a run's `output` events
@@ -15,7 +17,7 @@ def outputs_of(folder: Path, outputs: list, source: str) -> dict:
     not re-derive file names.
     """
     return {event["kind"]: Path(folder) / event["path"] for event in outputs
-            if event.get("kind") in ORDER and event.get("source") and Path(event["source"]) == Path(source)}
+            if event.get("kind") in ORDER + ("areas",) and event.get("source") and Path(event["source"]) == Path(source)}
 
 
 def _load_style(layer, qml: Path) -> None:
@@ -30,7 +32,8 @@ def add_prediction(files: dict, raster_path: str, group_name: str, project: QgsP
     """A group with the class polygons (when written), the class raster (paletted style) and the
     confidence raster (hidden); `files`: {kind: file} of one source raster (outputs_of).
 
-    The group goes right above `source_layer` in the layer tree, else at the top.
+    The group goes right above `source_layer` in the layer tree, else at the top. The class
+    raster remembers its source raster, confidence layer and class-area table (map_section).
     """
     layers = []
     for kind in ORDER:
@@ -48,6 +51,11 @@ def add_prediction(files: dict, raster_path: str, group_name: str, project: QgsP
             raise OSError(f"QGIS cannot read {path}.")
         _load_style(layer, path.with_suffix(".qml"))
         layers.append(layer)  # in ORDER: vectors above the rasters they outline
+    classes, confidence = layers[-2:]
+    classes.setCustomProperty(map_section.SOURCE, str(raster_path))
+    classes.setCustomProperty(map_section.CONFIDENCE, confidence.id())
+    if "areas" in files:
+        classes.setCustomProperty(map_section.AREAS, str(files["areas"]))
     group = group_above(project, group_name, source_layer)
     for layer in layers:
         project.addMapLayer(layer, False)

@@ -69,15 +69,18 @@ OUTPUT_KEYS = {"classes": "CLASSES_RASTER", "confidence": "CONFIDENCE_RASTER", "
 
 def load_outputs(job_dir: Path, state, source: str, group: str, context) -> dict:
     """The outputs the engine reported for the raster file `source` ({output name: path}), each
-    to be added to the project when the algorithm is done, styled and in `group` like the dock's."""
+    map to be added to the project when the algorithm is done, styled and in `group` like the
+    dock's; the class-area table (JSON) as AREAS_TABLE."""
     files = results.outputs_of(Path(job_dir), state.outputs, source)
     missing = [kind for kind in ("classes", "confidence") if kind not in files]
     if missing:
         raise QgsProcessingException(f"The engine reported no {' or '.join(missing)} raster of {source} "
                                      f"(log: {JobDir(Path(job_dir)).best_log()})")
-    for kind, path in files.items():
+    layers = {kind: path for kind, path in files.items() if kind in OUTPUT_KEYS}
+    for kind, path in layers.items():
         _load_on_completion(path, kind, source, OUTPUT_KEYS[kind], group, context)
-    return {OUTPUT_KEYS[kind]: str(path) for kind, path in files.items()}
+    tables = {"AREAS_TABLE": str(files["areas"])} if "areas" in files else {}
+    return {**{OUTPUT_KEYS[kind]: str(path) for kind, path in layers.items()}, **tables}
 
 
 def _load_on_completion(path: Path, kind: str, source: str, output_name: str, group: str, context) -> None:

@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from qgis.PyQt.QtGui import QIcon
-from qgis.core import (QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingOutputRasterLayer,
+from qgis.core import (QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingOutputFile, QgsProcessingOutputRasterLayer,
                        QgsProcessingOutputVectorLayer, QgsProcessingParameterBoolean, QgsProcessingParameterEnum, QgsProcessingParameterExtent, QgsProcessingParameterFile,
                        QgsProcessingParameterFolderDestination, QgsProcessingParameterRasterLayer)
 
@@ -23,7 +23,7 @@ class PredictAlgorithm(QgsProcessingAlgorithm):
 
     def shortHelpString(self):
         return ("Runs a trained SemiSeg model (a job's model/ folder) on a raster and writes the class "
-                "raster and the confidence raster, styled, into the output folder. With an extent, only "
+                "raster and the confidence raster, styled, and the area of each class, into the output folder. With an extent, only "
                 "the raster's pixels inside it are predicted. With polygons, also the classes as "
                 "polygons (GeoPackage), regions under 16 pixels merged into a neighbour.")
 
@@ -41,6 +41,7 @@ class PredictAlgorithm(QgsProcessingAlgorithm):
         self.addOutput(QgsProcessingOutputRasterLayer("CLASSES_RASTER", "Class raster"))
         self.addOutput(QgsProcessingOutputRasterLayer("CONFIDENCE_RASTER", "Confidence raster"))
         self.addOutput(QgsProcessingOutputVectorLayer("POLYGONS_LAYER", "Class polygons"))
+        self.addOutput(QgsProcessingOutputFile("AREAS_TABLE", "Class areas (JSON; a CSV of the same rows beside it)"))
 
     def processAlgorithm(self, parameters, context, feedback):
         raster = self.parameterAsRasterLayer(parameters, "RASTER", context)

@@ -1,8 +1,9 @@
-"""Processing provider "SemiSeg" (id `semiseg`): Train model, Predict, Open SEG-Y."""
+"""Processing provider "SemiSeg" (id `semiseg`): Train model, Predict, Open SEG-Y, Export map."""
 from qgis.PyQt.QtGui import QIcon
 from qgis.core import QgsProcessingProvider
 
 from ..paths import icon_path
+from .export_map_algorithm import ExportMapAlgorithm
 from .open_segy_algorithm import OpenSegyAlgorithm
 from .predict_algorithm import PredictAlgorithm
 from .train_algorithm import TrainAlgorithm
@@ -22,3 +23,4 @@ class SemiSegProvider(QgsProcessingProvider):
         self.addAlgorithm(TrainAlgorithm())
         self.addAlgorithm(PredictAlgorithm())
         self.addAlgorithm(OpenSegyAlgorithm())
+        self.addAlgorithm(ExportMapAlgorithm())

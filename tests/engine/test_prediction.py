@@ -125,6 +125,26 @@ def test_classes_and_confidence_are_cloud_optimized_geotiffs_with_overviews(tmp_
     assert not [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no scratch file left
 
 
+def test_a_prediction_reports_the_area_of_each_class_of_its_map(tmp_path):
+    import json
+
+    from semiseg.predict.class_areas import class_areas
+
+    image, _ = two_class_scene(75, 83)
+    image[:, 10:20, 30:50] = 0  # nodata: no class, no area
+    path = write_raster(tmp_path / "in.tif", image, nodata=0)
+    paths = predict_raster(_card(), WindowPredictor(PositionSensitive(), torch.device("cpu"), 4), path, tmp_path / "out", PredictOptions(0.25))
+    assert ("areas", paths.areas_json) in paths.outputs() and paths.areas.read_text().startswith("zone,class_id,class,pixels")
+    rows = json.loads(paths.areas_json.read_text())["rows"]
+    assert rows == class_areas(paths.classes, paths.confidence)  # what `semiseg stats` says of the map
+    with rasterio.open(paths.classes) as ds:
+        ids = ds.read(1)
+        pixel_m2 = abs(ds.transform.determinant)
+    assert [r["pixels"] for r in rows] == [int((ids == c).sum()) for c in range(len(CLASSES))]
+    assert sum(r["pixels"] for r in rows) == 75 * 83 - 10 * 20
+    assert [r["area_m2"] for r in rows] == [pytest.approx(r["pixels"] * pixel_m2) for r in rows]
+
+
 def test_nan_is_nodata_but_a_pixel_missing_in_one_band_only_is_still_mapped(tmp_path):
     """Float rasters mark gaps with NaN; one missing band must not blank a pixel, nor NaN spread."""
     image, _ = two_class_scene(75, 83)

@@ -170,7 +170,8 @@ def test_training_adds_aligned_result_layers(labelled, tmp_path, project):
     assert reported[-1].total > 0 and reported[-1].step == reported[-1].total  # windows done / to do
     assert state.step == state.total == reported[-1].total
     assert f"window {state.total}/{state.total}" in dock.runs.status_label.text()
-    assert [o["path"] for o in state.outputs if o["kind"] != "style"] == ["scene_classes.tif", "scene_confidence.tif"]
+    assert [o["path"] for o in state.outputs if o["kind"] != "style"] == [
+        "scene_classes.tif", "scene_confidence.tif", "scene_areas.json", "scene_areas.csv"]
     group = project.layerTreeRoot().findGroup("SemiSeg prediction predicted")
     assert [n.layer().extent() == raster.extent() for n in group.findLayers()] == [True, True]
     assert dock.runs.log_path() == tmp_path / "predicted" / "log.txt"
@@ -205,6 +206,17 @@ def test_training_adds_aligned_result_layers(labelled, tmp_path, project):
     dock.canvas.setExtent(QgsRectangle(*to_map(300, 300), *to_map(400, 200)))  # beside the raster
     assert dock.start_prediction(tmp_path / "beside") is None
     assert "shows no part of scene" in dock.runs.error_label.text()
+
+    # "Export ONNX": the trained model as one file that `semiseg predict` runs like its package
+    state = run_to_end(dock.export_onnx(tmp_path / "scene.onnx"))
+    assert state.status == "completed", state.error_text()
+    assert str(tmp_path / "scene.onnx") in dock.map.message.text()
+    result = engine.run(engine.command(dock.engine.python(), "predict", str(tmp_path / "scene.onnx"), raster.source(),
+                                       "--out", str(tmp_path / "onnx_predicted"), "--quiet"), timeout_s=300)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "onnx_predicted" / "scene_classes.tif").is_file()
+    dock.predict.model_dir.setFilePath("")
+    assert dock.export_onnx(tmp_path / "none.onnx") is None and "model folder" in dock.runs.error_label.text()
 
 
 def test_prediction_error_is_one_line_with_the_log(labelled, tmp_path):
@@ -437,6 +449,44 @@ def test_the_jobs_list_shows_the_true_state_of_jobs_the_dock_does_not_follow(lab
     finally:
         (job_dir / "cancel").touch()
         process.wait(120)
+
+
+def test_a_quick_map_shows_its_class_areas_and_exports_as_a_print_ready_map(labelled, tmp_path, project):
+    dock, raster, _ = labelled
+    state = run_to_end(dock.start_training(tmp_path / "quick", quick=True))
+    assert state.status == "completed", state.error_text()
+    QCoreApplication.processEvents()
+    classes = dock.map.classes.currentLayer()
+    assert classes.name() == "scene classes" and not dock.map.isCollapsed()
+    table = [[dock.map.areas.item(r, c).text() for c in range(4)] for r in range(dock.map.areas.rowCount())]
+    assert [row[0] for row in table] == ["water", "land"]
+    areas = json.loads(Path(classes.customProperty("semiseg/areas")).read_text())["rows"]
+    assert Path(classes.customProperty("semiseg/areas")) == tmp_path / "quick" / "outputs" / "scene_areas.json"
+    hectares = [f"{r['area_ha']:,.2f}" for r in areas]
+    assert [row[1] for row in table] == hectares and sum(r["pixels"] for r in areas) == 96 * 96
+    assert dock.map.areas.horizontalHeaderItem(1).text() == "Area (ha)"
+
+    dock.map.title.setText("Scene: water and land")
+    assert dock.export_map(tmp_path / "scene.tif" / "scene.pdf") == []  # under a file: nowhere to write
+    assert dock.runs.error_label.text().startswith(f"{tmp_path / 'scene.tif' / 'scene.pdf'}: QGIS could not write")
+    pdf, png = dock.export_map(tmp_path / "maps" / "scene.pdf")
+    assert pdf.read_bytes().startswith(b"%PDF") and png.is_file()
+    layout = project.layoutManager().layoutByName("Scene: water and land")  # kept for the user to edit
+    assert layout is not None
+    maps = sorted((i for i in layout.items() if i.__class__.__name__ == "QgsLayoutItemMap"), key=lambda m: -m.rect().width())
+    assert [m.layers() for m in maps] == [[classes, raster], [project.mapLayer(classes.customProperty("semiseg/confidence"))]]
+    assert "Wrote" in dock.map.message.text()
+
+    # Processing's Export map does the same for any class raster, with the engine's areas
+    result = processing.run("semiseg:exportmap", {
+        "CLASSES": classes.source(), "SOURCE": raster, "TITLE": "Batch", "OUTPUT": str(tmp_path / "batch.pdf")})
+    assert Path(result["OUTPUT"]).read_bytes().startswith(b"%PDF") and Path(result["PNG"]).is_file()
+    batch = project.layoutManager().layoutByName("Batch")
+    (table,) = [f for f in batch.multiFrames() if f.__class__.__name__ == "QgsLayoutItemTextTable"]
+    assert [row[1] for row in table.contents()] == hectares
+    with pytest.raises(Exception, match="not a SemiSeg class raster"):
+        processing.run("semiseg:exportmap", {"CLASSES": raster, "OUTPUT": str(tmp_path / "not.pdf")})
+    assert not (tmp_path / "not.pdf").exists()
 
 
 def test_processing_train_then_predict(labelled, tmp_path):

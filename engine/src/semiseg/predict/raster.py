@@ -45,6 +45,8 @@ class PredictionPaths:
     polygons: Path | None = None  # only when polygons were asked for
     polygons_style: Path | None = None
     probabilities: Path | None = None  # only when asked for: every class's probability
+    areas: Path | None = None  # class areas (semiseg stats) of the map: CSV, and the same rows as JSON
+    areas_json: Path | None = None
 
     @classmethod
     def for_raster(cls, raster: Path, out_dir: Path, polygons: bool = False, probabilities: bool = False) -> "PredictionPaths":
@@ -57,6 +59,8 @@ class PredictionPaths:
             out_dir / f"{stem}_polygons.gpkg" if polygons else None,
             out_dir / f"{stem}_polygons.qml" if polygons else None,
             out_dir / f"{stem}_probabilities.tif" if probabilities else None,
+            out_dir / f"{stem}_areas.csv",
+            out_dir / f"{stem}_areas.json",
         )
 
     def outputs(self) -> list[tuple[str, Path]]:
@@ -66,6 +70,8 @@ class PredictionPaths:
             kinds += [("polygons", self.polygons), ("style", self.polygons_style)]
         if self.probabilities is not None:
             kinds.append(("probabilities", self.probabilities))
+        if self.areas is not None:
+            kinds += [("areas", self.areas_json), ("areas_csv", self.areas)]
         return kinds
 
 
@@ -207,7 +213,8 @@ def predict_raster(
     on_tile: Callable[[int, int], None] | None = None,
     on_phase: Callable[[str, str], None] | None = None,
 ) -> PredictionPaths:
-    """Predict `raster` into out_dir/<stem>_classes.tif, _confidence.tif and their .qml styles.
+    """Predict `raster` into out_dir/<stem>_classes.tif, _confidence.tif, their .qml styles and
+    the class areas (<stem>_areas.csv and .json, as `semiseg stats` writes them).
 
     With `options.bounds` (xmin, ymin, xmax, ymax), only the raster's whole pixels covering them
     are predicted, on the raster's own grid. With `options.polygons` (the smallest region kept,
@@ -259,6 +266,7 @@ def predict_raster(
             _add_overviews(confidence_tmp, Resampling.average)
     write_text_atomic(paths.classes_style, classes_qml(card.class_names, card.class_colors))
     write_text_atomic(paths.confidence_style, confidence_qml())
+    paths = _write_areas(paths)
     if polygons is not None:
         from semiseg.predict.polygons import polygonize  # geopandas: only when asked for
 
@@ -266,6 +274,19 @@ def predict_raster(
             on_phase("polygons", f"polygonizing {paths.classes.name}")
         polygonize(paths.classes, paths.polygons, card.class_names, CLASS_NODATA, polygons)
         write_text_atomic(paths.polygons_style, polygons_qml(card.class_names, card.class_colors))
+    return paths
+
+
+def _write_areas(paths: PredictionPaths) -> PredictionPaths:
+    """Write the map's class areas beside it (what the dock's table and the map layout show);
+    a map whose pixel areas cannot be measured (a rotated geographic grid) goes without them."""
+    from semiseg.predict.class_areas import class_areas, write_class_areas
+
+    try:
+        rows = class_areas(paths.classes, paths.confidence)
+    except UserError:
+        return dataclasses.replace(paths, areas=None, areas_json=None)
+    write_class_areas(rows, paths.areas)
     return paths
 
 

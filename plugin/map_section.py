@@ -1,0 +1,107 @@
+"""The dock's "Map and export" section: the class areas of a prediction, "Export map" (a print
+layout to PDF and PNG) and "Export ONNX" (the model for Deepness and onnxruntime).
+
+A class map added by the dock (results.add_prediction) carries, as layer properties, the raster
+it was predicted from, its confidence layer and its class-area table; any other class raster
+exports too, without them.
+"""
+from pathlib import Path
+
+from qgis.PyQt.QtCore import pyqtSignal
+from qgis.PyQt.QtWidgets import (QAbstractItemView, QCheckBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel,
+                                 QLineEdit, QPushButton, QTableWidget, QTableWidgetItem)
+from qgis.core import QgsMapLayerProxyModel
+from qgis.gui import QgsCollapsibleGroupBox, QgsMapLayerComboBox
+
+from . import map_layout
+
+SOURCE, CONFIDENCE, AREAS = "semiseg/source", "semiseg/confidence", "semiseg/areas"  # classes-layer properties
+
+
+class MapSection(QgsCollapsibleGroupBox):
+    exportMapRequested = pyqtSignal()
+    exportOnnxRequested = pyqtSignal()
+
+    def __init__(self, parent=None):
+        super().__init__("Map and export", parent)
+        self.classes = QgsMapLayerComboBox()
+        self.classes.setFilters(QgsMapLayerProxyModel.RasterLayer)
+        self.classes.setToolTip("A class map (RASTER classes) of a prediction.")
+        self.areas = QTableWidget(0, 4)
+        self.areas.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.areas.verticalHeader().hide()
+        self.areas.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.areas.setToolTip("Area and share of each class; Uncertain: its pixels below 50 % confidence.")
+        self.title = QLineEdit()
+        self.title.setPlaceholderText("the class map's name")
+        self.inset = QCheckBox("Confidence inset")
+        self.inset.setChecked(True)
+        self.export_map_button = QPushButton("Export map…")
+        self.export_map_button.setToolTip("A print layout (title, legend, class areas, scale bar, north arrow, CRS, "
+                                          "date) exported to PDF and PNG, and kept in the project's layouts.")
+        self.export_onnx_button = QPushButton("Export ONNX…")
+        self.export_onnx_button.setToolTip("The model of Predict's model folder as one .onnx file that the Deepness "
+                                           "plugin, onnxruntime and `semiseg predict` run.")
+        self.export_map_button.clicked.connect(self.exportMapRequested)
+        self.export_onnx_button.clicked.connect(self.exportOnnxRequested)
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.message.hide()
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.export_map_button)
+        buttons.addWidget(self.export_onnx_button)
+        form = QFormLayout(self)
+        form.addRow("Class map", self.classes)
+        form.addRow(self.areas)
+        form.addRow("Title", self.title)
+        form.addRow(self.inset)
+        form.addRow(buttons)
+        form.addRow(self.message)
+        self.classes.layerChanged.connect(self.show_areas)
+        self.show_areas(self.classes.currentLayer())
+        self.setCollapsed(True)
+
+    def show_map(self, classes_layer) -> None:
+        """Pick a class map just added (its areas show) and open the section."""
+        self.classes.setLayer(classes_layer)
+        self.show_areas(classes_layer)
+        self.setCollapsed(False)
+
+    def show_areas(self, layer) -> None:
+        try:
+            rows = areas_of(layer) if layer is not None else []
+        except ValueError as e:
+            self.say(str(e))
+            rows = []
+        headers, cells = map_layout.area_table(rows)
+        self.areas.setHorizontalHeaderLabels(headers)
+        self.areas.setRowCount(len(cells))
+        for r, row in enumerate(cells):
+            for c, text in enumerate(row):
+                self.areas.setItem(r, c, QTableWidgetItem(text))
+        self.areas.setVisible(bool(cells))
+
+    def content(self, project) -> map_layout.MapContent:
+        """What the picked class map's layout shows; ValueError says what is missing."""
+        layer = self.classes.currentLayer()
+        if layer is None:
+            raise ValueError("Pick a class map (a prediction's RASTER classes layer) to export.")
+        source_path = layer.customProperty(SOURCE, "")
+        source = next((l for l in project.mapLayers().values()
+                       if source_path and l.id() != layer.id() and Path(l.source()) == Path(source_path)), None)
+        confidence = project.mapLayer(layer.customProperty(CONFIDENCE, "")) if self.inset.isChecked() else None
+        return map_layout.MapContent(self.title.text().strip() or layer.name(), layer, source, confidence,
+                                     areas_of(layer))
+
+    def say(self, text: str) -> None:
+        self.message.setText(text)
+        self.message.setVisible(bool(text))
+
+
+def areas_of(layer) -> list:
+    """The class-area rows of a class map the dock added ([] for any other layer, or once its
+    folder is gone); ValueError for a table that is not one."""
+    path = layer.customProperty(AREAS, "")
+    if not path or not Path(path).is_file():
+        return []
+    return map_layout.read_areas(path)
