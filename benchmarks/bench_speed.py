@@ -5,9 +5,11 @@
 (b) `semiseg predict` vs pure forward passes over the same number of windows;
 (c) peak RSS of `semiseg predict` on a generated 2k x 2k and 10k x 10k raster;
 (d) a training step through the whole pipeline in bfloat16 mixed precision (train.precision
-    "bf16") vs float32, on this machine's CPU.
+    "bf16") vs float32, on this machine's CPU;
+(e) `semiseg predict` of the same model exported to ONNX (onnxruntime) vs its package (PyTorch)
+    on a 2k x 2k raster at overlap 0.25: wall time, peak RSS and the share of equal class pixels.
 
-Usage: .venv/bin/python benchmarks/bench_speed.py [--out DIR] [--steps N] [--big 10000] [--parts a b c d]
+Usage: .venv/bin/python benchmarks/bench_speed.py [--out DIR] [--steps N] [--big 10000] [--parts a b c d e]
 """
 
 from __future__ import annotations
@@ -121,15 +123,15 @@ def forward_seconds(model_dir: Path, windows: int) -> float:
     return time.perf_counter() - t0
 
 
-def peak_rss_mb(model_dir: Path, raster: Path, out: Path) -> tuple[float, float]:
-    """Peak RSS of a fresh `semiseg predict` process.
+def peak_rss_mb(model_dir: Path, raster: Path, out: Path, overlap: float = 0.0) -> tuple[float, float]:
+    """Peak RSS (MB) and seconds of a fresh `semiseg predict` process.
 
     VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so a child started from this
     (large) process would report the parent's size.
     """
     code = (
         "import re, sys, time; from semiseg.cli import main; t=time.perf_counter(); "
-        f"rc = main(['predict', {str(model_dir)!r}, {str(raster)!r}, '--out', {str(out)!r}, '--quiet', '--device', 'cpu', '--overlap', '0']); "
+        f"rc = main(['predict', {str(model_dir)!r}, {str(raster)!r}, '--out', {str(out)!r}, '--quiet', '--device', 'cpu', '--overlap', '{overlap}']); "
         "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1); "
         "print(hwm, time.perf_counter()-t); sys.exit(rc)"
     )
@@ -143,7 +145,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("bench-output"))
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--big", type=int, default=10_000)
-    ap.add_argument("--parts", nargs="+", choices=["a", "b", "c", "d"], default=["a", "b", "c", "d"], help="measurements to run ((b) and (c) need (a)'s model)")
+    ap.add_argument("--parts", nargs="+", choices=["a", "b", "c", "d", "e"], default=["a", "b", "c", "d", "e"], help="measurements to run ((b) and (c) need (a)'s model; (e) trains one if (a) did not)")
     args = ap.parse_args()
     out = args.out.resolve()
     torch.set_num_threads(torch.get_num_threads())
@@ -168,6 +170,9 @@ def main() -> None:
 
     if "b" in args.parts or "c" in args.parts:
         rows += predict_rows(out, args.big, "b" in args.parts, "c" in args.parts)
+
+    if "e" in args.parts:
+        rows.append(onnx_row(out, args.steps, skip))
 
     print(f"\nCPU threads: {torch.get_num_threads()}, tile {TILE}, batch {BATCH}, unet/resnet18, torch {torch.__version__}\n")
     print("| measurement | setting | measured | ratio | target |")
@@ -194,6 +199,27 @@ def predict_rows(out: Path, big_size: int, throughput: bool, memory: bool) -> li
         rss_big, t_big = peak_rss_mb(model, big, out / "rss")
         rows.append(("(c) peak RSS of semiseg predict", f"2048^2 vs {big_size}^2 ({(big_size / 2048) ** 2:.0f}x pixels)", f"{rss_small:.0f} MB vs {rss_big:.0f} MB ({t_small:.0f} s, {t_big:.0f} s)", f"{rss_big / rss_small:.2f}x", "flat (~1x)"))
     return rows
+
+
+def onnx_row(out: Path, steps: int, skip: int) -> tuple:
+    """(e): the package through PyTorch before and after the ONNX run (the load drifts), each a fresh process."""
+    model = out / "train_w1" / "model"
+    if not (model / "model.json").is_file():
+        seconds_per_step_pipeline(training_job(out / "train_w1", steps, 1), skip)
+    raster = out / "scene_2k.tif"
+    if not raster.is_file():
+        write_scene(raster, 2048)
+    onnx = out / "model.onnx"
+    assert semiseg(["export", str(model), "--onnx", str(onnx)]) == 0
+    rss_torch, t_before = peak_rss_mb(model, raster, out / "pred_torch", 0.25)
+    rss_onnx, t_onnx = peak_rss_mb(onnx, raster, out / "pred_onnx", 0.25)
+    _, t_after = peak_rss_mb(model, raster, out / "pred_torch", 0.25)
+    t_torch = (t_before + t_after) / 2
+    with rasterio.open(out / "pred_torch" / "scene_2k_classes.tif") as a, rasterio.open(out / "pred_onnx" / "scene_2k_classes.tif") as b:
+        same = float((a.read(1) == b.read(1)).mean())
+    return ("(e) predict, onnxruntime / PyTorch", "2048^2, overlap 0.25, fresh processes",
+            f"{t_onnx:.1f} s vs {t_torch:.1f} s; {rss_onnx:.0f} MB vs {rss_torch:.0f} MB; {100 * same:.2f} % same classes",
+            f"{t_torch / t_onnx:.2f}x faster, {rss_onnx / rss_torch:.2f}x memory", ">= 99 % same classes to be the CPU default")
 
 
 if __name__ == "__main__":
