@@ -14,7 +14,7 @@ from qgis.PyQt.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QPushButton
 from qgis.core import QgsApplication, QgsProject, QgsRasterLayer
 from qgis.gui import QgsCollapsibleGroupBox, QgsDockWidget
 
-from . import engine, job, job_registry, map_layout, map_section, results, settings
+from . import engine, job, job_registry, map_area, map_layout, map_section, results, settings
 from .engine_section import EngineSection
 from .events import read_state
 from .job_controller import JobController
@@ -47,7 +47,12 @@ class SemiSegDock(QgsDockWidget):
         self.map = MapSection()
         self.map.exportMapRequested.connect(lambda: self.export_map())
         self.map.exportOnnxRequested.connect(lambda: self.export_onnx())
+        self.map.nextSuggestionRequested.connect(lambda: self.next_suggestion())
         self.onnx_task = None  # a running `semiseg export --onnx` (kept referenced while it runs)
+        self._refresh_after = {}  # JOB_DIR of a "Train again" -> the raster whose map it refreshes
+        self._refreshes, self._refresh_raster = [], None  # the refresh's predictions still to run
+        self._refreshing = {}  # prediction run -> True for the visible area's, False for the whole raster's
+        self._visible_group = None  # the visible area's group, removed when the whole map comes
         self.runs = JobsSection()
         self.segy = SegyOpener(self.project, self)
         self.segy.opened.connect(lambda layers: self.labels.raster_combo.setLayer(layers[0]))  # ready to label
@@ -88,9 +93,15 @@ class SemiSegDock(QgsDockWidget):
         self.quick_button.setToolTip("A first map in about a minute from the same labels: a random forest on per-pixel "
                                      "filter features, the classic pixel classifier. Train the deep model after it.")
         self.quick_button.clicked.connect(lambda: self.start_training(quick=True))
+        self.again_button = QPushButton("Train again")
+        self.again_button.setToolTip(f"Continue the last model of this raster with the labels as they are now "
+                                     f"({job.RETRAIN_STEPS} steps), then map the visible area first and the whole "
+                                     "raster after it.")
+        self.again_button.clicked.connect(lambda: self.train_again())
         row = QHBoxLayout(group)
         row.addWidget(self.train_button)
         row.addWidget(self.quick_button)
+        row.addWidget(self.again_button)
         return group
 
     def load_project_state(self) -> None:
@@ -140,9 +151,11 @@ class SemiSegDock(QgsDockWidget):
             line_width_px=self.labels.line_width.value(), device=options.device.currentText(),
             polygons=options.polygons.isChecked(), init_from=job.start_model(options.init_model.filePath()))
 
-    def write_job(self, job_dir: Path = None, quick: bool = False) -> Path:
-        """Write the job directory for the current state (`quick`: for the pixel classifier); returns JOB_DIR."""
-        request = job.quick_map(self.job_request()) if quick else self.job_request()
+    def write_job(self, job_dir: Path = None, quick: bool = False, again: str = "") -> Path:
+        """Write the job directory for the current state (`quick`: for the pixel classifier;
+        `again`: continuing that model folder, job.train_again); returns JOB_DIR."""
+        request = self.job_request()
+        request = job.quick_map(request) if quick else job.train_again(request, again) if again else request
         job_dir = Path(job_dir) if job_dir else job.new_job_dir(settings.jobs_folder(), self.project,
                                                                 "quick-" if quick else "")
         job.write_job(job_dir, request)
@@ -151,18 +164,58 @@ class SemiSegDock(QgsDockWidget):
         self.runs.fill(job_registry.known_jobs(self.project))
         return job_dir
 
-    def start_training(self, job_dir: Path = None, resume: Path = None, quick: bool = False):
-        """Write a new job (or resume one) and run `semiseg train` in a QgsTask; `quick`: a Quick map."""
+    def start_training(self, job_dir: Path = None, resume: Path = None, quick: bool = False, again: str = ""):
+        """Write a new job (or resume one) and run `semiseg train` in a QgsTask; `quick`: a Quick
+        map; `again`: continue that model folder (train_again)."""
         if self.controller.busy():
             self.runs.show_error("A job is already running: cancel it or wait for it to end.")
             return None
         try:
-            job_dir = self.write_job(job_dir, quick) if resume is None else Path(resume)
+            job_dir = self.write_job(job_dir, quick, again) if resume is None else Path(resume)
             return self.controller.train(self.engine.python(), job_dir, self.options.device.currentText(),
                                          resume=resume is not None)
         except (ValueError, OSError, engine.EngineError) as e:
             self.runs.show_error(str(e))
             return None
+
+    def train_again(self, job_dir: Path = None):
+        """Continue the newest model of the training raster with the current labels, then refresh
+        its map: the visible area first (seconds), then the whole raster."""
+        raster = self.labels.raster_combo.currentLayer()
+        model = job.last_model_of(raster.source(), job_registry.known_jobs(self.project)) if raster is not None else ""
+        if not model:
+            self.runs.show_error("No earlier training of this raster to continue: press Train first.")
+            return None
+        task = self.start_training(job_dir, again=model)
+        if task is not None:
+            self._refresh_after[Path(task.job_dir)] = raster
+        return task
+
+    def _refresh_map(self, job_dir: Path, raster) -> None:
+        """Predict `raster` with the model `job_dir` just trained: the visible area, then all of it."""
+        self.predict.model_dir.setFilePath(str(JobDir(job_dir).model))
+        part = None
+        if self.canvas is not None:
+            part = map_area.part_of_layer(self.canvas.extent(), self.canvas.mapSettings().destinationCrs(), raster, self.project)
+        self._refreshes = ([map_area.bounds_args(part)] if part is not None and part != raster.extent() else []) + [[]]
+        self._refresh_raster = raster
+        self._next_refresh()
+
+    def _next_refresh(self):
+        extra = self._refreshes.pop(0)
+        raster = self._refresh_raster
+        out_dir = job.new_job_dir(settings.jobs_folder(), self.project, "predict-")
+        job_registry.remember(out_dir, self.project)
+        try:
+            task = self.controller.predict(self.engine.python(), self.predict.model_dir.filePath(), raster.name(),
+                                           raster.source(), out_dir, self.options.device.currentText(), extra,
+                                           self.options.polygons.isChecked())
+        except engine.EngineError as e:
+            self._refreshes = []
+            self.runs.show_error(str(e))
+            return None
+        self._refreshing[out_dir] = bool(extra)  # True: the visible area's map, replaced by the whole one
+        return task
 
     def start_prediction(self, out_dir: Path = None):
         """Predict the picked raster with the picked model into a prediction run listed with the jobs."""
@@ -192,7 +245,7 @@ class SemiSegDock(QgsDockWidget):
         job_dir = Path(task.job_dir)
         task.stateChanged.connect(lambda state: self.runs.show_state(job_dir, state))
         task.ended.connect(lambda state: self._run_ended(state, job_dir, task.predict))
-        for button in (self.train_button, self.quick_button, self.predict.predict_button):
+        for button in (self.train_button, self.quick_button, self.again_button, self.predict.predict_button):
             button.setEnabled(False)
         self.runs.run_started(job_dir, training=not task.predict)
         self.runs.fill(job_registry.known_jobs(self.project), show=False)
@@ -200,13 +253,31 @@ class SemiSegDock(QgsDockWidget):
     def _run_ended(self, state, job_dir: Path, predict: bool) -> None:
         if self._disposed:
             return
-        for button in (self.train_button, self.quick_button, self.predict.predict_button):
+        for button in (self.train_button, self.quick_button, self.again_button, self.predict.predict_button):
             button.setEnabled(not self.controller.busy())
         self.runs.run_ended(job_dir, state, job_registry.known_jobs(self.project))
-        if state.status == "completed":
-            self.add_results(job_dir)
-            if not predict:
-                self.predict.model_dir.setFilePath(str(JobDir(job_dir).model))
+        refresh_of = self._refresh_after.pop(Path(job_dir), None)
+        partial = self._refreshing.pop(Path(job_dir), None)
+        if state.status != "completed":
+            self._refreshes = []  # a failed or cancelled step ends the refresh
+            return
+        if refresh_of is not None:  # trained again: it wrote no map, the refresh does
+            self._refresh_map(Path(job_dir), refresh_of)
+            return
+        groups = self.add_results(job_dir)
+        if partial is False and self._visible_group is not None:  # the whole map replaces the quick look
+            root = self.project.layerTreeRoot()
+            old = root.findGroup(self._visible_group)
+            if old is not None:
+                self.project.removeMapLayers([n.layerId() for n in old.findLayers()])
+                old.parent().removeChildNode(old)
+            self._visible_group = None
+        if partial and groups:
+            self._visible_group = groups[0].name()
+        if not predict:
+            self.predict.model_dir.setFilePath(str(JobDir(job_dir).model))
+        if self._refreshes:
+            self._next_refresh()
 
     def add_results(self, job_dir: Path) -> list:
         """Add the maps a job or prediction run reported (its `output` events), one group per raster."""
@@ -229,6 +300,10 @@ class SemiSegDock(QgsDockWidget):
         if classes is not None:  # the first map's class areas, ready to export
             self.map.show_map(classes)
         return groups
+
+    def next_suggestion(self) -> int:
+        """Zoom the map to the next place the picked class map suggests labelling (its rank, 0: none)."""
+        return self.map.next_suggestion(self.project, self.canvas) if self.canvas is not None else 0
 
     # ---- export --------------------------------------------------------------------------------
     def export_map(self, pdf: Path = None) -> list:

@@ -24,6 +24,9 @@ METHODS = ("supervised", "mean_teacher", "pixel_forest", "aux", "s6", "cct")
 DEVICES = ("auto", "cpu", "cuda")
 # "Quick map": the engine's pixel classifier, a first map in about a minute on a CPU (docs/benchmarks.md).
 QUICK_METHOD = "pixel_forest"
+# "Train again": steps of the short run that continues the last model with the new labels
+# (a warm start needs far fewer than a training from scratch: docs/benchmarks.md, bench-retrain).
+RETRAIN_STEPS = 200
 
 
 @dataclass
@@ -63,6 +66,29 @@ class JobRequest:
 def quick_map(request: JobRequest) -> JobRequest:
     """The same labels and rasters for the pixel classifier: it trains no network, so no start model."""
     return replace(request, method=QUICK_METHOD, method_params={}, init_from="")
+
+
+def train_again(request: JobRequest, model: str) -> JobRequest:
+    """The same job continued from `model` for RETRAIN_STEPS; it predicts nothing itself (the dock
+    refreshes the visible area first, then the whole raster)."""
+    return replace(request, init_from=model, steps=RETRAIN_STEPS, predict=False)
+
+
+def last_model_of(raster: str, jobs: list) -> str:
+    """The model folder of the newest training (of `jobs`, oldest first) that learned from labels
+    on the raster file `raster` and trained a network; "" when there is none."""
+    for job_dir in reversed(jobs):
+        folder = JobDir(Path(job_dir))
+        try:
+            spec = json.loads(folder.spec.read_text())
+            card = json.loads((folder.model / MODEL_FILE).read_text())
+        except (OSError, ValueError):  # a prediction run, a job still training or gone
+            continue
+        if card.get("method", {}).get("name") == QUICK_METHOD:  # no network to continue
+            continue
+        if any(Path(entry.get("raster", "")) == Path(raster) for entry in spec.get("labeled", [])):
+            return str(folder.model.resolve())
+    return ""
 
 
 def new_job_dir(base: str, project: QgsProject, prefix: str = "") -> Path:

@@ -1,5 +1,6 @@
-"""The dock's "Map and export" section: the class areas of a prediction, "Export map" (a print
-layout to PDF and PNG) and "Export ONNX" (the model for Deepness and onnxruntime).
+"""The dock's "Map and export" section: the class areas of a prediction, where to label next
+("Next suggestion" zooms to the engine's suggestions one by one), "Export map" (a print layout
+to PDF and PNG) and "Export ONNX" (the model for Deepness and onnxruntime).
 
 A class map added by the dock (results.add_prediction) carries, as layer properties, the raster
 it was predicted from, its confidence layer and its class-area table; any other class raster
@@ -10,17 +11,19 @@ from pathlib import Path
 from qgis.PyQt.QtCore import pyqtSignal
 from qgis.PyQt.QtWidgets import (QAbstractItemView, QCheckBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel,
                                  QLineEdit, QPushButton, QTableWidget, QTableWidgetItem)
-from qgis.core import QgsMapLayerProxyModel
+from qgis.core import QgsCoordinateTransform, QgsMapLayerProxyModel
 from qgis.gui import QgsCollapsibleGroupBox, QgsMapLayerComboBox
 
 from . import map_layout
 
-SOURCE, CONFIDENCE, AREAS = "semiseg/source", "semiseg/confidence", "semiseg/areas"  # classes-layer properties
+# What a class map the dock added knows of its prediction (layer properties)
+SOURCE, CONFIDENCE, AREAS, SUGGESTIONS = "semiseg/source", "semiseg/confidence", "semiseg/areas", "semiseg/suggestions"
 
 
 class MapSection(QgsCollapsibleGroupBox):
     exportMapRequested = pyqtSignal()
     exportOnnxRequested = pyqtSignal()
+    nextSuggestionRequested = pyqtSignal()
 
     def __init__(self, parent=None):
         super().__init__("Map and export", parent)
@@ -44,6 +47,13 @@ class MapSection(QgsCollapsibleGroupBox):
                                            "plugin, onnxruntime and `semiseg predict` run.")
         self.export_map_button.clicked.connect(self.exportMapRequested)
         self.export_onnx_button.clicked.connect(self.exportOnnxRequested)
+        self.next_button = QPushButton("Next suggestion")
+        self.next_button.setToolTip("Zoom to the next place where a label would teach the model most (the "
+                                    "prediction's suggestions, best first): label it, then Train again.")
+        self.next_button.clicked.connect(self.nextSuggestionRequested)
+        self.suggestion = QLabel()
+        self.suggestion.setWordWrap(True)
+        self.shown_rank = 0  # the suggestion last zoomed to (0: none yet)
         self.message = QLabel()
         self.message.setWordWrap(True)
         self.message.hide()
@@ -53,11 +63,13 @@ class MapSection(QgsCollapsibleGroupBox):
         form = QFormLayout(self)
         form.addRow("Class map", self.classes)
         form.addRow(self.areas)
+        form.addRow(self.next_button, self.suggestion)
         form.addRow("Title", self.title)
         form.addRow(self.inset)
         form.addRow(buttons)
         form.addRow(self.message)
         self.classes.layerChanged.connect(self.show_areas)
+        self.classes.layerChanged.connect(lambda _: self._forget_suggestion())
         self.show_areas(self.classes.currentLayer())
         self.setCollapsed(True)
 
@@ -66,6 +78,28 @@ class MapSection(QgsCollapsibleGroupBox):
         self.classes.setLayer(classes_layer)
         self.show_areas(classes_layer)
         self.setCollapsed(False)
+
+    def next_suggestion(self, project, canvas) -> int:
+        """Zoom `canvas` to the suggestion after the one shown (after the last: the first again)
+        of the picked class map; returns its rank, 0 when the map has none."""
+        layer = self.classes.currentLayer()
+        suggestions = project.mapLayer(layer.customProperty(SUGGESTIONS, "")) if layer is not None else None
+        features = sorted(suggestions.getFeatures(), key=lambda f: f["rank"]) if suggestions is not None else []
+        if not features:
+            self.suggestion.setText("This map has no suggestions (predict it again to get them).")
+            return 0
+        feature = next((f for f in features if f["rank"] > self.shown_rank), features[0])
+        self.shown_rank = feature["rank"]
+        box = QgsCoordinateTransform(suggestions.crs(), canvas.mapSettings().destinationCrs(), project) \
+            .transformBoundingBox(feature.geometry().boundingBox()) if suggestions.crs().isValid() \
+            else feature.geometry().boundingBox()
+        box.scale(4.0)  # the region and what lies around it
+        canvas.setExtent(box)
+        canvas.refresh()
+        suggestions.selectByIds([feature.id()])
+        self.suggestion.setText(f"{feature['rank']} of {len(features)}: {feature['class']} or {feature['runner_up']}? "
+                                f"(doubt {feature['score']:.2f})")
+        return feature["rank"]
 
     def show_areas(self, layer) -> None:
         try:
@@ -80,6 +114,10 @@ class MapSection(QgsCollapsibleGroupBox):
             for c, text in enumerate(row):
                 self.areas.setItem(r, c, QTableWidgetItem(text))
         self.areas.setVisible(bool(cells))
+
+    def _forget_suggestion(self) -> None:
+        self.shown_rank = 0
+        self.suggestion.setText("")
 
     def content(self, project) -> map_layout.MapContent:
         """What the picked class map's layout shows; ValueError says what is missing."""

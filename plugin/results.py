@@ -29,8 +29,9 @@ def _load_style(layer, qml: Path) -> None:
 
 def add_prediction(files: dict, raster_path: str, group_name: str, project: QgsProject,
                    source_layer=None) -> QgsLayerTreeGroup:
-    """A group with the class polygons (when written), the class raster (paletted style) and the
-    confidence raster (hidden); `files`: {kind: file} of one source raster (outputs_of).
+    """A group with the suggestions of where to label next and the class polygons (each when
+    written), the class raster (paletted style) and the confidence raster (hidden); `files`:
+    {kind: file} of one source raster (outputs_of).
 
     The group goes right above `source_layer` in the layer tree, else at the top. The class
     raster remembers its source raster, confidence layer and class-area table (map_section).
@@ -39,13 +40,13 @@ def add_prediction(files: dict, raster_path: str, group_name: str, project: QgsP
     for kind in ORDER:
         path = files.get(kind)
         if path is None:
-            if kind == "polygons":  # written only when asked for
+            if kind in VECTORS:  # written only when asked for
                 continue
             raise FileNotFoundError(f"The engine reported no {kind} raster of {raster_path}.")
         if not path.is_file():
             raise FileNotFoundError(f"The engine did not write {path}.")
         name = f"{Path(raster_path).stem} {kind}"
-        layer = (QgsVectorLayer(f"{path}|layername={path.stem}", name, "ogr") if kind == "polygons"
+        layer = (QgsVectorLayer(f"{path}|layername={path.stem}", name, "ogr") if kind in VECTORS
                  else QgsRasterLayer(str(path), name, "gdal"))
         if not layer.isValid():
             raise OSError(f"QGIS cannot read {path}.")
@@ -54,6 +55,8 @@ def add_prediction(files: dict, raster_path: str, group_name: str, project: QgsP
     classes, confidence = layers[-2:]
     classes.setCustomProperty(map_section.SOURCE, str(raster_path))
     classes.setCustomProperty(map_section.CONFIDENCE, confidence.id())
+    if "suggestions" in files:
+        classes.setCustomProperty(map_section.SUGGESTIONS, layers[0].id())
     if "areas" in files:
         classes.setCustomProperty(map_section.AREAS, str(files["areas"]))
     group = group_above(project, group_name, source_layer)
@@ -64,8 +67,10 @@ def add_prediction(files: dict, raster_path: str, group_name: str, project: QgsP
     return group
 
 
-# Top to bottom in a prediction's group: outlines over the classes, confidence (hidden) below.
-ORDER = ("polygons", "classes", "confidence")
+# Top to bottom in a prediction's group: where to label next and outlines over the classes,
+# confidence (hidden) below.
+ORDER = ("suggestions", "polygons", "classes", "confidence")
+VECTORS = ("suggestions", "polygons")
 
 
 def group_above(project: QgsProject, group_name: str, source_layer=None) -> QgsLayerTreeGroup:

@@ -7,6 +7,7 @@ from qgis.PyQt.QtWidgets import QApplication, QDialog, QFileDialog
 from qgis.core import QgsApplication
 
 from . import engine, segy, settings
+from .jobdir import JobDir
 from .segy_dialog import OpenSegyDialog
 from .task import EngineTask
 
@@ -45,7 +46,7 @@ class SegyOpener(QObject):
         except (engine.EngineError, ValueError, OSError) as e:
             self.failed.emit(str(e))
             return None
-        console = out / "console.txt"
+        console = JobDir(out).console
         console.unlink(missing_ok=True)  # it lists what this run wrote
         self.task = EngineTask(f"SemiSeg: open {Path(volume).name}", args, None, console, predict=True)
         self.task.ended.connect(lambda state: self._ended(state, volume, console))

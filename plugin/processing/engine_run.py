@@ -64,7 +64,8 @@ class _PredictionLayerLoader(QgsProcessingLayerPostProcessorInterface):
 
 
 # Processing's output names for each kind of file a prediction writes.
-OUTPUT_KEYS = {"classes": "CLASSES_RASTER", "confidence": "CONFIDENCE_RASTER", "polygons": "POLYGONS_LAYER"}
+OUTPUT_KEYS = {"classes": "CLASSES_RASTER", "confidence": "CONFIDENCE_RASTER", "polygons": "POLYGONS_LAYER",
+               "suggestions": "SUGGESTIONS_LAYER"}
 
 
 def load_outputs(job_dir: Path, state, source: str, group: str, context) -> dict:

@@ -41,6 +41,7 @@ class PredictAlgorithm(QgsProcessingAlgorithm):
         self.addOutput(QgsProcessingOutputRasterLayer("CLASSES_RASTER", "Class raster"))
         self.addOutput(QgsProcessingOutputRasterLayer("CONFIDENCE_RASTER", "Confidence raster"))
         self.addOutput(QgsProcessingOutputVectorLayer("POLYGONS_LAYER", "Class polygons"))
+        self.addOutput(QgsProcessingOutputVectorLayer("SUGGESTIONS_LAYER", "Where to label next"))
         self.addOutput(QgsProcessingOutputFile("AREAS_TABLE", "Class areas (JSON; a CSV of the same rows beside it)"))
 
     def processAlgorithm(self, parameters, context, feedback):

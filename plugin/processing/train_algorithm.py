@@ -8,7 +8,7 @@ from pathlib import Path
 
 from qgis.PyQt.QtGui import QIcon
 from qgis.core import (QgsProcessing, QgsProcessingAlgorithm, QgsProcessingException,
-                       QgsProcessingOutputFolder, QgsProcessingOutputRasterLayer, QgsProcessingOutputVectorLayer,
+                       QgsProcessingOutputFile, QgsProcessingOutputFolder, QgsProcessingOutputRasterLayer, QgsProcessingOutputVectorLayer,
                        QgsProcessingParameterBoolean, QgsProcessingParameterEnum, QgsProcessingParameterFile,
                        QgsProcessingParameterFolderDestination,
                        QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
@@ -73,6 +73,8 @@ class TrainAlgorithm(QgsProcessingAlgorithm):
         self.addOutput(QgsProcessingOutputRasterLayer("CLASSES_RASTER", "Class raster"))
         self.addOutput(QgsProcessingOutputRasterLayer("CONFIDENCE_RASTER", "Confidence raster"))
         self.addOutput(QgsProcessingOutputVectorLayer("POLYGONS_LAYER", "Class polygons"))
+        self.addOutput(QgsProcessingOutputVectorLayer("SUGGESTIONS_LAYER", "Where to label next"))
+        self.addOutput(QgsProcessingOutputFile("AREAS_TABLE", "Class areas (JSON; a CSV of the same rows beside it)"))
 
     def prepareAlgorithm(self, parameters, context, feedback):
         """Check the inputs and write the job on the GUI thread: exporting the label layers reads

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 from qgis.PyQt.QtCore import QCoreApplication, Qt
-from qgis.core import (QgsApplication, QgsProcessingContext, QgsProcessingFeedback, QgsProject, QgsRasterLayer, QgsRectangle, QgsSettings,
-                       QgsVectorLayer)
+from qgis.core import (QgsApplication, QgsGeometry, QgsPointXY, QgsProcessingContext, QgsProcessingFeedback, QgsProject, QgsRasterLayer,
+                       QgsRectangle, QgsSettings, QgsVectorLayer, QgsVectorLayerUtils)
 from qgis.gui import QgsMapCanvas
 
 import processing
 from semiseg_qgis import classes as class_list
 from semiseg_qgis import engine, engine_setup, job_registry, paths
+from semiseg_qgis import job as job_module
 from semiseg_qgis.dock import SemiSegDock
 from semiseg_qgis.events import read_state
 
@@ -171,7 +172,7 @@ def test_training_adds_aligned_result_layers(labelled, tmp_path, project):
     assert state.step == state.total == reported[-1].total
     assert f"window {state.total}/{state.total}" in dock.runs.status_label.text()
     assert [o["path"] for o in state.outputs if o["kind"] != "style"] == [
-        "scene_classes.tif", "scene_confidence.tif", "scene_areas.json", "scene_areas.csv"]
+        "scene_classes.tif", "scene_confidence.tif", "scene_areas.json", "scene_areas.csv", "scene_suggestions.gpkg"]
     group = project.layerTreeRoot().findGroup("SemiSeg prediction predicted")
     assert [n.layer().extent() == raster.extent() for n in group.findLayers()] == [True, True]
     assert dock.runs.log_path() == tmp_path / "predicted" / "log.txt"
@@ -487,6 +488,70 @@ def test_a_quick_map_shows_its_class_areas_and_exports_as_a_print_ready_map(labe
     with pytest.raises(Exception, match="not a SemiSeg class raster"):
         processing.run("semiseg:exportmap", {"CLASSES": raster, "OUTPUT": str(tmp_path / "not.pdf")})
     assert not (tmp_path / "not.pdf").exists()
+
+
+def _features(gpkg: Path) -> int:
+    from osgeo import ogr
+    ds = ogr.Open(str(gpkg))
+    return sum(ds.GetLayer(i).GetFeatureCount() for i in range(ds.GetLayerCount()))
+
+
+def test_label_where_suggested_then_train_again_refreshes_the_visible_area_then_the_whole_map(labelled, tmp_path, project, monkeypatch):
+    dock, raster, scribbles = labelled
+    state = run_to_end(dock.start_training(tmp_path / "job"))
+    assert state.status == "completed", state.error_text()
+    QCoreApplication.processEvents()
+    group = project.layerTreeRoot().findGroup("SemiSeg job")
+    suggestions = group.findLayers()[0].layer()
+    assert suggestions.name() == "scene suggestions" and suggestions.crs() == raster.crs()
+    assert 0 < suggestions.featureCount() <= 20 and suggestions.labelsEnabled()  # numbered
+    # "Next suggestion" zooms to rank 1, 2, ... and after the last to rank 1 again (96 px hold one
+    # or two: their centres lie 96 px apart): each region shown whole, the view in the raster
+    ranks = sorted(f["rank"] for f in suggestions.getFeatures())
+    assert ranks == list(range(1, len(ranks) + 1))
+    for rank in ranks + [1]:
+        assert dock.next_suggestion() == rank
+        feature = next(f for f in suggestions.getFeatures() if f["rank"] == rank)
+        assert dock.canvas.extent().contains(feature.geometry().boundingBox())
+        assert dock.canvas.extent().width() < raster.extent().width() * 2
+        assert dock.map.suggestion.text().startswith(f"{rank} of {suggestions.featureCount()}: ")
+        assert suggestions.selectedFeatureIds() == [feature.id()]
+
+    # label there, and Train again: the last model continued with the new labels, a short schedule
+    centre = feature.geometry().centroid().asPoint()
+    scribbles.startEditing()
+    dock.labels.active_class.setCurrentIndex(0 if centre.x() < raster.extent().center().x() else 1)
+    line = QgsGeometry.fromPolylineXY([QgsPointXY(centre.x() - 4, centre.y()), QgsPointXY(centre.x() + 4, centre.y())])
+    assert scribbles.addFeature(QgsVectorLayerUtils.createFeature(scribbles, line, {}, scribbles.createExpressionContext()))
+    assert scribbles.commitChanges()
+    monkeypatch.setattr(job_module, "RETRAIN_STEPS", 2)
+    task = dock.train_again(tmp_path / "again")
+    assert task is not None, dock.runs.error_label.text()
+    spec = json.loads((tmp_path / "again" / "job.json").read_text())
+    assert spec["model"] == {"init_from": str(tmp_path / "job" / "model")}
+    assert spec["train"]["steps"] == 2 and spec["predict"] == []
+    assert _features(tmp_path / "again" / "labels.gpkg") == _features(tmp_path / "job" / "labels.gpkg") + 1
+    dock.canvas.setExtent(QgsRectangle(*to_map(20.4, 70.2), *to_map(60.7, 10.5)))  # a part of the raster in view
+    view = QgsRectangle(dock.canvas.extent())
+    started = []
+    dock.controller.started.connect(lambda t: started.append(t))
+    assert run_to_end(task).status == "completed"
+    wait(lambda: len(started) == 2 and not dock.controller.busy())  # the visible area's map, then the whole one
+    visible, whole = (read_state(Path(t.job_dir)) for t in started)
+    assert "--bounds" in started[0].args and "--bounds" not in started[1].args
+    assert visible.status == whole.status == "completed"
+    area_map = QgsRasterLayer(str(Path(started[0].job_dir) / "scene_classes.tif"))
+    assert view.intersect(raster.extent()).contains(area_map.extent().buffered(-PIXEL)) and area_map.extent() != raster.extent()
+    groups = [g.name() for g in project.layerTreeRoot().findGroups()]
+    assert f"SemiSeg prediction {Path(started[1].job_dir).name}" in groups  # the whole raster's map, ...
+    assert f"SemiSeg prediction {Path(started[0].job_dir).name}" not in groups  # ... which replaced the quick look
+    assert dock.predict.model_dir.filePath() == str(tmp_path / "again" / "model")
+
+
+def test_train_again_without_an_earlier_model_of_the_raster_says_so(labelled, tmp_path):
+    dock, _, _ = labelled
+    assert dock.train_again(tmp_path / "again") is None
+    assert "No earlier training of this raster" in dock.runs.error_label.text() and not (tmp_path / "again").exists()
 
 
 def test_processing_train_then_predict(labelled, tmp_path):

@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--polygons", action="store_true", help="also write RASTER_polygons.gpkg: one polygon per region of a class")
     pr.add_argument("--min-polygon-pixels", type=int, metavar="N",
                     help="with --polygons: smaller regions merge into their largest neighbour first (default 16; 1 keeps all)")
+    pr.add_argument("--suggest", type=int, default=20, metavar="N",
+                    help="write RASTER_suggestions.gpkg: up to N regions where a label would teach the model most (default 20; 0: none)")
     pr.add_argument("--bounds", type=float, nargs=4, metavar=("XMIN", "YMIN", "XMAX", "YMAX"),
                     help="predict only the pixels covering this area, in the raster's CRS (pixel coordinates x = column, y = -row for a raster without one, as QGIS shows it)")
     pr.add_argument("--axis", default="inline", choices=("inline", "crossline", "both"),
@@ -141,6 +143,7 @@ _PREDICT_FLAGS = {
     "overlap": ("--overlap", "expected a fraction of a window from 0 up to, not including, 1"),
     "batch_size": ("--batch-size", "expected at least 1"),
     "min_polygon_pixels": ("--min-polygon-pixels", "expected at least 1"),
+    "suggestions": ("--suggest", "expected a count of 0 or more"),
 }
 
 
@@ -153,7 +156,7 @@ def _inference_options(args):
 
     if args.min_polygon_pixels is not None and not args.polygons:
         raise UserError("--min-polygon-pixels: needs --polygons and a value of at least 1")
-    values = dict(overlap=args.overlap, batch_size=args.batch_size, polygons=args.polygons)
+    values = dict(overlap=args.overlap, batch_size=args.batch_size, polygons=args.polygons, suggestions=args.suggest)
     values["min_polygon_pixels"] = DEFAULT_MIN_POLYGON_PIXELS if args.min_polygon_pixels is None else args.min_polygon_pixels
     try:
         return InferenceSpec(**values)

@@ -134,6 +134,7 @@ class InferenceSpec(_Strict):
     batch_size: int = Field(default=8, ge=1)
     polygons: bool = False  # also <stem>_polygons.gpkg for every predicted raster
     min_polygon_pixels: int = Field(default=DEFAULT_MIN_POLYGON_PIXELS, ge=1)  # smaller regions merge into a neighbour first
+    suggestions: int = Field(default=20, ge=0)  # <stem>_suggestions.gpkg: where to label next (predict/suggestions.py); 0: none
 
 
 class DomainSpec(_Strict):

@@ -29,7 +29,8 @@ from semiseg.jobs.spec import InferenceSpec
 from semiseg.models.forest import class_logits
 from semiseg.models.package import ModelCard
 from semiseg.predict.area import Bounds, PredictionArea
-from semiseg.predict.styles import classes_qml, color_table, confidence_qml, polygons_qml
+from semiseg.predict.styles import classes_qml, color_table, confidence_qml, polygons_qml, suggestions_qml
+from semiseg.predict.suggestions import DoubtTally, write_suggestions
 from semiseg.predict.tiling import TileGrid
 
 CLASS_NODATA = 255
@@ -47,9 +48,11 @@ class PredictionPaths:
     probabilities: Path | None = None  # only when asked for: every class's probability
     areas: Path | None = None  # class areas (semiseg stats) of the map: CSV, and the same rows as JSON
     areas_json: Path | None = None
+    suggestions: Path | None = None  # only when asked for: where to label next
+    suggestions_style: Path | None = None
 
     @classmethod
-    def for_raster(cls, raster: Path, out_dir: Path, polygons: bool = False, probabilities: bool = False) -> "PredictionPaths":
+    def for_raster(cls, raster: Path, out_dir: Path, polygons: bool = False, probabilities: bool = False, suggestions: bool = False) -> "PredictionPaths":
         stem = Path(raster).stem
         return cls(
             out_dir / f"{stem}_classes.tif",
@@ -61,6 +64,8 @@ class PredictionPaths:
             out_dir / f"{stem}_probabilities.tif" if probabilities else None,
             out_dir / f"{stem}_areas.csv",
             out_dir / f"{stem}_areas.json",
+            out_dir / f"{stem}_suggestions.gpkg" if suggestions else None,
+            out_dir / f"{stem}_suggestions.qml" if suggestions else None,
         )
 
     def outputs(self) -> list[tuple[str, Path]]:
@@ -72,6 +77,8 @@ class PredictionPaths:
             kinds.append(("probabilities", self.probabilities))
         if self.areas is not None:
             kinds += [("areas", self.areas_json), ("areas_csv", self.areas)]
+        if self.suggestions is not None:
+            kinds += [("suggestions", self.suggestions), ("style", self.suggestions_style)]
         return kinds
 
 
@@ -86,10 +93,11 @@ class PredictOptions:
     # Classes and confidence as Cloud-Optimized GeoTIFFs (tiled, internal overviews, deflate),
     # which GIS, web maps and cloud storage read in parts; off for a job's own working maps.
     cog: bool = True
+    suggestions: int = 0  # also <stem>_suggestions.gpkg: up to this many regions where to label next
 
     @classmethod
     def of(cls, inference: InferenceSpec, bounds: Bounds | None = None) -> "PredictOptions":
-        return cls(inference.overlap, inference.min_polygon_pixels if inference.polygons else None, bounds)
+        return cls(inference.overlap, inference.min_polygon_pixels if inference.polygons else None, bounds, suggestions=inference.suggestions)
 
 
 class _Strip:
@@ -220,13 +228,15 @@ def predict_raster(
     are predicted, on the raster's own grid. With `options.polygons` (the smallest region kept,
     in pixels), also <stem>_polygons.gpkg and its style; `on_phase(phase, message)` hears when
     that starts. With `options.probabilities`, also <stem>_probabilities.tif (band k: class k's
-    probability, scaled by PROBABILITY_SCALE into bytes).
+    probability, scaled by PROBABILITY_SCALE into bytes). With `options.suggestions`, also
+    <stem>_suggestions.gpkg and its style: where a label would teach the model most.
     """
     overlap, bounds, polygons, probabilities = options.overlap, options.bounds, options.polygons, options.probabilities
     info = _readable_info(card, raster)
     where = PredictionArea.of(info, bounds, margin=card.tile_size // 2)
     grid = TileGrid(int(where.context.height), int(where.context.width), card.tile_size, overlap)
-    paths = PredictionPaths.for_raster(raster, Path(out_dir), polygons is not None, probabilities)
+    paths = PredictionPaths.for_raster(raster, Path(out_dir), polygons is not None, probabilities, options.suggestions > 0)
+    doubt = DoubtTally(where.out_info.height, where.out_info.width, card.num_classes) if options.suggestions else None
     classes_profile = output_profile(where.out_info, "uint8", CLASS_NODATA)
     confidence_profile = output_profile(where.out_info, "float32", CONFIDENCE_NODATA)
     progress = (lambda n: on_tile(n, len(grid))) if on_tile else None
@@ -255,6 +265,8 @@ def predict_raster(
             conf_ds.write(rows_out.confidence[rows, cols], 1, window=window)
             if prob_ds is not None:
                 prob_ds.write(np.rint(rows_out.probabilities[:, rows, cols] * PROBABILITY_SCALE).astype(np.uint8), window=window)
+            if doubt is not None:
+                doubt.add(int(window.row_off), rows_out.probabilities[:, rows, cols], rows_out.classes[rows, cols] != CLASS_NODATA)
         for ds in (cls_ds, conf_ds, prob_ds):
             if ds is not None:
                 ds.close()  # written out before the overviews are added and the files renamed
@@ -267,6 +279,9 @@ def predict_raster(
     write_text_atomic(paths.classes_style, classes_qml(card.class_names, card.class_colors))
     write_text_atomic(paths.confidence_style, confidence_qml())
     paths = _write_areas(paths)
+    if doubt is not None:
+        write_suggestions(doubt.suggestions(options.suggestions), paths.suggestions, where.out_info.label_transform, where.out_info.crs, card.class_names)
+        write_text_atomic(paths.suggestions_style, suggestions_qml())
     if polygons is not None:
         from semiseg.predict.polygons import polygonize  # geopandas: only when asked for
 

@@ -116,3 +116,38 @@ def polygons_qml(names: list[str], colors: list[str]) -> str:
   </renderer-v2>
 </qgis>
 """
+
+
+SUGGESTION_COLOR = "230,0,180"  # magenta: seen over any class palette and any raster
+
+
+def suggestions_qml() -> str:
+    """Outlines of the suggested regions, each labelled with its rank (1 = label here first)."""
+    return f"""<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
+<qgis version="3.22.0" styleCategories="Symbology|Labeling" labelsEnabled="1">
+  <renderer-v2 type="singleSymbol" symbollevels="0" enableorderby="0" forceraster="0">
+    <symbols>
+      <symbol type="fill" name="0" alpha="1" clip_to_extent="1" force_rhr="0">
+        <layer class="SimpleFill" enabled="1" locked="0" pass="0">
+          <Option type="Map">
+            <Option name="color" type="QString" value="{SUGGESTION_COLOR},0"/>
+            <Option name="outline_color" type="QString" value="{SUGGESTION_COLOR},255"/>
+            <Option name="outline_style" type="QString" value="solid"/>
+            <Option name="outline_width" type="QString" value="0.7"/>
+            <Option name="outline_width_unit" type="QString" value="MM"/>
+            <Option name="style" type="QString" value="no"/>
+          </Option>
+        </layer>
+      </symbol>
+    </symbols>
+  </renderer-v2>
+  <labeling type="simple">
+    <settings calloutType="simple">
+      <text-style fieldName="rank" isExpression="0" fontSize="11" fontSizeUnit="Point" fontWeight="75" textColor="{SUGGESTION_COLOR},255" textOpacity="1"/>
+      <text-buffer bufferDraw="1" bufferSize="1" bufferSizeUnits="MM" bufferColor="255,255,255,255" bufferOpacity="1"/>
+      <placement placement="1" offsetType="0"/>
+      <rendering obstacle="0" displayAll="1"/>
+    </settings>
+  </labeling>
+</qgis>
+"""

@@ -1,0 +1,113 @@
+"""Suggestions: where the model doubts most, spread out, never on nodata, in the raster's CRS."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import rasterio
+import torch
+import torch.nn as nn
+from affine import Affine
+from rasterio.crs import CRS
+from shapely.geometry import Point
+
+from semiseg.cli import main
+from semiseg.models.package import ModelCard
+from semiseg.predict.raster import PredictOptions, WindowPredictor, predict_raster
+from semiseg.predict.suggestions import CELL, FIELDS, MIN_DISTANCE, DoubtTally
+
+UTM = CRS.from_epsg(32633)
+TRANSFORM = Affine(0.5, 0, 600_000, 0, -0.5, 5_650_000)
+NAMES = ["dark", "bright", "other"]
+
+
+class Brightness(nn.Module):
+    """Logits from band 1 alone: dark (0) is class 0, bright (255) class 1, mid-grey a tie of
+    the two; class 2 is never likely. A real network, so predict runs as for any model."""
+
+    def forward(self, x):
+        v = x[:, :1] - 0.5  # band 1 / 255 - 0.5
+        return torch.cat([-20 * v, 20 * v, torch.full_like(v, -30)], dim=1)
+
+
+def _card() -> ModelCard:
+    return ModelCard(NAMES, ["#000000", "#ffffff", "#ff0000"], [1], [0.0], [255.0], "unet", "resnet18", 1, 64, {"name": "supervised"})
+
+
+def _scene(tmp_path, blobs, nodata_box=None):
+    """A 256 x 320 raster half dark, half bright, with mid-grey (ambiguous) disks at `blobs`
+    ((row, col, radius, grey)); `nodata_box` (r0, r1, c0, c1) is nodata."""
+    rows, cols = np.mgrid[0:256, 0:320]
+    image = np.where(cols < 160, 10, 245).astype(np.uint8)
+    for r, c, radius, grey in blobs:
+        image[(rows - r) ** 2 + (cols - c) ** 2 < radius**2] = grey
+    if nodata_box is not None:
+        r0, r1, c0, c1 = nodata_box
+        image[r0:r1, c0:c1] = 0
+    path = tmp_path / "scene.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=320, height=256, count=1, dtype="uint8", crs=UTM, transform=TRANSFORM, nodata=0) as ds:
+        ds.write(image[None])
+    return path
+
+
+def _predict(tmp_path, path, count=20):
+    predictor = WindowPredictor(Brightness(), torch.device("cpu"), 4)
+    return predict_raster(_card(), predictor, path, tmp_path / "out", PredictOptions(0.25, suggestions=count))
+
+
+def test_the_two_ambiguous_blobs_come_first_with_the_classes_the_model_hesitates_between(tmp_path):
+    # the stronger doubt (a perfect tie, grey 128) ranks before the weaker one (grey 120)
+    blobs = [(200, 60, 14, 120), (60, 250, 14, 128)]
+    paths = _predict(tmp_path, _scene(tmp_path, blobs))
+    frame = gpd.read_file(paths.suggestions)
+    assert list(frame.columns[:-1]) == list(FIELDS) and frame.crs == UTM
+    assert list(frame["rank"]) == list(range(1, len(frame) + 1)) and list(frame["score"]) == sorted(frame["score"], reverse=True)
+    for rank, (r, c, _, _) in zip((2, 1), blobs):
+        centre = Point(TRANSFORM @ (c, r))
+        assert frame[frame["rank"] == rank].geometry.iloc[0].distance(centre) < CELL * 0.5  # at (or beside) the blob
+    assert set(frame.iloc[:2]["runner_up"]) | set(frame.iloc[:2]["class"]) == {"dark", "bright"}  # never "other"
+    assert frame.iloc[1]["score"] > 10 * frame.iloc[2]["score"]  # the rest of the map is nearly certain
+    assert 'fieldName="rank"' in paths.suggestions_style.read_text()
+
+
+def test_suggestions_keep_the_documented_distance_apart(tmp_path):
+    tally = DoubtTally(512, 512, 2)
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.3, 0.7, (512, 512))  # doubt everywhere: only the distance keeps them apart
+    tally.add(0, np.stack([p, 1 - p]), np.ones((512, 512), bool))
+    found = tally.suggestions(count=50)
+    centres = np.array([(s.row + s.rows / 2, s.col + s.cols / 2) for s in found])
+    gaps = np.hypot(*(centres[:, None] - centres[None]).transpose(2, 0, 1))
+    assert len(found) > 10 and gaps[~np.eye(len(found), dtype=bool)].min() >= MIN_DISTANCE
+    closer = tally.suggestions(count=50, min_distance=CELL)
+    assert len(closer) == 50  # a smaller distance packs more of them
+
+
+def test_no_suggestion_lies_on_nodata_however_doubtful_the_pixels_around(tmp_path):
+    # an ambiguous blob cut through by a nodata band: only its valid part may be suggested
+    path = _scene(tmp_path, [(128, 160, 40, 128)], nodata_box=(96, 160, 96, 224))
+    paths = _predict(tmp_path, path)
+    frame = gpd.read_file(paths.suggestions)
+    with rasterio.open(path) as ds:
+        valid = ds.read_masks(1) > 0
+    inverse = ~TRANSFORM
+    for geometry in frame.geometry:
+        x0, y0, x1, y1 = geometry.bounds
+        c0, r0 = (int(round(v)) for v in inverse @ (x0, y1))
+        c1, r1 = (int(round(v)) for v in inverse @ (x1, y0))
+        assert valid[r0:r1, c0:c1].mean() >= 0.5  # no region of mostly nodata
+
+
+def test_the_command_writes_suggestions_unless_told_none(tmp_path, capsys):
+    from semiseg.models.network import build_network
+    from semiseg.models.package import save_package
+
+    torch.manual_seed(0)
+    save_package(tmp_path / "model", _card(), build_network("unet", "resnet18", 1, 3))  # any network will doubt somewhere
+    path = _scene(tmp_path, [(60, 250, 14, 128)])
+    assert main(["predict", str(tmp_path / "model"), str(path), "--out", str(tmp_path / "a"), "--quiet", "--suggest", "3"]) == 0
+    assert len(gpd.read_file(tmp_path / "a" / "scene_suggestions.gpkg")) == 3
+    assert main(["predict", str(tmp_path / "model"), str(path), "--out", str(tmp_path / "b"), "--quiet", "--suggest", "0"]) == 0
+    assert not (tmp_path / "b" / "scene_suggestions.gpkg").exists()
+    assert main(["predict", str(tmp_path / "model"), str(path), "--out", str(tmp_path / "c"), "--suggest", "-1"]) == 2
+    assert capsys.readouterr().err.strip().endswith("--suggest -1: expected a count of 0 or more")
