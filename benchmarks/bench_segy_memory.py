@@ -79,7 +79,7 @@ def main() -> int:
             print(run.stderr, file=sys.stderr)
             return 1
         rows.append((size, volume.stat().st_size / 2**20, int(run.stdout.split()[-1]) / 1024, time.monotonic() - start))
-    print(f"| volume (inlines x crosslines x samples) | file MB | peak RSS MB | vs smallest | wall-clock s |")
+    print("| volume (inlines x crosslines x samples) | file MB | peak RSS MB | vs smallest | wall-clock s |")
     print("|---|---|---|---|---|")
     for size, megabytes, rss, seconds in rows:
         print(f"| {size} x {size} x {args.samples} | {megabytes:.0f} | {rss:.0f} | {rss / rows[0][2]:.2f}x | {seconds:.0f} |")

@@ -4,8 +4,8 @@
     /work/shared/tools/qgis-screenshot build/semiseg_qgis docs/images/map_export.png \
         docs/images/dubai_map_screenshot.py --wait 240
 Needs the engine at <repo>/.venv/bin/python (or $SEMISEG_ENGINE_PYTHON) and ../shared/data. The
-scribbles are short strokes drawn from the tile's dense mask: every 30th row, the middle half of
-each run of one class at least 16 pixels long (under 1 % of the pixels).
+scribbles are short strokes drawn from the tile's dense mask: every 60th row, the middle half of
+each run of one class at least 16 pixels long, 3 px wide (about 2 % of the pixels).
 """
 import os
 import tempfile
@@ -22,7 +22,7 @@ DATA = REPO.parent / "shared" / "data" / "aerial-dubai"
 TILE = "dubai_t1_p001"
 CLASSES = (("water", "#1f78b4"), ("land", "#d9c89e"), ("road", "#7f7f7f"), ("building", "#e31a1c"),
            ("vegetation", "#33a02c"))
-EVERY_ROW, MIN_RUN = 30, 16
+EVERY_ROW, MIN_RUN = 60, 16
 
 
 def strokes(mask_path):
