@@ -1,9 +1,10 @@
 """The dock's "Predict with a model" section: a model folder, a raster, and how much of it
-(the visible area only; or, for a section cut from a SEG-Y volume, the whole volume)."""
+(the visible area only; or, for a section cut from a SEG-Y volume, the whole volume, along
+inlines, crosslines or both)."""
 from pathlib import Path
 
 from qgis.PyQt.QtGui import QIcon
-from qgis.PyQt.QtWidgets import QCheckBox, QFormLayout, QPushButton
+from qgis.PyQt.QtWidgets import QCheckBox, QComboBox, QFormLayout, QPushButton
 from qgis.core import QgsMapLayerProxyModel
 from qgis.gui import QgsCollapsibleGroupBox, QgsFileWidget, QgsMapLayerComboBox
 
@@ -29,12 +30,21 @@ class PredictSection(QgsCollapsibleGroupBox):
         self.whole_volume.setToolTip("Predict every line of the volume the section was cut from into "
                                      "<volume>_classes.sgy and _confidence.sgy (the volume's own headers), "
                                      "and this section as rasters to look at here.")
+        self.axis = QComboBox()
+        for text, axis in (("inlines", "inline"), ("crosslines", "crossline"),
+                           ("both, probabilities averaged", "both")):
+            self.axis.addItem(text, axis)
+        self.axis.setToolTip("Predict the volume line by line along inlines, crosslines, or both with their "
+                             "probabilities averaged (twice the time; steadier across lines).")
+        self.whole_volume.toggled.connect(lambda on: self.axis.setEnabled(on))
+        self.axis.setEnabled(False)
         self.predict_raster.layerChanged.connect(self._offer_volume)
         form = QFormLayout(self)
         form.addRow("Model folder", self.model_dir)
         form.addRow("Raster", self.predict_raster)
         form.addRow(self.visible_only)
         form.addRow(self.whole_volume)
+        form.addRow("Along", self.axis)
         form.addRow(self.predict_button)
         self._offer_volume(self.predict_raster.currentLayer())
         self.setCollapsed(True)
@@ -42,6 +52,10 @@ class PredictSection(QgsCollapsibleGroupBox):
     def _offer_volume(self, raster) -> None:
         tie = segy.section_tie(raster.source()) if raster is not None else None
         self.whole_volume.setVisible(tie is not None)
+        self.axis.setVisible(tie is not None)
+        form = self.layout()
+        if form is not None and form.labelForField(self.axis) is not None:
+            form.labelForField(self.axis).setVisible(tie is not None)
         if tie is None:
             self.whole_volume.setChecked(False)
 
@@ -55,7 +69,7 @@ class PredictSection(QgsCollapsibleGroupBox):
         if tie is not None and self.whole_volume.isChecked():
             if not Path(tie["volume"]).is_file():
                 raise ValueError(f"The volume of {raster.name()} is gone: {tie['volume']}")
-            return model, raster, tie["volume"], [f"--{tie['kind']}", str(tie["line"])]
+            return model, raster, tie["volume"], [f"--{tie['kind']}", str(tie["line"]), "--axis", self.axis.currentData()]
         if not (self.visible_only.isChecked() and self.canvas is not None):
             return model, raster, raster.source(), []
         part = map_area.part_of_layer(self.canvas.extent(), self.canvas.mapSettings().destinationCrs(),

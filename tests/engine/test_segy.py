@@ -139,9 +139,9 @@ def test_a_2d_line_is_one_section_placed_by_its_cdp_numbers(patches, tmp_path, c
     info = _info(path, capsys)
     assert info["kind"] == "2D line" and info["crosslines"]["first"] == 5000 and info["traces"] == 101
     assert main(["segy", "sections", str(path), "--out", str(tmp_path)]) == 0
-    with rasterio.open(tmp_path / "line_inline_0.tif") as ds:
+    with rasterio.open(tmp_path / "line_line.tif") as ds:  # named as a line, not as inline 0 of a volume
         np.testing.assert_array_equal(ds.read(1), amplitudes[0].astype(np.float32))
-    tie = json.loads((tmp_path / "line_inline_0.tif.segy.json").read_text())
+    tie = json.loads((tmp_path / "line_line.tif.segy.json").read_text())
     assert tie["positions"]["crossline"][:2] == [5000, 5001] and tie["cdp_xy"][1] == [3000.0 + 12.5, 50000.0]
     assert main(["segy", "sections", str(path), "--out", str(tmp_path), "--time-slice", "8"]) == 2
     _one_line_error(capsys, "2D line has no time slices")

@@ -836,6 +836,10 @@ def test_a_labelled_section_trains_and_predicts_its_whole_volume_from_the_dock(p
         dock.predict.predict_raster.setLayer(section)
         assert not dock.predict.whole_volume.isHidden()  # offered for a section cut from a volume only
         dock.predict.whole_volume.setChecked(True)
+        assert dock.predict.axis.isEnabled() and not dock.predict.axis.isHidden()
+        dock.predict.axis.setCurrentIndex(dock.predict.axis.findData("both"))
+        assert dock.predict.chosen(project)[3] == ["--inline", "120", "--axis", "both"]  # both axes, averaged
+        dock.predict.axis.setCurrentIndex(dock.predict.axis.findData("inline"))
         state = run_to_end(dock.start_prediction(tmp_path / "volume"))
         assert state.status == "completed", state.error_text()
         assert (tmp_path / "volume" / "f3_crop_classes.sgy").is_file() and (tmp_path / "volume" / "f3_crop_confidence.sgy").is_file()

@@ -86,11 +86,12 @@ def read_slice(survey: Survey, handle, time: float) -> Section:
 
 
 def write_section(section: Section, survey: Survey, out_dir: Path, crs: str | None = None) -> Path:
-    """`<volume stem>_<inline|crossline|slice>_<number>.tif` and its sidecar in `out_dir`.
+    """`<volume stem>_<inline|crossline|slice>_<number>.tif` (a 2D line: `<stem>_line.tif`, its
+    only section, whose inline number the file does not have) and its sidecar in `out_dir`.
 
     Written under temporary names and renamed: an interrupted run leaves no half raster.
     """
-    path = Path(out_dir) / f"{survey.path.stem}_{section.name}.tif"
+    path = Path(out_dir) / f"{survey.path.stem}_{'line' if survey.two_d else section.name}.tif"
     sidecar = {"volume": str(survey.path.resolve()), "kind": section.kind,
                "sample_interval": survey.sample_interval, "first_sample": float(survey.samples[0]),
                "samples": len(survey.samples), **section.tie}
