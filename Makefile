@@ -10,7 +10,7 @@ APT_PLUGIN := qgis python3-qgis xvfb xauth python3-pytest
 ENGINE_TESTS ?= tests/engine
 PLUGIN_TESTS ?= tests/plugin
 
-.PHONY: install system-deps plugin-deps demo test test-engine test-plugin bench bench-quality bench-retrain bench-first-map bench-segy-memory plugin install-plugin clean
+.PHONY: install system-deps plugin-deps demo test test-engine test-plugin bench bench-quality bench-retrain bench-first-map bench-segy-memory bench-loop plugin install-plugin clean
 
 install: system-deps $(VENV)/.installed
 
@@ -59,6 +59,11 @@ bench-retrain: install
 # Wall-clock to a map of a real 2149 x 1480 orthophoto with the dock's defaults: Quick map and Train (needs ../shared/data).
 bench-first-map: install
 	$(PY) benchmarks/bench_first_map.py
+
+# The labelling loop: labels where SemiSeg suggests vs at random vs where the map is wrong (needs
+# ../shared/data; hours on CPU: BENCH_LOOP_ARGS="--seeds 0 --rounds 3" for a shorter run).
+bench-loop: install
+	$(PY) benchmarks/bench_loop.py $(BENCH_LOOP_ARGS)
 
 # Peak memory of predicting SEG-Y volumes of growing size (issue 27; ~15 min on 2 cores).
 bench-segy-memory: install

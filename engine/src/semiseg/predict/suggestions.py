@@ -42,15 +42,57 @@ class Suggestion:
     runner_up: int
 
 
+@dataclass(frozen=True)
+class CellGrid:
+    """Square cells of `cell` pixels over a map of `height` x `width` (the last ones cut short)."""
+
+    height: int
+    width: int
+    cell: int = CELL
+
+    @property
+    def rows(self) -> int:
+        return -(-self.height // self.cell)
+
+    @property
+    def cols(self) -> int:
+        return -(-self.width // self.cell)
+
+    def index(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """The cell of each pixel (rows, cols of the map)."""
+        return (rows // self.cell) * self.cols + cols // self.cell
+
+    def bounds(self, c: int) -> tuple[int, int, int, int]:
+        """(row, col, rows, cols) of cell `c` on the map."""
+        r0, c0 = divmod(int(c), self.cols)
+        return r0 * self.cell, c0 * self.cell, min(self.cell, self.height - r0 * self.cell), min(self.cell, self.width - c0 * self.cell)
+
+    def spread(self, score: np.ndarray, eligible: np.ndarray, count: int, min_distance: float) -> list[int]:
+        """Up to `count` of the `eligible` cells, highest `score` first, each dropped whose centre
+        lies closer than `min_distance` pixels to one taken (greedy non-maximum suppression);
+        ties: the first cell in reading order first."""
+        order = eligible[np.argsort(-score[eligible], kind="stable")]
+        taken, centres = [], np.empty((0, 2))
+        for c in order:
+            row, col, rows, cols = self.bounds(c)
+            centre = np.array([row + rows / 2, col + cols / 2])
+            if len(centres) and np.hypot(*(centres - centre).T).min() < min_distance:
+                continue
+            taken.append(int(c))
+            centres = np.vstack([centres, centre])
+            if len(taken) == count:
+                break
+        return taken
+
+
 class DoubtTally:
     """Per-cell sums of a map's doubt and class probabilities, fed strip by strip."""
 
     def __init__(self, height: int, width: int, num_classes: int, cell: int = CELL):
-        self.height, self.width, self.cell, self.num_classes = height, width, cell, num_classes
-        self.cell_rows, self.cell_cols = -(-height // cell), -(-width // cell)
-        cells = self.cell_rows * self.cell_cols
+        self.grid = CellGrid(height, width, cell)
+        cells = self.grid.rows * self.grid.cols
         self.doubt = np.zeros(cells, np.float64)
-        self.count = np.zeros(cells, np.int64)
+        self.count = np.zeros(cells, np.int64)  # valid pixels
         self.probability = np.zeros((num_classes, cells), np.float64)
 
     def add(self, top: int, probabilities: np.ndarray, valid: np.ndarray) -> None:
@@ -60,40 +102,29 @@ class DoubtTally:
         rows, cols = np.nonzero(valid)
         p = probabilities[:, rows, cols]  # (classes, valid pixels)
         two = np.partition(p, -2, axis=0)[-2:]
-        cell = ((top + rows) // self.cell) * self.cell_cols + cols // self.cell
+        cell = self.grid.index(top + rows, cols)
         cells = len(self.count)
         self.doubt += np.bincount(cell, weights=1.0 - (two[1] - two[0]), minlength=cells)
         self.count += np.bincount(cell, minlength=cells)
-        for k in range(self.num_classes):
+        for k in range(len(self.probability)):
             self.probability[k] += np.bincount(cell, weights=p[k], minlength=cells)
+
+    def eligible(self, min_pixels: int = MIN_PIXELS) -> np.ndarray:
+        """The cells with at least `min_pixels` valid pixels (all of a cell cut short by the map's edge will do)."""
+        return np.flatnonzero(self.count >= min(min_pixels, self.grid.cell * self.grid.cell))
 
     def suggestions(self, count: int = DEFAULT_COUNT, min_distance: float = MIN_DISTANCE, min_pixels: int = MIN_PIXELS) -> list[Suggestion]:
         """Up to `count` regions, best first, no two centres closer than `min_distance` pixels."""
-        eligible = np.flatnonzero(self.count >= min(min_pixels, self.cell * self.cell))
+        eligible = self.eligible(min_pixels)
         if count <= 0 or not len(eligible):
             return []
-        score = self.doubt[eligible] / self.count[eligible]
-        order = eligible[np.argsort(-score, kind="stable")]  # ties: the first cell in reading order first
-        taken: list[int] = []
-        centres = []
-        for c in order:
-            r0, c0 = divmod(int(c), self.cell_cols)
-            rows, cols = min(self.cell, self.height - r0 * self.cell), min(self.cell, self.width - c0 * self.cell)
-            centre = np.array([r0 * self.cell + rows / 2, c0 * self.cell + cols / 2])
-            if centres and np.min(np.hypot(*(np.array(centres) - centre).T)) < min_distance:
-                continue
-            taken.append(int(c))
-            centres.append(centre)
-            if len(taken) == count:
-                break
+        score = np.zeros(len(self.count))
+        score[eligible] = self.doubt[eligible] / self.count[eligible]
         out = []
-        for rank, c in enumerate(taken, 1):
-            r0, c0 = divmod(c, self.cell_cols)
+        for rank, c in enumerate(self.grid.spread(score, eligible, count, min_distance), 1):
             mean = self.probability[:, c] / self.count[c]
             first, second = np.argsort(-mean, kind="stable")[:2]
-            out.append(Suggestion(rank, round(float(self.doubt[c] / self.count[c]), 6), r0 * self.cell, c0 * self.cell,
-                                  min(self.cell, self.height - r0 * self.cell), min(self.cell, self.width - c0 * self.cell),
-                                  int(first), int(second)))
+            out.append(Suggestion(rank, round(float(score[c]), 6), *self.grid.bounds(c), int(first), int(second)))
         return out
 
 
