@@ -95,7 +95,8 @@ class SemiSegDock(QgsDockWidget):
         self.quick_button.clicked.connect(lambda: self.start_training(quick=True))
         self.again_button = QPushButton("Train again")
         self.again_button.setToolTip(f"Continue the last model of this raster with the labels as they are now "
-                                     f"({job.RETRAIN_STEPS} steps), then map the visible area first and the whole "
+                                     f"({job.RETRAIN_STEPS} steps of {job.RETRAIN_TILE}-px windows), then map the "
+                                     "visible area first and the whole "
                                      "raster after it.")
         self.again_button.clicked.connect(lambda: self.train_again())
         row = QHBoxLayout(group)

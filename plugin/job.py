@@ -24,9 +24,13 @@ METHODS = ("supervised", "mean_teacher", "pixel_forest", "aux", "s6", "cct")
 DEVICES = ("auto", "cpu", "cuda")
 # "Quick map": the engine's pixel classifier, a first map in about a minute on a CPU (docs/benchmarks.md).
 QUICK_METHOD = "pixel_forest"
-# "Train again": steps of the short run that continues the last model with the new labels
-# (a warm start needs far fewer than a training from scratch: docs/benchmarks.md, bench-retrain).
-RETRAIN_STEPS = 200
+# "Train again": the short schedule that continues the last model with the new labels, sized for
+# a round of the labelling loop (training, then the visible area's map) in about two minutes on
+# a 2-core CPU (docs/benchmarks.md, bench-first-map): a warm start needs far fewer steps than a
+# training from scratch, and smaller windows make each step cheaper (the network is the same).
+RETRAIN_STEPS = 150
+RETRAIN_TILE = 128
+RETRAIN_BATCH = 4
 
 
 @dataclass
@@ -69,9 +73,11 @@ def quick_map(request: JobRequest) -> JobRequest:
 
 
 def train_again(request: JobRequest, model: str) -> JobRequest:
-    """The same job continued from `model` for RETRAIN_STEPS; it predicts nothing itself (the dock
-    refreshes the visible area first, then the whole raster)."""
-    return replace(request, init_from=model, steps=RETRAIN_STEPS, predict=False)
+    """The same job continued from `model` on the quick schedule (RETRAIN_*; the user's windows
+    and batch if smaller); it predicts nothing itself (the dock refreshes the visible area first,
+    then the whole raster)."""
+    return replace(request, init_from=model, steps=RETRAIN_STEPS, tile_size=min(RETRAIN_TILE, request.tile_size),
+                   batch_size=min(RETRAIN_BATCH, request.batch_size), predict=False)
 
 
 def last_model_of(raster: str, jobs: list) -> str:

@@ -68,8 +68,9 @@ class MapSection(QgsCollapsibleGroupBox):
         form.addRow(self.inset)
         form.addRow(buttons)
         form.addRow(self.message)
-        self.classes.layerChanged.connect(self.show_areas)
-        self.classes.layerChanged.connect(lambda _: self._forget_suggestion())
+        # a bound method, not a lambda: Qt drops the connection with the section (the combo
+        # reports the project's layers going while the dock is being deleted)
+        self.classes.layerChanged.connect(self._layer_picked)
         self.show_areas(self.classes.currentLayer())
         self.setCollapsed(True)
 
@@ -115,9 +116,10 @@ class MapSection(QgsCollapsibleGroupBox):
                 self.areas.setItem(r, c, QTableWidgetItem(text))
         self.areas.setVisible(bool(cells))
 
-    def _forget_suggestion(self) -> None:
-        self.shown_rank = 0
+    def _layer_picked(self, layer) -> None:
+        self.shown_rank = 0  # the next suggestion is the new map's first
         self.suggestion.setText("")
+        self.show_areas(layer)
 
     def content(self, project) -> map_layout.MapContent:
         """What the picked class map's layout shows; ValueError says what is missing."""

@@ -530,6 +530,7 @@ def test_label_where_suggested_then_train_again_refreshes_the_visible_area_then_
     spec = json.loads((tmp_path / "again" / "job.json").read_text())
     assert spec["model"] == {"init_from": str(tmp_path / "job" / "model")}
     assert spec["train"]["steps"] == 2 and spec["predict"] == []
+    assert (spec["train"]["tile_size"], spec["train"]["batch_size"]) == (64, 2)  # the user's, smaller than the quick schedule's
     assert _features(tmp_path / "again" / "labels.gpkg") == _features(tmp_path / "job" / "labels.gpkg") + 1
     dock.canvas.setExtent(QgsRectangle(*to_map(20.4, 70.2), *to_map(60.7, 10.5)))  # a part of the raster in view
     view = QgsRectangle(dock.canvas.extent())
