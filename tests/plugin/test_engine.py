@@ -129,17 +129,19 @@ def test_training_adds_aligned_result_layers(labelled, tmp_path, project):
     group = project.layerTreeRoot().findGroup("SemiSeg job")
     assert group is not None
     names = [node.layer().name() for node in group.findLayers()]
-    assert names == ["scene classes", "scene confidence"]
-    assert [node.itemVisibilityChecked() for node in group.findLayers()] == [True, False]  # confidence on demand
-    for node in group.findLayers():
+    assert names == ["scene suggestions", "scene classes", "scene confidence"]  # where to label next on top
+    assert [node.itemVisibilityChecked() for node in group.findLayers()] == [True, True, False]  # confidence on demand
+    suggestions, *maps = group.findLayers()
+    assert suggestions.layer().crs() == raster.crs() and raster.extent().contains(suggestions.layer().extent())
+    for node in maps:
         layer = node.layer()
         assert layer.isValid() and layer.crs() == raster.crs()
         assert layer.extent() == raster.extent()
         assert (layer.width(), layer.height()) == (raster.width(), raster.height())
-    classes_layer = group.findLayers()[0].layer()
+    classes_layer = group.findLayers()[1].layer()
     assert classes_layer.renderer().type() == "paletted"
     assert [c.label for c in classes_layer.renderer().classes()] == ["water", "land"]
-    confidence_renderer = group.findLayers()[1].layer().renderer()
+    confidence_renderer = group.findLayers()[2].layer().renderer()
     assert confidence_renderer.type() == "singlebandpseudocolor"
     assert (confidence_renderer.classificationMin(), confidence_renderer.classificationMax()) == (0.0, 1.0)
     # the group sits right above the source raster
@@ -174,7 +176,7 @@ def test_training_adds_aligned_result_layers(labelled, tmp_path, project):
     assert [o["path"] for o in state.outputs if o["kind"] != "style"] == [
         "scene_classes.tif", "scene_confidence.tif", "scene_areas.json", "scene_areas.csv", "scene_suggestions.gpkg"]
     group = project.layerTreeRoot().findGroup("SemiSeg prediction predicted")
-    assert [n.layer().extent() == raster.extent() for n in group.findLayers()] == [True, True]
+    assert [n.layer().extent() == raster.extent() for n in group.findLayers()[1:]] == [True, True]
     assert dock.runs.log_path() == tmp_path / "predicted" / "log.txt"
     # a prediction run is listed with the jobs, with its state, and shows its progress in the Jobs section
     listed = dock.runs.jobs.itemText(dock.runs.jobs.findData(str(tmp_path / "predicted")))
@@ -193,7 +195,7 @@ def test_training_adds_aligned_result_layers(labelled, tmp_path, project):
     QCoreApplication.processEvents()
     assert state.status == "completed", state.error_text()
     group = project.layerTreeRoot().findGroup("SemiSeg prediction visible")
-    polygons, *rasters = [node.layer() for node in group.findLayers()]
+    _, polygons, *rasters = [node.layer() for node in group.findLayers()]
     expected = QgsRectangle(*to_map(cols[0], rows[1]), *to_map(cols[1], rows[0]))
     for layer in rasters:
         assert layer.extent() == expected and layer.crs() == raster.crs()
@@ -579,8 +581,8 @@ def test_processing_train_then_predict(labelled, tmp_path):
     group = root.findGroup("SemiSeg prediction loaded")
     assert group is not None and root.children().index(group) < root.children().index(root.findLayer(raster.id()))
     assert [(n.layer().name(), n.itemVisibilityChecked()) for n in group.findLayers()] == [
-        ("scene polygons", True), ("scene classes", True), ("scene confidence", False)]
-    outputs = ("scene polygons", "scene classes", "scene confidence")
+        ("scene suggestions", True), ("scene polygons", True), ("scene classes", True), ("scene confidence", False)]
+    outputs = ("scene suggestions", "scene polygons", "scene classes", "scene confidence")
     assert not [n for n in root.children() if hasattr(n, "layer") and n.layer().name() in outputs]  # none left at the top
 
     # An extent (here reaching past the raster's left edge) predicts the covering pixels only.
