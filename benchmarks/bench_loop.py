@@ -159,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--start", type=float, default=0.005, help="round 0's label fraction (default 0.5 %%)")
     ap.add_argument("--retrain", type=int, default=100, help="steps of each warm-started round (default 100)")
     ap.add_argument("--steps", type=int, help="steps of round 0 (default: the config's)")
+    ap.add_argument("--retrain-lr", type=float, help="learning rate of the warm-started rounds (default: the config's)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--results", type=Path, help="also write every round as JSON here")
     args = ap.parse_args(argv)
@@ -172,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(cfg["threads"])
-    retrain = dict(cfg, steps=args.retrain)
+    retrain = dict(cfg, steps=args.retrain, **({"lr": args.retrain_lr} if args.retrain_lr else {}))
     records = []
     for dataset in args.datasets:
         for seed in args.seeds:
