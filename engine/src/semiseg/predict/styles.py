@@ -85,24 +85,29 @@ def seismic_qml(limit: float) -> str:
     return _raster_qml(f'type="singlebandpseudocolor" classificationMin="{-limit:g}" classificationMax="{limit:g}"', body)
 
 
+def _fill_symbol(name: str, fill_rgba: str, outline_rgba: str, outline_mm: float, style: str) -> str:
+    """One QGIS fill symbol: `style` "solid" fills with `fill_rgba`, "no" draws the outline only."""
+    return f"""      <symbol type="fill" name="{name}" alpha="1" clip_to_extent="1" force_rhr="0">
+        <layer class="SimpleFill" enabled="1" locked="0" pass="0">
+          <Option type="Map">
+            <Option name="color" type="QString" value="{fill_rgba}"/>
+            <Option name="outline_color" type="QString" value="{outline_rgba}"/>
+            <Option name="outline_style" type="QString" value="solid"/>
+            <Option name="outline_width" type="QString" value="{outline_mm:g}"/>
+            <Option name="outline_width_unit" type="QString" value="MM"/>
+            <Option name="style" type="QString" value="{style}"/>
+          </Option>
+        </layer>
+      </symbol>"""
+
+
 def polygons_qml(names: list[str], colors: list[str]) -> str:
     """A categorized fill on `class_id`, the class raster's colours and names, thin dark outlines."""
     categories = "\n".join(
         f'      <category value="{i}" symbol="{i}" label={quoteattr(n)} render="true"/>' for i, n in enumerate(names)
     )
     symbols = "\n".join(
-        f"""      <symbol type="fill" name="{i}" alpha="1" clip_to_extent="1" force_rhr="0">
-        <layer class="SimpleFill" enabled="1" locked="0" pass="0">
-          <Option type="Map">
-            <Option name="color" type="QString" value="{",".join(map(str, hex_to_rgb(c)))},255"/>
-            <Option name="outline_color" type="QString" value="35,35,35,255"/>
-            <Option name="outline_width" type="QString" value="0.2"/>
-            <Option name="outline_width_unit" type="QString" value="MM"/>
-            <Option name="style" type="QString" value="solid"/>
-          </Option>
-        </layer>
-      </symbol>"""
-        for i, c in enumerate(colors)
+        _fill_symbol(str(i), ",".join(map(str, hex_to_rgb(c))) + ",255", "35,35,35,255", 0.2, "solid") for i, c in enumerate(colors)
     )
     return f"""<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
 <qgis version="3.22.0" styleCategories="Symbology">
@@ -127,18 +132,7 @@ def suggestions_qml() -> str:
 <qgis version="3.22.0" styleCategories="Symbology|Labeling" labelsEnabled="1">
   <renderer-v2 type="singleSymbol" symbollevels="0" enableorderby="0" forceraster="0">
     <symbols>
-      <symbol type="fill" name="0" alpha="1" clip_to_extent="1" force_rhr="0">
-        <layer class="SimpleFill" enabled="1" locked="0" pass="0">
-          <Option type="Map">
-            <Option name="color" type="QString" value="{SUGGESTION_COLOR},0"/>
-            <Option name="outline_color" type="QString" value="{SUGGESTION_COLOR},255"/>
-            <Option name="outline_style" type="QString" value="solid"/>
-            <Option name="outline_width" type="QString" value="0.7"/>
-            <Option name="outline_width_unit" type="QString" value="MM"/>
-            <Option name="style" type="QString" value="no"/>
-          </Option>
-        </layer>
-      </symbol>
+{_fill_symbol("0", SUGGESTION_COLOR + ",0", SUGGESTION_COLOR + ",255", 0.7, "no")}
     </symbols>
   </renderer-v2>
   <labeling type="simple">
