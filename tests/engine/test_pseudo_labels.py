@@ -140,7 +140,19 @@ def test_blend_on_validation_exports_the_weight_that_scores_best_on_the_held_out
     assert validation["miou"] == pytest.approx(miou[best], abs=5e-4)  # the scores that go with the model are the blend's
 
 
-def test_forest_blend_needs_forest_pseudo_labels(tmp_path, capsys):
-    write_job(tmp_path / "job", {"name": "supervised", "forest_blend": 0.5})
-    assert main(["validate", str(tmp_path / "job")]) == 2
-    assert "method.forest_blend: needs pseudo_labels 'pixel_forest'" in capsys.readouterr().err
+def test_a_gate_without_pseudo_labels_fits_the_forest_but_maps_no_raster_before_training(tmp_path):
+    """Blending only needs the fitted forest: the maps of every raster (minutes on a large job) are
+    made for pseudo-labels and context alone."""
+    from semiseg.models.blend import ForestBlend
+    from semiseg.models.package import load_package
+
+    job = write_job(tmp_path / "job", {"name": "mean_teacher", "blend_on_validation": True}, steps=2)
+    assert main(["train", str(job), "--quiet"]) == 0
+    forest_dir = job / "forest"
+    assert (forest_dir / "model" / "model.json").is_file()
+    assert sorted(p.name for p in forest_dir.iterdir()) == ["model"]  # no *_classes.tif / *_confidence.tif maps
+    events = [json.loads(line) for line in (job / "events.jsonl").read_text().splitlines()]
+    assert not [e for e in events if "forest map of" in e.get("message", "")]
+    assert [e for e in events if "scores best on the validation blocks" in e.get("message", "")]
+    card, model = load_package(job / "model")
+    assert isinstance(model, ForestBlend) == (card.forest_blend > 0)

@@ -1,4 +1,4 @@
-"""The pixel forest's map of every raster a network method trains on: pseudo-labels and context.
+"""The pixel forest a network method learns from or blends with, and its map of every raster.
 
 Before a network with `pseudo_labels: pixel_forest` or `forest_context: true`
 (train/methods/pseudo.py) trains, the forest is fitted on the same training labels and
@@ -8,7 +8,9 @@ with `forest_context`, every class's probability too). The training windows then
 pseudo-labels, or their context channels, from those rasters. For context, the labelled pixels'
 probabilities come from forests that never saw them (train/forest_folds.py), so the network
 learns how far a forest is to be trusted on pixels it did not learn from.
-`--resume` keeps maps a run of the same job (same fingerprint) completed.
+A method that only blends with the forest at export (`forest_blend`, `blend_on_validation`)
+needs the fitted forest alone, not the maps.
+`--resume` keeps the forest and the maps a run of the same job (same fingerprint) completed.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from semiseg.io.atomic import atomic_directory
 from semiseg.io.rasters import RasterInfo
 from semiseg.jobs.jobdir import JobDir
 from semiseg.models.forest import FOREST_ARCH, FOREST_ENCODER, PixelForest
-from semiseg.models.package import load_package, save_package
+from semiseg.models.package import ModelCard, load_package, save_package
 from semiseg.pipeline.domain_data import DomainData
 from semiseg.pipeline.job_run import JobRun
 from semiseg.predict.raster import PredictionPaths, PredictOptions, WindowPredictor, predict_raster
@@ -44,10 +46,28 @@ class ForestMaps:
     context: dict[str, Path] | None  # raster path -> its probabilities raster, with forest_context
 
 
+def fitted_forest(run: JobRun, domain: DomainData, resume: bool) -> tuple[PixelForest, ModelCard]:
+    """The job's pixel forest, fitted on the domain's training labels and kept as a package in
+    JOB_DIR/forest/model (a --resume of the same job, same fingerprint, loads it instead)."""
+    jd = run.jd
+    if not resume:
+        shutil.rmtree(jd.forest, ignore_errors=True)  # a forest or maps of an earlier job are not this one's
+    package = jd.forest / "model"
+    params = PixelForestParams()
+    card = domain.card(FOREST_ARCH, FOREST_ENCODER, FOREST_TILE, {"name": "pixel_forest", **params.model_dump()}, {}, "")
+    if (package / "model.json").is_file():
+        _, forest = load_package(package)
+        return forest, card
+    run.phase("pseudo", "fitting the pixel forest")
+    forest, _ = train_pixel_forest(domain.forest_data(params), lambda n: run.cancel.check())
+    with atomic_directory(package) as tmp:
+        save_package(tmp, card, forest)
+    return forest, card
+
+
 def forest_maps(run: JobRun, domain: DomainData, method: PseudoLabelParams, device: torch.device, resume: bool) -> ForestMaps:
-    """Fit the forest (kept as a package in JOB_DIR/forest/model), map every raster of the domain,
-    and return the maps (pseudo-labels: pixels whose forest confidence is below
-    `method.pseudo_confidence` carry none).
+    """Fit the forest (fitted_forest), map every raster of the domain, and return the maps
+    (pseudo-labels: pixels whose forest confidence is below `method.pseudo_confidence` carry none).
 
     Every DDP rank runs this alike: the maps are deterministic and written atomically.
     """
@@ -56,19 +76,7 @@ def forest_maps(run: JobRun, domain: DomainData, method: PseudoLabelParams, devi
     folders = _folders(jd, rasters)
     context = method.forest_context
     paths = {str(r.path): PredictionPaths.for_raster(r.path, folders[str(r.path)], probabilities=context) for r in rasters}
-    if not resume:
-        shutil.rmtree(jd.forest, ignore_errors=True)  # maps of an earlier job are not this one's
-    package = jd.forest / "model"
-    params = PixelForestParams()
-    data = domain.forest_data(params)
-    card = domain.card(FOREST_ARCH, FOREST_ENCODER, FOREST_TILE, {"name": "pixel_forest", **params.model_dump()}, {}, "")
-    if (package / "model.json").is_file():  # --resume: this job's forest (the fingerprint matched)
-        _, forest = load_package(package)
-    else:
-        on_phase("pseudo", "fitting the pixel forest")
-        forest, _ = train_pixel_forest(data, lambda n: check())
-        with atomic_directory(package) as tmp:
-            save_package(tmp, card, forest)
+    forest, card = fitted_forest(run, domain, resume)
     labelled = {str(r.path) for r in domain.prepared.labeled}
     out_of_fold_done = jd.forest_out_of_fold_done
     if context and not out_of_fold_done.is_file():  # a map whose out-of-fold pass did not finish is redone
@@ -82,7 +90,7 @@ def forest_maps(run: JobRun, domain: DomainData, method: PseudoLabelParams, devi
             predict_raster(card, predictor, raster.path, folders[str(raster.path)], PredictOptions(FOREST_MAP_OVERLAP, probabilities=context, cog=False), lambda done, total: check())
     if context and not out_of_fold_done.is_file():
         on_phase("pseudo", "out-of-fold forests for the labelled pixels' context")
-        write_out_of_fold(data, [paths[str(r.path)].probabilities for r in domain.prepared.labeled], check)
+        write_out_of_fold(domain.forest_data(PixelForestParams()), [paths[str(r.path)].probabilities for r in domain.prepared.labeled], check)
         out_of_fold_done.touch()
     pseudo = {key: PseudoLabelMap(p.classes, p.confidence, method.pseudo_confidence) for key, p in paths.items()}
     return ForestMaps(forest, pseudo, {key: p.probabilities for key, p in paths.items()} if context else None)

@@ -32,7 +32,7 @@ from semiseg.models.package import network_weights
 from semiseg.pipeline.domain_data import DomainData, build_domain_data
 from semiseg.pipeline.export import export_models
 from semiseg.pipeline.fingerprint import fingerprint
-from semiseg.pipeline.forest_maps import forest_maps
+from semiseg.pipeline.forest_maps import fitted_forest, forest_maps
 from semiseg.pipeline.job_run import JobRun
 from semiseg.pipeline.predict_job import predict_job
 from semiseg.pipeline.prepare import prepare_inputs
@@ -178,8 +178,11 @@ def run_training(job_dir: Path, events: EventLog, options: TrainOptions = TrainO
             method.start_from(network_weights(spec.model.init_from))
         except RuntimeError as exc:  # tensors that do not fit the network
             raise UserError(f"job.json: model.init_from: {spec.model.init_from}: its weights do not fit the network ({str(exc).splitlines()[0]})") from None
-    forest = None  # the pixel forest behind the pseudo-labels or the context, when a method learns from one
-    if getattr(method.params, "uses_forest", False):
+    forest = None  # the pixel forest behind the pseudo-labels, the context or the blend, when a method uses one
+    if getattr(method.params, "uses_forest", False) and not method.params.maps_rasters:
+        with cancel.listening():
+            forest, _ = fitted_forest(run, domains[0], resume)
+    elif getattr(method.params, "uses_forest", False):
         with cancel.listening():
             maps = forest_maps(run, domains[0], method.params, torch.device("cuda" if accelerator == "gpu" else "cpu"), resume)
         forest, source = maps.forest, domains[0].windows.source
@@ -247,7 +250,7 @@ def run_training(job_dir: Path, events: EventLog, options: TrainOptions = TrainO
 
 
 def _blended_with_forest(networks: dict, params, forest, domain: DomainData, validation: Validation, step: int, device, events: EventLog) -> dict:
-    """The model to export: the network, or its blend with the pseudo-labels' forest (models/blend.py)
+    """The model to export: the network, or its blend with the job's forest (models/blend.py)
     at `forest_blend` or, with `blend_on_validation`, at the weight scoring best on the held-out blocks."""
     name, weight = domain.prepared.name, params.forest_blend
     blended = ForestBlend(networks[name], forest, weight)

@@ -30,7 +30,8 @@ class PseudoLabelParams(MethodParams):
     pseudo_confidence: float = Field(default=0.7, ge=0, le=1)  # forest pixels below it give no pseudo-label
     pseudo_weight: float = Field(default=1.0, ge=0)  # at step 0; cosine to 0 by the end of the run
     # > 0: the exported model averages the network's probabilities with the forest's, this
-    # weight on the forest's (models/blend.py); needs pseudo_labels: pixel_forest.
+    # weight on the forest's (models/blend.py). Without pseudo_labels the forest is only fitted
+    # on the scribbles for it (it maps no raster before the network trains).
     forest_blend: float = Field(default=0.0, ge=0, le=1)
     # The forest_blend weight (0, 0.25, 0.5, 0.75 or 1) that scores best on the held-out validation
     # blocks instead: where the network learns little (another season, few labels) the forest's
@@ -42,15 +43,18 @@ class PseudoLabelParams(MethodParams):
 
     @property
     def uses_forest(self) -> bool:
-        """A forest is fitted and maps the job's rasters before the network trains (pipeline/forest_maps.py)."""
+        """A forest is fitted on the scribbles before the network trains (pipeline/forest_maps.py)."""
+        return self.maps_rasters or self.forest_blend > 0 or self.blend_on_validation
+
+    @property
+    def maps_rasters(self) -> bool:
+        """The network reads the forest's map of every raster (pseudo-labels or context), made before it trains."""
         return self.pseudo_labels == "pixel_forest" or self.forest_context
 
     def problems(self, class_names: list[str]) -> list[str]:
         for name, used in (("forest_blend", self.forest_blend > 0), ("blend_on_validation", self.blend_on_validation)):
             if used and self.forest_context:
                 return [f"job.json: method.{name}: not with forest_context (the network already reads the forest)"]
-            if used and self.pseudo_labels != "pixel_forest":
-                return [f"job.json: method.{name}: needs pseudo_labels 'pixel_forest' (the forest it blends with is fitted for them)"]
         return []
 
 
