@@ -3,30 +3,30 @@
 Each section owns its widgets (engine_section, labels_section, unlabeled_section,
 options_section, predict_section, map_section, jobs_section); files are written by `job`, runs are owned by
 `job_controller.JobController`, result layers are added by `results` when a run ends (on the
-GUI thread).
+GUI thread); `map_refresh` maps again after "Train again", `exports` writes the map and ONNX.
 """
-import tempfile
 from pathlib import Path
 
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QIcon
-from qgis.PyQt.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QPushButton, QScrollArea, QVBoxLayout, QWidget
-from qgis.core import QgsApplication, QgsProject, QgsRasterLayer
+from qgis.PyQt.QtWidgets import QComboBox, QHBoxLayout, QPushButton, QScrollArea, QVBoxLayout, QWidget
+from qgis.core import QgsProject, QgsRasterLayer
 from qgis.gui import QgsCollapsibleGroupBox, QgsDockWidget
 
-from . import engine, job, job_registry, map_area, map_layout, map_section, results, settings
+from . import engine, job, job_registry, map_section, results, settings
 from .engine_section import EngineSection
 from .events import read_state
+from .exports import Exports
 from .job_controller import JobController
 from .jobdir import JobDir
 from .jobs_section import JobsSection
 from .labels_section import LabelsSection
+from .map_refresh import MapRefresh
 from .map_section import MapSection
 from .options_section import OptionsSection
 from .paths import icon_path
 from .predict_section import PredictSection
 from .segy_open import SegyOpener
-from .task import EngineTask
 from .unlabeled_section import UnlabeledSection
 
 
@@ -48,11 +48,8 @@ class SemiSegDock(QgsDockWidget):
         self.map.exportMapRequested.connect(lambda: self.export_map())
         self.map.exportOnnxRequested.connect(lambda: self.export_onnx())
         self.map.nextSuggestionRequested.connect(lambda: self.next_suggestion())
-        self.onnx_task = None  # a running `semiseg export --onnx` (kept referenced while it runs)
-        self._refresh_after = {}  # JOB_DIR of a "Train again" -> the raster whose map it refreshes
-        self._refreshes, self._refresh_raster = [], None  # the refresh's predictions still to run
-        self._refreshing = {}  # prediction run -> True for the visible area's, False for the whole raster's
-        self._visible_group = None  # the visible area's group, removed when the whole map comes
+        self.exports = Exports(self)
+        self.refresh = MapRefresh(self)
         self.runs = JobsSection()
         self.segy = SegyOpener(self.project, self)
         self.segy.opened.connect(lambda layers: self.labels.raster_combo.setLayer(layers[0]))  # ready to label
@@ -189,33 +186,7 @@ class SemiSegDock(QgsDockWidget):
             return None
         task = self.start_training(job_dir, again=model)
         if task is not None:
-            self._refresh_after[Path(task.job_dir)] = raster
-        return task
-
-    def _refresh_map(self, job_dir: Path, raster) -> None:
-        """Predict `raster` with the model `job_dir` just trained: the visible area, then all of it."""
-        self.predict.model_dir.setFilePath(str(JobDir(job_dir).model))
-        part = None
-        if self.canvas is not None:
-            part = map_area.part_of_layer(self.canvas.extent(), self.canvas.mapSettings().destinationCrs(), raster, self.project)
-        self._refreshes = ([map_area.bounds_args(part)] if part is not None and part != raster.extent() else []) + [[]]
-        self._refresh_raster = raster
-        self._next_refresh()
-
-    def _next_refresh(self):
-        extra = self._refreshes.pop(0)
-        raster = self._refresh_raster
-        out_dir = job.new_job_dir(settings.jobs_folder(), self.project, "predict-")
-        job_registry.remember(out_dir, self.project)
-        try:
-            task = self.controller.predict(self.engine.python(), self.predict.model_dir.filePath(), raster.name(),
-                                           raster.source(), out_dir, self.options.device.currentText(), extra,
-                                           self.options.polygons.isChecked())
-        except engine.EngineError as e:
-            self._refreshes = []
-            self.runs.show_error(str(e))
-            return None
-        self._refreshing[out_dir] = bool(extra)  # True: the visible area's map, replaced by the whole one
+            self.refresh.after_training(task.job_dir, raster)
         return task
 
     def start_prediction(self, out_dir: Path = None):
@@ -257,28 +228,15 @@ class SemiSegDock(QgsDockWidget):
         for button in (self.train_button, self.quick_button, self.again_button, self.predict.predict_button):
             button.setEnabled(not self.controller.busy())
         self.runs.run_ended(job_dir, state, job_registry.known_jobs(self.project))
-        refresh_of = self._refresh_after.pop(Path(job_dir), None)
-        partial = self._refreshing.pop(Path(job_dir), None)
         if state.status != "completed":
-            self._refreshes = []  # a failed or cancelled step ends the refresh
+            self.refresh.stop(job_dir)
             return
-        if refresh_of is not None:  # trained again: it wrote no map, the refresh does
-            self._refresh_map(Path(job_dir), refresh_of)
+        if self.refresh.trained(job_dir):  # trained again: it wrote no map, the refresh makes them
             return
         groups = self.add_results(job_dir)
-        if partial is False and self._visible_group is not None:  # the whole map replaces the quick look
-            root = self.project.layerTreeRoot()
-            old = root.findGroup(self._visible_group)
-            if old is not None:
-                self.project.removeMapLayers([n.layerId() for n in old.findLayers()])
-                old.parent().removeChildNode(old)
-            self._visible_group = None
-        if partial and groups:
-            self._visible_group = groups[0].name()
         if not predict:
             self.predict.model_dir.setFilePath(str(JobDir(job_dir).model))
-        if self._refreshes:
-            self._next_refresh()
+        self.refresh.mapped(job_dir, groups)
 
     def add_results(self, job_dir: Path) -> list:
         """Add the maps a job or prediction run reported (its `output` events), one group per raster."""
@@ -306,61 +264,12 @@ class SemiSegDock(QgsDockWidget):
         """Zoom the map to the next place the picked class map suggests labelling (its rank, 0: none)."""
         return self.map.next_suggestion(self.project, self.canvas) if self.canvas is not None else 0
 
-    # ---- export --------------------------------------------------------------------------------
+    # ---- export (exports.Exports) ---------------------------------------------------------------
     def export_map(self, pdf: Path = None) -> list:
-        """The picked class map as a print layout (kept in the project) in `pdf` and a PNG beside it."""
-        try:
-            content = self.map.content(self.project)
-            if pdf is None:
-                start = str(Path(content.classes.source()).with_suffix(".pdf"))
-                chosen = QFileDialog.getSaveFileName(self, "Export map", start, "PDF (*.pdf)")[0]
-                if not chosen:
-                    return []
-                pdf = Path(chosen)
-            pdf = Path(pdf).with_suffix(".pdf")
-            layout = map_layout.build_layout(self.project, content)
-            written = map_layout.export_layout(layout, pdf, pdf.with_suffix(".png"))
-        except (ValueError, OSError) as e:
-            self.runs.show_error(str(e))
-            return []
-        self.map.say(f"Wrote {written[0]} and {written[1].name}; the layout \"{layout.name()}\" is in the "
-                     "project's layouts (Project ▸ Layouts) to edit.")
-        return written
+        return self.exports.export_map(pdf)
 
     def export_onnx(self, out: Path = None):
-        """Export Predict's model folder as an .onnx (`semiseg export --onnx`) in a task."""
-        model = self.predict.model_dir.filePath()
-        if not model:
-            self.runs.show_error("Pick the model folder to export in Predict (a job's model folder).")
-            return None
-        if out is None:
-            start = str(Path(model).parent / f"{Path(model).parent.name}.onnx")
-            chosen = QFileDialog.getSaveFileName(self, "Export ONNX", start, "ONNX (*.onnx)")[0]
-            if not chosen:
-                return None
-            out = Path(chosen)
-        out = Path(out)
-        try:
-            args = engine.command(self.engine.python(), "export", model, "--onnx", str(out))
-        except engine.EngineError as e:
-            self.runs.show_error(str(e))
-            return None
-        console = Path(tempfile.gettempdir()) / f"semiseg-export-{out.stem}.txt"
-        self.onnx_task = EngineTask(f"SemiSeg: export {out.name}", args, None, console, predict=True)
-        self.onnx_task.ended.connect(lambda state: self._onnx_ended(state, out))
-        self.map.export_onnx_button.setEnabled(False)
-        QgsApplication.taskManager().addTask(self.onnx_task)
-        return self.onnx_task
-
-    def _onnx_ended(self, state, out: Path) -> None:
-        self.onnx_task = None
-        if self._disposed:
-            return
-        self.map.export_onnx_button.setEnabled(True)
-        if state.status == "completed":
-            self.map.say(f"Wrote {out}: it runs in Deepness, onnxruntime and `semiseg predict`.")
-        elif state.status != "cancelled":
-            self.runs.show_error(state.error_text() or f"The engine could not export {out}.")
+        return self.exports.export_onnx(out)
 
     def dispose(self) -> None:
         """Disconnect from the project and from running tasks when the plugin unloads.
@@ -370,6 +279,7 @@ class SemiSegDock(QgsDockWidget):
         if self._disposed:
             return
         self._disposed = True
+        self.exports.disposed = True
         self.runs.job_states_timer.stop()
         self.engine.dispose()
         self.controller.detach()
