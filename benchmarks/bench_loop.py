@@ -3,9 +3,12 @@
 A simulated analyst on a development split (bench_quality's SPLITS; the evaluation images are
 never labelled). Round 0: bench_quality's sparse scribbles (`--start` of the pixels) on the
 training images, a training of the config's steps. Each later round, every training image gets
-scribbles inside REGIONS regions of 32 x 32 pixels (the engine's suggestion cells), drawn from
-its dense mask by bench_quality's generator (shorter strokes, to fit a region) until
-FILL of each region's pixels carry a label, the regions picked by one strategy:
+BUDGET new labelled pixels (REGIONS regions' worth at FILL of a 32 x 32 cell, the engine's
+suggestion cell), scribbled from its dense mask by bench_quality's generator (shorter strokes,
+to fit a cell) into the cells one strategy ranks first, cell after cell until the budget is
+reached (a cell on a class boundary holds fewer drawable pixels, so a strategy that picks
+boundaries takes more cells, never fewer pixels; the last cell's scribbles are cut to the
+budget in reading order):
   suggest  the engine's suggestions of the image (predict/suggestions.py: the most doubtful
            cells of the current model's blended probabilities, spread 96 px apart)
   random   as many cells drawn at random among those with labels to draw
@@ -13,8 +16,9 @@ FILL of each region's pixels carry a label, the regions picked by one strategy:
            spread the same way (an upper bound no analyst has)
 and the model is trained again warm-started from the last round's model (`--retrain` steps,
 as the dock's "Train again" does). After each round: mIoU on the split's evaluation images and
-the seconds the round took. The strategies share round 0 and their label budget (the table
-prints the labelled pixels each reached).
+the seconds the round took. The strategies share round 0 and add equal labelled pixels per
+round (the table prints the labelled pixels each reached, the same unless an image ran out of
+cells with labels to draw).
 
 Usage:
   .venv/bin/python benchmarks/bench_loop.py [--datasets aerial-dubai:dev seismic-tgs-salt:dev]
@@ -37,8 +41,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_quality import CONFIGS, DEFAULT_DATA, ROOT, SPLITS, _read, _write, prepare_dataset, run_one, sparse_labels  # noqa: E402
 
 STRATEGIES = ("suggest", "random", "oracle")
-REGIONS = 8  # regions labelled per training image and round
+REGIONS = 8  # regions' worth of labels per training image and round
 FILL = 0.3  # share of a region's pixels that get a label
+BUDGET = int(REGIONS * FILL * 32 * 32)  # new labelled pixels per training image and round
+RANKED = 6 * REGIONS  # cells ranked per image: room for boundary cells that hold few drawable pixels
 
 
 def _cell_scores(model_dir: Path, image: Path, truth: np.ndarray, device: str):
@@ -67,7 +73,7 @@ def _cell_scores(model_dir: Path, image: Path, truth: np.ndarray, device: str):
 
 
 def pick_regions(strategy: str, model_dir: Path, image: Path, truth: np.ndarray, rng: np.random.Generator, device: str) -> list[tuple]:
-    """(row, col, rows, cols) of the REGIONS cells `strategy` labels next on `image`."""
+    """(row, col, rows, cols) of the RANKED cells `strategy` labels next on `image`, best first."""
     from semiseg.predict.suggestions import MIN_DISTANCE, MIN_PIXELS
 
     doubt, error, known = _cell_scores(model_dir, image, truth, device)
@@ -75,22 +81,28 @@ def pick_regions(strategy: str, model_dir: Path, image: Path, truth: np.ndarray,
     eligible = np.flatnonzero((known >= MIN_PIXELS) & (doubt.count >= MIN_PIXELS))  # labels to draw there
     if strategy == "suggest":
         score = np.where(doubt.count > 0, doubt.doubt / np.maximum(doubt.count, 1), 0)
-        cells = grid.spread(score, eligible, REGIONS, MIN_DISTANCE)
+        cells = grid.spread(score, eligible, RANKED, MIN_DISTANCE)
     elif strategy == "oracle":
-        cells = grid.spread(error, eligible, REGIONS, MIN_DISTANCE)
+        cells = grid.spread(error, eligible, RANKED, MIN_DISTANCE)
     else:
-        cells = [int(c) for c in rng.permutation(eligible)[:REGIONS]]
+        cells = [int(c) for c in rng.permutation(eligible)[:RANKED]]
     return [grid.bounds(c) for c in cells]
 
 
-def add_scribbles(labels: np.ndarray, truth: np.ndarray, regions: list[tuple], rng: np.random.Generator) -> np.ndarray:
-    """`labels` plus scribbles drawn from `truth` inside each region, FILL of its pixels."""
+def add_scribbles(labels: np.ndarray, truth: np.ndarray, regions: list[tuple], rng: np.random.Generator, budget: int = BUDGET) -> np.ndarray:
+    """`labels` plus `budget` new labelled pixels from `truth`: scribbles at FILL of each region,
+    region after region until the budget is spent (the last region's cut in reading order)."""
     out = labels.copy()
+    left = budget
     for row, col, rows, cols in regions:
+        if left <= 0:
+            break
         inside = np.full(truth.shape, 255, np.uint8)
         inside[row : row + rows, col : col + cols] = truth[row : row + rows, col : col + cols]
         drawn = sparse_labels(inside, FILL, rng, margin=2, stroke_length=16, blob_radius=2)
-        out = np.where((out == 255) & (drawn != 255), drawn, out)
+        new = np.flatnonzero((out == 255) & (drawn != 255))[:left]
+        out.flat[new] = drawn.flat[new]
+        left -= len(new)
     return out
 
 
