@@ -24,12 +24,17 @@ METHODS = ("supervised", "mean_teacher", "pixel_forest", "aux", "s6", "cct")
 DEVICES = ("auto", "cpu", "cuda")
 # "Quick map": the engine's pixel classifier, a first map in about a minute on a CPU (docs/benchmarks.md).
 QUICK_METHOD = "pixel_forest"
+# The engine's training defaults (job.json train.*, docs/job-spec.md): the schedule the quality
+# benchmark measures, a final map of a ~2000 x 1500 orthophoto within 20 minutes on 2 CPU cores.
+DEFAULT_STEPS = 1200
+DEFAULT_TILE = 96
+DEFAULT_BATCH = 4
 # "Train again": the short schedule that continues the last model with the new labels, sized for
 # a round of the labelling loop (training, then the visible area's map) in about two minutes on
 # a 2-core CPU (docs/benchmarks.md, bench-first-map): a warm start needs far fewer steps than a
 # training from scratch, and smaller windows make each step cheaper (the network is the same).
 RETRAIN_STEPS = 150
-RETRAIN_TILE = 128
+RETRAIN_TILE = 96  # the default windows: the network continues at the scale it learned
 RETRAIN_BATCH = 4
 
 
@@ -51,9 +56,9 @@ class JobRequest:
     unlabeled: list = field(default_factory=list)
     method: str = METHODS[0]
     method_params: dict = field(default_factory=dict)  # validated by the engine, one error per key
-    steps: int = 500
-    tile_size: int = 256
-    batch_size: int = 8
+    steps: int = DEFAULT_STEPS
+    tile_size: int = DEFAULT_TILE
+    batch_size: int = DEFAULT_BATCH
     line_width_px: int = 3
     class_field: str = CLASS_FIELD
     device: str = "auto"  # a command-line option of `semiseg train`, not part of job.json

@@ -23,9 +23,9 @@ class OptionsSection(QgsCollapsibleGroupBox):
         self.method_note.hide()
         self.method_form = MethodForm()
         self.steps, self.tile_size, self.batch_size = QSpinBox(), QSpinBox(), QSpinBox()
-        for spin, low, high, value, step in ((self.steps, 1, 1_000_000, 500, 100),
-                                             (self.tile_size, 32, 4096, 256, 32),
-                                             (self.batch_size, 1, 512, 8, 1)):
+        for spin, low, high, value, step in ((self.steps, 1, 1_000_000, job.DEFAULT_STEPS, 100),
+                                             (self.tile_size, 32, 4096, job.DEFAULT_TILE, 32),
+                                             (self.batch_size, 1, 512, job.DEFAULT_BATCH, 1)):
             spin.setRange(low, high)
             spin.setSingleStep(step)
             spin.setValue(value)
