@@ -211,7 +211,7 @@ class SemiSegDock(QgsDockWidget):
         if task is not None:
             if Path(task.job_dir) == self.runs.current_job:
                 self.runs.cancelling(task.predict)
-            task.cancel()
+            task.stop()
 
     def _run_started(self, task) -> None:
         job_dir = Path(task.job_dir)
@@ -223,7 +223,7 @@ class SemiSegDock(QgsDockWidget):
         self.runs.fill(job_registry.known_jobs(self.project), show=False)
 
     def _run_ended(self, state, job_dir: Path, predict: bool) -> None:
-        if self._disposed:
+        if self._disposed or state.status in ("pending", "running"):  # let go of, not ended (job_controller)
             return
         for button in (self.train_button, self.quick_button, self.again_button, self.predict.predict_button):
             button.setEnabled(not self.controller.busy())

@@ -50,16 +50,23 @@ class JobController(QObject):
     def _run(self, task: EngineTask) -> EngineTask:
         job_dir = Path(task.job_dir)
         self.tasks[job_dir] = task
-        task.ended.connect(lambda _state: self.tasks.pop(job_dir, None))
+        task.ended.connect(lambda _state: self._ended(task))
         self.started.emit(task)
         QgsApplication.taskManager().addTask(task)
         return task
+
+    def _ended(self, task: EngineTask) -> None:
+        job_dir = Path(task.job_dir)
+        if self.tasks.get(job_dir) is task:
+            self.tasks.pop(job_dir)
+        if task.released:  # QGIS let go of the task, not of the run: follow it again while QGIS stays
+            self.attach(job_dir)
 
     def cancel(self, job_dir) -> bool:
         """Ask the run of `job_dir` to stop; False: the dock follows no such run."""
         task = self.task_of(job_dir)
         if task is not None:
-            task.cancel()
+            task.stop()
         return task is not None
 
     def detach(self) -> None:

@@ -348,6 +348,31 @@ def test_unloading_the_plugin_leaves_a_training_run_going_for_the_next_dock(labe
         reopened.dispose()
 
 
+def test_qgis_cancelling_every_task_as_it_closes_leaves_the_training_running_and_followed(labelled, tmp_path):
+    """QGIS 3.22 cancels every task flagged CancelWithoutPrompt as soon as the user closes it,
+    before it asks to save the project (checked in the real desktop): that must not stop the
+    engine, and while QGIS stays (the user answered Cancel) the dock follows the run again."""
+    dock, _, _ = labelled
+    dock.options.steps.setValue(5000)
+    job_dir = tmp_path / "job"
+    task = dock.start_training(job_dir)
+    wait(lambda: read_state(job_dir).step >= 1)
+    assert not task.flags() & task.CanCancel  # QGIS's task list offers no cancel that would only let go
+    QgsApplication.taskManager().cancelAll()  # what QgisApp::fileExit does first
+    wait(lambda: dock.controller.task_of(job_dir) not in (None, task))  # followed again by a new task
+    wait(lambda: task.status() in (task.Complete, task.Terminated))
+    assert task.status() == task.Complete  # no "Task failed" for letting go
+    step = read_state(job_dir).step
+    wait(lambda: read_state(job_dir).step > step)  # the engine trains on
+    assert read_state(job_dir).status == "running" and not (job_dir / "cancel").exists()
+    assert dock.runs.status_label.text().startswith("job: running"), dock.runs.status_label.text()
+    ended = []
+    dock.controller.task_of(job_dir).ended.connect(ended.append)
+    dock.cancel()  # the Jobs section's Cancel still stops it
+    wait(lambda: ended)
+    assert ended[0].status == "cancelled", ended[0].error_text()
+
+
 def test_a_job_another_engine_runs_is_refused_and_the_dock_says_which(labelled, tmp_path):
     """A terminal or a script may run the job the dock is asked to resume: the engine's lock refuses it."""
     import fcntl
