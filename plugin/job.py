@@ -72,6 +72,23 @@ class JobRequest:
         return self.labeled[0].raster
 
 
+def check_tile_size(tile: int) -> None:
+    """ValueError for a tile size the engine would refuse only after starting (dock and Processing)."""
+    if tile % 32:
+        raise ValueError(f"Tile size {tile} px is not a multiple of 32 (the networks downsample by 32): "
+                         f"use {32 * max(1, round(tile / 32))} px.")
+
+
+def check_unlabeled_bands(training: str, training_bands: int, unlabeled: list) -> None:
+    """ValueError for an unlabeled raster ((file, band count) pairs; 0: unreadable, left to the
+    engine) whose band count differs from the training raster's: the engine would refuse it only
+    after reading the labels."""
+    for path, bands in unlabeled:
+        if bands and bands != training_bands:
+            raise ValueError(f"The unlabeled raster {Path(path).name} has {bands} band(s), the training raster "
+                             f"{training} {training_bands}: remove it from the unlabeled rasters.")
+
+
 def quick_map(request: JobRequest) -> JobRequest:
     """The same labels and rasters for the pixel classifier: it trains no network, so no start model."""
     return replace(request, method=QUICK_METHOD, method_params={}, init_from="")

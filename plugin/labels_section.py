@@ -202,9 +202,8 @@ class LabelsSection(QgsCollapsibleGroupBox):
                 return []
         layers = label_layers.create_label_layers(path, raster)
         self.project.addMapLayers(layers[::-1])  # points on top; layersAdded styles them
-        scribbles = next((l for l in layers if "scribbles" in l.name()), None)
-        if scribbles is not None:  # ready to draw: the user's next step
-            scribbles.startEditing()
+        for layer in layers:  # ready to draw, whichever kind of label the user picks first
+            layer.startEditing()
         return layers
 
     def default_labels_path(self, raster) -> str:

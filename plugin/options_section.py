@@ -61,9 +61,7 @@ class OptionsSection(QgsCollapsibleGroupBox):
 
     def check_tile_size(self) -> None:
         """ValueError for a tile size the engine would refuse only after starting."""
-        if self.tile_size.value() % 32:
-            raise ValueError(f"Tile size {self.tile_size.value()} px is not a multiple of 32 (the networks "
-                             f"downsample by 32): use {32 * max(1, round(self.tile_size.value() / 32))} px.")
+        job.check_tile_size(self.tile_size.value())
 
     def load_methods(self, python: str) -> None:
         """Ask the engine `python` for its methods (once per engine Python, in the background)."""

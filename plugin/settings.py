@@ -25,12 +25,14 @@ WHEELS_ENV = "SEMISEG_WHEELS"
 
 def engine_python() -> str:
     """The configured engine Python, else $SEMISEG_ENGINE_PYTHON, else the managed venv's Python
-    when its set-up completed, else ''."""
+    when its set-up completed, else ''. The managed venv is never the engine while its last
+    set-up has not completed, even where it was configured after an earlier one did."""
     configured = QgsSettings().value(_KEY + "engine_python", "", type=str) or os.environ.get(ENGINE_PYTHON_ENV, "")
-    if configured:
-        return configured
     managed = managed_venv()
-    return str(venv_python(managed)) if (managed / READY_MARKER).is_file() else ""
+    ready = (managed / READY_MARKER).is_file()
+    if configured and (ready or Path(configured) != venv_python(managed)):  # a later set-up that failed unmakes it
+        return configured
+    return str(venv_python(managed)) if ready else ""
 
 
 def wheels_folder() -> str:

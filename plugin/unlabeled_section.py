@@ -10,7 +10,7 @@ from qgis.PyQt.QtWidgets import QFileDialog, QHBoxLayout, QListWidget, QListWidg
 from qgis.core import QgsRasterLayer
 from qgis.gui import QgsCollapsibleGroupBox
 
-from . import project_state
+from . import job, project_state
 
 
 class UnlabeledSection(QgsCollapsibleGroupBox):
@@ -75,11 +75,8 @@ class UnlabeledSection(QgsCollapsibleGroupBox):
     def check_bands(self, raster) -> None:
         """ValueError for a raster whose band count differs from the training raster's (the
         engine would refuse it only after reading the labels)."""
-        for path in self.paths():
-            bands = project_state.band_count(path)
-            if bands and bands != raster.bandCount():
-                raise ValueError(f"The unlabeled raster {Path(path).name} has {bands} band(s), the training raster "
-                                 f"{raster.name()} {raster.bandCount()}: remove it from Unlabeled rasters.")
+        job.check_unlabeled_bands(raster.name(), raster.bandCount(),
+                                  [(path, project_state.band_count(path)) for path in self.paths()])
 
     def _save(self) -> None:
         if not self._loading:

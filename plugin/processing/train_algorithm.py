@@ -59,8 +59,9 @@ class TrainAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterMultipleLayers(
             "UNLABELED", "Unlabeled rasters", QgsProcessing.TypeRaster, optional=True))
         self.addParameter(QgsProcessingParameterEnum("METHOD", "Method", list(job.METHODS), defaultValue=0))
-        for key, label, default, low in (("STEPS", "Steps", 500, 1), ("TILE_SIZE", "Tile size (px)", 256, 32),
-                                         ("BATCH_SIZE", "Batch size", 8, 1),
+        for key, label, default, low in (("STEPS", "Steps", job.DEFAULT_STEPS, 1),
+                                         ("TILE_SIZE", "Tile size (px)", job.DEFAULT_TILE, 32),
+                                         ("BATCH_SIZE", "Batch size", job.DEFAULT_BATCH, 1),
                                          ("LINE_WIDTH", "Scribble width (px)", 3, 1)):
             self.addParameter(QgsProcessingParameterNumber(key, label, QgsProcessingParameterNumber.Integer,
                                                            default, minValue=low))
@@ -121,9 +122,15 @@ class TrainAlgorithm(QgsProcessingAlgorithm):
             init_from = job.start_model(self.parameterAsFile(parameters, "INIT_MODEL", context))
         except ValueError as e:
             raise QgsProcessingException(str(e))
+        unlabeled = self.parameterAsLayerList(parameters, "UNLABELED", context)
+        try:
+            job.check_tile_size(self.parameterAsInt(parameters, "TILE_SIZE", context))
+            job.check_unlabeled_bands(raster.name(), raster.bandCount(), [(l.source(), l.bandCount()) for l in unlabeled])
+        except ValueError as e:
+            raise QgsProcessingException(str(e))
         request = job.JobRequest(
             classes=seg_classes, labeled=labeled,
-            unlabeled=[l.source() for l in self.parameterAsLayerList(parameters, "UNLABELED", context)],
+            unlabeled=[l.source() for l in unlabeled],
             method=job.METHODS[self.parameterAsEnum(parameters, "METHOD", context)],
             steps=self.parameterAsInt(parameters, "STEPS", context),
             tile_size=self.parameterAsInt(parameters, "TILE_SIZE", context),

@@ -5,6 +5,7 @@ Needs the engine (see conftest.engine_python); every run is tiny (64 px tiles, a
 import json
 import math
 import os
+import re
 import time
 from pathlib import Path
 
@@ -126,6 +127,8 @@ def test_training_adds_aligned_result_layers(labelled, tmp_path, project):
     assert ("train", "step", STEPS, STEPS) in seen
     assert state.unit == "window" and state.step == state.total > 0  # the map after training shows its progress
     assert f"window {state.total}/{state.total}" in dock.runs.status_label.text()
+    # a completed job resumes nothing: its checkpoint (optimizer state included) is gone, model/ stays
+    assert not (tmp_path / "job" / "checkpoints").exists() and (tmp_path / "job" / "model" / "model.json").is_file()
     group = project.layerTreeRoot().findGroup("SemiSeg job")
     assert group is not None
     names = [node.layer().name() for node in group.findLayers()]
@@ -645,6 +648,21 @@ def test_processing_train_exports_the_labels_before_its_worker_thread_starts(lab
     scribbles.rollBack()
 
 
+def test_processing_train_refuses_what_the_engine_would_refuse_later_before_a_job_is_written(labelled, tmp_path):
+    """As the dock does: a tile off the 32-px grid, an unlabeled raster of another band count."""
+    from osgeo import gdal
+    _, raster, scribbles = labelled
+    gdal.GetDriverByName("GTiff").Create(str(tmp_path / "seismic.tif"), 32, 32, 1, gdal.GDT_Float32).FlushCache()
+    one_band = QgsRasterLayer(str(tmp_path / "seismic.tif"), "seismic")
+    base = {"RASTER": raster, "LABELS": [scribbles], "CLASSES": "water, land", "DEVICE": 1}
+    for extra, message in (({"TILE_SIZE": 100}, "Tile size 100 px is not a multiple of 32"),
+                           ({"UNLABELED": [one_band]}, "The unlabeled raster seismic.tif has 1 band(s)")):
+        job_dir = tmp_path / f"refused{len(extra)}{sorted(extra)[0]}"
+        with pytest.raises(Exception, match=re.escape(message)):
+            processing.run("semiseg:train", {**base, **extra, "JOB_DIR": str(job_dir)})
+        assert not (job_dir / "job.json").exists()
+
+
 def test_processing_trains_from_two_rasters_paired_with_their_label_layers(labelled, tmp_path, project):
     dock, raster, scribbles = labelled
     second, second_scribbles = label_second_raster(dock, project, tmp_path)
@@ -730,6 +748,11 @@ def test_an_offline_set_up_says_what_pip_missed_and_its_half_built_venv_is_never
     settings.set_engine_python("")
     try:
         assert settings.venv_python(tmp_path / "venv").exists() and settings.engine_python() == ""
+        # configured after an earlier set-up completed, then a re-setup failed: still not the engine
+        settings.set_engine_python(str(settings.venv_python(tmp_path / "venv")))
+        assert settings.engine_python() == ""
+        (tmp_path / "venv" / settings.READY_MARKER).write_text("")
+        assert settings.engine_python() == str(settings.venv_python(tmp_path / "venv"))
     finally:
         settings.set_engine_python(configured)
 
