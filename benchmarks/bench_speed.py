@@ -6,8 +6,10 @@
 (c) peak RSS of `semiseg predict` on a generated 2k x 2k and 10k x 10k raster;
 (d) a training step through the whole pipeline in bfloat16 mixed precision (train.precision
     "bf16") vs float32, on this machine's CPU;
-(e) `semiseg predict` of the same model exported to ONNX (onnxruntime) vs its package (PyTorch)
-    on a 2k x 2k raster at overlap 0.25: wall time, peak RSS and the share of equal class pixels.
+(e) `semiseg predict` of the same model exported to ONNX (onnxruntime), and through PyTorch in
+    bfloat16 (`--precision bf16`), vs its package through PyTorch in float32, on a 2k x 2k raster at
+    overlap 0.25: wall time, peak RSS and the share of equal class pixels.
+(b) and (c) predict in float32 (`--precision 32`), as their floor computes.
 
 Usage: .venv/bin/python benchmarks/bench_speed.py [--out DIR] [--steps N] [--big 10000] [--parts a b c d e]
 """
@@ -107,7 +109,7 @@ def window_count(model_dir: Path, raster: Path) -> int:
 
 def predict_seconds(model_dir: Path, raster: Path, out: Path) -> float:
     t0 = time.perf_counter()
-    assert semiseg(["predict", str(model_dir), str(raster), "--out", str(out), "--quiet", "--device", "cpu", "--batch-size", str(BATCH)]) == 0
+    assert semiseg(["predict", str(model_dir), str(raster), "--out", str(out), "--quiet", "--device", "cpu", "--batch-size", str(BATCH), "--precision", "32"]) == 0
     return time.perf_counter() - t0
 
 
@@ -123,7 +125,7 @@ def forward_seconds(model_dir: Path, windows: int) -> float:
     return time.perf_counter() - t0
 
 
-def peak_rss_mb(model_dir: Path, raster: Path, out: Path, overlap: float = 0.0) -> tuple[float, float]:
+def peak_rss_mb(model_dir: Path, raster: Path, out: Path, overlap: float = 0.0, precision: str = "32") -> tuple[float, float]:
     """Peak RSS (MB) and seconds of a fresh `semiseg predict` process.
 
     VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so a child started from this
@@ -131,7 +133,7 @@ def peak_rss_mb(model_dir: Path, raster: Path, out: Path, overlap: float = 0.0) 
     """
     code = (
         "import re, sys, time; from semiseg.cli import main; t=time.perf_counter(); "
-        f"rc = main(['predict', {str(model_dir)!r}, {str(raster)!r}, '--out', {str(out)!r}, '--quiet', '--device', 'cpu', '--overlap', '{overlap}']); "
+        f"rc = main(['predict', {str(model_dir)!r}, {str(raster)!r}, '--out', {str(out)!r}, '--quiet', '--device', 'cpu', '--overlap', '{overlap}', '--precision', '{precision}']); "
         "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1); "
         "print(hwm, time.perf_counter()-t); sys.exit(rc)"
     )
@@ -172,7 +174,7 @@ def main() -> None:
         rows += predict_rows(out, args.big, "b" in args.parts, "c" in args.parts)
 
     if "e" in args.parts:
-        rows.append(onnx_row(out, args.steps, skip))
+        rows += onnx_rows(out, args.steps, skip)
 
     print(f"\nCPU threads: {torch.get_num_threads()}, tile {TILE}, batch {BATCH}, unet/resnet18, torch {torch.__version__}\n")
     print("| measurement | setting | measured | ratio | target |")
@@ -201,8 +203,9 @@ def predict_rows(out: Path, big_size: int, throughput: bool, memory: bool) -> li
     return rows
 
 
-def onnx_row(out: Path, steps: int, skip: int) -> tuple:
-    """(e): the package through PyTorch before and after the ONNX run (the load drifts), each a fresh process."""
+def onnx_rows(out: Path, steps: int, skip: int) -> list[tuple]:
+    """(e): the package through PyTorch in float32 before and after the other runs (the load
+    drifts), onnxruntime and PyTorch in bfloat16 between them, each a fresh process."""
     model = out / "train_w1" / "model"
     if not (model / "model.json").is_file():
         seconds_per_step_pipeline(training_job(out / "train_w1", steps, 1), skip)
@@ -213,13 +216,17 @@ def onnx_row(out: Path, steps: int, skip: int) -> tuple:
     assert semiseg(["export", str(model), "--onnx", str(onnx)]) == 0
     rss_torch, t_before = peak_rss_mb(model, raster, out / "pred_torch", 0.25)
     rss_onnx, t_onnx = peak_rss_mb(onnx, raster, out / "pred_onnx", 0.25)
+    rss_bf16, t_bf16 = peak_rss_mb(model, raster, out / "pred_bf16", 0.25, "bf16")
     _, t_after = peak_rss_mb(model, raster, out / "pred_torch", 0.25)
     t_torch = (t_before + t_after) / 2
-    with rasterio.open(out / "pred_torch" / "scene_2k_classes.tif") as a, rasterio.open(out / "pred_onnx" / "scene_2k_classes.tif") as b:
-        same = float((a.read(1) == b.read(1)).mean())
-    return ("(e) predict, onnxruntime / PyTorch", "2048^2, overlap 0.25, fresh processes",
-            f"{t_onnx:.1f} s vs {t_torch:.1f} s; {rss_onnx:.0f} MB vs {rss_torch:.0f} MB; {100 * same:.2f} % same classes",
-            f"{t_torch / t_onnx:.2f}x faster, {rss_onnx / rss_torch:.2f}x memory", ">= 99 % same classes to be the CPU default")
+    rows = []
+    for name, folder, seconds, rss in (("onnxruntime", "pred_onnx", t_onnx, rss_onnx), ("PyTorch bfloat16", "pred_bf16", t_bf16, rss_bf16)):
+        with rasterio.open(out / "pred_torch" / "scene_2k_classes.tif") as a, rasterio.open(out / folder / "scene_2k_classes.tif") as b:
+            same = float((a.read(1) == b.read(1)).mean())
+        rows.append((f"(e) predict, {name} / PyTorch float32", "2048^2, overlap 0.25, fresh processes",
+                     f"{seconds:.1f} s vs {t_torch:.1f} s; {rss:.0f} MB vs {rss_torch:.0f} MB; {100 * same:.2f} % same classes",
+                     f"{t_torch / seconds:.2f}x faster, {rss / rss_torch:.2f}x memory", ">= 99 % same classes to be the CPU default"))
+    return rows
 
 
 if __name__ == "__main__":

@@ -243,3 +243,31 @@ def test_an_area_outside_the_raster_is_a_user_error_naming_the_file(tmp_path):
     with pytest.raises(UserError, match="finite"):
         predict_raster(_card(), predictor, path, tmp_path / "out", PredictOptions(bounds=(west, north - 5, float("inf"), north)))
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_auto_precision_predicts_in_bfloat16_only_where_the_device_computes_in_it(tmp_path, monkeypatch):
+    """`inference.precision: auto` (`semiseg predict --precision`): bfloat16 on a CPU with native
+    bfloat16, float32 elsewhere; 32 is float32 everywhere (what an exported ONNX graph computes)."""
+    from semiseg.cli import main
+    from semiseg.devices import uses_bf16
+    from semiseg.models.network import build_network
+    from semiseg.models.package import save_package
+    from semiseg.predict.raster import load_predictor
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr("semiseg.devices.cpu_has_native_bf16", lambda: False)
+    assert not uses_bf16("auto", cpu) and uses_bf16("bf16", cpu) and not uses_bf16("32", cpu)
+    monkeypatch.setattr("semiseg.devices.cpu_has_native_bf16", lambda: True)
+    assert uses_bf16("auto", cpu) and not uses_bf16("32", cpu)
+    torch.manual_seed(0)
+    model = tmp_path / "model"
+    card = ModelCard(["dark", "bright"], ["#000000", "#ffffff"], [1, 2, 3], [120.0] * 3, [60.0] * 3, "unet", "resnet18", 3, 64, {"name": "supervised"})
+    save_package(model, card, build_network("unet", "resnet18", 3, 2).eval())
+    assert load_predictor(model, "cpu", 4, "auto")[1].autocast and not load_predictor(model, "cpu", 4, "32")[1].autocast
+    raster = write_raster(tmp_path / "scene.tif", two_class_scene(96, 96)[0])
+    maps = {}
+    for precision in ("32", "bf16"):
+        assert main(["predict", str(model), str(raster), "--out", str(tmp_path / precision), "--quiet", "--precision", precision]) == 0
+        with rasterio.open(tmp_path / precision / "scene_confidence.tif") as ds:
+            maps[precision] = ds.read(1)
+    assert not np.array_equal(maps["32"], maps["bf16"]) and np.abs(maps["32"] - maps["bf16"]).max() < 0.05

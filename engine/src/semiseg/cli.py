@@ -33,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--out", type=Path, required=True)
     pr.add_argument("--overlap", type=float, default=0.5, help="fraction of a window shared with its neighbour (default 0.5)")
     pr.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default 8)")
+    pr.add_argument("--precision", default="auto", choices=("auto", "32", "bf16"),
+                    help="auto (default): bfloat16 where the device computes it natively (a CPU with AVX512-BF16 or AMX, a recent GPU); 32: float32")
     pr.add_argument("--polygons", action="store_true", help="also write RASTER_polygons.gpkg: one polygon per region of a class")
     pr.add_argument("--min-polygon-pixels", type=int, metavar="N",
                     help="with --polygons: smaller regions merge into their largest neighbour first (default 16; 1 keeps all)")
@@ -156,7 +158,7 @@ def _inference_options(args):
 
     if args.min_polygon_pixels is not None and not args.polygons:
         raise UserError("--min-polygon-pixels: needs --polygons and a value of at least 1")
-    values = dict(overlap=args.overlap, batch_size=args.batch_size, polygons=args.polygons, suggestions=args.suggest)
+    values = dict(overlap=args.overlap, batch_size=args.batch_size, polygons=args.polygons, suggestions=args.suggest, precision=args.precision)
     values["min_polygon_pixels"] = DEFAULT_MIN_POLYGON_PIXELS if args.min_polygon_pixels is None else args.min_polygon_pixels
     try:
         return InferenceSpec(**values)
@@ -215,7 +217,7 @@ def _cmd_predict(args) -> int:
         events.emit("phase", phase=phase, message=message)
 
     with sigterm_cancels(), reported(events, "cancelled"):
-        card, predictor = load_predictor(args.model_dir, args.device, inference.batch_size)
+        card, predictor = load_predictor(args.model_dir, args.device, inference.batch_size, inference.precision)
         for raster in args.rasters:
             events.emit("phase", phase="predict", message=f"predicting {raster.name}")
             if is_volume(raster):  # SEG-Y: line by line into SEG-Y files (progress counts lines)

@@ -1,6 +1,9 @@
-"""Which device a command runs on: one reading of `--device` for train, predict and the demo."""
+"""Which device a command runs on (one reading of `--device` for train, predict and the demo),
+and whether it computes in bfloat16 natively."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 
@@ -20,3 +23,27 @@ def resolve_device(name: str) -> torch.device:
             raise UserError(f"--device {name}: no CUDA device is available here (see `semiseg doctor`)")
         return torch.device(name)
     raise UserError(f"--device {name}: expected {DEVICE_CHOICES}")
+
+
+def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """AVX512-BF16 or AMX: the CPU multiplies bfloat16 in hardware (Linux lists the flags).
+
+    Without them bfloat16 is emulated and slower than float32, so `auto` keeps float32.
+    """
+    try:
+        flags = set(cpuinfo.read_text().split())
+    except OSError:
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def native_bf16(device: torch.device) -> bool:
+    """`device` computes bfloat16 in hardware: a GPU from Ampere on, a CPU with AVX512-BF16 or AMX."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    return device.type == "cpu" and cpu_has_native_bf16()
+
+
+def uses_bf16(precision: str, device: torch.device) -> bool:
+    """A precision setting (`auto`, `32`, `bf16`) on `device`: `auto` is bfloat16 where it is native."""
+    return precision == "bf16" or (precision == "auto" and native_bf16(device))

@@ -42,7 +42,7 @@ def report() -> dict:
         info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
         info["cpu_threads"] = torch.get_num_threads()
         info["device"] = "cuda" if torch.cuda.is_available() else "cpu"
-        from semiseg.train.precision import cpu_has_native_bf16
+        from semiseg.devices import cpu_has_native_bf16
 
         info["cpu_bfloat16"] = cpu_has_native_bf16()  # train.precision auto trains in bfloat16 on such a CPU
     info["missing"] = missing

@@ -7,6 +7,7 @@ import time
 import torch
 import torch.nn as nn
 
+from semiseg.devices import uses_bf16
 from semiseg.models.package import ModelCard
 from semiseg.pipeline.domain_data import DomainData
 from semiseg.pipeline.job_run import JobRun
@@ -21,7 +22,7 @@ def predict_job(run: JobRun, domains: list[DomainData], cards: dict[str, ModelCa
     options = PredictOptions.of(spec.inference)
     for d in domains:
         name = d.prepared.name
-        predictor = WindowPredictor(models[name], device, spec.inference.batch_size)
+        predictor = WindowPredictor(models[name], device, spec.inference.batch_size, uses_bf16(spec.inference.precision, device))
         for raster in d.prepared.spec.predict:
             run.phase("predict", f"predicting {raster.name}")
             paths = predict_raster(cards[name], predictor, raster, jd.outputs, options, _window_progress(run), run.phase)

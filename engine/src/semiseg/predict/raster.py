@@ -21,7 +21,7 @@ import torch.nn as nn
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
-from semiseg.devices import resolve_device
+from semiseg.devices import native_bf16, resolve_device, uses_bf16
 from semiseg.errors import UserError
 from semiseg.io.atomic import atomic_path, scratch_path, write_text_atomic
 from semiseg.io.rasters import PROBABILITY_SCALE, RasterInfo, open_raster, output_profile, raster_info, read_window
@@ -152,12 +152,13 @@ def _finalize(top: int, probs: np.ndarray, weights: np.ndarray, valid: np.ndarra
 class WindowPredictor:
     """Runs a network over normalized windows in batches; the one place inference happens."""
 
-    def __init__(self, network: nn.Module, device: torch.device, batch_size: int):
+    def __init__(self, network: nn.Module, device: torch.device, batch_size: int, bf16: bool | None = None):
+        """`bf16`: compute in bfloat16 (InferenceSpec.precision, devices.uses_bf16); None: where a
+        GPU computes it natively, float32 on a CPU."""
         self.network = network.to(device).eval()
         self.device = device
         self.batch_size = batch_size
-        # bfloat16 where the GPU computes in it (Ampere on); emulated on older ones, where it is slower
-        self.autocast = device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)
+        self.autocast = (device.type == "cuda" and native_bf16(device)) if bf16 is None else bf16
 
     @torch.no_grad()
     def probabilities(self, images: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -338,9 +339,10 @@ def _add_overviews(path: Path, resampling: Resampling) -> None:
             ds.build_overviews(factors, resampling)
 
 
-def load_predictor(model: Path, device: str, batch_size: int) -> tuple[ModelCard, WindowPredictor]:
+def load_predictor(model: Path, device: str, batch_size: int, precision: str = "32") -> tuple[ModelCard, WindowPredictor]:
     """A model package (folder), or a model it exported to ONNX (.onnx file), loaded once,
-    ready to predict any number of rasters on `device`."""
+    ready to predict any number of rasters on `device` (`precision`: InferenceSpec's; an ONNX
+    graph computes in float32 whatever it says)."""
     from semiseg.models.package import load_package
 
     chosen = resolve_device(device)
@@ -348,6 +350,6 @@ def load_predictor(model: Path, device: str, batch_size: int) -> tuple[ModelCard
         from semiseg.predict.onnx_model import load_onnx_model
 
         card, network = load_onnx_model(model, chosen)
-    else:
-        card, network = load_package(model)
-    return card, WindowPredictor(network, chosen, batch_size)
+        return card, WindowPredictor(network, chosen, batch_size, bf16=False)
+    card, network = load_package(model)
+    return card, WindowPredictor(network, chosen, batch_size, bf16=uses_bf16(precision, chosen))

@@ -2,21 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
-
-def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
-    """AVX512-BF16 or AMX: the CPU multiplies bfloat16 in hardware (Linux lists the flags).
-
-    Without them bfloat16 is emulated and slower than float32, so `auto` keeps float32.
-    """
-    try:
-        flags = set(cpuinfo.read_text().split())
-    except OSError:
-        return False
-    return bool(flags & {"avx512_bf16", "amx_bf16"})
+from semiseg.devices import cpu_has_native_bf16
 
 
 def lightning_precision(setting: str, accelerator: str) -> str:
