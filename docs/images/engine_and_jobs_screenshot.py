@@ -1,10 +1,13 @@
 """Run inside QGIS by /work/shared/tools/qgis-screenshot: the engine's status line and the Jobs section.
 
-    /work/shared/tools/qgis-screenshot build/semiseg_qgis docs/images/engine_and_jobs.png \
+    /work/shared/tools/qgis-screenshot build/semiseg_qgis /tmp/main_window.png \
         docs/images/engine_and_jobs_screenshot.py --wait 150
-A Quick map completes, then a training is cancelled after a few steps: the Jobs list shows each
-job's state and disk use (the cancelled one keeps its checkpoint for Resume), the Engine section's
-title the engine's verdict. Needs the engine at <repo>/.venv/bin/python (or $SEMISEG_ENGINE_PYTHON).
+A Quick map completes, then a training is cancelled after a few steps: the Jobs list, open, shows
+each job's state and disk use (the cancelled one keeps its checkpoint for Resume; the completed
+ones dropped theirs), the Engine section's title the engine's verdict. The list is a popup, which
+a grab of the main window leaves out: this script grabs the screen into
+docs/images/engine_and_jobs.png itself. Needs the engine at <repo>/.venv/bin/python (or
+$SEMISEG_ENGINE_PYTHON).
 """
 import importlib.util
 from pathlib import Path
@@ -28,7 +31,7 @@ def run(iface):
         task = dock.start_training()
         if task is None:
             raise RuntimeError(dock.runs.error_label.text())
-        task.stateChanged.connect(lambda state: state.step >= 3 and dock.controller.task is task and dock.cancel())
+        task.stateChanged.connect(lambda state: state.step >= 3 and dock.controller.task_of(task.job_dir) is task and dock.cancel())
         task.ended.connect(lambda _s: QTimer.singleShot(500, lambda: show_jobs(dock)))
 
     quick.ended.connect(train_then_cancel)
@@ -43,3 +46,18 @@ def show_jobs(dock):
         group.setCollapsed(group not in (dock.engine, dock.runs))
     dock.findChild(QScrollArea).ensureWidgetVisible(dock.runs.jobs)
     dock.runs.jobs.showPopup()
+    QTimer.singleShot(1500, grab_screen)
+
+
+def grab_screen():
+    from qgis.PyQt.QtWidgets import QApplication
+
+    frame = iface_window().frameGeometry()  # the main window and the popup over it, not the whole screen
+    QApplication.primaryScreen().grabWindow(0, frame.x(), frame.y(), frame.width(), frame.height()).save(
+        str(Path(__file__).with_name("engine_and_jobs.png")))
+
+
+def iface_window():
+    from qgis.utils import iface
+
+    return iface.mainWindow()
