@@ -11,6 +11,9 @@ from .engine_setup import SetupEngineTask, ask_doctor, format_report, verdict
 from .paths import plugin_version
 
 
+# The longest title that fits a dock of ~420 px: "Engine 0.7.0 ready · CPU, 16 threads (no GPU)".
+TITLE_CHARS = 45
+
 class EngineSection(QgsCollapsibleGroupBox):
     pythonChanged = pyqtSignal(str)  # the engine to ask (methods, health) and to run jobs with
 
@@ -55,7 +58,7 @@ class EngineSection(QgsCollapsibleGroupBox):
         """Ask the engine how it is (in the background); the verdict goes on the section's title."""
         python = self.python()
         if not python:
-            self.show_status("No engine yet: press \"Set up engine\", or pick an engine Python.", "")
+            self.show_status("No engine yet: \"Set up engine\", or pick one.", "")
             return
         self.show_status("Engine: checking…", "")
         query = self.doctor_query = BackgroundCall(lambda: ask_doctor(python))
@@ -73,8 +76,10 @@ class EngineSection(QgsCollapsibleGroupBox):
             self.show_status(verdict(report, plugin_version()), format_report(report))
 
     def show_status(self, line: str, details: str) -> None:
-        """Always in view: on the section's title (seen collapsed too) and below its buttons."""
-        self.setTitle(f"Engine — {line}")
+        """Always in view: on the section's title (seen collapsed too; cut to TITLE_CHARS, as a
+        title does not wrap and would widen the dock past its edge) and whole below its buttons."""
+        title = line if line.startswith("Engine") else f"Engine — {line}"
+        self.setTitle(title if len(title) <= TITLE_CHARS else title[: TITLE_CHARS - 1].rstrip(" ,:;·") + "…")
         self.engine_label.setText(line)
         self.engine_label.setToolTip(details)
         self.setToolTip(details)

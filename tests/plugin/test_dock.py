@@ -67,6 +67,20 @@ def test_dock_builds_and_offers_supervised_without_an_engine(dock):
     assert not dock.runs.cancel_button.isEnabled()
 
 
+def test_a_long_engine_status_is_cut_on_the_title_and_whole_below_it(dock):
+    """A group box title does not wrap: a long one widened the dock's content past its edge."""
+    from semiseg_qgis.engine_section import TITLE_CHARS
+    line = "Engine not usable: the engine Python does not start (exit code 1, see the log)."
+    dock.engine.show_status(line, "")
+    title = dock.engine.title()
+    assert title.startswith("Engine not usable: ") and title.endswith("…") and len(title) <= TITLE_CHARS
+    assert dock.engine.engine_label.text() == line and dock.engine.engine_label.wordWrap()
+    dock.engine.show_status("Engine 0.7.0 ready · CPU, 2 threads (no GPU)", "")
+    assert dock.engine.title() == "Engine 0.7.0 ready · CPU, 2 threads (no GPU)"  # a verdict fits whole
+    dock.engine.show_status("No engine yet: \"Set up engine\", or pick one.", "")
+    assert dock.engine.title().startswith("Engine — No engine yet")
+
+
 def test_label_layers_follow_the_class_table(dock, raster, tmp_path, project):
     dock.labels.raster_combo.setLayer(raster)
     dock.labels.class_table.set_classes([class_list.SegClass("water", "#1f78b4"), class_list.SegClass("land", "#d9c89e")])

@@ -708,7 +708,7 @@ def test_the_dock_shows_the_engines_verdict_as_it_opens(project, engine_python):
         dock.engine.python_edit.setFilePath(engine_python)
         wait(lambda: "ready" in dock.engine.title() or "not usable" in dock.engine.title(), 120)
         title = dock.engine.title()
-        assert title == f"Engine — Engine {paths.plugin_version()} ready · CPU, {os.cpu_count()} threads (no GPU)" or "GPU" in title, title
+        assert title == f"Engine {paths.plugin_version()} ready · CPU, {os.cpu_count()} threads (no GPU)" or "GPU" in title, title
         assert "torch:" in dock.engine.toolTip()  # the details behind the verdict
     finally:
         dock.dispose()
