@@ -20,7 +20,7 @@ from .label_layers import CLASS_FIELD
 # engine's order, its default first: Processing defines its parameters before any engine can be
 # asked, so the list is kept here, and tests/plugin/test_engine.py checks it against the
 # engine's registry (a method added there fails the suite until it is offered here).
-METHODS = ("supervised", "mean_teacher", "pixel_forest", "aux", "s6", "cct")
+METHODS = ("mean_teacher", "supervised", "pixel_forest", "aux", "s6", "cct")
 DEVICES = ("auto", "cpu", "cuda")
 # "Quick map": the engine's pixel classifier, a first map in about a minute on a CPU (docs/benchmarks.md).
 QUICK_METHOD = "pixel_forest"

@@ -45,7 +45,7 @@ def test_train_writes_events_model_metrics_and_outputs(scene_job, capsys, monkey
     card = json.loads((scene_job / "model" / "model.json").read_text())
     assert card["class_names"] == ["dark", "bright"] and card["bands"] == [1, 2, 3] and card["in_channels"] == 3
     assert card["tile_size"] == 64 and len(card["mean"]) == 3 and card["fingerprint"]
-    assert card["method"]["name"] == DEFAULT_METHOD == "supervised"  # the job omits `method`: the documented default
+    assert card["method"]["name"] == DEFAULT_METHOD == "mean_teacher"  # the job omits `method`: the documented default
     assert json.loads((scene_job / "metrics.json").read_text())["validation"]["step"] == 4
     assert not (scene_job / "checkpoints").exists()  # written every step, removed at the end: a completed job resumes nothing
     outputs = {e["path"] for e in events if e["type"] == "output"}

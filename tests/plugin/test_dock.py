@@ -58,9 +58,9 @@ def draw_line(layer, points, georeferenced=True):
     return feature
 
 
-def test_dock_builds_and_offers_supervised_without_an_engine(dock):
-    assert [dock.options.method.itemText(i) for i in range(dock.options.method.count())] == ["supervised (default)"]
-    assert dock.options.method.currentData() == "supervised"
+def test_dock_builds_and_offers_the_default_method_without_an_engine(dock):
+    assert [dock.options.method.itemText(i) for i in range(dock.options.method.count())] == ["mean_teacher (default)"]
+    assert dock.options.method.currentData() == "mean_teacher"
     assert not dock.options.method_note.isHidden() and "No engine" in dock.options.method_note.text()
     assert [c.name for c in dock.labels.class_table.classes()] == ["class 1", "class 2"]
     assert dock.labels.active_class.count() == 2
@@ -189,7 +189,7 @@ def test_job_directory_written_from_the_dock(dock, raster, tmp_path):
     assert spec["labeled"] == [{"raster": raster.source(), "labels": "labels.gpkg",
                                 "class_field": "class_id", "line_width_px": 4}]
     assert spec["unlabeled"] == [str(tmp_path / "other.tif")]
-    assert spec["method"] == {"name": "supervised"}
+    assert spec["method"]["name"] == "mean_teacher" and spec["method"].get("blend_on_validation", True)
     assert spec["train"]["steps"] == 20 and spec["train"]["tile_size"] == 64
     assert spec["predict"] == [raster.source()]
     from osgeo import ogr
@@ -279,7 +279,7 @@ def test_only_changed_method_parameters_go_into_job_json(dock, raster, tmp_path)
     assert method_spec(dock, tmp_path, "aux") == {"name": "aux", "lambda": 0.5, "clusters": 4}
 
 
-def test_an_engine_without_the_methods_command_falls_back_to_supervised(dock, tmp_path):
+def test_an_engine_without_the_methods_command_falls_back_to_the_default_method(dock, tmp_path):
     old_engine = tmp_path / "python"
     old_engine.write_text("#!/bin/sh\necho \"semiseg: error: argument command: invalid choice: 'methods'\" >&2\n"
                           "exit 2\n")
@@ -287,7 +287,7 @@ def test_an_engine_without_the_methods_command_falls_back_to_supervised(dock, tm
     dock.engine.python_edit.setFilePath(str(old_engine))
     from test_engine import wait
     wait(lambda: dock.options.methods_task is None, 60)
-    assert [dock.options.method.itemData(i) for i in range(dock.options.method.count())] == ["supervised"]
+    assert [dock.options.method.itemData(i) for i in range(dock.options.method.count())] == ["mean_teacher"]
     assert "too old" in dock.options.method_note.text() and "invalid choice" in dock.options.method_note.text()
     assert not dock.options.method_note.isHidden()
     assert dock.options.method_form.values() == {}

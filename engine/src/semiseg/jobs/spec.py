@@ -67,7 +67,7 @@ class SegySections(_Strict):
 # real-data benchmark (docs/benchmarks.md): mean_teacher gains on aerial and seismic scenes but
 # loses 6.0 mIoU on average when the unlabeled rasters are from another season (s2-strzegom,
 # U-Net), so the safe default stays supervised until a method gains on every set.
-DEFAULT_METHOD = "supervised"
+DEFAULT_METHOD = "mean_teacher"
 
 
 class MethodSpec(BaseModel):

@@ -69,6 +69,12 @@ def prepare_inputs(spec: JobSpec) -> PreparedJob:
         multi = sorted(n for n, m in METHODS.items() if m.supports_domains)
         problems.append(f"job.json: method.name: {method!r} trains one domain; for several domains use {', '.join(multi)}")
 
+    if spec.multi_domain and method in METHODS and not problems:  # the pixel forest is one domain's
+        params = METHODS[method].Params.model_validate(spec.method.params)
+        used = [name for name, on in (("pseudo_labels", getattr(params, "pseudo_labels", "none") != "none"),
+                                      ("forest_context", getattr(params, "forest_context", False)),
+                                      ("forest_blend", getattr(params, "forest_blend", 0) > 0)) if on]
+        problems += [f"job.json: method.{name}: the pixel forest is fitted for one-domain jobs" for name in used]
     if spec.train.unlabeled_windows == "unlabeled_rasters" and method in METHODS and METHODS[method].uses_unlabeled:
         for d in spec.domains:
             if not d.unlabeled:

@@ -179,7 +179,11 @@ def run_training(job_dir: Path, events: EventLog, options: TrainOptions = TrainO
         except RuntimeError as exc:  # tensors that do not fit the network
             raise UserError(f"job.json: model.init_from: {spec.model.init_from}: its weights do not fit the network ({str(exc).splitlines()[0]})") from None
     forest = None  # the pixel forest behind the pseudo-labels, the context or the blend, when a method uses one
-    if getattr(method.params, "uses_forest", False) and not method.params.maps_rasters:
+    # The forest is one domain's (prepare refuses pseudo-labels, context and a fixed blend on
+    # several); the validation gate, on by default for mean_teacher, is then left out.
+    if getattr(method.params, "uses_forest", False) and spec.multi_domain:
+        pass
+    elif getattr(method.params, "uses_forest", False) and not method.params.maps_rasters:
         with cancel.listening():
             forest, _ = fitted_forest(run, domains[0], resume)
     elif getattr(method.params, "uses_forest", False):

@@ -19,8 +19,8 @@ from semiseg.train.methods.usss import USSS
 
 # In the order clients offer them after the default: best measured first (docs/benchmarks.md).
 METHODS: dict[str, type[Method] | type[PixelForest]] = {
-    "supervised": Supervised,
     "mean_teacher": MeanTeacher,
+    "supervised": Supervised,
     "pixel_forest": PixelForest,
     "aux": Aux,
     "s6": S6,

@@ -42,6 +42,11 @@ class MeanTeacherParams(PseudoLabelParams):
     # "separate" (the paper's): the perturbed pass normalises with its own batch and leaves the
     # running statistics to the labelled windows. Why joint is the default: docs/methods.md.
     batchnorm: Literal["joint", "separate"] = "joint"
+    # On by default (the engine's default method, docs/benchmarks.md): the exported model is the
+    # blend of the network and a pixel forest fitted on the same scribbles that scores best on the
+    # held-out validation blocks, so a job where the network learns less than the forest (another
+    # season, another sensor) gets the forest's map instead of a worse one. One-domain jobs.
+    blend_on_validation: bool = True
 
     def problems(self, class_names: list[str]) -> list[str]:
         problems = super().problems(class_names)

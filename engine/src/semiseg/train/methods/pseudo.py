@@ -52,7 +52,10 @@ class PseudoLabelParams(MethodParams):
         return self.pseudo_labels == "pixel_forest" or self.forest_context
 
     def problems(self, class_names: list[str]) -> list[str]:
-        for name, used in (("forest_blend", self.forest_blend > 0), ("blend_on_validation", self.blend_on_validation)):
+        # mean_teacher gates by default: with the forest as context there is no blend to gate, and
+        # only a gate the job asks for is refused.
+        gate_asked = self.blend_on_validation and "blend_on_validation" in self.model_fields_set
+        for name, used in (("forest_blend", self.forest_blend > 0), ("blend_on_validation", gate_asked)):
             if used and self.forest_context:
                 return [f"job.json: method.{name}: not with forest_context (the network already reads the forest)"]
         return []
