@@ -245,9 +245,10 @@ def test_an_area_outside_the_raster_is_a_user_error_naming_the_file(tmp_path):
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
 
 
-def test_auto_precision_predicts_in_bfloat16_only_where_the_device_computes_in_it(tmp_path, monkeypatch):
-    """`inference.precision: auto` (`semiseg predict --precision`): bfloat16 on a CPU with native
-    bfloat16, float32 elsewhere; 32 is float32 everywhere (what an exported ONNX graph computes)."""
+def test_predict_precision_is_float32_on_a_cpu_unless_bfloat16_is_asked_for(tmp_path, monkeypatch):
+    """`inference.precision` (`semiseg predict --precision`): auto is float32 on any CPU (bfloat16
+    only on a GPU that has it), bf16 asks for bfloat16, 32 is float32 everywhere (what an
+    exported ONNX graph computes)."""
     from semiseg.cli import main
     from semiseg.devices import uses_bf16
     from semiseg.models.network import build_network
@@ -258,12 +259,12 @@ def test_auto_precision_predicts_in_bfloat16_only_where_the_device_computes_in_i
     monkeypatch.setattr("semiseg.devices.cpu_has_native_bf16", lambda: False)
     assert not uses_bf16("auto", cpu) and uses_bf16("bf16", cpu) and not uses_bf16("32", cpu)
     monkeypatch.setattr("semiseg.devices.cpu_has_native_bf16", lambda: True)
-    assert uses_bf16("auto", cpu) and not uses_bf16("32", cpu)
+    assert not uses_bf16("auto", cpu) and uses_bf16("bf16", cpu) and not uses_bf16("32", cpu)
     torch.manual_seed(0)
     model = tmp_path / "model"
     card = ModelCard(["dark", "bright"], ["#000000", "#ffffff"], [1, 2, 3], [120.0] * 3, [60.0] * 3, "unet", "resnet18", 3, 64, {"name": "supervised"})
     save_package(model, card, build_network("unet", "resnet18", 3, 2).eval())
-    assert load_predictor(model, "cpu", 4, "auto")[1].autocast and not load_predictor(model, "cpu", 4, "32")[1].autocast
+    assert load_predictor(model, "cpu", 4, "bf16")[1].autocast and not load_predictor(model, "cpu", 4, "auto")[1].autocast
     raster = write_raster(tmp_path / "scene.tif", two_class_scene(96, 96)[0])
     maps = {}
     for precision in ("32", "bf16"):

@@ -102,6 +102,8 @@ def test_a_blended_model_averages_the_two_probabilities_and_travels_as_one_packa
     assert main(["train", str(job), "--quiet"]) == 0
     card, model = load_package(job / "model")
     assert isinstance(model, ForestBlend) and card.forest_blend == 0.25
+    from semiseg.train.forest import FOREST_TILE
+    assert card.tile_size == FOREST_TILE  # the forest inside needs room for its filters at every window edge
     tensors = load_file(str(job / "model" / "model.safetensors"))
     assert tensors["forest.threshold"].dtype == torch.float64  # exported without rounding the splits
     assert all(k.startswith(("network.", "forest.")) for k in tensors)

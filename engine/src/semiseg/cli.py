@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--overlap", type=float, default=0.5, help="fraction of a window shared with its neighbour (default 0.5)")
     pr.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default 8)")
     pr.add_argument("--precision", default="auto", choices=("auto", "32", "bf16"),
-                    help="auto (default): bfloat16 where the device computes it natively (a CPU with AVX512-BF16 or AMX, a recent GPU); 32: float32")
+                    help="auto (default): bfloat16 on a GPU that computes it natively, float32 on a CPU; 32: float32; bf16: bfloat16 (on a CPU with AVX512-BF16, faster on large windows)")
     pr.add_argument("--polygons", action="store_true", help="also write RASTER_polygons.gpkg: one polygon per region of a class")
     pr.add_argument("--min-polygon-pixels", type=int, metavar="N",
                     help="with --polygons: smaller regions merge into their largest neighbour first (default 16; 1 keeps all)")

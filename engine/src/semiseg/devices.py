@@ -45,5 +45,8 @@ def native_bf16(device: torch.device) -> bool:
 
 
 def uses_bf16(precision: str, device: torch.device) -> bool:
-    """A precision setting (`auto`, `32`, `bf16`) on `device`: `auto` is bfloat16 where it is native."""
-    return precision == "bf16" or (precision == "auto" and native_bf16(device))
+    """A prediction's precision setting (`auto`, `32`, `bf16`) on `device`: `auto` is bfloat16 on
+    a GPU that computes it natively, float32 on a CPU: on a CPU with native bfloat16 it was 2.75x
+    faster on 512-px windows but 0.88x on 128-px ones through the whole of `semiseg predict`
+    (docs/benchmarks.md, speed (e)), so it is asked for, not assumed."""
+    return precision == "bf16" or (precision == "auto" and device.type == "cuda" and native_bf16(device))

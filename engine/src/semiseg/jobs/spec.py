@@ -139,9 +139,10 @@ class InferenceSpec(_Strict):
     polygons: bool = False  # also <stem>_polygons.gpkg for every predicted raster
     min_polygon_pixels: int = Field(default=DEFAULT_MIN_POLYGON_PIXELS, ge=1)  # smaller regions merge into a neighbour first
     suggestions: int = Field(default=20, ge=0)  # <stem>_suggestions.gpkg: where to label next (predict/suggestions.py); 0: none
-    # "auto": bfloat16 where the device computes it natively (a CPU with AVX512-BF16 or AMX, a
-    # GPU from Ampere on): 2.7x faster on such a CPU at 99.9 % of pixels the same class
-    # (docs/benchmarks.md); "32": float32 (what an exported ONNX model computes); "bf16" everywhere.
+    # "auto": bfloat16 on a GPU that computes it natively (Ampere on), float32 on a CPU (bfloat16 on
+    # a CPU with AVX512-BF16 was faster on large windows and slower on small ones, at 99.8 % of
+    # pixels the same class: docs/benchmarks.md); "32": float32 everywhere (what an exported
+    # ONNX model computes); "bf16": bfloat16 everywhere.
     precision: Literal["auto", "32", "bf16"] = "auto"
 
 

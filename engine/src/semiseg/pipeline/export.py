@@ -49,10 +49,11 @@ def export_models(run: JobRun, domains: list[DomainData], models: dict[str, nn.M
 
 def prediction_window(model: nn.Module, training_window: int) -> int:
     """The window a package predicts in: a forest's filters need room (30 px) at every window
-    edge, so a forest, or a network with one inside (whose maps were made so), predicts in
-    FOREST_TILE windows at least; a network alone in the window it trained on."""
+    edge, so a forest, or a network with one inside (as context, or blended: the default
+    method's gate), predicts in FOREST_TILE windows at least; a network alone in the window it
+    trained on."""
     if isinstance(model, PixelForest):
         return FOREST_TILE
-    if isinstance(model, ForestContext):
+    if isinstance(model, (ForestContext, ForestBlend)):
         return max(training_window, FOREST_TILE)
     return training_window
