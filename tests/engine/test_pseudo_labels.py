@@ -92,7 +92,7 @@ def test_a_job_with_forest_pseudo_labels_maps_every_raster_and_trains_on_them(tm
     assert "pseudo" in phases
 
 
-def test_a_blended_model_averages_the_two_probabilities_and_travels_as_one_package(tmp_path):
+def test_a_blended_model_averages_the_two_probabilities_and_travels_as_one_package(tmp_path, capsys):
     from safetensors.torch import load_file
 
     from semiseg.models.blend import ForestBlend
@@ -116,6 +116,14 @@ def test_a_blended_model_averages_the_two_probabilities_and_travels_as_one_packa
     assert main(["predict", str(job / "model"), str(job / "scene.tif"), "--out", str(tmp_path / "maps"), "--quiet"]) == 0
     with rasterio.open(tmp_path / "maps" / "scene_classes.tif") as again:
         assert np.array_equal(again.read(1), classes)
+    # To ONNX (Deepness), a blend exports its network alone, and says so in one line.
+    import onnx
+
+    assert main(["export", str(job / "model"), "--onnx", str(tmp_path / "blend.onnx")]) == 0
+    note = capsys.readouterr().err.strip()
+    assert "the ONNX file holds the network alone" in note and len(note.splitlines()) == 1
+    meta = {m.key: m.value for m in onnx.load(str(tmp_path / "blend.onnx")).metadata_props}
+    assert json.loads(meta["semiseg_model"])["forest_blend"] == 0.0
     # Training again from a blended package starts from its network.
     again_job = write_job(tmp_path / "again", {"name": "supervised"}, steps=2)
     spec = json.loads((again_job / "job.json").read_text())

@@ -276,7 +276,10 @@ def _cmd_vectorize(args) -> int:
 def _cmd_export(args) -> int:
     from semiseg.models.onnx_export import export_onnx
 
-    print(f"semiseg: wrote {export_onnx(args.model_dir, args.onnx)}")
+    path, note = export_onnx(args.model_dir, args.onnx)
+    if note:
+        print(f"semiseg: note: {note}", file=sys.stderr)
+    print(f"semiseg: wrote {path}")
     return EXIT_OK
 
 

@@ -22,7 +22,7 @@ ONNX graph that Deepness loads, and are refused with one line.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -53,13 +53,23 @@ class DeployableNetwork(nn.Module):
         return torch.softmax(self.network((x * INPUT_SCALE - self.mean) / self.std), dim=1)
 
 
-def export_onnx(model_dir: Path, out: Path) -> Path:
-    """Write the package at `model_dir` as OUT (.onnx), whole or not at all."""
+def export_onnx(model_dir: Path, out: Path) -> tuple[Path, str]:
+    """Write the package at `model_dir` as OUT (.onnx), whole or not at all; returns the file and
+    a note for the user ('' if none).
+
+    A blend (the default method's gate) exports its network alone, and says so: the forest's
+    trees have no ONNX form, and Deepness or another tool is better served by the network than
+    by nothing. A forest alone, or a network that reads a forest's map, has nothing to export."""
     out = Path(out)
     if out.suffix.lower() != ".onnx":
         raise UserError(f"{out}: expected a .onnx path")
     card, model = load_package(model_dir)
-    if isinstance(model, (PixelForest, ForestBlend, ForestContext)):
+    note = ""
+    if isinstance(model, ForestBlend):
+        note = (f"{model_dir} blends its network with a pixel forest (weight {card.forest_blend:g}); the forest's "
+                "trees do not export, so the ONNX file holds the network alone and its map differs from the package's")
+        card, model = replace(card, forest_blend=0.0), model.network
+    if isinstance(model, (PixelForest, ForestContext)):
         raise UserError(f"{model_dir}: holds a pixel forest, whose trees do not export to ONNX; export a network trained without one")
     deployable = DeployableNetwork(model.float().cpu().eval(), card).eval()
     example = torch.zeros(1, card.in_channels, card.tile_size, card.tile_size)
@@ -71,7 +81,7 @@ def export_onnx(model_dir: Path, out: Path) -> Path:
             dynamic_axes={"image": {0: "batch"}, "probabilities": {0: "batch"}}, opset_version=OPSET, dynamo=False,
         )
         _add_metadata(tmp, card)
-    return out
+    return out, note
 
 
 def deepness_metadata(card: ModelCard) -> dict[str, str]:
