@@ -19,6 +19,7 @@ from safetensors.torch import load_file
 from conftest import SEMISEG, TRANSFORM, events_of, sparse_labels, start_training, two_class_scene, wait_for_step, write_job, write_raster
 from semiseg.cli import main
 from semiseg.jobs.spec import DEFAULT_METHOD
+from semiseg.train.forest import FOREST_TILE
 
 
 
@@ -44,7 +45,8 @@ def test_train_writes_events_model_metrics_and_outputs(scene_job, capsys, monkey
 
     card = json.loads((scene_job / "model" / "model.json").read_text())
     assert card["class_names"] == ["dark", "bright"] and card["bands"] == [1, 2, 3] and card["in_channels"] == 3
-    assert card["tile_size"] == 64 and len(card["mean"]) == 3 and card["fingerprint"]
+    # the training window, or the forest's where the default method's gate blended the forest in
+    assert card["tile_size"] == (64 if not card.get("forest_blend") else FOREST_TILE) and len(card["mean"]) == 3 and card["fingerprint"]
     assert card["method"]["name"] == DEFAULT_METHOD == "mean_teacher"  # the job omits `method`: the documented default
     assert json.loads((scene_job / "metrics.json").read_text())["validation"]["step"] == 4
     assert not (scene_job / "checkpoints").exists()  # written every step, removed at the end: a completed job resumes nothing
