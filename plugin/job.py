@@ -16,11 +16,10 @@ from . import classes as class_list
 from .jobdir import MODEL_FILE, JobDir, labels_file_name
 from .label_layers import CLASS_FIELD
 
-# Methods of a one-domain job (Processing builds no others; usss needs several domains), in the
-# engine's order, its default first: Processing defines its parameters before any engine can be
-# asked, so the list is kept here, and tests/plugin/test_engine.py checks it against the
-# engine's registry (a method added there fails the suite until it is offered here).
-METHODS = ("mean_teacher", "supervised", "pixel_forest", "aux", "s6", "cct")
+# The engine's default method (`semiseg methods --json` "default"): what a job names before any
+# engine has listed its methods, and what is offered alone until one does (method_form).
+# tests/plugin/test_engine.py ties it to the engine's registry, the one list of methods.
+DEFAULT_METHOD = "mean_teacher"
 DEVICES = ("auto", "cpu", "cuda")
 # "Quick map": the engine's pixel classifier, a first map in about a minute on a CPU (docs/benchmarks.md).
 QUICK_METHOD = "pixel_forest"
@@ -54,7 +53,7 @@ class JobRequest:
     classes: list
     labeled: list  # LabeledRaster, at least one
     unlabeled: list = field(default_factory=list)
-    method: str = METHODS[0]
+    method: str = DEFAULT_METHOD
     method_params: dict = field(default_factory=dict)  # validated by the engine, one error per key
     steps: int = DEFAULT_STEPS
     tile_size: int = DEFAULT_TILE

@@ -2,7 +2,9 @@
 
 `<engine python> -m semiseg.cli methods --json` answers {"default": name, "methods": {name:
 {"summary", "uses_unlabeled", "supports_domains", "needs_domains", "default_arch", "parameters": <JSON schema>}}}.
-`ask_engine` asks once per engine Python (the answer is cached for the session); `MethodForm`
+`ask_engine` asks once per engine Python (the answer is cached for the session and saved in the
+settings); `known` gives, without running the engine, what it answered this session or when last
+asked, which is how Processing lists the methods as QGIS starts; `MethodForm`
 turns one method's schema into widgets and gives back only the parameters that differ from
 their defaults, which is what goes into job.json `method` beside `name`.
 """
@@ -16,11 +18,11 @@ from qgis.PyQt.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, Q
                                  QListWidget, QListWidgetItem, QWidget)
 from qgis.gui import QgsDoubleSpinBox, QgsSpinBox
 
-from . import engine
-from .job import METHODS
+from . import engine, settings
+from .job import DEFAULT_METHOD
 
-# Offered alone while no engine answers: the engine's default (tests tie METHODS to the engine).
-FALLBACK_METHOD = METHODS[0]
+# Offered alone while no engine has answered (tests tie it to the engine's default).
+FALLBACK_METHOD = DEFAULT_METHOD
 _BIG = 1_000_000  # bound of a number the schema leaves open
 
 
@@ -34,7 +36,7 @@ class MethodCatalog:
     @classmethod
     def fallback(cls, note: str) -> "MethodCatalog":
         return cls(FALLBACK_METHOD, {FALLBACK_METHOD: {
-            "summary": "Supervised training on the labelled pixels only.", "supports_domains": False,
+            "summary": "The engine's default method (its list is not known yet).", "supports_domains": False,
             "parameters": {"type": "object", "properties": {}}}}, note)
 
     @classmethod
@@ -43,6 +45,10 @@ class MethodCatalog:
         if not isinstance(methods, dict) or answer.get("default") not in methods:
             raise ValueError("`semiseg methods --json` did not name its methods and default")
         return cls(answer["default"], methods)
+
+    def one_domain_names(self) -> list:
+        """`names()` without the methods that need several domains (which Processing cannot build)."""
+        return [n for n in self.names() if not self.methods[n].get("needs_domains")]
 
     def names(self) -> list:
         """The default method first, then the others in the engine's order."""
@@ -54,6 +60,18 @@ _cache = {}  # engine python -> MethodCatalog (engine answers only; failures are
 
 def cached(python: str):
     return _cache.get(python)
+
+
+def known(python: str) -> MethodCatalog:
+    """The methods of the engine `python` as it answered this session or when it was last asked
+    (saved in the settings), without running it; the fallback when it never answered."""
+    if python in _cache:
+        return _cache[python]
+    try:
+        return MethodCatalog.from_answer(json.loads(settings.saved_methods(python)))
+    except (ValueError, AttributeError):  # never asked, or saved by a version that wrote otherwise
+        return MethodCatalog.fallback(f"The engine has not listed its methods yet; only \"{FALLBACK_METHOD}\" "
+                                      "is offered until it does (the SemiSeg dock asks it as it opens).")
 
 
 def ask_engine(python: str, timeout_s: float = 60) -> MethodCatalog:
@@ -76,6 +94,7 @@ def ask_engine(python: str, timeout_s: float = 60) -> MethodCatalog:
         return MethodCatalog.fallback(f"The engine's method list is unreadable ({e}); "
                                       f"only \"{FALLBACK_METHOD}\" is offered.")
     _cache[python] = catalog
+    settings.save_methods(python, result.stdout)
     return catalog
 
 

@@ -5,7 +5,7 @@ from qgis.gui import QgsCollapsibleGroupBox, QgsFileWidget
 
 from . import job
 from .background import BackgroundCall
-from .method_form import MethodCatalog, MethodForm, ask_engine, cached
+from .method_form import FALLBACK_METHOD, MethodCatalog, MethodForm, ask_engine, cached, known
 
 
 class OptionsSection(QgsCollapsibleGroupBox):
@@ -57,7 +57,7 @@ class OptionsSection(QgsCollapsibleGroupBox):
             form.addRow(label, widget)
         form.addRow(self.polygons)
         self.setCollapsed(True)
-        self.show_methods(cached(python) or MethodCatalog.fallback(""))
+        self.show_methods(known(python))  # the last answer until the engine answers again
 
     def check_tile_size(self) -> None:
         """ValueError for a tile size the engine would refuse only after starting."""
@@ -70,7 +70,7 @@ class OptionsSection(QgsCollapsibleGroupBox):
             return
         if not python:
             self.show_methods(MethodCatalog.fallback(
-                "No engine configured: only \"supervised\" is offered until one is set."))
+                f"No engine configured: only \"{FALLBACK_METHOD}\" is offered until one is set."))
             return
         self.method_note.setText("Asking the engine for its methods…")
         self.method_note.show()

@@ -1,4 +1,5 @@
 """User settings kept in QgsSettings (shared by every project of the profile)."""
+import hashlib
 import os
 from pathlib import Path
 
@@ -51,3 +52,18 @@ def jobs_folder() -> str:
 
 def set_jobs_folder(path: str) -> None:
     QgsSettings().setValue(_KEY + "jobs_folder", path)
+
+
+def _methods_key(python: str) -> str:
+    # a path is not a settings key (its slashes would make groups): one key per engine Python
+    return _KEY + "methods/" + hashlib.sha1(python.encode()).hexdigest()[:16]
+
+
+def saved_methods(python: str) -> str:
+    """The engine `python`'s last `semiseg methods --json` answer (JSON text), or ''."""
+    return QgsSettings().value(_methods_key(python), "", type=str) if python else ""
+
+
+def save_methods(python: str, answer: str) -> None:
+    """Kept so that Processing can offer the engine's methods at start-up without running it."""
+    QgsSettings().setValue(_methods_key(python), answer)

@@ -13,13 +13,28 @@ from qgis.core import (QgsProcessing, QgsProcessingAlgorithm, QgsProcessingExcep
                        QgsProcessingParameterFolderDestination,
                        QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
                        QgsProcessingParameterString)
+import qgis.utils
 
 from .. import classes as class_list
-from .. import engine, job, settings
+from .. import engine, job, method_form, settings
 from ..label_layers import CLASS_FIELD
 from ..paths import icon_path
 from ..jobdir import JobDir
 from .engine_run import load_outputs, run_engine
+
+
+def offered_methods() -> list:
+    """The engine's one-domain methods, its default first, for the METHOD choice.
+
+    Processing defines its parameters as QGIS starts, when the engine has not been run: the list
+    is the one it gave when last asked (the dock asks at every start). Without a window
+    (qgis_process) nobody else asks, so an engine never asked is asked here, once per profile.
+    """
+    python = settings.engine_python()
+    catalog = method_form.known(python)
+    if catalog.note and python and qgis.utils.iface is None:
+        catalog = method_form.ask_engine(python)
+    return catalog.one_domain_names()
 
 
 class TrainAlgorithm(QgsProcessingAlgorithm):
@@ -58,7 +73,8 @@ class TrainAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterString("CLASSES", "Classes", "", optional=True))
         self.addParameter(QgsProcessingParameterMultipleLayers(
             "UNLABELED", "Unlabeled rasters", QgsProcessing.TypeRaster, optional=True))
-        self.addParameter(QgsProcessingParameterEnum("METHOD", "Method", list(job.METHODS), defaultValue=0))
+        self.methods = offered_methods()  # each run is a new instance: the choice and its list agree
+        self.addParameter(QgsProcessingParameterEnum("METHOD", "Method", self.methods, defaultValue=0))
         for key, label, default, low in (("STEPS", "Steps", job.DEFAULT_STEPS, 1),
                                          ("TILE_SIZE", "Tile size (px)", job.DEFAULT_TILE, 32),
                                          ("BATCH_SIZE", "Batch size", job.DEFAULT_BATCH, 1),
@@ -131,7 +147,7 @@ class TrainAlgorithm(QgsProcessingAlgorithm):
         request = job.JobRequest(
             classes=seg_classes, labeled=labeled,
             unlabeled=[l.source() for l in unlabeled],
-            method=job.METHODS[self.parameterAsEnum(parameters, "METHOD", context)],
+            method=self.methods[self.parameterAsEnum(parameters, "METHOD", context)],
             steps=self.parameterAsInt(parameters, "STEPS", context),
             tile_size=self.parameterAsInt(parameters, "TILE_SIZE", context),
             batch_size=self.parameterAsInt(parameters, "BATCH_SIZE", context),

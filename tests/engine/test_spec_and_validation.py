@@ -226,7 +226,9 @@ def test_plugin_tests_use_the_engines_current_method_answer(capsys):
     assert main(["methods", "--json"]) == 0
     answer = json.loads(capsys.readouterr().out)
     recorded = json.loads((Path(__file__).parents[1] / "plugin" / "engine_methods.json").read_text())
-    assert answer == recorded and list(answer["methods"]) == list(recorded["methods"])
+    assert answer == recorded and list(answer["methods"]) == list(recorded["methods"]), (
+        "tests/plugin/engine_methods.json is stale: record it again with "
+        "`.venv/bin/python -m semiseg.cli methods --json > tests/plugin/engine_methods.json`")
     assert list(answer["methods"])[:2] == ["mean_teacher", "supervised"]  # the default, then the baseline
 
 

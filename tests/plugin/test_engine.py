@@ -682,14 +682,44 @@ def test_processing_trains_from_two_rasters_paired_with_their_label_layers(label
     assert QgsRasterLayer(trained["CLASSES_RASTER"]).extent() == raster.extent()
 
 
-def test_processing_offers_every_one_domain_method_of_the_engine_in_its_order(engine_python):
+def _offered(algorithm_class) -> list:
+    algorithm = algorithm_class()
+    algorithm.initAlgorithm()
+    return algorithm.parameterDefinition("METHOD").options()
+
+
+def test_processing_offers_the_engines_one_domain_methods_as_it_last_listed_them(engine_python, monkeypatch):
+    """The engine's registry is the one list of methods: Processing takes it from the engine's last
+    answer (saved), so a method added to the engine is offered without a change to the plugin."""
+    import qgis.utils
+    from qgis.core import QgsSettings
     from semiseg_qgis import job, method_form
+    from semiseg_qgis.processing.train_algorithm import TrainAlgorithm
 
     answer = json.loads(engine.run(engine.command(engine_python, "methods", "--json")).stdout)
     one_domain = [name for name, info in answer["methods"].items() if not info["needs_domains"]]
-    assert list(job.METHODS) == one_domain
-    assert job.METHODS[0] == method_form.FALLBACK_METHOD == answer["default"]
+    assert job.DEFAULT_METHOD == method_form.FALLBACK_METHOD == answer["default"] == one_domain[0]
     assert job.QUICK_METHOD in one_domain and not answer["methods"][job.QUICK_METHOD]["trains_network"]
+    assert len(one_domain) > 3 and "usss" not in one_domain  # usss needs several domains
+
+    monkeypatch.setattr(method_form, "_cache", {})
+    QgsSettings().remove("semiseg/methods")
+    monkeypatch.setattr(qgis.utils, "iface", object())  # the desktop: starting QGIS never runs the engine
+    ran = []
+    real_run = engine.run
+    monkeypatch.setattr(engine, "run", lambda *a, **k: ran.append(a) or real_run(*a, **k))
+    assert _offered(TrainAlgorithm) == [answer["default"]] and not ran
+
+    method_form.ask_engine(engine_python)  # what the dock does as it opens
+    assert _offered(TrainAlgorithm) == one_domain and len(ran) == 1
+
+    monkeypatch.setattr(method_form, "_cache", {})  # the next QGIS session, before the dock asks again
+    assert _offered(TrainAlgorithm) == one_domain and len(ran) == 1
+
+    QgsSettings().remove("semiseg/methods")
+    monkeypatch.setattr(method_form, "_cache", {})
+    monkeypatch.setattr(qgis.utils, "iface", None)  # qgis_process: no dock will ask, so Processing does
+    assert _offered(TrainAlgorithm) == one_domain and len(ran) == 2
 
 
 def test_the_engine_gets_none_of_qgis_python_and_gdal_settings(monkeypatch):
