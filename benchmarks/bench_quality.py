@@ -314,12 +314,14 @@ def run_one(parts: dict, method: str, params: dict, seed: int, cfg: dict, job_di
     }
 
 
-def score_model(model_dir: Path, evaluation: list[dict], device: str) -> np.ndarray:
+def score_model(model_dir: Path, evaluation: list[dict], device: str, tta: bool = False) -> np.ndarray:
     """Confusion matrix of the exported model over the evaluation images.
 
     Each evaluation image (a crop) goes through the network in ONE forward pass (padded to a
     multiple of 32 with nodata), i.e. with all the context the crop has and no window seams:
     cheaper than `semiseg predict` with overlapping windows, and the same for every method.
+    `tta`: the probabilities averaged over the crop's 8 orientations, as `inference.tta` does
+    for each window (benchmarks/tta_scores.py).
     """
     import rasterio
     import torch
@@ -330,6 +332,7 @@ def score_model(model_dir: Path, evaluation: list[dict], device: str) -> np.ndar
     from semiseg.models.forest import class_logits
     from semiseg.models.package import load_package
     from semiseg.devices import resolve_device
+    from semiseg.predict.raster import DIHEDRAL, _turned, _unturned
 
     card, network = load_package(model_dir)
     dev = resolve_device(device)
@@ -343,8 +346,12 @@ def score_model(model_dir: Path, evaluation: list[dict], device: str) -> np.ndar
             image, valid = read_window(ds, Window(0, 0, wp, hp), card.bands)
         x = torch.from_numpy((card.stats.apply(image) * valid).astype(np.float32))[None].to(dev)
         mask = torch.from_numpy(valid)[None].to(dev)
-        with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-            pred = class_logits(network, x, mask).float().argmax(1)[0].cpu().numpy().astype(np.uint8)
+        total = 0
+        for turns, flip in DIHEDRAL if tta else DIHEDRAL[:1]:
+            with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+                logits = class_logits(network, _turned(x, turns, flip), _turned(mask, turns, flip))
+            total = total + _unturned(logits.float().softmax(1), turns, flip)
+        pred = total.argmax(1)[0].cpu().numpy().astype(np.uint8)
         pred[~valid] = 255
         with rasterio.open(e["truth"]) as ds:
             truth = ds.read(1)

@@ -272,3 +272,22 @@ def test_predict_precision_is_float32_on_a_cpu_unless_bfloat16_is_asked_for(tmp_
         with rasterio.open(tmp_path / precision / "scene_confidence.tif") as ds:
             maps[precision] = ds.read(1)
     assert not np.array_equal(maps["32"], maps["bf16"]) and np.abs(maps["32"] - maps["bf16"]).max() < 0.05
+
+
+def test_test_time_augmentation_makes_the_prediction_independent_of_the_windows_orientation():
+    """With `tta` a window turned or flipped is predicted as the same map turned or flipped (the
+    dihedral average), which the network alone does not do; the mean stays a probability."""
+    from semiseg.predict.raster import DIHEDRAL, _turned
+
+    torch.manual_seed(1)
+    window = np.random.default_rng(0).normal(size=(1, 3, 32, 32)).astype(np.float32)
+    valid = np.ones((1, 32, 32), bool)
+    plain = WindowPredictor(PositionSensitive(), torch.device("cpu"), 4)
+    averaged = WindowPredictor(PositionSensitive(), torch.device("cpu"), 4, tta=True)
+    p, q = plain.probabilities(window, valid), averaged.probabilities(window, valid)
+    np.testing.assert_allclose(q.sum(1), 1.0, atol=1e-5)
+    for turns, flip in DIHEDRAL[1:]:
+        moved = _turned(torch.from_numpy(window), turns, flip).numpy()
+        expected = _turned(torch.from_numpy(q), turns, flip).numpy()
+        np.testing.assert_allclose(averaged.probabilities(moved, valid), expected, atol=1e-5)
+        assert not np.allclose(plain.probabilities(moved, valid), _turned(torch.from_numpy(p), turns, flip).numpy(), atol=1e-3)

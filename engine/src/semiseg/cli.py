@@ -35,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default 8)")
     pr.add_argument("--precision", default="auto", choices=("auto", "32", "bf16"),
                     help="auto (default): bfloat16 on a GPU that computes it natively, float32 on a CPU; 32: float32; bf16: bfloat16 (on a CPU with AVX512-BF16, faster on large windows)")
+    pr.add_argument("--tta", action="store_true", help="average each window's prediction over its 8 orientations (turns and flips): 8x the time")
     pr.add_argument("--polygons", action="store_true", help="also write RASTER_polygons.gpkg: one polygon per region of a class")
     pr.add_argument("--min-polygon-pixels", type=int, metavar="N",
                     help="with --polygons: smaller regions merge into their largest neighbour first (default 16; 1 keeps all)")
@@ -158,7 +159,7 @@ def _inference_options(args):
 
     if args.min_polygon_pixels is not None and not args.polygons:
         raise UserError("--min-polygon-pixels: needs --polygons and a value of at least 1")
-    values = dict(overlap=args.overlap, batch_size=args.batch_size, polygons=args.polygons, suggestions=args.suggest, precision=args.precision)
+    values = dict(overlap=args.overlap, batch_size=args.batch_size, polygons=args.polygons, suggestions=args.suggest, precision=args.precision, tta=args.tta)
     values["min_polygon_pixels"] = DEFAULT_MIN_POLYGON_PIXELS if args.min_polygon_pixels is None else args.min_polygon_pixels
     try:
         return InferenceSpec(**values)
@@ -217,7 +218,7 @@ def _cmd_predict(args) -> int:
         events.emit("phase", phase=phase, message=message)
 
     with sigterm_cancels(), reported(events, "cancelled"):
-        card, predictor = load_predictor(args.model_dir, args.device, inference.batch_size, inference.precision)
+        card, predictor = load_predictor(args.model_dir, args.device, inference.batch_size, inference.precision, inference.tta)
         for raster in args.rasters:
             events.emit("phase", phase="predict", message=f"predicting {raster.name}")
             if is_volume(raster):  # SEG-Y: line by line into SEG-Y files (progress counts lines)

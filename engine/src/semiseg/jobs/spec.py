@@ -144,6 +144,9 @@ class InferenceSpec(_Strict):
     # pixels the same class: docs/benchmarks.md); "32": float32 everywhere (what an exported
     # ONNX model computes); "bf16": bfloat16 everywhere.
     precision: Literal["auto", "32", "bf16"] = "auto"
+    # Test-time augmentation: each window predicted in its 8 orientations (4 turns, flipped or
+    # not) and the probabilities averaged; 8x the prediction time (docs/benchmarks.md).
+    tta: bool = False
 
 
 class DomainSpec(_Strict):

@@ -22,7 +22,7 @@ def predict_job(run: JobRun, domains: list[DomainData], cards: dict[str, ModelCa
     options = PredictOptions.of(spec.inference)
     for d in domains:
         name = d.prepared.name
-        predictor = WindowPredictor(models[name], device, spec.inference.batch_size, uses_bf16(spec.inference.precision, device))
+        predictor = WindowPredictor(models[name], device, spec.inference.batch_size, uses_bf16(spec.inference.precision, device), spec.inference.tta)
         for raster in d.prepared.spec.predict:
             run.phase("predict", f"predicting {raster.name}")
             paths = predict_raster(cards[name], predictor, raster, jd.outputs, options, _window_progress(run), run.phase)

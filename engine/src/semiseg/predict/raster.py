@@ -149,16 +149,33 @@ def _finalize(top: int, probs: np.ndarray, weights: np.ndarray, valid: np.ndarra
     return StripRows(top, classes, confidence, probs)
 
 
+# The eight symmetries of a square window (the dihedral group): k quarter turns after an
+# optional left-right flip. A map has no preferred "up", so a prediction averaged over them is
+# one the network cannot tie to the window's orientation (test-time augmentation, 8x the cost).
+DIHEDRAL = tuple((turns, flip) for flip in (False, True) for turns in range(4))
+
+
+def _turned(x: torch.Tensor, turns: int, flip: bool) -> torch.Tensor:
+    return torch.rot90(torch.flip(x, (-1,)) if flip else x, turns, (-2, -1))
+
+
+def _unturned(x: torch.Tensor, turns: int, flip: bool) -> torch.Tensor:
+    x = torch.rot90(x, -turns, (-2, -1))
+    return torch.flip(x, (-1,)) if flip else x
+
+
 class WindowPredictor:
     """Runs a network over normalized windows in batches; the one place inference happens."""
 
-    def __init__(self, network: nn.Module, device: torch.device, batch_size: int, bf16: bool | None = None):
+    def __init__(self, network: nn.Module, device: torch.device, batch_size: int, bf16: bool | None = None, tta: bool = False):
         """`bf16`: compute in bfloat16 (InferenceSpec.precision, devices.uses_bf16); None: where a
-        GPU computes it natively, float32 on a CPU."""
+        GPU computes it natively, float32 on a CPU. `tta`: average the probabilities over the
+        DIHEDRAL symmetries of each window (InferenceSpec.tta)."""
         self.network = network.to(device).eval()
         self.device = device
         self.batch_size = batch_size
         self.autocast = (device.type == "cuda" and native_bf16(device)) if bf16 is None else bf16
+        self.symmetries = DIHEDRAL if tta else DIHEDRAL[:1]
 
     @torch.no_grad()
     def probabilities(self, images: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -167,9 +184,12 @@ class WindowPredictor:
         for i in range(0, len(images), self.batch_size):
             batch = torch.from_numpy(images[i : i + self.batch_size]).to(self.device)
             mask = torch.from_numpy(valid[i : i + self.batch_size]).to(self.device)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-                logits = class_logits(self.network, batch, mask)
-            out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
+            total = 0
+            for turns, flip in self.symmetries:
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+                    logits = class_logits(self.network, _turned(batch, turns, flip), _turned(mask, turns, flip))
+                total = total + _unturned(torch.softmax(logits.float(), dim=1), turns, flip)
+            out.append((total / len(self.symmetries)).cpu().numpy())
         return np.concatenate(out)
 
 
@@ -339,10 +359,10 @@ def _add_overviews(path: Path, resampling: Resampling) -> None:
             ds.build_overviews(factors, resampling)
 
 
-def load_predictor(model: Path, device: str, batch_size: int, precision: str = "32") -> tuple[ModelCard, WindowPredictor]:
+def load_predictor(model: Path, device: str, batch_size: int, precision: str = "32", tta: bool = False) -> tuple[ModelCard, WindowPredictor]:
     """A model package (folder), or a model it exported to ONNX (.onnx file), loaded once,
-    ready to predict any number of rasters on `device` (`precision`: InferenceSpec's; an ONNX
-    graph computes in float32 whatever it says)."""
+    ready to predict any number of rasters on `device` (`precision`, `tta`: InferenceSpec's; an
+    ONNX graph computes in float32 whatever it says)."""
     from semiseg.models.package import load_package
 
     chosen = resolve_device(device)
@@ -350,6 +370,6 @@ def load_predictor(model: Path, device: str, batch_size: int, precision: str = "
         from semiseg.predict.onnx_model import load_onnx_model
 
         card, network = load_onnx_model(model, chosen)
-        return card, WindowPredictor(network, chosen, batch_size, bf16=False)
+        return card, WindowPredictor(network, chosen, batch_size, bf16=False, tta=tta)
     card, network = load_package(model)
-    return card, WindowPredictor(network, chosen, batch_size, bf16=uses_bf16(precision, chosen))
+    return card, WindowPredictor(network, chosen, batch_size, bf16=uses_bf16(precision, chosen), tta=tta)
