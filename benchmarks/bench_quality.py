@@ -267,6 +267,14 @@ def prepare_dataset(data: Path, dataset: str, work: Path, budget: float | str, s
 
 # ----------------------------------------------------------------------------- one run
 
+def run_parts(dataset: str, seed: int, config: str, work: Path = DEFAULT_WORK) -> dict:
+    """The parts a finished run of `dataset` and `seed` was trained and scored on (its scribbles
+    at the tables' budget: the real masks for s2-strzegom, 1 % elsewhere), for the scripts that
+    score saved runs again (blend_scores.py, tta_scores.py)."""
+    budget = "real" if dataset.startswith("s2-strzegom") else 0.01
+    return prepare_dataset(DEFAULT_DATA, dataset, work, budget, seed, CONFIGS[config]["crop"][dataset])
+
+
 def run_one(parts: dict, method: str, params: dict, seed: int, cfg: dict, job_dir: Path, device: str, init_from: Path | None = None, train: dict | None = None) -> dict:
     from semiseg.cli import main as semiseg
     from semiseg.jobs.events import read_events

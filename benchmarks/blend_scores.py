@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_quality import CONFIGS, DEFAULT_DATA, DEFAULT_WORK, prepare_dataset  # noqa: E402
+from bench_quality import CONFIGS, DEFAULT_DATA, DEFAULT_WORK, run_parts  # noqa: E402
 
 
 def class_probabilities(model_dir: Path, images: list[tuple[np.ndarray, np.ndarray]]):
@@ -56,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     from semiseg.metrics import confusion, scores
 
     torch.set_num_threads(1)
-    budget = "real" if args.dataset.startswith("s2-strzegom") else 0.01
-    parts = prepare_dataset(DEFAULT_DATA, args.dataset, DEFAULT_WORK, budget, args.seed, CONFIGS[args.config]["crop"][args.dataset])
+    parts = run_parts(args.dataset, args.seed, args.config)
+    budget = "real" if args.dataset.startswith("s2-strzegom") else 0.01  # in the forest run's folder name
     runs = DEFAULT_WORK / "runs"
     forest_run = runs / f"{args.dataset.replace(':', '_')}_{budget if budget == 'real' else '0.01'}_pixel_forest_s{args.seed}"
     images, truths = [], []

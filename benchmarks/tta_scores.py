@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_quality import CONFIGS, DEFAULT_DATA, DEFAULT_WORK, prepare_dataset, score_model  # noqa: E402
+from bench_quality import CONFIGS, DEFAULT_DATA, DEFAULT_WORK, run_parts, score_model  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,13 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     from semiseg.metrics import scores
 
     torch.set_num_threads(1)
-    budget = "real" if args.dataset.startswith("s2-strzegom") else 0.01
     print("| run | mIoU % | with tta % | gain | time with / without tta |")
     print("|---|---|---|---|---|")
     gains = []
     for run in args.runs:
         seed = int(re.search(r"_s(\d+)$", run).group(1))  # the run's scribbles and crops
-        parts = prepare_dataset(DEFAULT_DATA, args.dataset, args.work, budget, seed, CONFIGS[args.config]["crop"][args.dataset])
+        parts = run_parts(args.dataset, seed, args.config, args.work)
         names = [c["name"] for c in parts["classes"]]
         model = args.work / "runs" / run / "model"
         seconds, mious = [], []
