@@ -95,6 +95,11 @@ def _parser() -> argparse.ArgumentParser:
         parser.add_argument("--inline-byte", type=int, default=189, help="trace header byte of the inline number (default 189)")
         parser.add_argument("--crossline-byte", type=int, default=193, help="trace header byte of the crossline number (default 193)")
 
+    w = sub.add_parser("weights", help="download an encoder's pretrained weights to a file for model.encoder_weights (needs internet)")
+    w.add_argument("encoder", help="an smp encoder, e.g. resnet18")
+    w.add_argument("--name", default="imagenet", help="which of its pretrained weights (default imagenet)")
+    w.add_argument("--out", type=Path, required=True, help="the .safetensors file to write")
+
     d = sub.add_parser("doctor", help="versions, GPUs, what is missing")
     d.add_argument("--json", action="store_true")
 
@@ -281,6 +286,14 @@ def _cmd_export(args) -> int:
     if note:
         print(f"semiseg: note: {note}", file=sys.stderr)
     print(f"semiseg: wrote {path}")
+    return EXIT_OK
+
+
+def _cmd_weights(args) -> int:
+    from semiseg.models.encoder_weights import fetch_encoder_weights
+
+    path = fetch_encoder_weights(args.encoder, args.name, args.out)
+    print(f"semiseg: wrote {path} (job.json: \"model\": {{\"encoder\": \"{args.encoder}\", \"encoder_weights\": \"{path}\"}})")
     return EXIT_OK
 
 

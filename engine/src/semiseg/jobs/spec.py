@@ -81,11 +81,22 @@ class MethodSpec(BaseModel):
         return dict(self.model_extra or {})
 
 
+WEIGHTS_FILE_SUFFIXES = (".safetensors", ".pt", ".pth")
+
+
 class ModelSpec(_Strict):
     arch: str | None = None  # None: the starting model's (init_from), else the method's default (unet; s6: deeplabv3plus)
     encoder: str | None = None  # None: the starting model's (init_from), else resnet18
+    # smp's name of pretrained weights in the local cache (e.g. imagenet), or a weights file
+    # (models/encoder_weights.py): a path ending in one of WEIGHTS_FILE_SUFFIXES
     encoder_weights: str | None = None
     init_from: Path | None = None  # a model package to start from (train again after correcting labels)
+
+    @property
+    def encoder_weights_file(self) -> Path | None:
+        """The weights file `encoder_weights` names; None for a cache name such as imagenet."""
+        value = self.encoder_weights
+        return Path(value) if value and value.lower().endswith(WEIGHTS_FILE_SUFFIXES) else None
 
 
 class TrainSpec(_Strict):
@@ -225,6 +236,9 @@ class JobSpec(_Strict):
         data.domains = [d.resolved(base) for d in data.domains]
         if data.model.init_from is not None and not data.model.init_from.is_absolute():
             data.model.init_from = base / data.model.init_from
+        weights = data.model.encoder_weights_file
+        if weights is not None and not weights.is_absolute():
+            data.model.encoder_weights = str(base / weights)
         return data
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+from pathlib import Path
 from typing import Iterator
 
 import huggingface_hub.constants
@@ -11,6 +12,7 @@ import segmentation_models_pytorch as smp
 import torch.nn as nn
 
 from semiseg.errors import UserError
+from semiseg.models.encoder_weights import load_encoder_weights, read_encoder_file
 
 
 def architecture_names() -> list[str]:
@@ -47,12 +49,17 @@ def _hub_offline() -> Iterator[None]:
 DEFAULT_ENCODER = "resnet18"  # small enough for a CPU, strong enough for a start
 
 
-def build_network(arch: str, encoder: str, in_channels: int, classes: int, encoder_weights: str | None = None, where: str = "job.json") -> nn.Module:
-    """An smp network; pretrained encoder weights only if they can be had (no network here: a clear error).
-    `where` names the file that asked for it, for the error on an unknown name."""
+def build_network(arch: str, encoder: str, in_channels: int, classes: int, encoder_weights: str | Path | None = None, where: str = "job.json") -> nn.Module:
+    """An smp network; pretrained encoder weights from a file (a Path) or from smp's local cache
+    (a name), never downloaded (a clear error instead). `where` names the file that asked for
+    it, for the error on an unknown name."""
     problems = check_model_names(arch, encoder, where)
     if problems:
         raise UserError(*problems)
+    if isinstance(encoder_weights, Path):
+        network = smp.create_model(arch, encoder_name=encoder, encoder_weights=None, in_channels=in_channels, classes=classes)
+        load_encoder_weights(network.encoder, read_encoder_file(encoder_weights), encoder_weights)
+        return network
     try:
         with _hub_offline():
             return smp.create_model(

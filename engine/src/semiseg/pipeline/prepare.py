@@ -19,6 +19,7 @@ from semiseg.errors import UserError
 from semiseg.io.rasters import RasterInfo, check_readable, open_raster, raster_info, read_window
 from semiseg.jobs.spec import DomainSpec, JobSpec, SegySections
 from semiseg.models.forest import FOREST_ARCH, FOREST_ENCODER
+from semiseg.models.encoder_weights import check_encoder_file
 from semiseg.models.network import DEFAULT_ENCODER, check_model_names
 from semiseg.models.package import ModelCard, read_card, weight_shapes
 from semiseg.pipeline.segy_sources import check_segy_source
@@ -65,6 +66,8 @@ def prepare_inputs(spec: JobSpec) -> PreparedJob:
         arch = spec.model.arch or (init.arch if init else resolved_arch(method, None))
         encoder = spec.model.encoder or (init.encoder if init else DEFAULT_ENCODER)
         problems += check_model_names(arch, encoder)
+        if spec.model.encoder_weights_file is not None and not problems:
+            problems += check_encoder_file(encoder, spec.model.encoder_weights_file)
     if spec.multi_domain and method in METHODS and not METHODS[method].supports_domains:
         multi = sorted(n for n, m in METHODS.items() if m.supports_domains)
         problems.append(f"job.json: method.name: {method!r} trains one domain; for several domains use {', '.join(multi)}")

@@ -165,7 +165,7 @@ def run_training(job_dir: Path, events: EventLog, options: TrainOptions = TrainO
     arch = prepared.arch
 
     def network_for(in_channels: int, classes: int):
-        return build_network(arch, prepared.encoder, in_channels, classes, spec.model.encoder_weights)
+        return build_network(arch, prepared.encoder, in_channels, classes, spec.model.encoder_weights_file or spec.model.encoder_weights)
 
     first = domains[0].info
     # forest_context: the network also reads one forest probability channel per class (models/context.py)
