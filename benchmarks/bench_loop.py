@@ -53,7 +53,7 @@ def _cell_scores(model_dir: Path, image: Path, truth: np.ndarray, device: str):
     from semiseg.predict.raster import load_predictor, predict_strips
     from semiseg.predict.suggestions import DoubtTally
 
-    card, predictor = load_predictor(model_dir, device, 8)
+    card, predictor = load_predictor(model_dir, device, 8, second_opinion=True)
     h, w = truth.shape
     doubt = DoubtTally(h, w, card.num_classes)
     wrong = np.zeros(len(doubt.count))
@@ -64,7 +64,8 @@ def _cell_scores(model_dir: Path, image: Path, truth: np.ndarray, device: str):
             continue
         rows = slice(strip.top, strip.top + n)
         labelled = truth[rows] != 255
-        doubt.add(strip.top, strip.probabilities[:, :n, :w], strip.classes[:n, :w] != 255)
+        doubt.add(strip.top, strip.probabilities[:, :n, :w], strip.classes[:n, :w] != 255,
+                  None if strip.disagreement is None else strip.disagreement[:n, :w])
         r, c = np.nonzero(labelled)
         cell = doubt.grid.index(strip.top + r, c)
         wrong += np.bincount(cell, weights=strip.classes[:n, :w][r, c] != truth[rows][r, c], minlength=len(wrong))

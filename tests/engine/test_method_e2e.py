@@ -63,3 +63,33 @@ def test_methods_train_on_several_unlabeled_windows_per_labelled_one(tmp_path, m
     assert [(len(b["labeled"]["image"]) * 3, len(b["unlabeled"]["image"])) for _, b in batches] == [(6, 6), (6, 6)]
     parts = [e for e in map(json.loads, (job / "events.jsonl").read_text().splitlines()) if e["type"] == "progress" and "parts" in e][-1]["parts"]
     assert len(parts) > 1  # an unsupervised term beside "sup"
+
+
+def test_a_mean_teacher_package_keeps_its_student_for_the_suggestions(tmp_path):
+    """The exported teacher's student travels in the package (student.safetensors), so a
+    prediction from the package weighs their disagreement exactly as the job's own did."""
+    import shutil
+
+    import geopandas as gpd
+    import torch
+
+    from semiseg.models.package import load_package, load_second_opinion
+    from semiseg.models.second_opinion import network_of
+
+    job = write_job(tmp_path / "job", {"name": "mean_teacher"}, steps=3)
+    assert main(["train", str(job), "--quiet"]) == 0
+    card, model = load_package(job / "model")
+    second = load_second_opinion(job / "model", card, model)
+    assert type(second) is type(model) and network_of(second) is not network_of(model)
+    teacher, student = network_of(model).state_dict(), network_of(second).state_dict()
+    assert teacher.keys() == student.keys() and any(not torch.equal(teacher[k], student[k]) for k in teacher)  # the teacher lags
+    assert main(["predict", str(job / "model"), str(job / "scene.tif"), "--out", str(tmp_path / "again"), "--quiet"]) == 0
+    ours, again = (gpd.read_file(folder / "scene_suggestions.gpkg") for folder in (job / "outputs", tmp_path / "again"))
+    assert len(ours) and list(ours["score"]) == list(again["score"]) and ours.geometry.equals(again.geometry)
+    shutil.copytree(job / "model", tmp_path / "teacher")
+    (tmp_path / "teacher" / "student.safetensors").unlink()
+    assert main(["predict", str(tmp_path / "teacher"), str(job / "scene.tif"), "--out", str(tmp_path / "alone"), "--quiet"]) == 0
+    assert list(gpd.read_file(tmp_path / "alone" / "scene_suggestions.gpkg")["score"]) != list(ours["score"])  # the disagreement counted
+    alone = write_job(tmp_path / "student", {"name": "mean_teacher", "predict_with": "student"}, steps=1)
+    assert main(["train", str(alone), "--quiet"]) == 0
+    assert not (alone / "model" / "student.safetensors").exists()  # the student is the model: no second opinion

@@ -111,3 +111,38 @@ def test_the_command_writes_suggestions_unless_told_none(tmp_path, capsys):
     assert not (tmp_path / "b" / "scene_suggestions.gpkg").exists()
     assert main(["predict", str(tmp_path / "model"), str(path), "--out", str(tmp_path / "c"), "--suggest", "-1"]) == 2
     assert capsys.readouterr().err.strip().endswith("--suggest -1: expected a count of 0 or more")
+
+
+class Disputed(Brightness):
+    """Brightness, except that it calls grey 30 bright (certain either way): a student that
+    has not settled what the teacher still calls dark."""
+
+    def forward(self, x):
+        logits = super().forward(x)
+        disputed = ((x[:, :1] * 255 - 30).abs() < 3).float()
+        return logits * (1 - 2 * disputed * torch.tensor([1.0, 1.0, 0.0]).view(1, 3, 1, 1))
+
+
+def test_a_second_opinion_adds_where_teacher_and_student_disagree_even_where_both_are_confident(tmp_path):
+    # the grey-120 blob is doubtful to both networks; the grey-30 blob certain to each, but they disagree there
+    blobs = [(200, 60, 14, 120), (60, 250, 14, 30)]
+    path = _scene(tmp_path, blobs)
+    alone = gpd.read_file(_predict(tmp_path, path).suggestions)
+    predictor = WindowPredictor(Brightness(), torch.device("cpu"), 4, second=Disputed())
+    paired = gpd.read_file(predict_raster(_card(), predictor, path, tmp_path / "paired", PredictOptions(0.25, suggestions=20)).suggestions)
+    near = lambda frame, rank, blob: frame[frame["rank"] == rank].geometry.iloc[0].distance(Point(TRANSFORM @ (blob[1], blob[0]))) < CELL * 0.5
+    assert near(alone, 1, blobs[0]) and near(alone, 2, blobs[1]) and alone.iloc[1]["score"] < 1e-3  # margin alone: it looks certain
+    assert near(paired, 1, blobs[1]) and near(paired, 2, blobs[0])
+    assert abs(paired.iloc[1]["score"] - alone.iloc[0]["score"]) < 1e-6  # no disagreement there: the margin alone
+
+
+def test_the_disagreement_is_the_total_variation_between_the_two_opinions():
+    window = np.random.default_rng(0).uniform(0, 1, (2, 1, 32, 32)).astype(np.float32)
+    valid = np.ones((2, 32, 32), bool)
+    plain = WindowPredictor(Brightness(), torch.device("cpu"), 4).probabilities(window, valid)
+    same = WindowPredictor(Brightness(), torch.device("cpu"), 4, second=Brightness()).probabilities(window, valid)
+    np.testing.assert_allclose(same[:, :3], plain)  # the model's own probabilities are untouched
+    assert np.all(same[:, 3] == 0)
+    flipped = WindowPredictor(Brightness(), torch.device("cpu"), 4, second=Disputed()).probabilities(window * 0 + 30 / 255, valid)
+    np.testing.assert_allclose(flipped[:, 3], np.abs(flipped[:, 0] - flipped[:, 1]), atol=1e-6)  # two classes: |p0 - q0|
+    assert flipped[:, 3].min() > 0.99

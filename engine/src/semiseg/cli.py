@@ -223,7 +223,8 @@ def _cmd_predict(args) -> int:
         events.emit("phase", phase=phase, message=message)
 
     with sigterm_cancels(), reported(events, "cancelled"):
-        card, predictor = load_predictor(args.model_dir, args.device, inference.batch_size, inference.precision, inference.tta)
+        card, predictor = load_predictor(args.model_dir, args.device, inference.batch_size, inference.precision, inference.tta,
+                                          second_opinion=options.suggestions > 0 and not all(is_volume(r) for r in args.rasters))
         for raster in args.rasters:
             events.emit("phase", phase="predict", message=f"predicting {raster.name}")
             if is_volume(raster):  # SEG-Y: line by line into SEG-Y files (progress counts lines)

@@ -22,6 +22,7 @@ from semiseg.models.blend import ForestBlend, split_tensors
 from semiseg.models.context import ForestContext
 from semiseg.models.forest import FOREST_ARCH, PixelForest
 from semiseg.models.network import build_network
+from semiseg.models.second_opinion import network_of, student_path, with_network
 
 FORMAT_VERSION = 1
 
@@ -58,11 +59,14 @@ class ModelCard:
         return BandStats(self.mean, self.std)
 
 
-def save_package(folder: Path, card: ModelCard, network: nn.Module) -> None:
+def save_package(folder: Path, card: ModelCard, network: nn.Module, second: nn.Module | None = None) -> None:
+    """`second`: a model of the same kind whose network's disagreement with this one's marks
+    where labels are missing (models/second_opinion.py); only its network is kept."""
     folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
-    save_file(state, str(weights_file(folder)))
-    permit_like_any_output(weights_file(folder))
+    parts = [(weights_file(folder), network)] + ([(student_path(folder), network_of(second))] if second is not None else [])
+    for path, module in parts:
+        save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, str(path))
+        permit_like_any_output(path)
     (folder / "model.json").write_text(json.dumps(asdict(card), indent=2), encoding="utf-8")
 
 
@@ -147,6 +151,20 @@ def weight_shapes(folder: Path) -> dict[str, tuple[int, ...]]:
             return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except (SafetensorError, OSError) as exc:
         raise UserError(f"{weights_file(folder)}: cannot be read ({first_line(exc)})") from None
+
+
+def load_second_opinion(folder: Path, card: ModelCard, model: nn.Module) -> nn.Module | None:
+    """The package's second opinion on `model` (its loaded model), or None when it keeps none."""
+    path = student_path(folder)
+    if card.arch == FOREST_ARCH or not path.is_file():
+        return None
+    inputs = card.in_channels + (card.num_classes if card.forest_context else 0)
+    network = build_network(card.arch, card.encoder, inputs, card.num_classes, where=str(Path(folder) / "model.json"))
+    try:
+        network.load_state_dict(load_file(str(path)))
+    except (SafetensorError, OSError, RuntimeError) as exc:
+        raise UserError(f"{path}: cannot be read as the network of model.json ({first_line(exc)})") from None
+    return with_network(model, network)
 
 
 def load_package(folder: Path) -> tuple[ModelCard, nn.Module]:

@@ -17,8 +17,10 @@ from semiseg.pipeline.job_run import JobRun
 from semiseg.train.forest import FOREST_TILE
 
 
-def export_models(run: JobRun, domains: list[DomainData], models: dict[str, nn.Module], metrics: dict[str, dict], arch: str, encoder: str) -> dict[str, ModelCard]:
-    """One package per domain (`models`: float32 on the CPU) and metrics.json; returns the cards.
+def export_models(run: JobRun, domains: list[DomainData], models: dict[str, nn.Module], metrics: dict[str, dict], arch: str, encoder: str,
+                  seconds: dict[str, nn.Module] | None = None) -> dict[str, ModelCard]:
+    """One package per domain (`models`: float32 on the CPU; `seconds`: a domain's second
+    opinion, models/second_opinion.py) and metrics.json; returns the cards.
 
     A stop request before the export raises Cancelled; the checkpoint of the last step is
     already written, so `--resume` exports and predicts again without training.
@@ -35,7 +37,7 @@ def export_models(run: JobRun, domains: list[DomainData], models: dict[str, nn.M
             cards[name].forest_blend = model.weight
     with atomic_directory(run.jd.model) as tmp:
         for name, card in cards.items():
-            save_package(tmp / name if spec.multi_domain else tmp, card, models[name])
+            save_package(tmp / name if spec.multi_domain else tmp, card, models[name], (seconds or {}).get(name))
     for name in cards:
         run.events.emit("output", kind="model", path=f"model/{name}" if spec.multi_domain else "model", source=None, **({"domain": name} if spec.multi_domain else {}))
     if spec.multi_domain:

@@ -14,15 +14,18 @@ from semiseg.pipeline.job_run import JobRun
 from semiseg.predict.raster import PredictOptions, WindowPredictor, predict_raster
 
 
-def predict_job(run: JobRun, domains: list[DomainData], cards: dict[str, ModelCard], models: dict[str, nn.Module], device: torch.device) -> None:
-    """Every domain's `predict` rasters with its model; an `output` event per file written.
+def predict_job(run: JobRun, domains: list[DomainData], cards: dict[str, ModelCard], models: dict[str, nn.Module], device: torch.device,
+                seconds: dict[str, nn.Module] | None = None) -> None:
+    """Every domain's `predict` rasters with its model (and its second opinion, `seconds`, for
+    the suggestions); an `output` event per file written.
 
     A stop request is honoured between prediction batches (Cancelled)."""
     spec, jd = run.spec, run.jd
     options = PredictOptions.of(spec.inference)
     for d in domains:
         name = d.prepared.name
-        predictor = WindowPredictor(models[name], device, spec.inference.batch_size, uses_bf16(spec.inference.precision, device), spec.inference.tta)
+        second = (seconds or {}).get(name) if options.suggestions else None
+        predictor = WindowPredictor(models[name], device, spec.inference.batch_size, uses_bf16(spec.inference.precision, device), spec.inference.tta, second)
         for raster in d.prepared.spec.predict:
             run.phase("predict", f"predicting {raster.name}")
             paths = predict_raster(cards[name], predictor, raster, jd.outputs, options, _window_progress(run), run.phase)

@@ -28,6 +28,7 @@ from semiseg.models.blend import BLEND_WEIGHTS, ForestBlend
 from semiseg.models.context import ForestContext
 from semiseg.models.forest import FOREST_ARCH, FOREST_ENCODER
 from semiseg.models.network import build_network
+from semiseg.models.second_opinion import with_network
 from semiseg.models.package import network_weights
 from semiseg.pipeline.domain_data import DomainData, build_domain_data
 from semiseg.pipeline.export import export_models
@@ -245,8 +246,9 @@ def run_training(job_dir: Path, events: EventLog, options: TrainOptions = TrainO
         elif forest is not None:
             networks = _blended_with_forest(networks, method.params, forest, domains[0], validation, t.steps, trainer.strategy.root_device, events)
         models = {name: net.float().cpu() for name, net in networks.items()}  # exported and predicted in float32
-        cards = export_models(run, domains, models, validation.latest, arch, prepared.encoder)
-        predict_job(run, domains, cards, models, trainer.strategy.root_device)
+        seconds = {name: with_network(models[name], net.float().cpu()) for name, net in method.second_opinions().items()}
+        cards = export_models(run, domains, models, validation.latest, arch, prepared.encoder, seconds)
+        predict_job(run, domains, cards, models, trainer.strategy.root_device, seconds)
     # A completed job resumes nothing: its checkpoint (weights and optimizer state, several times
     # the model's size) goes; model/ keeps the weights, to predict or to train again from.
     shutil.rmtree(jd.checkpoints, ignore_errors=True)

@@ -28,6 +28,7 @@ from semiseg.io.rasters import PROBABILITY_SCALE, RasterInfo, open_raster, outpu
 from semiseg.jobs.spec import InferenceSpec
 from semiseg.models.forest import class_logits
 from semiseg.models.package import ModelCard
+from semiseg.models.second_opinion import disagreement
 from semiseg.predict.area import Bounds, PredictionArea
 from semiseg.predict.styles import classes_qml, color_table, confidence_qml, polygons_qml, suggestions_qml
 from semiseg.predict.suggestions import DoubtTally, write_suggestions
@@ -103,11 +104,11 @@ class PredictOptions:
 class _Strip:
     """Blending accumulators for the rows [top, top + tile) of the raster."""
 
-    def __init__(self, grid: TileGrid, num_classes: int):
+    def __init__(self, grid: TileGrid, channels: int):
         self.grid = grid
         width = grid.buffer_width
         self.top = 0
-        self.probs = np.zeros((num_classes, grid.tile, width), dtype=np.float32)
+        self.probs = np.zeros((channels, grid.tile, width), dtype=np.float32)
         self.weights = np.zeros((grid.tile, width), dtype=np.float32)
         self.valid = np.zeros((grid.tile, width), dtype=bool)
 
@@ -137,16 +138,20 @@ class StripRows:
     classes: np.ndarray  # (rows, width) uint8, CLASS_NODATA on nodata
     confidence: np.ndarray  # (rows, width) float32, CONFIDENCE_NODATA on nodata
     probabilities: np.ndarray  # (classes, rows, width) float32, 0 on nodata
+    disagreement: np.ndarray | None = None  # (rows, width) float32 with a second opinion (WindowPredictor), 0 on nodata
 
 
-def _finalize(top: int, probs: np.ndarray, weights: np.ndarray, valid: np.ndarray) -> StripRows:
-    probs = probs / np.maximum(weights, 1e-12)
+def _finalize(top: int, blended: np.ndarray, weights: np.ndarray, valid: np.ndarray, num_classes: int) -> StripRows:
+    """The rows' decisions; channels past `num_classes` are the second opinion's disagreement."""
+    blended = blended / np.maximum(weights, 1e-12)
+    blended[:, ~valid] = 0
+    probs = blended[:num_classes]
+    disagreement = blended[num_classes] if len(blended) > num_classes else None
     classes = probs.argmax(0).astype(np.uint8)
     confidence = probs.max(0).astype(np.float32)
     classes[~valid] = CLASS_NODATA
     confidence[~valid] = CONFIDENCE_NODATA
-    probs[:, ~valid] = 0
-    return StripRows(top, classes, confidence, probs)
+    return StripRows(top, classes, confidence, probs, disagreement)
 
 
 # The eight symmetries of a square window (the dihedral group): k quarter turns after an
@@ -167,30 +172,45 @@ def _unturned(x: torch.Tensor, turns: int, flip: bool) -> torch.Tensor:
 class WindowPredictor:
     """Runs a network over normalized windows in batches; the one place inference happens."""
 
-    def __init__(self, network: nn.Module, device: torch.device, batch_size: int, bf16: bool | None = None, tta: bool = False):
+    def __init__(self, network: nn.Module, device: torch.device, batch_size: int, bf16: bool | None = None, tta: bool = False,
+                 second: nn.Module | None = None):
         """`bf16`: compute in bfloat16 (InferenceSpec.precision, devices.uses_bf16); None: where a
         GPU computes it natively, float32 on a CPU. `tta`: average the probabilities over the
-        DIHEDRAL symmetries of each window (InferenceSpec.tta)."""
+        DIHEDRAL symmetries of each window (InferenceSpec.tta). `second`: a second opinion
+        (models/second_opinion.py), whose disagreement with `network` comes as one more channel."""
         self.network = network.to(device).eval()
+        self.second = second.to(device).eval() if second is not None else None
         self.device = device
         self.batch_size = batch_size
         self.autocast = (device.type == "cuda" and native_bf16(device)) if bf16 is None else bf16
         self.symmetries = DIHEDRAL if tta else DIHEDRAL[:1]
 
+    @property
+    def extra_channels(self) -> int:
+        """Channels after the class probabilities: the disagreement with a second opinion."""
+        return int(self.second is not None)
+
     @torch.no_grad()
     def probabilities(self, images: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        """(N, C, H, W) normalized images and (N, H, W) validity -> (N, classes, H, W) softmax probabilities."""
+        """(N, C, H, W) normalized images and (N, H, W) validity -> (N, classes, H, W) softmax
+        probabilities, followed by the disagreement channel with a second opinion."""
         out = []
         for i in range(0, len(images), self.batch_size):
             batch = torch.from_numpy(images[i : i + self.batch_size]).to(self.device)
             mask = torch.from_numpy(valid[i : i + self.batch_size]).to(self.device)
-            total = 0
-            for turns, flip in self.symmetries:
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-                    logits = class_logits(self.network, _turned(batch, turns, flip), _turned(mask, turns, flip))
-                total = total + _unturned(torch.softmax(logits.float(), dim=1), turns, flip)
-            out.append((total / len(self.symmetries)).cpu().numpy())
+            probs = self._mean_probabilities(self.network, batch, mask)
+            if self.second is not None:
+                probs = torch.cat([probs, disagreement(probs, self._mean_probabilities(self.second, batch, mask))], 1)
+            out.append(probs.cpu().numpy())
         return np.concatenate(out)
+
+    def _mean_probabilities(self, network: nn.Module, batch: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        total = 0
+        for turns, flip in self.symmetries:
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+                logits = class_logits(network, _turned(batch, turns, flip), _turned(mask, turns, flip))
+            total = total + _unturned(torch.softmax(logits.float(), dim=1), turns, flip)
+        return total / len(self.symmetries)
 
 
 def iter_strips(
@@ -207,12 +227,12 @@ def iter_strips(
     The region has `info`'s width and height; its pixel (0, 0) is pixel `origin` (row, col) of `ds`.
     """
     row0, col0 = origin
-    strip = _Strip(grid, card.num_classes)
+    strip = _Strip(grid, card.num_classes + predictor.extra_channels)
     done = 0
     for row in grid.row_offsets:
         if row > strip.top:
             top, probs, weights, valid = strip.advance(row)
-            yield _finalize(top, probs[:, :, : info.width], weights[:, : info.width], valid[:, : info.width])
+            yield _finalize(top, probs[:, :, : info.width], weights[:, : info.width], valid[:, : info.width], card.num_classes)
         # A batch of windows at a time, not the whole row: memory stays flat however wide the raster.
         cols = grid.col_offsets
         for start in range(0, len(cols), predictor.batch_size):
@@ -230,7 +250,7 @@ def iter_strips(
                 on_tile(done)
     rows_left = min(info.height - strip.top, grid.tile)
     top, probs, weights, valid = strip.advance(strip.top + grid.tile)
-    yield _finalize(top, probs[:, :rows_left, : info.width], weights[:rows_left, : info.width], valid[:rows_left, : info.width])
+    yield _finalize(top, probs[:, :rows_left, : info.width], weights[:rows_left, : info.width], valid[:rows_left, : info.width], card.num_classes)
 
 
 def predict_raster(
@@ -287,7 +307,8 @@ def predict_raster(
             if prob_ds is not None:
                 prob_ds.write(np.rint(rows_out.probabilities[:, rows, cols] * PROBABILITY_SCALE).astype(np.uint8), window=window)
             if doubt is not None:
-                doubt.add(int(window.row_off), rows_out.probabilities[:, rows, cols], rows_out.classes[rows, cols] != CLASS_NODATA)
+                doubt.add(int(window.row_off), rows_out.probabilities[:, rows, cols], rows_out.classes[rows, cols] != CLASS_NODATA,
+                          None if rows_out.disagreement is None else rows_out.disagreement[rows, cols])
         for ds in (cls_ds, conf_ds, prob_ds):
             if ds is not None:
                 ds.close()  # written out before the overviews are added and the files renamed
@@ -359,11 +380,13 @@ def _add_overviews(path: Path, resampling: Resampling) -> None:
             ds.build_overviews(factors, resampling)
 
 
-def load_predictor(model: Path, device: str, batch_size: int, precision: str = "32", tta: bool = False) -> tuple[ModelCard, WindowPredictor]:
+def load_predictor(model: Path, device: str, batch_size: int, precision: str = "32", tta: bool = False,
+                   second_opinion: bool = False) -> tuple[ModelCard, WindowPredictor]:
     """A model package (folder), or a model it exported to ONNX (.onnx file), loaded once,
     ready to predict any number of rasters on `device` (`precision`, `tta`: InferenceSpec's; an
-    ONNX graph computes in float32 whatever it says)."""
-    from semiseg.models.package import load_package
+    ONNX graph computes in float32 whatever it says). `second_opinion`: with the package's
+    second opinion, if it keeps one (the suggestions' disagreement; one more network to run)."""
+    from semiseg.models.package import load_package, load_second_opinion
 
     chosen = resolve_device(device)
     if Path(model).suffix.lower() == ".onnx" and Path(model).is_file():
@@ -372,4 +395,5 @@ def load_predictor(model: Path, device: str, batch_size: int, precision: str = "
         card, network = load_onnx_model(model, chosen)
         return card, WindowPredictor(network, chosen, batch_size, bf16=False, tta=tta)
     card, network = load_package(model)
-    return card, WindowPredictor(network, chosen, batch_size, bf16=uses_bf16(precision, chosen), tta=tta)
+    second = load_second_opinion(model, card, network) if second_opinion else None
+    return card, WindowPredictor(network, chosen, batch_size, bf16=uses_bf16(precision, chosen), tta=tta, second=second)

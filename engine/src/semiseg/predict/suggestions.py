@@ -10,6 +10,12 @@ centre lies closer than `min_distance` pixels to one taken, and goes on, so the 
 spread over the raster instead of piling up along one doubtful edge. Each suggestion carries
 the class the model predicts there (the top class of the cell's mean probabilities) and the
 runner-up it hesitates with. Memory: a few numbers per cell, whatever the raster's size.
+
+A model with a second opinion (a mean teacher's student, models/second_opinion.py) adds the
+two networks' disagreement, the total variation between their probabilities (0 to 1), to each
+pixel's doubt: where training still moved the prediction when it stopped, even a confident one,
+the labels did not settle it. The two count alike (a cell's score then runs from 0 to 2); no
+measurement has weighed them yet (docs/benchmarks.md, the labelling loop).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ FIELDS = ("rank", "score", "class_id", "class", "runner_up_id", "runner_up")
 @dataclass(frozen=True)
 class Suggestion:
     rank: int  # 1 = where a label helps most
-    score: float  # mean doubt 1 - (p1 - p2) of the region's valid pixels
+    score: float  # mean doubt 1 - (p1 - p2) of the region's valid pixels (+ the mean disagreement with a second opinion)
     row: int  # the region: rows [row, row + rows) and columns [col, col + cols) of the map
     col: int
     rows: int
@@ -95,16 +101,20 @@ class DoubtTally:
         self.count = np.zeros(cells, np.int64)  # valid pixels
         self.probability = np.zeros((num_classes, cells), np.float64)
 
-    def add(self, top: int, probabilities: np.ndarray, valid: np.ndarray) -> None:
-        """Rows [top, top + n) of the map: (classes, n, width) probabilities and (n, width) validity."""
+    def add(self, top: int, probabilities: np.ndarray, valid: np.ndarray, disagreement: np.ndarray | None = None) -> None:
+        """Rows [top, top + n) of the map: (classes, n, width) probabilities, (n, width) validity
+        and, with a second opinion, its (n, width) disagreement."""
         if probabilities.shape[0] < 2 or not valid.any():
             return
         rows, cols = np.nonzero(valid)
         p = probabilities[:, rows, cols]  # (classes, valid pixels)
         two = np.partition(p, -2, axis=0)[-2:]
+        doubt = 1.0 - (two[1] - two[0])
+        if disagreement is not None:
+            doubt = doubt + disagreement[rows, cols]
         cell = self.grid.index(top + rows, cols)
         cells = len(self.count)
-        self.doubt += np.bincount(cell, weights=1.0 - (two[1] - two[0]), minlength=cells)
+        self.doubt += np.bincount(cell, weights=doubt, minlength=cells)
         self.count += np.bincount(cell, minlength=cells)
         for k in range(len(self.probability)):
             self.probability[k] += np.bincount(cell, weights=p[k], minlength=cells)

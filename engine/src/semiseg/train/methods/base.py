@@ -122,5 +122,10 @@ class Method(nn.Module):
         """One such network per domain (name -> network); one-domain methods have just the one."""
         return {self.ctx.domain.name: self.inference_network()}
 
+    def second_opinions(self) -> dict[str, nn.Module]:
+        """Per domain, a network trained beside the inference network whose disagreement with
+        it marks where labels are missing (models/second_opinion.py); none for most methods."""
+        return {}
+
     def after_optimizer_step(self, step: StepInfo) -> None:
         """Hook for state that follows the weights (e.g. an EMA teacher)."""

@@ -188,3 +188,9 @@ class MeanTeacher(Method):
         if self.params.teacher == "ema" and self.params.predict_with == "teacher":
             return self.teacher
         return self.student
+
+    def second_opinions(self) -> dict[str, nn.Module]:
+        """The student, when the teacher (its running average) is the exported network."""
+        if self.params.teacher == "ema" and self.params.predict_with == "teacher":
+            return {self.ctx.domain.name: self.student}
+        return {}

@@ -1,0 +1,45 @@
+"""A second network that should agree with the exported one, and where it does not.
+
+A mean teacher exports its teacher, the running average of the student's weights. Where the
+two still disagree after training, the last steps kept changing the prediction: the labels
+there did not settle it, so a label there teaches the model most (issue 29's suggestions use
+it beside the margin of the probabilities). The package keeps the student's network tensors in
+STUDENT_FILE; any forest of the package (blended, or as context) is shared by both, so the
+second opinion is the same kind of model with the student's network in the teacher's place.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from semiseg.models.blend import ForestBlend
+from semiseg.models.context import ForestContext
+
+STUDENT_FILE = "student.safetensors"
+
+
+def network_of(model: nn.Module) -> nn.Module:
+    """The trained network inside `model` (itself, or the network beside its forest)."""
+    return model.network if isinstance(model, (ForestBlend, ForestContext)) else model
+
+
+def with_network(model: nn.Module, network: nn.Module) -> nn.Module:
+    """`model` of the same kind, its forest (if any) shared, with `network` as its network."""
+    if isinstance(model, ForestBlend):
+        return ForestBlend(network, model.forest, model.weight).eval()
+    if isinstance(model, ForestContext):
+        return ForestContext(network, model.forest).eval()
+    return network.eval()
+
+
+def student_path(folder: Path) -> Path:
+    return Path(folder) / STUDENT_FILE
+
+
+def disagreement(p_model: torch.Tensor, p_second: torch.Tensor) -> torch.Tensor:
+    """Total variation between two (N, classes, H, W) probability maps, per pixel, (N, 1, H, W):
+    0 where they agree, 1 where they put all their weight on different classes."""
+    return 0.5 * (p_model - p_second).abs().sum(1, keepdim=True)
