@@ -15,7 +15,8 @@ budget in reading order):
   oracle   the cells where the current model's map is most wrong against the dense mask,
            spread the same way (an upper bound no analyst has)
 and the model is trained again warm-started from the last round's model (`--retrain` steps,
-as the dock's "Train again" does). After each round: mIoU on the split's evaluation images and
+as the dock's "Train again" does), by `--method` (supervised unless told; a mean_teacher package
+keeps its student, and its suggestions add the teacher/student disagreement to the margin). After each round: mIoU on the split's evaluation images and
 the seconds the round took. The strategies share round 0 and add equal labelled pixels per
 round (the table prints the labelled pixels each reached, the same unless an image ran out of
 cells with labels to draw).
@@ -107,8 +108,10 @@ def add_scribbles(labels: np.ndarray, truth: np.ndarray, regions: list[tuple], r
     return out
 
 
-def run_loop(parts: dict, dataset: str, strategy: str, seed: int, rounds: int, cfg: dict, retrain: dict, work: Path, device: str, first: dict) -> list[dict]:
-    """Rounds 1.. of one strategy from the shared round 0 (`first`: its model and score)."""
+def run_loop(parts: dict, dataset: str, strategy: str, seed: int, rounds: int, cfg: dict, retrain: dict, work: Path, device: str, first: dict,
+             method: tuple[str, dict] = ("supervised", {})) -> list[dict]:
+    """Rounds 1.. of one strategy from the shared round 0 (`first`: its model and score), each
+    round training `method` (name, parameters)."""
     rng = np.random.default_rng([seed, STRATEGIES.index(strategy)])
     labeled = [dict(e) for e in parts["labeled"]]
     model, records = Path(first["model"]), []
@@ -127,9 +130,9 @@ def run_loop(parts: dict, dataset: str, strategy: str, seed: int, rounds: int, c
             labelled_px += int((grown != 255).sum())
         job_dir = work / "runs" / f"{dataset.replace(':', '_')}_{strategy}_s{seed}_r{round_}"
         round_parts = dict(parts, labeled=[{"raster": e["raster"], "labels": e["labels"]} for e in labeled])
-        out = run_one(round_parts, "supervised", {}, seed, retrain, job_dir, device, init_from=model)
+        out = run_one(round_parts, *method, seed, retrain, job_dir, device, init_from=model)
         model = job_dir / "model"
-        records.append({"dataset": dataset, "strategy": strategy, "seed": seed, "round": round_, "miou": out["miou"],
+        records.append({"dataset": dataset, "method": method[0], "strategy": strategy, "seed": seed, "round": round_, "miou": out["miou"],
                         "labelled_px": labelled_px, "round_s": time.time() - start})
         print(f"  {dataset} {strategy} seed {seed} round {round_}: mIoU {100 * out['miou']:.1f}, {labelled_px} px, "
               f"{records[-1]['round_s']:.0f} s", flush=True)
@@ -173,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--retrain", type=int, default=100, help="steps of each warm-started round (default 100)")
     ap.add_argument("--steps", type=int, help="steps of round 0 (default: the config's)")
     ap.add_argument("--retrain-lr", type=float, help="learning rate of the warm-started rounds (default: the config's)")
+    ap.add_argument("--method", default="supervised", help="the method every round trains (default supervised; mean_teacher: its "
+                    "package keeps the student, whose disagreement with the teacher the suggestions add)")
+    ap.add_argument("--params", type=json.loads, default={}, help="the method's parameters as JSON, e.g. '{\"blend_on_validation\": false}'")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--results", type=Path, help="also write every round as JSON here")
     args = ap.parse_args(argv)
@@ -197,13 +203,13 @@ def main(argv: list[str] | None = None) -> int:
             job_dir = args.work / "runs" / f"{dataset.replace(':', '_')}_start_s{seed}"
             start = time.time()
             out = run_one(dict(parts, labeled=[{"raster": e["raster"], "labels": e["labels"]} for e in parts["labeled"]]),
-                          "supervised", {}, seed, cfg, job_dir, args.device)
+                          args.method, args.params, seed, cfg, job_dir, args.device)
             first = {"model": str(job_dir / "model")}
-            records.append({"dataset": dataset, "strategy": "start", "seed": seed, "round": 0, "miou": out["miou"],
+            records.append({"dataset": dataset, "method": args.method, "strategy": "start", "seed": seed, "round": 0, "miou": out["miou"],
                             "labelled_px": 0, "round_s": time.time() - start})
             print(f"{dataset} seed {seed} round 0: mIoU {100 * out['miou']:.1f}", flush=True)
             for strategy in args.strategies:
-                records += run_loop(parts, dataset, strategy, seed, args.rounds, cfg, retrain, args.work, args.device, first)
+                records += run_loop(parts, dataset, strategy, seed, args.rounds, cfg, retrain, args.work, args.device, first, (args.method, args.params))
             if args.results:
                 args.results.write_text(json.dumps(records, indent=1))
     print(summarise(records))
