@@ -147,7 +147,8 @@ class SemiSegDock(QgsDockWidget):
             method_params=options.method_form.values(), steps=options.steps.value(),
             tile_size=options.tile_size.value(), batch_size=options.batch_size.value(),
             line_width_px=self.labels.line_width.value(), device=options.device.currentText(),
-            polygons=options.polygons.isChecked(), init_from=job.start_model(options.init_model.filePath()))
+            polygons=options.polygons.isChecked(), init_from=(init := job.start_model(options.init_model.filePath())),
+            encoder_weights=job.start_weights(options.encoder_weights.filePath(), init))
 
     def write_job(self, job_dir: Path = None, quick: bool = False, again: str = "") -> Path:
         """Write the job directory for the current state (`quick`: for the pixel classifier;

@@ -64,6 +64,7 @@ class JobRequest:
     predict: bool = True
     polygons: bool = False  # the prediction also as class polygons
     init_from: str = ""  # a model folder to start from (train again after correcting labels)
+    encoder_weights: str = ""  # a file of pretrained encoder weights (`semiseg weights` writes one)
 
     @property
     def raster(self) -> str:
@@ -90,14 +91,14 @@ def check_unlabeled_bands(training: str, training_bands: int, unlabeled: list) -
 
 def quick_map(request: JobRequest) -> JobRequest:
     """The same labels and rasters for the pixel classifier: it trains no network, so no start model."""
-    return replace(request, method=QUICK_METHOD, method_params={}, init_from="")
+    return replace(request, method=QUICK_METHOD, method_params={}, init_from="", encoder_weights="")
 
 
 def train_again(request: JobRequest, model: str) -> JobRequest:
     """The same job continued from `model` on the quick schedule (RETRAIN_*; the user's windows
     and batch if smaller); it predicts nothing itself (the dock refreshes the visible area first,
     then the whole raster)."""
-    return replace(request, init_from=model, steps=RETRAIN_STEPS, tile_size=min(RETRAIN_TILE, request.tile_size),
+    return replace(request, init_from=model, encoder_weights="", steps=RETRAIN_STEPS, tile_size=min(RETRAIN_TILE, request.tile_size),
                    batch_size=min(RETRAIN_BATCH, request.batch_size), predict=False)
 
 
@@ -141,8 +142,13 @@ def job_spec(request: JobRequest) -> dict:
                   "tile_size": request.tile_size},
         "predict": [request.raster] if request.predict else [],
         **({"inference": {"polygons": True}} if request.polygons else {}),
-        **({"model": {"init_from": request.init_from}} if request.init_from else {}),
+        **({"model": model} if (model := _model_block(request)) else {}),
     }
+
+
+def _model_block(request: JobRequest) -> dict:
+    """job.json's `model`: where the network's weights start from, when not from random."""
+    return {k: v for k, v in (("init_from", request.init_from), ("encoder_weights", request.encoder_weights)) if v}
 
 
 def start_model(folder: str) -> str:
@@ -155,6 +161,23 @@ def start_model(folder: str) -> str:
         raise ValueError(f"Start from model: {folder} is not a model folder (no model.json); "
                          "pick JOB_DIR/model of an earlier training.")
     return str(Path(folder).resolve())
+
+
+WEIGHTS_SUFFIXES = (".safetensors", ".pt", ".pth")  # what the engine reads as encoder weights (docs/job-spec.md)
+
+
+def start_weights(path: str, init_from: str) -> str:
+    """A "pretrained encoder" file as job.json wants it: absolute and of a kind the engine reads;
+    "" when none was given. A start model brings all its weights, so the two exclude each other."""
+    path = (path or "").strip()
+    if not path:
+        return ""
+    if not path.lower().endswith(WEIGHTS_SUFFIXES) or not Path(path).is_file():
+        raise ValueError(f"Pretrained encoder: {path} is not a weights file (.safetensors, .pt or .pth); "
+                         "`semiseg weights resnet18 --out FILE.safetensors` writes one on a machine with internet.")
+    if init_from:
+        raise ValueError("Pretrained encoder and Start from model: the start model brings all its weights; leave one of them empty.")
+    return str(Path(path).resolve())
 
 
 def write_job(job_dir: Path, request: JobRequest) -> Path:

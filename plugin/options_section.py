@@ -38,6 +38,12 @@ class OptionsSection(QgsCollapsibleGroupBox):
         self.init_model.setToolTip("Optional: a model folder (JOB_DIR/model) of the same classes to start from. "
                                    "After correcting labels where the last model was unsure, training goes on "
                                    "from what it learned instead of from random weights.")
+        self.encoder_weights = QgsFileWidget()
+        self.encoder_weights.setFilter("Encoder weights (*.safetensors *.pt *.pth)")
+        self.encoder_weights.setToolTip("Optional: pretrained encoder weights (e.g. ImageNet's, from `semiseg weights "
+                                        "resnet18 --out FILE.safetensors` on a machine with internet, or a model's "
+                                        "model.safetensors). A new network starts from them instead of from random "
+                                        "filters; the job itself never downloads anything.")
         self.polygons = QCheckBox("Class polygons with every prediction")
         self.polygons.setToolTip("After training and with \"Predict with a model\": also write the predicted "
                                  "classes as polygons (GeoPackage, styled like the class raster); regions "
@@ -53,7 +59,8 @@ class OptionsSection(QgsCollapsibleGroupBox):
         form.addRow(self.method_note)
         form.addRow(params)
         for label, widget in (("Steps", self.steps), ("Tile size", self.tile_size), ("Batch size", self.batch_size),
-                              ("Device", self.device), ("Start from model", self.init_model)):
+                              ("Device", self.device), ("Start from model", self.init_model),
+                              ("Pretrained encoder", self.encoder_weights)):
             form.addRow(label, widget)
         form.addRow(self.polygons)
         self.setCollapsed(True)

@@ -1,9 +1,12 @@
 """Run inside QGIS by /work/shared/tools/qgis-screenshot: the dock's Advanced section with the
-parameter form of a method, as generated from the engine's `semiseg methods --json`.
+parameter form of a method, as generated from the engine's `semiseg methods --json`, and a
+pretrained encoder file (`semiseg weights`) picked.
 
     python3 scripts/build_plugin.py --build /tmp/semiseg-build --dist /tmp/semiseg-dist
     /work/shared/tools/qgis-screenshot /tmp/semiseg-build/semiseg_qgis docs/images/dock_advanced.png \
         docs/images/dock_advanced_screenshot.py --wait 25
+    SHOW=encoder_weights /work/shared/tools/qgis-screenshot /tmp/semiseg-build/semiseg_qgis \
+        docs/images/pretrained_encoder.png docs/images/dock_advanced_screenshot.py --wait 25
 Needs the engine at <repo>/.venv/bin/python (or $SEMISEG_ENGINE_PYTHON).
 """
 import os
@@ -57,8 +60,11 @@ def run(iface):
         form.field("distance").widget.setCurrentText("kl")
         form.field("decoders.vat").widget.setValue(2)
         form.field("background").widget.item(1).setCheckState(Qt.Checked)
+        dock.options.encoder_weights.setFilePath(str(folder / "resnet18_imagenet.safetensors"))
         for group in dock.widget().widget().findChildren(type(dock.engine)):
             group.setCollapsed(group is not dock.options)
         dock.options.setCollapsed(False)
-        dock.widget().ensureWidgetVisible(dock.options.method, 0, 0)
+        # SHOW=encoder_weights: the lower rows (docs/images/pretrained_encoder.png)
+        shown = getattr(dock.options, os.environ.get("SHOW", "method"))
+        dock.widget().ensureWidgetVisible(shown, 0, 40 if shown is not dock.options.method else 0)
     show_form()

@@ -83,6 +83,8 @@ class TrainAlgorithm(QgsProcessingAlgorithm):
                                                            default, minValue=low))
         self.addParameter(QgsProcessingParameterFile("INIT_MODEL", "Start from model",
                                                      behavior=QgsProcessingParameterFile.Folder, optional=True))
+        self.addParameter(QgsProcessingParameterFile("ENCODER_WEIGHTS", "Pretrained encoder (.safetensors, .pt, .pth)",
+                                                     behavior=QgsProcessingParameterFile.File, optional=True))
         self.addParameter(QgsProcessingParameterBoolean("POLYGONS", "Class polygons too", defaultValue=False))
         self.addParameter(QgsProcessingParameterEnum("DEVICE", "Device", list(job.DEVICES), defaultValue=0))
         self.addParameter(QgsProcessingParameterFolderDestination("JOB_DIR", "Job folder"))
@@ -136,6 +138,7 @@ class TrainAlgorithm(QgsProcessingAlgorithm):
         polygons = self.parameterAsBoolean(parameters, "POLYGONS", context)
         try:
             init_from = job.start_model(self.parameterAsFile(parameters, "INIT_MODEL", context))
+            encoder_weights = job.start_weights(self.parameterAsFile(parameters, "ENCODER_WEIGHTS", context), init_from)
         except ValueError as e:
             raise QgsProcessingException(str(e))
         unlabeled = self.parameterAsLayerList(parameters, "UNLABELED", context)
@@ -153,7 +156,7 @@ class TrainAlgorithm(QgsProcessingAlgorithm):
             batch_size=self.parameterAsInt(parameters, "BATCH_SIZE", context),
             line_width_px=self.parameterAsInt(parameters, "LINE_WIDTH", context),
             class_field=self.parameterAsString(parameters, "CLASS_FIELD", context), device=device,
-            polygons=polygons, init_from=init_from)
+            polygons=polygons, init_from=init_from, encoder_weights=encoder_weights)
         if job_dir.exists() and not any(job_dir.iterdir()):
             job_dir.rmdir()  # Processing creates the destination folder; write_job wants a new one
         try:

@@ -218,6 +218,26 @@ def test_quick_map_writes_a_pixel_forest_job_of_the_same_labels(dock, raster, tm
     assert {k: v for k, v in quick.items() if k != "method"} == {k: v for k, v in trained.items() if k != "method"}
 
 
+def test_a_pretrained_encoder_file_goes_into_the_job_but_not_into_a_quick_map(dock, raster, tmp_path):
+    scribbled_two_class_dock(dock, raster, tmp_path)
+    weights = tmp_path / "r18.safetensors"
+    weights.write_bytes(b"checked by the engine")
+    dock.options.encoder_weights.setFilePath(str(weights))
+    assert json.loads((dock.write_job(tmp_path / "deep") / "job.json").read_text())["model"] == {"encoder_weights": str(weights)}
+    assert "model" not in json.loads((dock.write_job(quick=True) / "job.json").read_text())  # a forest has no encoder
+    # a file the engine cannot read as weights, or weights beside a start model: refused before a job folder is made
+    (tmp_path / "notes.txt").write_text("x")
+    for weights_file, start_model, refusal in ((tmp_path / "notes.txt", "", "is not a weights file"),
+                                               (weights, str(tmp_path / "deep" / "model"), "leave one of them empty")):
+        (tmp_path / "deep" / "model").mkdir(exist_ok=True)
+        (tmp_path / "deep" / "model" / "model.json").write_text("{}")
+        dock.options.encoder_weights.setFilePath(str(weights_file))
+        dock.options.init_model.setFilePath(start_model)
+        assert dock.start_training(job_dir=tmp_path / "refused") is None
+        assert refusal in dock.runs.error_label.text() and "Pretrained encoder" in dock.runs.error_label.text()
+        assert not (tmp_path / "refused").exists()
+
+
 def test_a_tile_size_off_the_32_grid_is_refused_before_a_job_folder_is_made(dock, raster, tmp_path):
     scribbled_two_class_dock(dock, raster, tmp_path)
     dock.options.tile_size.setValue(100)
@@ -450,3 +470,17 @@ def test_a_map_view_in_another_crs_gives_the_same_part_of_the_raster(raster, pro
     beside = QgsCoordinateTransform(raster.crs(), mercator, project).transformBoundingBox(
         QgsRectangle(*to_map(300, 300), *to_map(400, 200)))
     assert map_area.part_of_layer(beside, mercator, raster, project) is None
+
+
+def test_processing_train_refuses_a_pretrained_encoder_that_is_no_weights_file(raster, project, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingException, QgsVectorLayer
+    labels = QgsVectorLayer("LineString?crs=EPSG:32633&field=class_id:integer", "l", "memory")
+    project.addMapLayers([labels])
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(QgsProcessingException) as raised:
+        processing.run("semiseg:train", {
+            "RASTER": [raster], "LABELS": [labels], "CLASSES": "water, land",
+            "ENCODER_WEIGHTS": str(tmp_path / "notes.txt"), "JOB_DIR": str(tmp_path / "job")})
+    assert "Pretrained encoder" in str(raised.value) and "is not a weights file" in str(raised.value)
+    assert not (tmp_path / "job" / "job.json").exists()
