@@ -265,7 +265,8 @@ def _blended_with_forest(networks: dict, params, forest, domain: DomainData, val
         matrices = domain.validator.blend_confusions(blended, list(BLEND_WEIGHTS), device)
         miou = {w: scores(m, domain.info.class_names)["miou"] or 0.0 for w, m in matrices.items()}
         weight = max(BLEND_WEIGHTS, key=lambda w: (miou[w], -w))  # a tie goes to the network
-        events.emit("phase", phase="export", message=f"forest_blend {weight} scores best on the validation blocks (mIoU " + ", ".join(f"{w}: {v:.3f}" for w, v in miou.items()) + ")")
+        events.emit("phase", phase="export", message=f"forest_blend {weight} scores best on the validation blocks (mIoU " + ", ".join(f"{w}: {v:.3f}" for w, v in miou.items()) + ")",
+                    forest_blend=weight, validation_miou={str(w): v for w, v in miou.items()})
         blended.weight, matrix = weight, matrices[weight]
     if weight == 0:
         return networks
