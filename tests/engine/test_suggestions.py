@@ -146,3 +146,32 @@ def test_the_disagreement_is_the_total_variation_between_the_two_opinions():
     flipped = WindowPredictor(Brightness(), torch.device("cpu"), 4, second=Disputed()).probabilities(window * 0 + 30 / 255, valid)
     np.testing.assert_allclose(flipped[:, 3], np.abs(flipped[:, 0] - flipped[:, 1]), atol=1e-6)  # two classes: |p0 - q0|
     assert flipped[:, 3].min() > 0.99
+
+
+class CountingForest(nn.Module):
+    """A forest's interface (log-probabilities of the window, given its validity) that counts its windows."""
+
+    wants_valid_mask = True
+
+    def __init__(self):
+        super().__init__()
+        self.windows = 0
+
+    def forward(self, x, valid=None):
+        self.windows += len(x)
+        return torch.full((len(x), 3) + x.shape[2:], 1 / 3).log()
+
+
+def test_a_blended_pair_computes_its_shared_forest_once_per_window_and_disagrees_by_the_networks_share():
+    from semiseg.models.blend import ForestBlend
+
+    forest = CountingForest()
+    model, student = ForestBlend(Brightness(), forest, 0.25), ForestBlend(Disputed(), forest, 0.25)
+    window = np.full((6, 1, 32, 32), 30 / 255, np.float32)  # where the two networks disagree, both certain
+    valid = np.ones((6, 32, 32), bool)
+    for tta, orientations in ((False, 1), (True, 8)):
+        forest.windows = 0
+        p = WindowPredictor(model, torch.device("cpu"), 4, tta=tta, second=student).probabilities(window, valid)
+        assert forest.windows == 6 * orientations  # not twice: the student's blend reuses the teacher's forest output
+        np.testing.assert_allclose(p[:, 3], 0.75, atol=1e-4)  # (1 - w) x the networks' total variation (1)
+    assert model.forest is forest and student.forest is forest  # the modules given are left as they were

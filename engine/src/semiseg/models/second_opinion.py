@@ -26,13 +26,41 @@ def network_of(model: nn.Module) -> nn.Module:
     return model.network if isinstance(model, (ForestBlend, ForestContext)) else model
 
 
-def with_network(model: nn.Module, network: nn.Module) -> nn.Module:
-    """`model` of the same kind, its forest (if any) shared, with `network` as its network."""
+def with_network(model: nn.Module, network: nn.Module, forest: nn.Module | None = None) -> nn.Module:
+    """`model` of the same kind with `network` as its network, its forest (if any) shared, or
+    `forest` in its place."""
     if isinstance(model, ForestBlend):
-        return ForestBlend(network, model.forest, model.weight).eval()
+        return ForestBlend(network, forest or model.forest, model.weight).eval()
     if isinstance(model, ForestContext):
-        return ForestContext(network, model.forest).eval()
+        return ForestContext(network, forest or model.forest).eval()
     return network.eval()
+
+
+class _OncePerWindow(nn.Module):
+    """A forest asked twice for the same window (by a model and its second opinion) computes it
+    once: its filter bank and trees are the slow part of a blended model's prediction."""
+
+    wants_valid_mask = True
+
+    def __init__(self, forest: nn.Module):
+        super().__init__()
+        self.forest = forest
+        self._last: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def forward(self, images: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        if self._last is None or self._last[0] is not images:
+            self._last = (images, self.forest(images, valid))
+        return self._last[1]
+
+
+def sharing_the_forest(model: nn.Module, second: nn.Module) -> tuple[nn.Module, nn.Module]:
+    """The pair to predict with, their one forest computed once per window when both are given
+    the same window in turn (WindowPredictor); the modules passed in are left as they are."""
+    forest = getattr(model, "forest", None)
+    if forest is None or getattr(second, "forest", None) is not forest:
+        return model, second
+    shared = _OncePerWindow(forest)
+    return with_network(model, model.network, shared), with_network(second, second.network, shared)
 
 
 def student_path(folder: Path) -> Path:

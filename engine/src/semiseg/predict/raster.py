@@ -28,7 +28,7 @@ from semiseg.io.rasters import PROBABILITY_SCALE, RasterInfo, open_raster, outpu
 from semiseg.jobs.spec import InferenceSpec
 from semiseg.models.forest import class_logits
 from semiseg.models.package import ModelCard
-from semiseg.models.second_opinion import disagreement
+from semiseg.models.second_opinion import disagreement, sharing_the_forest
 from semiseg.predict.area import Bounds, PredictionArea
 from semiseg.predict.styles import classes_qml, color_table, confidence_qml, polygons_qml, suggestions_qml
 from semiseg.predict.suggestions import DoubtTally, write_suggestions
@@ -178,6 +178,8 @@ class WindowPredictor:
         GPU computes it natively, float32 on a CPU. `tta`: average the probabilities over the
         DIHEDRAL symmetries of each window (InferenceSpec.tta). `second`: a second opinion
         (models/second_opinion.py), whose disagreement with `network` comes as one more channel."""
+        if second is not None:
+            network, second = sharing_the_forest(network, second)
         self.network = network.to(device).eval()
         self.second = second.to(device).eval() if second is not None else None
         self.device = device
@@ -198,19 +200,23 @@ class WindowPredictor:
         for i in range(0, len(images), self.batch_size):
             batch = torch.from_numpy(images[i : i + self.batch_size]).to(self.device)
             mask = torch.from_numpy(valid[i : i + self.batch_size]).to(self.device)
-            probs = self._mean_probabilities(self.network, batch, mask)
-            if self.second is not None:
-                probs = torch.cat([probs, disagreement(probs, self._mean_probabilities(self.second, batch, mask))], 1)
-            out.append(probs.cpu().numpy())
+            probs = self._mean_probabilities(batch, mask)
+            joined = probs[0] if self.second is None else torch.cat([probs[0], disagreement(*probs)], 1)
+            out.append(joined.cpu().numpy())
         return np.concatenate(out)
 
-    def _mean_probabilities(self, network: nn.Module, batch: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        total = 0
+    def _mean_probabilities(self, batch: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
+        """The network's (and the second opinion's) probabilities averaged over the symmetries;
+        both see each turned window in turn, so a forest they share computes it once."""
+        models = [self.network] + ([self.second] if self.second is not None else [])
+        totals = [0] * len(models)
         for turns, flip in self.symmetries:
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-                logits = class_logits(network, _turned(batch, turns, flip), _turned(mask, turns, flip))
-            total = total + _unturned(torch.softmax(logits.float(), dim=1), turns, flip)
-        return total / len(self.symmetries)
+            window, valid = _turned(batch, turns, flip), _turned(mask, turns, flip)
+            for k, model in enumerate(models):
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+                    logits = class_logits(model, window, valid)
+                totals[k] = totals[k] + _unturned(torch.softmax(logits.float(), dim=1), turns, flip)
+        return [total / len(self.symmetries) for total in totals]
 
 
 def iter_strips(
