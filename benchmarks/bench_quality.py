@@ -289,7 +289,8 @@ def run_one(parts: dict, method: str, params: dict, seed: int, cfg: dict, job_di
         "labeled": parts["labeled"],
         "unlabeled": parts["unlabeled"],
         "method": {"name": method, **params},
-        **({} if method in PIXEL_CLASSIFIERS else {"model": {"arch": cfg["arch"], "encoder": "resnet18", "encoder_weights": None, "init_from": str(init_from) if init_from else None}}),
+        **({} if method in PIXEL_CLASSIFIERS else {"model": {"arch": cfg["arch"], "encoder": "resnet18", "encoder_weights": None if init_from else cfg.get("encoder_weights"),
+                                                              "init_from": str(init_from) if init_from else None}}),
         "train": {"steps": cfg["steps"], "batch_size": cfg["batch"], "tile_size": cfg["tile"], "lr": cfg["lr"], "seed": seed, "checkpoint_every": 10**9,
                   "precision": cfg["precision"], **(train or {})},
     }
@@ -466,6 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tag", default="", help="name of a non-default experiment (kept apart from the defaults in the table)")
     ap.add_argument("--arch", help="model.arch of every run (default: the config's)")
     ap.add_argument("--steps", type=int), ap.add_argument("--tile", type=int), ap.add_argument("--batch", type=int), ap.add_argument("--lr", type=float)
+    ap.add_argument("--encoder-weights", type=Path, help="model.encoder_weights of every network run: a pretrained encoder file (`semiseg weights resnet18 --out FILE`)")
     ap.add_argument("--precision", choices=["32", "bf16"], help="train.precision of every run (default: the config's, float32 for cpu and cpu-long)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--report-only", action="store_true")
@@ -488,6 +490,9 @@ def main(argv: list[str] | None = None) -> int:
             cfg[k] = getattr(args, k)
     # Overrides are part of the name, so runs pair only with runs of the same settings.
     config_name = args.config + "".join(f"+{k}={getattr(args, k)}" for k in ("arch", "steps", "tile", "batch", "lr", "precision") if getattr(args, k) is not None)
+    if args.encoder_weights:
+        cfg["encoder_weights"] = str(args.encoder_weights.resolve())
+        config_name += f"+encoder_weights={args.encoder_weights.name}"
     if cfg["threads"]:
         # One thread per training: on a shared 2-core machine, 2 OpenMP threads beside any other
         # busy process spin at every barrier (measured 10x slower per step than 1 thread).
