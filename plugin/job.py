@@ -147,7 +147,7 @@ def job_spec(request: JobRequest) -> dict:
 
 
 def _model_block(request: JobRequest) -> dict:
-    """job.json's `model`: where the network's weights start from, when not from random."""
+    """The job's `model` block: where the network's weights start from, when not from random."""
     return {k: v for k, v in (("init_from", request.init_from), ("encoder_weights", request.encoder_weights)) if v}
 
 
