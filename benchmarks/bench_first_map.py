@@ -10,7 +10,7 @@ quality tables are that).
 
 "Train again" (`again`, after `default`) is a round of the labelling loop as the dock runs it: a
 second ~1 % draw of scribbles added, the default job's model continued on the dock's quick
-schedule (plugin/job.py RETRAIN_*), then `semiseg predict` of a 1000 x 1000 area (the visible
+schedule (plugin/jobs/job.py RETRAIN_*), then `semiseg predict` of a 1000 x 1000 area (the visible
 map area the dock refreshes first); its wall-clock is both together.
 
 Usage: .venv/bin/python benchmarks/bench_first_map.py [--jobs quick default again] [--work DIR]
@@ -31,7 +31,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "aerial-dubai"
-PLUGIN_JOB = ROOT / "plugin" / "job.py"  # the dock's "Train again" schedule
+PLUGIN_JOB = ROOT / "plugin" / "jobs" / "job.py"  # the dock's "Train again" schedule
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 

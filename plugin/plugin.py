@@ -4,7 +4,7 @@ from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction
 from qgis.core import QgsApplication
 
-from .paths import icon_path
+from .common.paths import icon_path
 
 MENU = "&SemiSeg"
 
@@ -30,7 +30,7 @@ class SemiSegPlugin:
         self.iface.addToolBarIcon(self.action)
         self.iface.addPluginToMenu(MENU, self.action)
         # Created now (hidden) so that jobs still running from an earlier session are followed.
-        from .dock import SemiSegDock
+        from .dock.dock import SemiSegDock
         self.dock = SemiSegDock(self.iface.mainWindow(), self.iface.mapCanvas())
         self.iface.addDockWidget(Qt.RightDockWidgetArea, self.dock)
         self.dock.hide()

@@ -8,8 +8,9 @@ from pathlib import Path
 from qgis.core import (QgsProcessingContext, QgsProcessingException,
                        QgsProcessingLayerPostProcessorInterface)
 
-from .. import engine, results
-from ..jobdir import JobDir
+from ..engine_process import engine
+from ..jobs.jobdir import JobDir
+from ..maps import results
 
 _post_processors = []  # keep them alive until Processing has loaded the layers on the GUI thread
 

@@ -10,7 +10,9 @@ from qgis.core import (QgsProcessingAlgorithm, QgsProcessingException, QgsProces
                        QgsProcessingParameterFileDestination, QgsProcessingParameterRasterLayer,
                        QgsProcessingParameterString, QgsProcessingUtils, QgsProject)
 
-from .. import engine, map_layout, settings
+from ..common import settings
+from ..engine_process import engine
+from ..maps import map_layout
 
 
 class ExportMapAlgorithm(QgsProcessingAlgorithm):

@@ -5,7 +5,9 @@ from qgis.core import (QgsProcessingAlgorithm, QgsProcessingContext, QgsProcessi
                        QgsProcessingLayerPostProcessorInterface, QgsProcessingOutputMultipleLayers, QgsProcessingParameterCrs, QgsProcessingParameterFile,
                        QgsProcessingParameterFolderDestination, QgsProcessingParameterString)
 
-from .. import engine, segy, settings
+from ..common import settings
+from ..engine_process import engine
+from ..segy import segy
 from .engine_run import keep_alive
 
 

@@ -6,8 +6,11 @@ from qgis.core import (QgsProcessingAlgorithm, QgsProcessingException, QgsProces
                        QgsProcessingOutputVectorLayer, QgsProcessingParameterBoolean, QgsProcessingParameterEnum, QgsProcessingParameterExtent, QgsProcessingParameterFile,
                        QgsProcessingParameterFolderDestination, QgsProcessingParameterRasterLayer)
 
-from .. import engine, job, map_area, settings
-from ..paths import icon_path
+from ..common import settings
+from ..common.paths import icon_path
+from ..engine_process import engine
+from ..jobs import job
+from ..maps import map_area
 from .engine_run import load_outputs, run_engine
 
 

@@ -2,7 +2,7 @@
 from qgis.PyQt.QtGui import QIcon
 from qgis.core import QgsProcessingProvider
 
-from ..paths import icon_path
+from ..common.paths import icon_path
 from .export_map_algorithm import ExportMapAlgorithm
 from .open_segy_algorithm import OpenSegyAlgorithm
 from .predict_algorithm import PredictAlgorithm

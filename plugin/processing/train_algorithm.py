@@ -15,11 +15,14 @@ from qgis.core import (QgsProcessing, QgsProcessingAlgorithm, QgsProcessingExcep
                        QgsProcessingParameterString)
 import qgis.utils
 
-from .. import classes as class_list
-from .. import engine, job, method_form, settings
-from ..label_layers import CLASS_FIELD
-from ..paths import icon_path
-from ..jobdir import JobDir
+from ..common import classes as class_list
+from ..common import settings
+from ..common.label_layers import CLASS_FIELD
+from ..common.paths import icon_path
+from ..dock import method_form
+from ..engine_process import engine
+from ..jobs import job
+from ..jobs.jobdir import JobDir
 from .engine_run import load_outputs, run_engine
 
 

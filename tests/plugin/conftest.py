@@ -60,7 +60,7 @@ def engine_python():
     if result.returncode != 0:
         pytest.skip(f"the engine at {python} does not answer `-m semiseg.cli --help`: "
                     f"{(result.stderr.strip().splitlines() or ['?'])[-1]}")
-    from semiseg_qgis import settings
+    from semiseg_qgis.common import settings
     settings.set_engine_python(python)
     return python
 

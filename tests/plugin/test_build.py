@@ -45,7 +45,7 @@ def test_qgis_process_lists_the_algorithms(built, tmp_path):
 
 
 def test_set_up_engine_says_when_the_bundle_lacks_the_engine(tmp_path):
-    from semiseg_qgis.engine_setup import SetupEngineTask
+    from semiseg_qgis.engine_process.engine_setup import SetupEngineTask
     task = SetupEngineTask(venv=tmp_path / "venv", source=tmp_path / "no-engine")
     assert task.run() is False
     assert "engine source is missing" in task.error
@@ -55,7 +55,7 @@ def test_set_up_engine_says_when_the_bundle_lacks_the_engine(tmp_path):
 def test_cancelling_the_first_set_up_says_so_and_leaves_no_half_built_engine(tmp_path):
     """A cancel while `python -m venv` runs is a cancel, not an "exit code -15" failure."""
     import threading
-    from semiseg_qgis.engine_setup import SetupEngineTask
+    from semiseg_qgis.engine_process.engine_setup import SetupEngineTask
     task = SetupEngineTask(venv=tmp_path / "venv", source=Path(__file__).parents[2] / "engine")
     runner = threading.Thread(target=task.run)
     runner.start()

@@ -11,11 +11,11 @@ from qgis.gui import QgsMapCanvas
 
 from qgis.PyQt.QtCore import Qt
 
-from semiseg_qgis import classes as class_list
-from semiseg_qgis import settings
-from semiseg_qgis.dock import SemiSegDock
-from semiseg_qgis.label_layers import CLASS_FIELD
-from semiseg_qgis.method_form import MethodCatalog
+from semiseg_qgis.common import classes as class_list
+from semiseg_qgis.common import settings
+from semiseg_qgis.dock.dock import SemiSegDock
+from semiseg_qgis.common.label_layers import CLASS_FIELD
+from semiseg_qgis.dock.method_form import MethodCatalog
 
 from scenes import make_raster, to_map
 
@@ -69,7 +69,7 @@ def test_dock_builds_and_offers_the_default_method_without_an_engine(dock):
 
 def test_a_long_engine_status_is_cut_on_the_title_and_whole_below_it(dock):
     """A group box title does not wrap: a long one widened the dock's content past its edge."""
-    from semiseg_qgis.engine_section import TITLE_CHARS
+    from semiseg_qgis.dock.engine_section import TITLE_CHARS
     line = "Engine not usable: the engine Python does not start (exit code 1, see the log)."
     dock.engine.show_status(line, "")
     title = dock.engine.title()
@@ -152,7 +152,7 @@ def test_a_raster_without_crs_is_explained_where_it_is_picked(dock, raster, proj
     dock.labels.raster_combo.setLayer(raster)  # georeferenced: nothing to explain
     assert dock.labels.crs_note.isHidden()
 
-    from semiseg_qgis import results
+    from semiseg_qgis.maps import results
     mosaic = QgsRasterLayer(str(make_raster(tmp_path / "mosaic.tif", georeferenced=False)), "mosaic")
     project.addMapLayer(mosaic)  # listed above the section, at the same place
     results.group_above(project, "section maps", section)
@@ -386,7 +386,7 @@ def test_new_label_layers_are_ready_to_draw_and_default_beside_the_raster(dock, 
 
 
 def test_open_log_shows_the_log_in_qgis_where_no_program_opens_it(dock, tmp_path, monkeypatch):
-    import semiseg_qgis.jobs_section as dock_module
+    import semiseg_qgis.dock.jobs_section as dock_module
 
     (tmp_path / "job").mkdir()
     (tmp_path / "job" / "console.txt").write_text("semiseg: error: something to read\n")
@@ -459,7 +459,7 @@ def test_processing_train_refuses_unpaired_rasters_and_label_layers(raster, proj
 def test_a_map_view_in_another_crs_gives_the_same_part_of_the_raster(raster, project):
     """"Only the visible map area" with the map in Web Mercator: --bounds must be in the raster's CRS."""
     from qgis.core import QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsRectangle
-    from semiseg_qgis import map_area
+    from semiseg_qgis.maps import map_area
 
     inside = QgsRectangle(*to_map(20, 70), *to_map(60, 10))  # columns 20-60, rows 10-70, in UTM 33N
     mercator = QgsCoordinateReferenceSystem("EPSG:3857")

@@ -16,11 +16,13 @@ from qgis.core import (QgsApplication, QgsGeometry, QgsPointXY, QgsProcessingCon
 from qgis.gui import QgsMapCanvas
 
 import processing
-from semiseg_qgis import classes as class_list
-from semiseg_qgis import engine, engine_setup, job_registry, paths
-from semiseg_qgis import job as job_module
-from semiseg_qgis.dock import SemiSegDock
-from semiseg_qgis.events import read_state
+from semiseg_qgis.common import classes as class_list
+from semiseg_qgis.engine_process import engine, engine_setup
+from semiseg_qgis.jobs import job_registry
+from semiseg_qgis.common import paths
+from semiseg_qgis.jobs import job as job_module
+from semiseg_qgis.dock.dock import SemiSegDock
+from semiseg_qgis.jobs.events import read_state
 
 from scenes import ORIGIN_X, ORIGIN_Y, PIXEL, make_raster, to_map
 from test_dock import draw_line
@@ -693,7 +695,8 @@ def test_processing_offers_the_engines_one_domain_methods_as_it_last_listed_them
     answer (saved), so a method added to the engine is offered without a change to the plugin."""
     import qgis.utils
     from qgis.core import QgsSettings
-    from semiseg_qgis import job, method_form
+    from semiseg_qgis.jobs import job
+    from semiseg_qgis.dock import method_form
     from semiseg_qgis.processing.train_algorithm import TrainAlgorithm
 
     answer = json.loads(engine.run(engine.command(engine_python, "methods", "--json")).stdout)
@@ -753,7 +756,7 @@ def test_the_verdict_says_what_to_do_when_the_engine_is_not_ready():
 
 
 def test_the_dock_takes_the_engine_python_from_the_environment(project, monkeypatch, engine_python):
-    from semiseg_qgis import settings
+    from semiseg_qgis.common import settings
     configured = settings.engine_python()
     settings.set_engine_python("")
     monkeypatch.setenv("SEMISEG_ENGINE_PYTHON", engine_python)
@@ -766,7 +769,7 @@ def test_the_dock_takes_the_engine_python_from_the_environment(project, monkeypa
 
 
 def test_an_offline_set_up_says_what_pip_missed_and_its_half_built_venv_is_never_the_engine(tmp_path, monkeypatch):
-    from semiseg_qgis import settings
+    from semiseg_qgis.common import settings
     (tmp_path / "wheels").mkdir()  # an empty wheel folder: pip finds nothing to build the engine with
     task = engine_setup.SetupEngineTask(venv=tmp_path / "venv", wheels=str(tmp_path / "wheels"))
     assert not task.run()
@@ -814,8 +817,8 @@ def test_open_segy_loads_sections_and_a_slice_ready_to_label(project, tmp_path, 
     the engine, and layers that are styled, placed and ready for label layers."""
     from qgis.core import QgsCoordinateReferenceSystem
 
-    from semiseg_qgis import segy
-    from semiseg_qgis.segy_dialog import OpenSegyDialog
+    from semiseg_qgis.segy import segy
+    from semiseg_qgis.segy.segy_dialog import OpenSegyDialog
 
     if not F3.is_file():
         pytest.skip(f"real data {F3} is absent (see ../shared/data/README.md)")
@@ -866,7 +869,7 @@ def test_open_segy_on_a_file_that_is_not_segy_is_one_line_in_the_dock(project, t
 
 
 def settings_module():
-    from semiseg_qgis import settings
+    from semiseg_qgis.common import settings
 
     return settings
 
@@ -889,7 +892,7 @@ def test_processing_open_segy_cuts_and_loads_the_lines_asked_for(project, tmp_pa
 def test_a_labelled_section_trains_and_predicts_its_whole_volume_from_the_dock(project, tmp_path, engine_python, monkeypatch):
     """Scribbles on a section opened from SEG-Y, Train, then "the whole SEG-Y volume": class and
     confidence SEG-Y files, and the section's map added to the project like any prediction."""
-    from semiseg_qgis.segy_dialog import SegySelection
+    from semiseg_qgis.segy.segy_dialog import SegySelection
 
     if not F3.is_file():
         pytest.skip(f"real data {F3} is absent (see ../shared/data/README.md)")

@@ -3,7 +3,7 @@ import json
 import subprocess
 import sys
 
-from semiseg_qgis.events import EventTail, read_state
+from semiseg_qgis.jobs.events import EventTail, read_state
 
 
 def append(path, text):
@@ -52,7 +52,7 @@ def test_a_pid_reused_by_another_program_is_not_taken_for_the_engine(tmp_path):
 
 
 def test_a_pixel_forest_job_counts_trees_not_steps():
-    from semiseg_qgis.events import JobState
+    from semiseg_qgis.jobs.events import JobState
 
     state = JobState()
     state.apply({"type": "start", "pid": 1, "total_steps": 100, "unit": "tree", "method": "pixel_forest"})

@@ -4,7 +4,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from semiseg_qgis.jobdir import JobDir
+from semiseg_qgis.jobs.jobdir import JobDir
 
 PLUGIN = Path(__file__).resolve().parents[2] / "plugin"
 SHARED = ("spec", "checkpoints", "last_checkpoint", "model", "outputs", "events", "log", "cancel_request")

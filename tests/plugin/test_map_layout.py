@@ -8,7 +8,7 @@ from qgis.PyQt.QtGui import QColor, QImage
 from qgis.core import (QgsLayoutItemLabel, QgsLayoutItemLegend, QgsLayoutItemMap, QgsLayoutItemPicture, QgsLayoutItemScaleBar,
                        QgsLayoutItemTextTable, QgsPalettedRasterRenderer, QgsRasterLayer)
 
-from semiseg_qgis import map_layout
+from semiseg_qgis.maps import map_layout
 
 from scenes import ORIGIN_X, ORIGIN_Y, PIXEL, make_raster
 

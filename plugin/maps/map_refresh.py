@@ -7,8 +7,11 @@ the visible area's group in the layer tree.
 """
 from pathlib import Path
 
-from . import engine, job, job_registry, map_area, settings
-from .jobdir import JobDir
+from ..common import settings
+from ..engine_process import engine
+from ..jobs import job, job_registry
+from ..jobs.jobdir import JobDir
+from . import map_area
 
 
 class MapRefresh:

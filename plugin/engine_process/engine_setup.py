@@ -14,9 +14,9 @@ from pathlib import Path
 
 from qgis.core import QgsTask
 
+from ..common.paths import engine_source
+from ..common.settings import READY_MARKER, managed_venv, venv_python, wheels_folder
 from . import engine
-from .paths import engine_source
-from .settings import READY_MARKER, managed_venv, venv_python, wheels_folder
 
 
 def ask_doctor(python: str) -> tuple:

@@ -8,8 +8,9 @@ from qgis.PyQt.QtWidgets import QCheckBox, QComboBox, QFormLayout, QPushButton
 from qgis.core import QgsMapLayerProxyModel
 from qgis.gui import QgsCollapsibleGroupBox, QgsFileWidget, QgsMapLayerComboBox
 
-from . import map_area, segy
-from .paths import icon_path
+from ..common.paths import icon_path
+from ..maps import map_area
+from ..segy import segy
 
 
 class PredictSection(QgsCollapsibleGroupBox):

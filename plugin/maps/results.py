@@ -6,7 +6,8 @@ from pathlib import Path
 
 from qgis.core import QgsLayerTreeGroup, QgsProject, QgsRasterLayer, QgsVectorLayer
 
-from . import map_section
+# What a class map the dock added knows of its prediction (layer properties)
+SOURCE, CONFIDENCE, AREAS, SUGGESTIONS = "semiseg/source", "semiseg/confidence", "semiseg/areas", "semiseg/suggestions"
 
 
 def outputs_of(folder: Path, outputs: list, source: str) -> dict:
@@ -53,12 +54,12 @@ def add_prediction(files: dict, raster_path: str, group_name: str, project: QgsP
         _load_style(layer, path.with_suffix(".qml"))
         layers.append(layer)  # in ORDER: vectors above the rasters they outline
     classes, confidence = layers[-2:]
-    classes.setCustomProperty(map_section.SOURCE, str(raster_path))
-    classes.setCustomProperty(map_section.CONFIDENCE, confidence.id())
+    classes.setCustomProperty(SOURCE, str(raster_path))
+    classes.setCustomProperty(CONFIDENCE, confidence.id())
     if "suggestions" in files:
-        classes.setCustomProperty(map_section.SUGGESTIONS, layers[0].id())
+        classes.setCustomProperty(SUGGESTIONS, layers[0].id())
     if "areas" in files:
-        classes.setCustomProperty(map_section.AREAS, str(files["areas"]))
+        classes.setCustomProperty(AREAS, str(files["areas"]))
     group = group_above(project, group_name, source_layer)
     for layer in layers:
         project.addMapLayer(layer, False)

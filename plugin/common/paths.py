@@ -5,7 +5,7 @@ development checkout they are one folder up. This module is the only place that 
 """
 from pathlib import Path
 
-PLUGIN_DIR = Path(__file__).resolve().parent
+PLUGIN_DIR = Path(__file__).resolve().parents[1]  # this file is common/paths.py
 
 
 def bundle_root() -> Path:

@@ -6,10 +6,12 @@ from qgis.PyQt.QtCore import QObject, Qt, pyqtSignal
 from qgis.PyQt.QtWidgets import QApplication, QDialog, QFileDialog
 from qgis.core import QgsApplication
 
-from . import engine, segy, settings
-from .jobdir import JobDir
+from ..common import settings
+from ..engine_process import engine
+from ..engine_process.task import EngineTask
+from ..jobs.jobdir import JobDir
+from . import segy
 from .segy_dialog import OpenSegyDialog
-from .task import EngineTask
 
 FILE_FILTER = "SEG-Y (*.sgy *.segy *.SGY *.SEGY);;All files (*)"
 

@@ -12,8 +12,9 @@ from qgis.PyQt.QtWidgets import QComboBox, QFileDialog, QFormLayout, QLabel, QPu
 from qgis.core import QgsMapLayerProxyModel, QgsRasterLayer
 from qgis.gui import QgsCollapsibleGroupBox, QgsMapLayerComboBox
 
-from . import classes as class_list
-from . import label_layers, project_state, segy
+from ..common import classes as class_list
+from ..common import label_layers, project_state
+from ..segy import segy
 from .class_table import ClassTable
 
 

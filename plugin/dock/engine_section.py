@@ -5,10 +5,10 @@ from qgis.PyQt.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QPushButton
 from qgis.core import QgsApplication
 from qgis.gui import QgsCollapsibleGroupBox, QgsFileWidget
 
-from . import settings
-from .background import BackgroundCall
-from .engine_setup import SetupEngineTask, ask_doctor, format_report, verdict
-from .paths import plugin_version
+from ..common import settings
+from ..common.background import BackgroundCall
+from ..common.paths import plugin_version
+from ..engine_process.engine_setup import SetupEngineTask, ask_doctor, format_report, verdict
 
 
 # The longest title that fits a dock of ~420 px: "Engine 0.7.0 ready · CPU, 16 threads (no GPU)".

@@ -10,8 +10,9 @@ from pathlib import Path
 from qgis.PyQt.QtWidgets import QFileDialog
 from qgis.core import QgsApplication
 
-from . import engine, map_layout
-from .task import EngineTask
+from ..engine_process import engine
+from ..engine_process.task import EngineTask
+from . import map_layout
 
 
 class Exports:

@@ -13,20 +13,23 @@ from qgis.PyQt.QtWidgets import QComboBox, QHBoxLayout, QPushButton, QScrollArea
 from qgis.core import QgsProject, QgsRasterLayer
 from qgis.gui import QgsCollapsibleGroupBox, QgsDockWidget
 
-from . import engine, job, job_registry, map_section, results, settings
+from ..common import settings
+from ..common.paths import icon_path
+from ..engine_process import engine
+from ..engine_process.job_controller import JobController
+from ..jobs import job, job_registry
+from ..jobs.events import read_state
+from ..jobs.jobdir import JobDir
+from ..maps import results
+from ..maps.exports import Exports
+from ..maps.map_refresh import MapRefresh
+from ..segy.segy_open import SegyOpener
 from .engine_section import EngineSection
-from .events import read_state
-from .exports import Exports
-from .job_controller import JobController
-from .jobdir import JobDir
 from .jobs_section import JobsSection
 from .labels_section import LabelsSection
-from .map_refresh import MapRefresh
 from .map_section import MapSection
 from .options_section import OptionsSection
-from .paths import icon_path
 from .predict_section import PredictSection
-from .segy_open import SegyOpener
 from .unlabeled_section import UnlabeledSection
 
 
@@ -256,7 +259,7 @@ class SemiSegDock(QgsDockWidget):
                                                      name, self.project, layer))
             except OSError as e:
                 self.runs.show_error(str(e))
-        classes = next((n.layer() for g in groups for n in g.findLayers() if n.layer().customProperty(map_section.SOURCE)), None)
+        classes = next((n.layer() for g in groups for n in g.findLayers() if n.layer().customProperty(results.SOURCE)), None)
         if classes is not None:  # the first map's class areas, ready to export
             self.map.show_map(classes)
         return groups

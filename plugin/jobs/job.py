@@ -12,9 +12,9 @@ from pathlib import Path
 
 from qgis.core import QgsCoordinateTransformContext, QgsProject, QgsVectorFileWriter
 
-from . import classes as class_list
-from .jobdir import MODEL_FILE, JobDir, labels_file_name
-from .label_layers import CLASS_FIELD
+from ..common import classes as class_list
+from ..common.label_layers import CLASS_FIELD
+from .jobdir import JobDir, MODEL_FILE, labels_file_name
 
 # The engine's default method (`semiseg methods --json` "default"): what a job names before any
 # engine has listed its methods, and what is offered alone until one does (method_form).

@@ -14,10 +14,8 @@ from qgis.PyQt.QtWidgets import (QAbstractItemView, QCheckBox, QFormLayout, QHBo
 from qgis.core import QgsCoordinateTransform, QgsMapLayerProxyModel
 from qgis.gui import QgsCollapsibleGroupBox, QgsMapLayerComboBox
 
-from . import map_layout
-
-# What a class map the dock added knows of its prediction (layer properties)
-SOURCE, CONFIDENCE, AREAS, SUGGESTIONS = "semiseg/source", "semiseg/confidence", "semiseg/areas", "semiseg/suggestions"
+from ..maps import map_layout
+from ..maps.results import AREAS, CONFIDENCE, SOURCE, SUGGESTIONS
 
 
 class MapSection(QgsCollapsibleGroupBox):

@@ -3,8 +3,8 @@ from qgis.PyQt import sip
 from qgis.PyQt.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QLabel, QSpinBox, QVBoxLayout
 from qgis.gui import QgsCollapsibleGroupBox, QgsFileWidget
 
-from . import job
-from .background import BackgroundCall
+from ..common.background import BackgroundCall
+from ..jobs import job
 from .method_form import FALLBACK_METHOD, MethodCatalog, MethodForm, ask_engine, cached, known
 
 

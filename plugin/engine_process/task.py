@@ -10,9 +10,9 @@ from pathlib import Path
 from qgis.PyQt.QtCore import pyqtSignal
 from qgis.core import QgsTask
 
+from ..jobs.events import JobState
+from ..jobs.jobdir import JobDir
 from . import engine
-from .events import JobState
-from .jobdir import JobDir
 
 
 class EngineTask(QgsTask):

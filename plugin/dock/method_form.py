@@ -18,8 +18,9 @@ from qgis.PyQt.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, Q
                                  QListWidget, QListWidgetItem, QWidget)
 from qgis.gui import QgsDoubleSpinBox, QgsSpinBox
 
-from . import engine, settings
-from .job import DEFAULT_METHOD
+from ..common import settings
+from ..engine_process import engine
+from ..jobs.job import DEFAULT_METHOD
 
 # Offered alone while no engine has answered (tests tie it to the engine's default).
 FALLBACK_METHOD = DEFAULT_METHOD

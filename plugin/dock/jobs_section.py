@@ -15,9 +15,9 @@ from qgis.PyQt.QtWidgets import (QComboBox, QDialog, QHBoxLayout, QLabel, QMessa
                                  QProgressBar, QPushButton, QVBoxLayout)
 from qgis.gui import QgsCollapsibleGroupBox
 
-from . import job_registry
-from .events import read_state
-from .jobdir import JobDir
+from ..jobs import job_registry
+from ..jobs.events import read_state
+from ..jobs.jobdir import JobDir
 
 
 class JobsSection(QgsCollapsibleGroupBox):

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from qgis.core import QgsRasterLayer
 
-from . import engine, results
+from ..engine_process import engine
+from ..maps import results
 
 
 def read_info(python: str, volume: str) -> dict:

@@ -5,7 +5,7 @@ from qgis.PyQt.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QM
                                  QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 from qgis.gui import QgsColorButton
 
-from .classes import SegClass, next_color
+from ..common.classes import SegClass, next_color
 
 
 class ClassTable(QWidget):

@@ -10,8 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from .events import EventTail, JobState, engine_alive
-from .jobdir import JobDir
+from ..jobs.events import EventTail, JobState, engine_alive
+from ..jobs.jobdir import JobDir
 
 EXIT_STATUS = {0: "completed", 130: "cancelled", 2: "failed", 1: "failed"}
 # Variables QGIS sets for its own Python and GDAL; the engine must use its own.

@@ -10,8 +10,8 @@ from pathlib import Path
 from qgis.PyQt.QtCore import QObject, pyqtSignal
 from qgis.core import QgsApplication
 
+from ..jobs.jobdir import JobDir
 from . import engine
-from .jobdir import JobDir
 from .task import EngineTask
 
 

@@ -10,7 +10,8 @@ from qgis.PyQt.QtWidgets import QFileDialog, QHBoxLayout, QListWidget, QListWidg
 from qgis.core import QgsRasterLayer
 from qgis.gui import QgsCollapsibleGroupBox
 
-from . import job, project_state
+from ..common import project_state
+from ..jobs import job
 
 
 class UnlabeledSection(QgsCollapsibleGroupBox):
