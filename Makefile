@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 SYSTEM_PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || command -v python3)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_ENGINE := python3-venv python3-pip
-APT_PLUGIN := qgis python3-qgis xvfb xauth python3-pytest
+APT_PLUGIN := qgis python3-qgis xvfb xauth python3-pytest python3-pyqt6
 ENGINE_TESTS ?= tests/engine
 PLUGIN_TESTS ?= tests/plugin
 
