@@ -108,7 +108,7 @@ class TrainSpec(_Strict):
     batch_size: int = Field(default=4, ge=1)
     tile_size: int = Field(default=96, ge=32)
     lr: float = Field(default=1e-3, gt=0)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)  # the range every generator seeded from it accepts
     val_fraction: float = Field(default=0.15, ge=0, lt=0.9)
     eval_every: int | None = Field(default=None, ge=1)
     checkpoint_every: int | None = Field(default=None, ge=1)
@@ -185,6 +185,12 @@ class DomainSpec(_Strict):
         ids = sorted(c.id for c in self.classes)
         if ids != list(range(len(ids))):
             raise ValueError(f"class ids must be 0..{len(ids) - 1}, each once; got {ids}")
+        seen: dict[str, int] = {}
+        for c in sorted(self.classes, key=lambda c: c.id):  # a legend, a map's layer and the plugin tell classes by name
+            key = c.name.strip().casefold()
+            if key in seen:
+                raise ValueError(f"classes {seen[key]} and {c.id} are both named {c.name!r}; give each class its own name")
+            seen[key] = c.id
         return self
 
     @property
@@ -266,6 +272,8 @@ def load_job(job_dir: Path) -> JobSpec:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: not valid JSON ({exc})") from None
+    except RecursionError:  # lists or objects nested thousands deep: no job is
+        raise UserError(f"{path}: not a job: its JSON is nested too deep to read") from None
     if not isinstance(raw, dict):
         raise UserError(f"{path}: must hold a JSON object")
     return parse_job(raw, str(path)).resolved(Path(job_dir))
