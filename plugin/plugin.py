@@ -1,6 +1,8 @@
 """Plugin entry point: toolbar icon, Plugins menu entry, the dock and the Processing provider."""
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QIcon
+# QAction is in QtGui in Qt6; QGIS 4 keeps it importable from qgis.PyQt.QtWidgets for plugins
+# shared with QGIS 3, where it is only there (qgis/QGIS pull request 55658).
 from qgis.PyQt.QtWidgets import QAction
 from qgis.core import QgsApplication
 
@@ -32,7 +34,7 @@ class SemiSegPlugin:
         # Created now (hidden) so that jobs still running from an earlier session are followed.
         from .dock.dock import SemiSegDock
         self.dock = SemiSegDock(self.iface.mainWindow(), self.iface.mapCanvas())
-        self.iface.addDockWidget(Qt.RightDockWidgetArea, self.dock)
+        self.iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
         self.dock.hide()
         self.dock.visibilityChanged.connect(self.action.setChecked)
         self.action.toggled.connect(self.dock.setVisible)

@@ -5,7 +5,7 @@ colors, and a default value equal to the active class with the attribute form su
 that labelling is draw, draw, draw. Layers are tagged with custom properties so the dock finds
 them again after a project reload.
 """
-from qgis.PyQt.QtCore import QVariant, Qt
+from qgis.PyQt.QtCore import QMetaType, QVariant, Qt
 from qgis.PyQt.QtGui import QColor
 from qgis.core import (QgsCategorizedSymbolRenderer, QgsCoordinateTransformContext, QgsDefaultValue,
                        QgsEditFormConfig, QgsField, QgsFields, QgsLineSymbol, QgsMapUnitScale, QgsProject,
@@ -16,6 +16,11 @@ from qgis.core import (QgsCategorizedSymbolRenderer, QgsCoordinateTransformConte
 CLASS_FIELD = "class_id"
 ROLE = "semiseg/role"
 RASTER = "semiseg/raster"
+# QgsField's type: QGIS 3.22 takes only a QVariant.Type, Qt6 has no QVariant.Type and QGIS 4 takes
+# a QMetaType.Type (read through getattr: the Qt6 check refuses QVariant.Int spelled out).
+INT_FIELD = getattr(QVariant, "Int", None) or QMetaType.Type.Int
+# QGIS's own enums keep their unscoped spelling: QGIS 3.22 has no scoped form of them
+# (no Qgis.WkbType before 3.30) and QGIS 4 still accepts the unscoped names.
 LAYERS = (("regions", QgsWkbTypes.Polygon), ("scribbles", QgsWkbTypes.LineString),
           ("points", QgsWkbTypes.Point))
 
@@ -23,7 +28,7 @@ LAYERS = (("regions", QgsWkbTypes.Polygon), ("scribbles", QgsWkbTypes.LineString
 def create_label_layers(path: str, raster: QgsRasterLayer) -> list:
     """Write an empty label GeoPackage in the raster's CRS (none if it has none) and open it."""
     fields = QgsFields()
-    fields.append(QgsField(CLASS_FIELD, QVariant.Int))
+    fields.append(QgsField(CLASS_FIELD, INT_FIELD))
     layers = []
     for i, (name, wkb) in enumerate(LAYERS):
         options = QgsVectorFileWriter.SaveVectorOptions()
@@ -81,7 +86,7 @@ def _scribble_symbol(color: QColor, width_map_units: float) -> QgsLineSymbol:
         line = QgsSimpleLineSymbolLayer(layer_color, width)
         line.setWidthUnit(QgsUnitTypes.RenderMapUnits)
         line.setWidthMapUnitScale(scale)
-        line.setPenCapStyle(Qt.RoundCap)
+        line.setPenCapStyle(Qt.PenCapStyle.RoundCap)
         symbol.appendSymbolLayer(line)  # the symbol owns it from here
     return symbol
 

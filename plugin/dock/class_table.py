@@ -16,10 +16,10 @@ class ClassTable(QWidget):
         super().__init__(parent)
         self.table = QTableWidget(0, 2)
         self.table.setHorizontalHeaderLabels(["Class", "Color"])
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
-        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeToContents)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.verticalHeader().setDefaultSectionSize(24)
         self.table.setMinimumHeight(110)
         self.table.setMaximumHeight(170)
@@ -73,7 +73,7 @@ class ClassTable(QWidget):
         row = rows[0].row()
         answer = QMessageBox.question(self, "Remove class",
                                       f"Remove \"{self.table.item(row, 0).text()}\" and delete its labels?")
-        if answer == QMessageBox.Yes:
+        if answer == QMessageBox.StandardButton.Yes:
             self.remove_class(row)
 
     def _append(self, seg_class: SegClass) -> None:

@@ -73,10 +73,10 @@ class SemiSegDock(QgsDockWidget):
         layout.addStretch()
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)  # widgets shrink to the dock width
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # widgets shrink to the dock width
         scroll.setWidget(body)
         for combo in body.findChildren(QComboBox):  # long layer/job names must not widen the dock
-            combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(8)
         self.setWidget(scroll)
         self.project.readProject.connect(self.load_project_state)

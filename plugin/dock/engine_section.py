@@ -34,7 +34,7 @@ class EngineSection(QgsCollapsibleGroupBox):
         setup.clicked.connect(self.set_up_engine)
         self.engine_label = QLabel()
         self.engine_label.setWordWrap(True)
-        self.engine_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.engine_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         buttons = QHBoxLayout()
         buttons.addWidget(check)
         buttons.addWidget(setup)

@@ -42,7 +42,7 @@ class JobsSection(QgsCollapsibleGroupBox):
             label.setWordWrap(True)
         self.detach_note.hide()
         self.error_label.setStyleSheet("color: #b00020;")
-        self.error_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error_label.hide()
         self.cancel_button, self.log_button = QPushButton("Cancel"), QPushButton("Open log")
         self.cancel_button.setEnabled(False)
@@ -192,7 +192,7 @@ class JobsSection(QgsCollapsibleGroupBox):
             self.log_view.setWindowTitle(f"SemiSeg log: {path}")
             text = QPlainTextEdit(path.read_text(errors="replace")[-200_000:])  # the end is what tells
             text.setReadOnly(True)
-            text.moveCursor(QTextCursor.End)
+            text.moveCursor(QTextCursor.MoveOperation.End)
             QVBoxLayout(self.log_view).addWidget(text)
             self.log_view.resize(800, 500)
             self.log_view.show()

@@ -10,7 +10,7 @@ their defaults, which is what goes into job.json `method` beside `name`.
 """
 import json
 import math
-import subprocess
+import subprocess  # nosec B404  # only for subprocess.TimeoutExpired: the engine runs in engine.py
 from dataclasses import dataclass
 
 from qgis.PyQt.QtCore import QLocale, Qt, pyqtSignal
@@ -146,7 +146,7 @@ class _Field:
         elif "enum" in inner:
             self.kind = "enum"
             self.widget = QComboBox()
-            self.widget.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+            self.widget.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             self.widget.setMinimumContentsLength(8)  # long choices must not widen the dock
             self.choices = list(inner["enum"]) + ([None] if self.nullable else [])
             for choice in self.choices:
@@ -224,8 +224,8 @@ class _Field:
             self.widget.clear()
             for name in names:
                 item = QListWidgetItem(name)
-                item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
-                item.setCheckState(Qt.Checked if name in checked else Qt.Unchecked)
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+                item.setCheckState(Qt.CheckState.Checked if name in checked else Qt.CheckState.Unchecked)
                 self.widget.addItem(item)
             rows = max(1, min(len(names), 4))
             self.widget.setFixedHeight(self.widget.sizeHintForRow(0) * rows + 2 * self.widget.frameWidth())
@@ -245,7 +245,7 @@ class _Field:
             return int(self.widget.value()) if self.kind == "integer" else self.widget.value()
         if self.kind == "names":
             return [self.widget.item(i).text() for i in range(self.widget.count())
-                    if self.widget.item(i).checkState() == Qt.Checked]
+                    if self.widget.item(i).checkState() == Qt.CheckState.Checked]
         try:
             return json.loads(self.widget.text())
         except ValueError:

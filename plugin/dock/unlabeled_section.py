@@ -23,7 +23,7 @@ class UnlabeledSection(QgsCollapsibleGroupBox):
         self.list.setMaximumHeight(80)
         add = QToolButton()
         add.setText("Add layer")
-        add.setPopupMode(QToolButton.InstantPopup)
+        add.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         add.setMenu(QMenu(add))
         add.menu().aboutToShow.connect(lambda: self._fill_layer_menu(add.menu()))
         files, remove = QPushButton("Add files…"), QPushButton("Remove")
@@ -60,7 +60,7 @@ class UnlabeledSection(QgsCollapsibleGroupBox):
 
     def add(self, path: str, name: str = "") -> None:
         item = QListWidgetItem(name or Path(path).name)
-        item.setData(Qt.UserRole, path)
+        item.setData(Qt.ItemDataRole.UserRole, path)
         item.setToolTip(path)
         self.list.addItem(item)
         self._save()
@@ -71,7 +71,7 @@ class UnlabeledSection(QgsCollapsibleGroupBox):
         self._save()
 
     def paths(self) -> list:
-        return [self.list.item(i).data(Qt.UserRole) for i in range(self.list.count())]
+        return [self.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.list.count())]
 
     def check_bands(self, raster) -> None:
         """ValueError for a raster whose band count differs from the training raster's (the
@@ -81,5 +81,5 @@ class UnlabeledSection(QgsCollapsibleGroupBox):
 
     def _save(self) -> None:
         if not self._loading:
-            project_state.save_unlabeled(self.project, [(self.list.item(i).data(Qt.UserRole), self.list.item(i).text())
+            project_state.save_unlabeled(self.project, [(self.list.item(i).data(Qt.ItemDataRole.UserRole), self.list.item(i).text())
                                                         for i in range(self.list.count())])

@@ -75,7 +75,7 @@ def build_layout(project, content: MapContent) -> QgsPrintLayout:
     else:
         _trace_sample_grid(main)
     _label(layout, _footer(content.classes), QRectF(MARGIN, PAGE_H - 12, PAGE_W - 2 * MARGIN, 6), 8,
-           align=Qt.AlignRight)
+           align=Qt.AlignmentFlag.AlignRight)
     side_x = PAGE_W - MARGIN - SIDE_W
     y = _legend(layout, main, content.classes, "Classes", side_x, MAP_BOX.top())
     if content.areas:
@@ -113,14 +113,14 @@ _EXPORT_ERRORS = {QgsLayoutExporter.FileError: "the file cannot be written",
 
 
 def _footer(classes) -> str:
-    date = QDate.currentDate().toString(Qt.ISODate)
+    date = QDate.currentDate().toString(Qt.DateFormat.ISODate)
     crs = classes.crs()
     where = (f"CRS {crs.authid()} ({crs.description()})" if crs.isValid()
              else "No CRS: columns are traces, rows are samples")
     return f"{where} · {date} · SemiSeg"
 
 
-def _label(layout, text: str, rect: QRectF, size: float, bold: bool = False, align=Qt.AlignLeft):
+def _label(layout, text: str, rect: QRectF, size: float, bold: bool = False, align=Qt.AlignmentFlag.AlignLeft):
     label = QgsLayoutItemLabel(layout)
     label.setText(text)
     font = QFont()
@@ -208,7 +208,7 @@ def _legend(layout, linked, layer, title: str, x: float, y: float) -> float:
     node = root.addLayer(layer)
     QgsLegendRenderer.setNodeLegendStyle(node, QgsLegendStyle.Hidden)
     nodes = legend.model().layerLegendNodes(node)
-    if len(nodes) > 1 and not nodes[0].data(Qt.DecorationRole):  # the band's name ("Band 1 (Palette)"), no symbol
+    if len(nodes) > 1 and not nodes[0].data(Qt.ItemDataRole.DecorationRole):  # the band's name ("Band 1 (Palette)"), no symbol
         QgsMapLayerLegendUtils.setLegendNodeOrder(node, list(range(1, len(nodes))))
         legend.model().refreshLayerLegend(node)
     for style, size, bold in ((QgsLegendStyle.Title, 11, True), (QgsLegendStyle.SymbolLabel, 9, False)):
@@ -234,7 +234,7 @@ def _areas_table(layout, rows: list, x: float, y: float) -> float:
     columns = []
     for header in headers:
         column = QgsLayoutTableColumn(header)
-        column.setHAlignment(Qt.AlignLeft if not columns else Qt.AlignRight)
+        column.setHAlignment(Qt.AlignmentFlag.AlignLeft if not columns else Qt.AlignmentFlag.AlignRight)
         columns.append(column)
     table.setColumns(columns)
     table.setContents(cells)

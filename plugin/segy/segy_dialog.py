@@ -40,7 +40,7 @@ class OpenSegyDialog(QDialog):
         self.error = QLabel()
         self.error.setStyleSheet("color: #b00020;")
         self.error.hide()
-        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form = QFormLayout(self)

@@ -32,13 +32,13 @@ class SegyOpener(QObject):
             return None
         try:
             if selection is None:
-                QApplication.setOverrideCursor(Qt.WaitCursor)  # the headers of every trace are read: seconds
+                QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)  # the headers of every trace are read: seconds
                 try:
                     info = segy.read_info(python, volume)
                 finally:
                     QApplication.restoreOverrideCursor()
                 dialog = OpenSegyDialog(volume, info, parent)
-                if dialog.exec_() != QDialog.Accepted:
+                if dialog.exec() != QDialog.DialogCode.Accepted:
                     return None
                 selection = dialog.selection()
             out = sections_folder(settings.jobs_folder(), self.project, volume)

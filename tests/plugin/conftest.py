@@ -22,8 +22,8 @@ from qgis.core import QgsApplication, QgsProject  # noqa: E402
 
 _PROFILE = tempfile.mkdtemp(prefix="semiseg-qgis-profile-")
 # QgsSettings of the tests go to the throw-away profile, never to the user's.
-QSettings.setDefaultFormat(QSettings.IniFormat)
-QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, _PROFILE)
+QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, _PROFILE)
 QCoreApplication.setOrganizationName("semiseg-tests")
 QCoreApplication.setApplicationName("semiseg-tests")
 QGS = QgsApplication([], True, _PROFILE)

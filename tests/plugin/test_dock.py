@@ -255,7 +255,7 @@ def test_method_combo_puts_the_engines_default_first_and_disables_multi_domain_m
     names = [dock.options.method.itemData(i) for i in range(dock.options.method.count())]
     assert names == ["s6"] + [n for n in METHODS_ANSWER["methods"] if n != "s6"]
     assert dock.options.method.itemText(0) == "s6 (default)" and dock.options.method.currentData() == "s6"
-    assert dock.options.method.itemData(0, Qt.ToolTipRole) == METHODS_ANSWER["methods"]["s6"]["summary"]
+    assert dock.options.method.itemData(0, Qt.ItemDataRole.ToolTipRole) == METHODS_ANSWER["methods"]["s6"]["summary"]
     usss = dock.options.method.model().item(names.index("usss"))
     assert not usss.isEnabled() and "several domains" in usss.toolTip()
     assert all(dock.options.method.model().item(i).isEnabled() for i, n in enumerate(names) if n != "usss")
@@ -282,7 +282,7 @@ def test_only_changed_method_parameters_go_into_job_json(dock, raster, tmp_path)
     dock.labels.class_table.rename(1, "sand")  # the class list follows the table
     background = form.field("background").widget
     assert [background.item(i).text() for i in range(background.count())] == ["water", "sand"]
-    background.item(1).setCheckState(Qt.Checked)
+    background.item(1).setCheckState(Qt.CheckState.Checked)
     confidence = form.field("confidence").widget
     confidence.setValue(confidence.minimum())
     assert confidence.text() == "off"

@@ -264,7 +264,7 @@ def test_method_form_from_the_engine_writes_parameters_the_engine_accepts(labell
     dock.options.method.setCurrentIndex(names.index("cct"))
     form = dock.options.method_form
     form.field("decoders.vat").widget.setValue(2)
-    form.field("background").widget.item(1).setCheckState(Qt.Checked)
+    form.field("background").widget.item(1).setCheckState(Qt.CheckState.Checked)
     form.field("confidence").widget.setValue(form.field("confidence").widget.minimum())  # "off"
     form.field("distance").widget.setCurrentText("kl")
     job_dir = dock.write_job(tmp_path / "job")

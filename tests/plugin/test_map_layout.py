@@ -77,7 +77,7 @@ def test_the_exported_map_shows_every_class_with_its_area_over_the_source(projec
 
     (legend,) = items(layout, QgsLayoutItemLegend)
     node = legend.model().rootGroup().findLayer(classes)
-    labels = [n.data(Qt.DisplayRole) for n in legend.model().layerLegendNodes(node)]
+    labels = [n.data(Qt.ItemDataRole.DisplayRole) for n in legend.model().layerLegendNodes(node)]
     assert labels == [name for name, _ in CLASSES]  # the class names, not the band's
     assert {color for _, color in CLASSES} <= pixels_of(image, legend)  # and each swatch is on the page
 
