@@ -55,8 +55,9 @@ def set_jobs_folder(path: str) -> None:
 
 
 def _methods_key(python: str) -> str:
-    # a path is not a settings key (its slashes would make groups): one key per engine Python
-    return _KEY + "methods/" + hashlib.sha1(python.encode()).hexdigest()[:16]
+    # a path is not a settings key (its slashes would make groups): one key per engine Python;
+    # a name, not a secret (sha1 kept so that saved keys stay the same)
+    return _KEY + "methods/" + hashlib.sha1(python.encode(), usedforsecurity=False).hexdigest()[:16]
 
 
 def saved_methods(python: str) -> str:

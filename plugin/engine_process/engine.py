@@ -6,7 +6,7 @@ and runs in whatever worker thread calls it: it never touches layers.
 """
 import os
 import signal
-import subprocess
+import subprocess  # nosec B404  # runs the engine's own Python with an argv list, never a shell
 import time
 from pathlib import Path
 
@@ -63,14 +63,15 @@ def start(args: list, console: Path) -> subprocess.Popen:
     with open(console, "ab") as out:
         kwargs = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP | NO_WINDOW} if os.name == "nt" \
             else {"start_new_session": True}
-        return subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                env=environment(), **kwargs)
+        return subprocess.Popen(  # nosec B603  # an argv list, no shell: the engine's own python
+            args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=environment(), **kwargs)
 
 
 def run(args: list, timeout_s: float = 120) -> subprocess.CompletedProcess:
     """A short engine command (doctor, validate): output captured, never a hang."""
-    return subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                          env=environment(), timeout=timeout_s, creationflags=NO_WINDOW)
+    return subprocess.run(  # nosec B603  # an argv list, no shell: the engine's own python
+        args, stdin=subprocess.DEVNULL, capture_output=True, text=True, env=environment(), timeout=timeout_s,
+        creationflags=NO_WINDOW)
 
 
 def watch(job_dir, process, on_events, is_canceled, console: Path, grace_s: float = 20,

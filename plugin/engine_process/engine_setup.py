@@ -7,7 +7,7 @@ command's output goes to a log file; the venv counts as the engine only once the
 """
 import json
 import shutil
-import subprocess
+import subprocess  # nosec B404  # runs venv/pip with argv lists, never a shell
 import sys
 import tempfile
 from pathlib import Path
@@ -107,8 +107,9 @@ class SetupEngineTask(QgsTask):
                     return self._cancelled(fresh)
                 log.write("$ " + " ".join(args) + "\n")
                 log.flush()
-                process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                           env=engine.environment(), creationflags=engine.NO_WINDOW)
+                process = subprocess.Popen(  # nosec B603  # an argv list, no shell: venv and pip of the chosen Python
+                    args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    env=engine.environment(), creationflags=engine.NO_WINDOW)
                 while process.poll() is None:
                     if self.isCanceled():
                         process.terminate()
