@@ -13,8 +13,11 @@ def managed_venv() -> Path:
     return Path(QgsApplication.qgisSettingsDirPath()) / "semiseg" / "venv"
 
 
-def venv_python(venv: Path) -> Path:
-    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+def venv_python(venv: Path, windows: bool = None) -> Path:
+    """A venv's Python: Scripts\\python.exe on Windows, bin/python elsewhere (`windows`: this
+    machine's when not given)."""
+    windows = os.name == "nt" if windows is None else windows
+    return venv / ("Scripts/python.exe" if windows else "bin/python")
 
 
 # Written into the managed venv when "Set up engine" has completed: a set-up that failed or was

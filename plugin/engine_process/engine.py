@@ -47,8 +47,20 @@ def predict_command(python: str, model: str, raster: str, out: Path, device: str
                    "--events", *area, *(["--polygons"] if polygons else []))
 
 
-# Windows: no console window pops up for each engine command (0 elsewhere).
-NO_WINDOW = getattr(subprocess, "CREATE_NO_WINDOW", 0)
+# Win32 process creation flags (the subprocess module has them on Windows only).
+CREATE_NEW_PROCESS_GROUP = 0x00000200
+CREATE_NO_WINDOW = 0x08000000
+# Windows: no console window pops up for each engine command (0 elsewhere, where Popen wants 0).
+NO_WINDOW = CREATE_NO_WINDOW if os.name == "nt" else 0
+
+
+def detach_options(windows: bool) -> dict:
+    """Popen options that detach the engine from QGIS: on Windows a process group of its own (a
+    Ctrl+C or Ctrl+Break in QGIS's console does not reach it) and no console window; elsewhere a
+    session of its own (QGIS's terminal and process group do not reach it)."""
+    if windows:
+        return {"creationflags": CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW}
+    return {"start_new_session": True}
 
 
 def environment() -> dict:
@@ -61,10 +73,9 @@ def start(args: list, console: Path) -> subprocess.Popen:
     """Start the engine detached from QGIS, so a job survives a QGIS restart; output to `console`."""
     console.parent.mkdir(parents=True, exist_ok=True)
     with open(console, "ab") as out:
-        kwargs = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP | NO_WINDOW} if os.name == "nt" \
-            else {"start_new_session": True}
         return subprocess.Popen(  # nosec B603  # an argv list, no shell: the engine's own python
-            args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=environment(), **kwargs)
+            args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=environment(),
+            **detach_options(os.name == "nt"))
 
 
 def run(args: list, timeout_s: float = 120) -> subprocess.CompletedProcess:

@@ -65,9 +65,11 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def base_python() -> str:
-    """A Python to create the venv with (QGIS's sys.executable is QGIS itself)."""
-    prefix = Path(sys.exec_prefix)
+def base_python(prefix: Path = None) -> str:
+    """A Python to create the venv with (QGIS's sys.executable is QGIS itself): PREFIX/bin/python3
+    on Linux and macOS, PREFIX\\python3.exe or python.exe on Windows (OSGeo4W's apps\\Python3x);
+    `prefix`: this Python's sys.exec_prefix when not given."""
+    prefix = Path(sys.exec_prefix if prefix is None else prefix)
     for candidate in (prefix / "bin" / "python3", prefix / "python3.exe", prefix / "python.exe"):
         if candidate.is_file():
             return str(candidate)

@@ -126,13 +126,26 @@ def engine_alive(pid: int) -> bool:
         return False
     if os.name == "nt":  # os.kill would terminate the process on Windows
         import ctypes
-        handle = ctypes.windll.kernel32.OpenProcess(0x1000, False, pid)  # QUERY_LIMITED_INFORMATION
+        return alive_windows(pid, ctypes.windll.kernel32)
+    return alive_posix(pid)
+
+
+def alive_windows(pid: int, kernel32) -> bool:
+    """Windows: the process opens and its exit code is still STILL_ACTIVE (`kernel32` is
+    ctypes.windll.kernel32, an argument so that this runs in tests everywhere)."""
+    import ctypes
+    handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+    if not handle:
+        return False
+    try:
         code = ctypes.c_ulong()
-        alive = bool(handle) and ctypes.windll.kernel32.GetExitCodeProcess(handle, ctypes.byref(code)) \
-            and code.value == 259  # STILL_ACTIVE
-        if handle:
-            ctypes.windll.kernel32.CloseHandle(handle)
-        return bool(alive)
+        return bool(kernel32.GetExitCodeProcess(handle, ctypes.byref(code))) and code.value == 259  # STILL_ACTIVE
+    finally:
+        kernel32.CloseHandle(handle)
+
+
+def alive_posix(pid: int, proc: Path = Path("/proc")) -> bool:
+    """Linux and macOS: the pid exists and, where there is a /proc, its command line names the engine."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -140,6 +153,6 @@ def engine_alive(pid: int) -> bool:
     except PermissionError:
         pass
     try:
-        return b"semiseg" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return b"semiseg" in (proc / str(pid) / "cmdline").read_bytes()
     except OSError:  # no /proc (macOS) or gone meanwhile: the pid is all there is to go by
-        return not os.path.isdir("/proc")
+        return not proc.is_dir()
