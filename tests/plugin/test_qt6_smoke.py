@@ -82,9 +82,13 @@ def method_forms():
 
 def jobs_section():
     from semiseg_qgis.dock.jobs_section import JobsSection
+    import tempfile
     section = JobsSection()
     section.show_error("engine said no")
-    section.fill([])
+    jobs = [Path(tempfile.mkdtemp(prefix="semiseg-qt6-job-")) for _ in range(2)]
+    section.fill(jobs)  # list lines with state and disk use, the newest shown
+    section.refresh_states()
+    assert section.jobs.count() == 2 and section.current_job == jobs[-1]
 
 for what, run in (("ClassTable", class_table), ("OpenSegyDialog", segy_dialog),
                   ("MethodForm", method_forms), ("JobsSection", jobs_section)):

@@ -5,9 +5,10 @@ QGIS 4 is Qt6-only and its `qgis.PyQt` is PyQt6, where enums are scoped
 classes and members are removed. Most of the plugin's Qt spellings are only reached when a
 widget is built or a button pressed, so a missing one would show up in QGIS 4 as a traceback
 in the user's face. This test reads the sources (ast, nothing of the plugin is run) and looks
-every `QtClass.Member...` chain rooted at a name imported from `qgis.PyQt.*` up in PyQt6 — in a
-separate /usr/bin/python3 process, since this pytest process has PyQt5 loaded by the conftest
-— and in the PyQt5 of this process. It also refuses `exec_` and direct PyQt5/PyQt6 imports.
+every `QtClass.Member...` chain rooted at a name imported from `qgis.PyQt.*` up in PyQt6 (in a
+child process of the same /usr/bin/python3, since this one has PyQt5 loaded by the conftest)
+and in the PyQt5 of this process. It also refuses `exec_`, `fontMetrics().width`,
+`activated[str]` and direct PyQt5/PyQt6 imports.
 
 It proves spellings, not behaviour: a chain that exists in PyQt6 may still be used wrongly.
 """
@@ -50,12 +51,24 @@ print(json.dumps(missing))
 """
 
 
+# Signals whose QString overload Qt6 removed (QComboBox); `signal[str]` raises under PyQt6.
+STR_OVERLOADS = {"activated", "highlighted", "currentIndexChanged"}
+
+
+def _is_font_metrics(node) -> bool:
+    """`x.fontMetrics()` or `QFontMetrics(...)`: what `.width` was called on in Qt5."""
+    return isinstance(node, ast.Call) and (
+        (isinstance(node.func, ast.Attribute) and node.func.attr == "fontMetrics")
+        or (isinstance(node.func, ast.Name) and node.func.id in ("QFontMetrics", "QFontMetricsF")))
+
+
 def qt_uses(path: Path) -> tuple:
     """(uses, refusals) of one source file.
 
     uses: (line, module, [name, *members]) for every name imported from qgis.PyQt.<module>
     and every attribute chain rooted at such a name (or at the module itself);
-    refusals: (line, why) for `exec_` and for PyQt5/PyQt6 imported directly."""
+    refusals: (line, why) for `exec_`, `fontMetrics().width`, `activated[str]` and PyQt5/PyQt6
+    imported directly: what PyQt6 lacks but a name lookup cannot see."""
     tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
     roots, uses, refusals = {}, [], []
     for node in ast.walk(tree):
@@ -76,6 +89,11 @@ def qt_uses(path: Path) -> tuple:
                     refusals.append((node.lineno, f"imports {alias.name} directly, not through qgis.PyQt"))
         elif isinstance(node, ast.Attribute) and node.attr == "exec_":
             refusals.append((node.lineno, "`exec_` is gone in PyQt6: call exec()"))
+        elif isinstance(node, ast.Attribute) and node.attr == "width" and _is_font_metrics(node.value):
+            refusals.append((node.lineno, "QFontMetrics.width is gone in Qt6: horizontalAdvance()"))
+        elif (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute)
+              and node.value.attr in STR_OVERLOADS and isinstance(node.slice, ast.Name) and node.slice.id == "str"):
+            refusals.append((node.lineno, f"`{node.value.attr}[str]` is gone in Qt6: connect the int signal"))
 
     def chain(node):
         """['Qt', 'AlignLeft'] for `Qt.AlignLeft`; None when not rooted at a plain name."""
@@ -152,16 +170,19 @@ def test_no_exec_underscore_nor_direct_pyqt_imports():
 
 
 def test_the_scan_catches_what_pyqt6_lacks(tmp_path):
-    """The checker itself: unscoped enums, exec_ and PyQt5 imports in a sample are all found."""
+    """The checker itself: unscoped enums, exec_, fontMetrics().width, activated[str] and PyQt5
+    imports in a sample are all found."""
     sample = tmp_path / "sample.py"
     sample.write_text("from qgis.PyQt.QtCore import Qt\n"
                       "from qgis.PyQt import QtWidgets\n"
                       "from PyQt5.QtCore import QTimer\n"
                       "def f(align=Qt.AlignLeft):\n"
                       "    QtWidgets.QDialog().exec_()\n"
-                      "    return Qt.AlignmentFlag.AlignLeft, QtWidgets.QHeaderView.Stretch\n")
+                      "    return Qt.AlignmentFlag.AlignLeft, QtWidgets.QHeaderView.Stretch\n"
+                      "w.fontMetrics().width('x'), w.fontMetrics().horizontalAdvance('x')\n"
+                      "combo.activated[str].connect(print), combo.activated.connect(print)\n")
     uses, refusals = qt_uses(sample)
     found = [(sample, line, module, names) for line, module, names in uses]
     missing = {(line, ".".join(names)) for _, line, _, names in _missing_in_pyqt6(found)}
     assert missing == {(4, "Qt.AlignLeft"), (6, "QHeaderView.Stretch")}
-    assert sorted(line for line, _ in refusals) == [3, 5]
+    assert sorted(line for line, _ in refusals) == [3, 5, 7, 8]
