@@ -14,7 +14,7 @@ package's model.safetensors) is accepted too: its `encoder.*` tensors are the en
 
 from __future__ import annotations
 
-import pickle
+import pickle  # nosec B403 - only pickle.UnpicklingError is caught; torch.load runs with weights_only=True
 from pathlib import Path
 
 import torch

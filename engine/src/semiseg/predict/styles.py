@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import quoteattr  # nosec B406 - escapes attribute values written into QML; parses no XML
 
 
 def hex_to_rgb(color: str) -> tuple[int, int, int]:
