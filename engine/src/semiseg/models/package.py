@@ -81,6 +81,8 @@ def read_card(folder: Path) -> ModelCard:
         raw = json.loads(card_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{card_path}: not valid JSON ({exc})") from None
+    except RecursionError:  # nested thousands deep: no model description is
+        raise UserError(f"{card_path}: not a SemiSeg model description: its JSON is nested too deep to read") from None
     return parse_card(raw, card_path)
 
 

@@ -22,8 +22,9 @@ def export_models(run: JobRun, domains: list[DomainData], models: dict[str, nn.M
     """One package per domain (`models`: float32 on the CPU; `seconds`: a domain's second
     opinion, models/second_opinion.py) and metrics.json; returns the cards.
 
-    A stop request before the export raises Cancelled; the checkpoint of the last step is
-    already written, so `--resume` exports and predicts again without training.
+    A stop request before or during the export raises Cancelled and leaves no model/; the
+    checkpoint of the last step is already written (a pixel_forest job keeps none and fits
+    again, identically), so `--resume` exports and predicts again without training.
     """
     run.cancel.check()
     run.phase("export", "writing the model package")
@@ -38,6 +39,7 @@ def export_models(run: JobRun, domains: list[DomainData], models: dict[str, nn.M
     with atomic_directory(run.jd.model) as tmp:
         for name, card in cards.items():
             save_package(tmp / name if spec.multi_domain else tmp, card, models[name], (seconds or {}).get(name))
+        run.cancel.check()  # asked while writing: no finished-looking model/ of a cancelled run; --resume writes it again
     for name in cards:
         run.events.emit("output", kind="model", path=f"model/{name}" if spec.multi_domain else "model", source=None, **({"domain": name} if spec.multi_domain else {}))
     if spec.multi_domain:

@@ -10,7 +10,8 @@ probabilities come from forests that never saw them (train/forest_folds.py), so 
 learns how far a forest is to be trusted on pixels it did not learn from.
 A method that only blends with the forest at export (`forest_blend`, `blend_on_validation`)
 needs the fitted forest alone, not the maps.
-`--resume` keeps the forest and the maps a run of the same job (same fingerprint) completed.
+`--resume` keeps the forest and the maps a run of the same job (same fingerprint) completed,
+also when the run was stopped before its first checkpoint (forest_of_this_job).
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from pathlib import Path
 import torch
 
 from semiseg.data.dataset import PseudoLabelMap
+from semiseg.errors import UserError
 from semiseg.io.atomic import atomic_directory
 from semiseg.io.rasters import RasterInfo
 from semiseg.jobs.jobdir import JobDir
 from semiseg.models.forest import FOREST_ARCH, FOREST_ENCODER, PixelForest
-from semiseg.models.package import ModelCard, load_package, save_package
+from semiseg.models.package import ModelCard, load_package, read_card, save_package
 from semiseg.pipeline.domain_data import DomainData
 from semiseg.pipeline.job_run import JobRun
 from semiseg.predict.raster import PredictionPaths, PredictOptions, WindowPredictor, predict_raster
@@ -54,7 +56,9 @@ def fitted_forest(run: JobRun, domain: DomainData, resume: bool) -> tuple[PixelF
         shutil.rmtree(jd.forest, ignore_errors=True)  # a forest or maps of an earlier job are not this one's
     package = jd.forest / "model"
     params = PixelForestParams()
-    card = domain.card(FOREST_ARCH, FOREST_ENCODER, FOREST_TILE, {"name": "pixel_forest", **params.model_dump()}, {}, "")
+    # The job's fingerprint ties the package to these inputs: a run stopped between this export and
+    # its first checkpoint resumes from it (forest_of_this_job).
+    card = domain.card(FOREST_ARCH, FOREST_ENCODER, FOREST_TILE, {"name": "pixel_forest", **params.model_dump()}, {}, run.fingerprint)
     if (package / "model.json").is_file():
         _, forest = load_package(package)
         return forest, card
@@ -63,6 +67,14 @@ def fitted_forest(run: JobRun, domain: DomainData, resume: bool) -> tuple[PixelF
     with atomic_directory(package) as tmp:
         save_package(tmp, card, forest)
     return forest, card
+
+
+def forest_of_this_job(jd: JobDir, fingerprint: str) -> bool:
+    """Whether JOB_DIR/forest/model is a complete forest package fitted for this job (inputs and engine)."""
+    try:
+        return read_card(jd.forest / "model").fingerprint == fingerprint != ""
+    except UserError:
+        return False
 
 
 def forest_maps(run: JobRun, domain: DomainData, method: PseudoLabelParams, device: torch.device, resume: bool) -> ForestMaps:

@@ -33,7 +33,7 @@ from semiseg.models.package import network_weights
 from semiseg.pipeline.domain_data import DomainData, build_domain_data
 from semiseg.pipeline.export import export_models
 from semiseg.pipeline.fingerprint import fingerprint
-from semiseg.pipeline.forest_maps import fitted_forest, forest_maps
+from semiseg.pipeline.forest_maps import fitted_forest, forest_maps, forest_of_this_job
 from semiseg.pipeline.job_run import JobRun
 from semiseg.pipeline.predict_job import predict_job
 from semiseg.pipeline.prepare import prepare_inputs
@@ -145,9 +145,11 @@ def run_training(job_dir: Path, events: EventLog, options: TrainOptions = TrainO
         return _train_pixel_classifier(run, prepared, accelerator)
 
     start_step, ckpt_path = 0, None
-    if resume:
-        if not jd.last_checkpoint.is_file():
+    if resume and not jd.last_checkpoint.is_file():
+        # Stopped after fitting its pixel forest, before the first checkpoint: train from step 0 with that forest.
+        if not forest_of_this_job(jd, print_fp):
             raise UserError(f"{jd.last_checkpoint}: no checkpoint to resume from (train without --resume)")
+    elif resume:
         fields = read_checkpoint_fields(jd.last_checkpoint)
         if fields["fingerprint"] != print_fp:
             raise UserError(f"{jd.spec}: the job, its input files (model.init_from's included) or the engine version changed since the checkpoint; start a new job instead of --resume")
