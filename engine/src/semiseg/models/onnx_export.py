@@ -13,7 +13,14 @@ Metadata (every value JSON-encoded, as Deepness parses each with json.loads): `m
 "Segmentor", `class_names` {"0": name, ...}, `resolution` (cm per pixel of the training
 rasters, when known), `tile_size` and `tiles_size` (Deepness's docs and its loader spell it
 differently), `tiles_overlap` (percent), `standardization_mean` / `standardization_std`,
-`seg_thresh`, and `semiseg_model`: SemiSeg's model.json.
+`seg_thresh`, `seg_small_segment`, and `semiseg_model`: SemiSeg's model.json.
+
+`seg_thresh` 0 and `seg_small_segment` 0 are what make Deepness's map SemiSeg's map (Deepness
+0.6.5, after its user presses "Load default parameters"): with a threshold t > 0 it zeroes every
+probability under t before its argmax, so a pixel whose best class is under t goes to the first
+class (with 5 classes most of a scene's pixels), and without the key its dock keeps its own 0.5;
+with a small-segment size s > 0 (9 without the key) it runs an s-px median filter over the class
+map, which SemiSeg's `predict` does not. 0 unticks both boxes in its dock.
 
 Only a network exports: a pixel forest's trees (and models with one inside) do not run in an
 ONNX graph that Deepness loads, and are refused with one line.
@@ -38,6 +45,10 @@ from semiseg.models.package import ModelCard, load_package
 INPUT_SCALE = 255.0
 OPSET = 17
 TILES_OVERLAP_PERCENT = 50  # SemiSeg's own default overlap (inference.overlap 0.5)
+# SemiSeg's class map is the argmax of the probabilities, nothing cut and nothing smoothed: 0 turns
+# Deepness's probability threshold and its small-segment median filter off (module docstring).
+SEG_THRESH = 0.0
+SEG_SMALL_SEGMENT = 0
 
 
 class DeployableNetwork(nn.Module):
@@ -85,7 +96,8 @@ def export_onnx(model_dir: Path, out: Path) -> tuple[Path, str]:
 
 
 def deepness_metadata(card: ModelCard) -> dict[str, str]:
-    """The metadata entries of an exported model, each value JSON-encoded."""
+    """The metadata entries of an exported model, each value JSON-encoded (Deepness json.loads
+    every value it reads; the keys and why each value: the module docstring)."""
     values = {
         "model_type": "Segmentor",
         "class_names": {str(i): name for i, name in enumerate(card.class_names)},
@@ -94,7 +106,8 @@ def deepness_metadata(card: ModelCard) -> dict[str, str]:
         "tiles_overlap": TILES_OVERLAP_PERCENT,
         "standardization_mean": [0.0] * card.in_channels,
         "standardization_std": [1.0] * card.in_channels,
-        "seg_thresh": 0.5,
+        "seg_thresh": SEG_THRESH,
+        "seg_small_segment": SEG_SMALL_SEGMENT,
         "semiseg_model": asdict(card),
     }
     if card.pixel_size_m:
