@@ -5,6 +5,7 @@ exported. Each is one line naming the file or field, exit 2, nothing half-writte
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,158 @@ def test_ctrl_c_while_the_pixel_forest_is_exported_leaves_only_what_resume_needs
         with rasterio.open(scene_job / "outputs" / name) as a, rasterio.open(twin / "outputs" / name) as b:
             assert (a.read() == b.read()).all(), name
     assert [e for e in read_events(scene_job) if e["type"] == "done"][-1]["status"] == "completed"
+
+
+# --- a full disk -------------------------------------------------------------------------
+
+@pytest.fixture
+def small_disk(tmp_path_factory):
+    """A file system of its own (tmpfs) to fill: root can mount one where the sandbox allows."""
+    import subprocess
+
+    where = tmp_path_factory.mktemp("disk")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=700m", "tmpfs", str(where)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs to fill (needs root where mounting is allowed): {mounted.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def _fill(disk: Path) -> Path:
+    """Take every free byte of `disk` (as a download or another job would)."""
+    import errno
+
+    filler = disk / "filler.bin"
+    chunk = b"\0" * (1 << 20)
+    with open(filler, "wb", buffering=0) as fh:
+        try:
+            while True:
+                fh.write(chunk)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+    with open(disk / "filler-tail.bin", "wb", buffering=0) as fh:  # the last partial megabyte
+        try:
+            while True:
+                fh.write(b"\0" * 4096)
+        except OSError:
+            pass
+    return filler
+
+
+def _free(disk: Path) -> None:
+    for name in ("filler.bin", "filler-tail.bin"):
+        (disk / name).unlink(missing_ok=True)
+
+
+def _digests(*paths: Path) -> dict[str, str]:
+    import hashlib
+
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
+
+def _no_half_written(folder: Path) -> None:
+    assert not [p for p in folder.rglob("*") if "partial" in p.name or p.name.startswith(".")], sorted(folder.rglob("*"))
+    events = folder / "events.jsonl"
+    if events.exists():
+        for line in events.read_text().splitlines():
+            json.loads(line)  # every event whole
+
+
+def test_training_onto_a_full_disk_is_one_line_and_resume_finishes_once_space_is_freed(scene_job, small_disk, tmp_path_factory, capsys, monkeypatch):
+    import shutil
+
+    import numpy as np
+    from safetensors.numpy import load_file
+
+    from semiseg.train.callbacks import BesideItsNameCheckpointIO
+
+    job = small_disk / "job"
+    job.mkdir()
+    inputs = {"labeled": [{"raster": str(scene_job / "a.tif"), "labels": str(scene_job / "a_labels.tif")}], "predict": [str(scene_job / "a.tif")]}
+    write_job(job, method={"name": "supervised"}, train={"steps": 6, "checkpoint_every": 2}, **inputs)
+    twin = tmp_path_factory.mktemp("twin")
+    shutil.copy(job / "job.json", twin / "job.json")
+    assert main(["train", str(twin), "--quiet"]) == 0
+    before = _digests(scene_job / "a.tif", scene_job / "a_labels.tif", job / "job.json")
+
+    # Full before anything is written: one line, nothing of the run.
+    _fill(small_disk)
+    assert main(["train", str(job), "--quiet"]) == 2
+    line = _one_error_line(capsys)
+    assert str(job) in line and "no space left" in line, line
+    _free(small_disk)
+    _no_half_written(job)
+
+    # Full in the middle: the first checkpoint is written, then the disk fills up.
+    save = BesideItsNameCheckpointIO.save_checkpoint
+
+    def save_then_fill(self, checkpoint, path, storage_options=None):
+        save(self, checkpoint, path, storage_options)
+        if not (small_disk / "filler.bin").exists():
+            _fill(small_disk)
+
+    monkeypatch.setattr(BesideItsNameCheckpointIO, "save_checkpoint", save_then_fill)
+    assert main(["train", str(job), "--quiet"]) == 2
+    line = _one_error_line(capsys)
+    assert str(job) in line and "no space left" in line, line
+    assert not (job / "model").exists() and not (job / "outputs").exists()
+    _no_half_written(job)
+
+    monkeypatch.undo()
+    _free(small_disk)
+    assert main(["train", str(job), "--resume", "--quiet"]) == 0, capsys.readouterr().err
+    assert [e for e in read_events(job) if e["type"] == "start"][-1]["resumed_from_step"] == 2
+    a, b = load_file(job / "model" / "model.safetensors"), load_file(twin / "model" / "model.safetensors")
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert _digests(scene_job / "a.tif", scene_job / "a_labels.tif", job / "job.json") == before
+    _no_half_written(job)
+
+
+def test_predicting_onto_a_full_disk_is_one_line_naming_the_folder(scene_job, small_disk, capsys):
+    write_job(scene_job, method={"name": "supervised"}, train={"steps": 2}, predict=[])
+    assert main(["train", str(scene_job), "--quiet"]) == 0
+    out = small_disk / "maps"
+    before = _digests(scene_job / "a.tif")
+    _fill(small_disk)
+    for events in ([], ["--events"]):
+        assert main(["predict", str(scene_job / "model"), str(scene_job / "a.tif"), "--out", str(out), "--quiet", *events]) == 2
+        line = _one_error_line(capsys)
+        assert str(out) in line and "no space left" in line, line
+        assert not list(out.glob("*.tif")) and not list(out.glob("*.gpkg"))
+        _no_half_written(out)
+    assert _digests(scene_job / "a.tif") == before
+    _free(small_disk)
+    assert main(["predict", str(scene_job / "model"), str(scene_job / "a.tif"), "--out", str(out), "--quiet"]) == 0
+
+
+def test_an_event_the_disk_has_no_room_for_ends_the_run_in_one_line_and_resume_finishes(scene_job, capsys, monkeypatch):
+    """events.jsonl is appended to at every step: a full disk refuses it first, before any checkpoint."""
+    import errno
+    import os
+
+    import semiseg.jobs.events as events
+
+    write_job(scene_job, method={"name": "supervised"}, train={"steps": 6, "checkpoint_every": 2}, predict=[])
+
+    class DiskFullAtStep3:  # the os module as events.py sees it: the disk fills part-way through step 3's line
+        def __getattr__(self, name):
+            return getattr(os, name)
+
+        def write(self, fd, data):
+            if b'"step": 3' in bytes(data) or b"step=3 " in bytes(data):
+                os.write(fd, bytes(data[: len(data) // 2]))
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return os.write(fd, data)
+
+    monkeypatch.setattr(events, "os", DiskFullAtStep3())
+    assert main(["train", str(scene_job), "--quiet"]) == 2
+    line = _one_error_line(capsys)
+    assert line == f"semiseg: error: {scene_job}: cannot be written: no space left on its disk; free some and run again", line
+    assert not (scene_job / "model").exists()
+    monkeypatch.undo()
+    assert main(["train", str(scene_job), "--resume", "--quiet"]) == 0
+    assert [e for e in read_events(scene_job) if e["type"] == "start"][-1]["resumed_from_step"] == 2
+    _no_half_written(scene_job)  # the half line was taken back
+    assert all(re.match(r"\d{4}-\d\d-\d\dT\S+ \w+: ", line) for line in (scene_job / "log.txt").read_text().splitlines()), "a half line in log.txt"

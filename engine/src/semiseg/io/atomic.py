@@ -27,15 +27,44 @@ _REASONS = {
 }
 
 
+# Less free space than this beside a failed write: the disk is full, whatever the writer says.
+FULL_DISK_BYTES = 1 << 20
+
+
 def write_failure(path: Path, exc: BaseException) -> UserError | None:
     """The user's problem behind a failed write (a full or read-only disk, no permission), naming
     the file meant to be written; None for anything else (an engine bug). GDAL's errors carry
-    the cause in their text only."""
+    the cause in their text only, and from a full disk often not even there ("IO error writing
+    tag data"): a failed write of GDAL's, or an OSError without a known cause, on a disk with
+    next to no free space is that disk being full."""
     code = getattr(exc, "errno", None)
     if code not in _REASONS:
         text = f"{exc} {exc.__cause__ or ''}"
         code = next((c for c, marker in ((errno.ENOSPC, "No space left"), (errno.EDQUOT, "quota"), (errno.EACCES, "Permission denied"), (errno.EROFS, "Read-only file system")) if marker in text), None)
+    if code not in _REASONS and _is_io_error(exc) and _free_bytes(Path(path)) < FULL_DISK_BYTES:
+        code = errno.ENOSPC
     return UserError(f"{path}: cannot be written: {_REASONS[code]}") if code in _REASONS else None
+
+
+# What torch.save's C++ writer says when its stream fails (it raises a RuntimeError, no errno).
+_TORCH_WRITE_FAILURES = ("iostream error", "inline_container", "PytorchStreamWriter", "file write failed")
+
+
+def _is_io_error(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) or type(exc).__module__.split(".")[0] == "rasterio":  # GDAL's CPLE_* and rasterio's own
+        return True
+    text = f"{exc} {exc.__cause__ or ''} {exc.__context__ or ''}"
+    return isinstance(exc, RuntimeError) and any(marker in text for marker in _TORCH_WRITE_FAILURES)
+
+
+def _free_bytes(path: Path) -> int:
+    """Free bytes on the disk of `path` (of its nearest existing folder); large when unknown."""
+    for folder in (path, *path.parents):
+        try:
+            return shutil.disk_usage(folder).free
+        except OSError:
+            continue
+    return 1 << 62
 
 
 def _temporary_sibling(path: Path, kind: str = "partial", keep_suffix: bool = True) -> Path:
@@ -80,8 +109,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, final)
-    except OSError as exc:
-        raise (write_failure(final, exc) or exc) from None
+    except Exception as exc:  # GDAL's errors too: a full disk is the user's to fix
+        failure = write_failure(final, exc)
+        if failure is None:
+            raise
+        raise failure from None
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -132,8 +164,11 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, final)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
-    except OSError as exc:
-        raise (write_failure(final, exc) or exc) from None
+    except Exception as exc:
+        failure = write_failure(final, exc)
+        if failure is None:
+            raise
+        raise failure from None
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

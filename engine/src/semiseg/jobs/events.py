@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
 from pathlib import Path
 from typing import Any
 
+from semiseg.io.atomic import write_failure
 from semiseg.jobs.jobdir import JobDir
 
 
@@ -20,11 +22,16 @@ class EventLog:
 
     Each event is flushed as it happens so a client tailing the file sees it at once.
     Only the process of rank 0 writes (`enabled=False` elsewhere).
+
+    An event the disk has no room for (full, quota, read-only) ends the run: a UserError naming
+    the folder, one line and exit 2 (pipeline/reporting.py), the partial line taken back so
+    the file stays whole lines; `--resume` continues from the last checkpoint once there is room.
     """
 
     def __init__(self, job_dir: Path, enabled: bool = True):
-        self.events_path = JobDir(Path(job_dir)).events
-        self.log_path = JobDir(Path(job_dir)).log
+        self.folder = Path(job_dir)
+        self.events_path = JobDir(self.folder).events
+        self.log_path = JobDir(self.folder).log
         self.enabled = enabled
 
     def emit(self, type: str, **fields: Any) -> None:
@@ -39,12 +46,29 @@ class EventLog:
         if self.enabled:
             self._append(self.log_path, f"{_now()} {message}")
 
-    @staticmethod
-    def _append(path: Path, line: str) -> None:
-        with open(path, "a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+    def _append(self, path: Path, line: str) -> None:
+        try:
+            _append_whole_line(path, line)
+        except OSError as exc:
+            raise (write_failure(self.folder, exc) or exc) from None
+
+
+def _append_whole_line(path: Path, line: str) -> None:
+    """Append the line and fsync it; a write that fails part-way leaves the file as it was."""
+    data = memoryview((line + "\n").encode("utf-8"))
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        start = os.fstat(fd).st_size
+        try:
+            while data:
+                data = data[os.write(fd, data):]
+            os.fsync(fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)
+            raise
+    finally:
+        os.close(fd)
 
 
 def _readable(fields: dict[str, Any]) -> str:

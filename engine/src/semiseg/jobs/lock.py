@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 from semiseg.errors import UserError
+from semiseg.io.atomic import write_failure
 
 try:  # POSIX
     import fcntl
@@ -51,8 +52,11 @@ def job_lock(path: Path) -> Iterator[None]:
                 holder = ""
             who = f"process {holder}" if holder.isdigit() else "another process"
             raise UserError(f"{path.parent}: an engine ({who}) is already running this job; wait for it to end or cancel it")
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+        except OSError as exc:  # a full disk: the job could write nothing either
+            raise (write_failure(path.parent, exc) or exc) from None
         yield
     finally:
         os.close(fd)

@@ -45,28 +45,35 @@ def reported(events, cancelled_message: str) -> Iterator[None]:
     An engine bug's traceback goes to log.txt (to stderr when no log is written); the user gets
     one line.
     """
+    # A full disk may refuse the report too (events.py raises a UserError then): the cause still
+    # goes to stderr, as the one line.
+    unwritable = contextlib.suppress(OSError, UserError)
     try:
         yield
     except UserError as exc:
-        with contextlib.suppress(OSError):  # a full disk may refuse the report too; the cause still goes to stderr
+        with unwritable:
             for problem in exc.problems:
                 events.emit("error", message=problem)
             events.emit("done", status="failed", exit_code=EXIT_INVALID, message=exc.problems[0])
         raise
     except (Cancelled, KeyboardInterrupt):
-        events.emit("done", status="cancelled", exit_code=EXIT_CANCELLED, message=cancelled_message)
+        with unwritable:
+            events.emit("done", status="cancelled", exit_code=EXIT_CANCELLED, message=cancelled_message)
         raise Cancelled() from None
     except Exception as exc:
+        logged = False
         if events.enabled:
-            events.log(traceback.format_exc())
-            details = f" (details in {events.log_path})"
-        else:
+            with unwritable:
+                events.log(traceback.format_exc())
+                logged = True
+        if not logged:
             traceback.print_exc()
-            details = ""
+        details = f" (details in {events.log_path})" if logged else ""
         first_line = str(exc).splitlines()[0] if str(exc) else ""
         message = f"internal error: {type(exc).__name__}: {first_line}{details}"
-        events.emit("error", message=message)
-        events.emit("done", status="failed", exit_code=EXIT_FAILED, message=message)
+        with unwritable:
+            events.emit("error", message=message)
+            events.emit("done", status="failed", exit_code=EXIT_FAILED, message=message)
         raise EngineFailure(message) from None
 
 
