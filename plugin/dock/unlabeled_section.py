@@ -81,5 +81,5 @@ class UnlabeledSection(QgsCollapsibleGroupBox):
 
     def _save(self) -> None:
         if not self._loading:
-            project_state.save_unlabeled(self.project, [(self.list.item(i).data(Qt.ItemDataRole.UserRole), self.list.item(i).text())
-                                                        for i in range(self.list.count())])
+            items = [self.list.item(i) for i in range(self.list.count())]
+            project_state.save_unlabeled(self.project, [(i.data(Qt.ItemDataRole.UserRole), i.text()) for i in items])
