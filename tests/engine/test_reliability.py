@@ -258,3 +258,62 @@ def test_an_event_the_disk_has_no_room_for_ends_the_run_in_one_line_and_resume_f
     assert [e for e in read_events(scene_job) if e["type"] == "start"][-1]["resumed_from_step"] == 2
     _no_half_written(scene_job)  # the half line was taken back
     assert all(re.match(r"\d{4}-\d\d-\d\dT\S+ \w+: ", line) for line in (scene_job / "log.txt").read_text().splitlines()), "a half line in log.txt"
+
+
+# --- a raster too large to hold whole -----------------------------------------------------
+
+HUGE = 200_000
+
+
+def _sparse_raster(path: Path, bands: int, nodata=None) -> Path:
+    """A GeoTIFF that declares HUGE x HUGE px and stores next to nothing (one block written)."""
+    import numpy as np
+    import rasterio
+    from rasterio.windows import Window
+
+    from conftest import TRANSFORM, UTM33
+
+    profile = dict(driver="GTiff", width=HUGE, height=HUGE, count=bands, dtype="uint8", crs=UTM33, transform=TRANSFORM, nodata=nodata,
+                   tiled=True, blockxsize=256, blockysize=256, sparse_ok=True, BIGTIFF="YES")
+    with rasterio.open(path, "w", **profile) as ds:
+        block = np.full((bands, 256, 256), 255 if nodata is not None else 100, np.uint8)
+        if nodata is not None:
+            block[:, 10:20, 10:20], block[:, 100:110, 100:110] = 0, 1
+        ds.write(block, window=Window(0, 0, 256, 256))
+    return path
+
+
+@pytest.mark.parametrize("labels", ["vector", "raster"])
+def test_a_labelled_raster_too_large_to_hold_its_labels_is_refused_up_front(scene_job, capsys, labels):
+    import time
+
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    huge = _sparse_raster(scene_job / "huge.tif", 3)
+    if labels == "vector":
+        label_file = scene_job / "drawn.gpkg"
+        gpd.GeoDataFrame({"class_id": [0, 1]}, geometry=[box(500010, 4999900, 500100, 4999990), box(500200, 4999700, 500300, 4999800)], crs="EPSG:32633").to_file(label_file, layer="labels")
+    else:
+        label_file = _sparse_raster(scene_job / "huge_labels.tif", 1, nodata=255)
+    write_job(scene_job, labeled=[{"raster": "huge.tif", "labels": label_file.name}], predict=[])
+    before = _digests(huge, label_file, scene_job / "job.json")
+    started = time.monotonic()
+    (line,) = _run_invalid(scene_job, capsys)
+    assert str(huge) in line and f"{HUGE} x {HUGE} px" in line and "GiB" in line, line
+    assert main(["validate", str(scene_job)]) == 2
+    line = _one_error_line(capsys)
+    assert str(huge) in line and f"{HUGE} x {HUGE} px" in line, line
+    assert time.monotonic() - started < 60, "refused up front, not after reading the file"
+    assert _digests(huge, label_file, scene_job / "job.json") == before
+
+
+def test_polygons_of_a_raster_too_large_to_hold_are_refused_before_predicting(scene_job, tmp_path_factory, capsys):
+    write_job(scene_job, method={"name": "supervised"}, train={"steps": 2}, predict=[])
+    assert main(["train", str(scene_job), "--quiet"]) == 0
+    huge = _sparse_raster(tmp_path_factory.mktemp("big") / "huge.tif", 3)
+    out = tmp_path_factory.mktemp("maps")
+    assert main(["predict", str(scene_job / "model"), str(huge), "--out", str(out), "--polygons", "--quiet", "--events"]) == 2
+    line = _one_error_line(capsys)
+    assert str(huge) in line and f"{HUGE} x {HUGE} px" in line and "--polygons" in line, line
+    assert sorted(p.name for p in out.iterdir()) == ["events.jsonl", "log.txt"]

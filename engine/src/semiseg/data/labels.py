@@ -17,7 +17,7 @@ import rasterio.transform
 from rasterio.windows import Window
 
 from semiseg.errors import UserError, first_line
-from semiseg.io.rasters import RasterInfo, open_raster
+from semiseg.io.rasters import RasterInfo, open_raster, refuse_if_too_large_to_hold
 
 IGNORE_INDEX = 255
 VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".fgb", ".gml", ".kml", ".sqlite"}
@@ -45,12 +45,24 @@ def load_labels(
     labels = Path(labels)
     if not labels.exists():
         raise UserError(f"{labels}: file not found")
+    refuse_labels_too_large(raster)
     if labels.suffix.lower() in VECTOR_SUFFIXES:
         result = _rasterize_vector(labels, raster, class_field, layers, line_width_px, point_radius_px)
     else:
         result = _read_label_raster(labels, raster)
     _check_class_ids(labels, result.ids, num_classes)
     return result
+
+
+# Labels live on their raster's grid, a byte per pixel, with as much again for the masks made
+# from them while they are read and checked.
+LABEL_BYTES_PER_PIXEL = 3
+
+
+def refuse_labels_too_large(raster: RasterInfo) -> None:
+    """One line naming a labelled raster whose labels would not fit in memory on its grid."""
+    refuse_if_too_large_to_hold(raster.path, raster.width, raster.height, "its labels", LABEL_BYTES_PER_PIXEL,
+                                "crop it to the labelled area (gdal_translate -projwin, or QGIS's Clip Raster by Extent) and label that")
 
 
 def _read_label_raster(path: Path, raster: RasterInfo) -> LabelRaster:

@@ -8,6 +8,7 @@ y = -row.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -49,6 +50,43 @@ class RasterInfo:
 # A probabilities raster (<stem>_probabilities.tif) stores p * PROBABILITY_SCALE as bytes, one band
 # per class, 0 on nodata: a quarter of float32's size, and 1/510 is finer than any decision taken on it.
 PROBABILITY_SCALE = 255
+
+# What the engine holds in memory whole (labels on a labelled raster's grid, a class raster to
+# polygonize) is refused up front above this many pixels (4 GiB at a byte per pixel), or above
+# the memory free when it starts: one line naming the file, not a MemoryError (or the kernel's
+# OOM killer) after minutes of reading.
+MAX_WHOLE_PIXELS = 2**32
+
+
+def _free_memory() -> int | None:
+    """Bytes of memory available now (Linux's MemAvailable, else free physical pages); None if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def refuse_if_too_large_to_hold(path: Path, width: int, height: int, what: str, bytes_per_pixel: int, fix: str) -> None:
+    """A UserError naming `path` and its size if `what` (held whole, `bytes_per_pixel` of memory
+    per pixel) would not fit."""
+    pixels = width * height
+    need = pixels * bytes_per_pixel
+    free = _free_memory()
+    if pixels > MAX_WHOLE_PIXELS:
+        why = f"more than the {MAX_WHOLE_PIXELS:,} px the engine holds whole"
+    elif free is not None and need > free:
+        why = f"more than the {free / 2**30:.1f} GiB of memory free"
+    else:
+        return
+    raise UserError(f"{path}: {width} x {height} px is too large: {what} would take {need / 2**30:.1f} GiB held in memory whole, {why}; {fix}")
+
 
 def open_raster(path: str | Path) -> rasterio.io.DatasetReader:
     """Open a raster, turning GDAL's complaints into one user-facing line."""

@@ -14,7 +14,7 @@ import os
 import numpy as np
 from rasterio.windows import Window
 
-from semiseg.data.labels import IGNORE_INDEX, load_labels
+from semiseg.data.labels import IGNORE_INDEX, load_labels, refuse_labels_too_large
 from semiseg.errors import UserError
 from semiseg.io.rasters import RasterInfo, check_readable, open_raster, raster_info, read_window
 from semiseg.jobs.spec import DomainSpec, JobSpec, SegySections
@@ -166,6 +166,14 @@ def _prepare_domain(spec: DomainSpec, named: bool, problems: list[str], warnings
             return None
 
     labeled = [info(src.raster, "labeled raster") for src in spec.labeled]
+    for i, raster in enumerate(labeled):  # before any file is read through: minutes, then a MemoryError
+        if raster is None:
+            continue
+        try:
+            refuse_labels_too_large(raster)
+        except UserError as exc:
+            problems.extend(f"{where}labeled raster: {p}" for p in exc.problems)
+            labeled[i] = None
     unlabeled = []
     for source in spec.unlabeled:
         if isinstance(source, SegySections):  # cut into rasters when training starts (segy_sources.py)

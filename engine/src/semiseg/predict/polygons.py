@@ -24,7 +24,7 @@ from shapely.geometry import shape
 
 from semiseg.errors import UserError
 from semiseg.io.atomic import atomic_directory, atomic_path
-from semiseg.io.rasters import open_raster, raster_info
+from semiseg.io.rasters import open_raster, raster_info, refuse_if_too_large_to_hold
 
 
 DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON", ".shp": "ESRI Shapefile"}
@@ -38,6 +38,11 @@ def vector_driver(out: Path) -> str:
     return driver
 
 
+# Polygonizing holds the class raster whole: its ids, the valid mask, the sieved copy.
+POLYGONIZE_BYTES_PER_PIXEL = 4
+POLYGONIZE_FIX = "polygonize a part of it (predict with --bounds, or cut the class raster with gdal_translate -projwin)"
+
+
 def polygonize(classes_tif: Path, out: Path, class_names: list[str], nodata: int, min_pixels: int, simplify: float = 0.0) -> int:
     """Write one polygon per 4-connected region of a class (fields class_id, class); return the count.
 
@@ -49,6 +54,7 @@ def polygonize(classes_tif: Path, out: Path, class_names: list[str], nodata: int
     if simplify < 0:
         raise UserError(f"--simplify {simplify}: expected a distance of 0 or more")
     info = raster_info(classes_tif)
+    refuse_if_too_large_to_hold(classes_tif, info.width, info.height, "polygonizing it", POLYGONIZE_BYTES_PER_PIXEL, POLYGONIZE_FIX)
     with open_raster(classes_tif) as ds:
         ids = ds.read(1)
     valid = ids != nodata

@@ -24,7 +24,7 @@ from rasterio.windows import Window
 from semiseg.devices import native_bf16, resolve_device, uses_bf16
 from semiseg.errors import UserError
 from semiseg.io.atomic import atomic_path, scratch_path, write_text_atomic
-from semiseg.io.rasters import PROBABILITY_SCALE, RasterInfo, open_raster, output_profile, raster_info, read_window
+from semiseg.io.rasters import PROBABILITY_SCALE, RasterInfo, open_raster, output_profile, raster_info, read_window, refuse_if_too_large_to_hold
 from semiseg.jobs.spec import InferenceSpec
 from semiseg.models.forest import class_logits
 from semiseg.models.package import ModelCard
@@ -281,6 +281,11 @@ def predict_raster(
     overlap, bounds, polygons, probabilities = options.overlap, options.bounds, options.polygons, options.probabilities
     info = _readable_info(card, raster)
     where = PredictionArea.of(info, bounds, margin=card.tile_size // 2)
+    if polygons is not None:  # refused before predicting, not after hours of it
+        from semiseg.predict.polygons import POLYGONIZE_BYTES_PER_PIXEL, POLYGONIZE_FIX
+
+        refuse_if_too_large_to_hold(raster, where.out_info.width, where.out_info.height, "polygonizing its class map (--polygons)",
+                                    POLYGONIZE_BYTES_PER_PIXEL, POLYGONIZE_FIX.replace("predict with --bounds", "predict without --polygons, or with --bounds"))
     grid = TileGrid(int(where.context.height), int(where.context.width), card.tile_size, overlap)
     paths = PredictionPaths.for_raster(raster, Path(out_dir), polygons is not None, probabilities, options.suggestions > 0)
     doubt = DoubtTally(where.out_info.height, where.out_info.width, card.num_classes) if options.suggestions else None
