@@ -317,3 +317,22 @@ def test_polygons_of_a_raster_too_large_to_hold_are_refused_before_predicting(sc
     line = _one_error_line(capsys)
     assert str(huge) in line and f"{HUGE} x {HUGE} px" in line and "--polygons" in line, line
     assert sorted(p.name for p in out.iterdir()) == ["events.jsonl", "log.txt"]
+
+
+def test_gdal_and_torch_write_errors_on_a_disk_with_no_room_are_said_to_be_the_full_disk(monkeypatch, tmp_path):
+    """Where no tmpfs can be mounted: the mapping itself, GDAL's and torch.save's errors carrying no errno."""
+    import errno
+
+    import semiseg.io.atomic as atomic
+    from rasterio._err import CPLE_AppDefinedError
+
+    gdal = CPLE_AppDefinedError(1, 1, "TIFFWriteDirectoryTagData:IO error writing tag data")
+    torch_save = RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 128 vs 0")
+    target = tmp_path / "maps" / "a_classes.tif"
+    assert atomic.write_failure(target, gdal) is None  # room on the disk: an engine bug, not the user's
+    monkeypatch.setattr(atomic, "_free_bytes", lambda path: 4096)
+    for exc in (gdal, torch_save, OSError(errno.EIO, "Input/output error")):
+        failure = atomic.write_failure(target, exc)
+        assert failure is not None and failure.problems == [f"{target}: cannot be written: no space left on its disk; free some and run again"], exc
+    assert atomic.write_failure(target, OSError(errno.ENOENT, "No such file or directory")) is None
+    assert atomic.write_failure(target, ValueError("a bug")) is None

@@ -37,7 +37,7 @@ def write_failure(path: Path, exc: BaseException) -> UserError | None:
     the cause in their text only, and from a full disk often not even there ("IO error writing
     tag data"): a failed write of GDAL's, or an OSError without a known cause, on a disk with
     next to no free space is that disk being full."""
-    code = getattr(exc, "errno", None)
+    code = exc.errno if isinstance(exc, OSError) else None  # GDAL's errors have an `errno` too: CPL's numbers (1: AppDefined, not EPERM)
     if code not in _REASONS:
         text = f"{exc} {exc.__cause__ or ''}"
         code = next((c for c, marker in ((errno.ENOSPC, "No space left"), (errno.EDQUOT, "quota"), (errno.EACCES, "Permission denied"), (errno.EROFS, "Read-only file system")) if marker in text), None)
@@ -51,7 +51,10 @@ _TORCH_WRITE_FAILURES = ("iostream error", "inline_container", "PytorchStreamWri
 
 
 def _is_io_error(exc: BaseException) -> bool:
-    if isinstance(exc, OSError) or type(exc).__module__.split(".")[0] == "rasterio":  # GDAL's CPLE_* and rasterio's own
+    """A failed write whose cause is not said: an I/O error, GDAL's or torch.save's."""
+    if isinstance(exc, OSError):
+        return exc.errno in (None, errno.EIO)  # not a missing folder or a file where a folder should be
+    if type(exc).__module__.split(".")[0] == "rasterio":  # GDAL's CPLE_* and rasterio's own
         return True
     text = f"{exc} {exc.__cause__ or ''} {exc.__context__ or ''}"
     return isinstance(exc, RuntimeError) and any(marker in text for marker in _TORCH_WRITE_FAILURES)
