@@ -43,10 +43,10 @@ def run(iface):
     dock.engine.python_edit.setFilePath(os.environ.get("SEMISEG_ENGINE_PYTHON", str(REPO / ".venv" / "bin" / "python")))
     dock.engine.setCollapsed(True)
     dock.labels.raster_combo.setLayer(raster)
-    from semiseg_qgis.classes import SegClass
+    from semiseg_qgis.common.classes import SegClass
     dock.labels.class_table.set_classes([SegClass("water", "#1f78b4"), SegClass("field", "#e6c86e"),
                                   SegClass("forest", "#33a02c")])
-    iface.mainWindow().resizeDocks([dock], [430], Qt.Horizontal)
+    iface.mainWindow().resizeDocks([dock], [430], Qt.Orientation.Horizontal)
     iface.mapCanvas().setExtent(raster.extent())
 
     def show_form():
@@ -59,7 +59,7 @@ def run(iface):
         form = dock.options.method_form
         form.field("distance").widget.setCurrentText("kl")
         form.field("decoders.vat").widget.setValue(2)
-        form.field("background").widget.item(1).setCheckState(Qt.Checked)
+        form.field("background").widget.item(1).setCheckState(Qt.CheckState.Checked)
         dock.options.encoder_weights.setFilePath(str(folder / "resnet18_imagenet.safetensors"))
         for group in dock.widget().widget().findChildren(type(dock.engine)):
             group.setCollapsed(group is not dock.options)

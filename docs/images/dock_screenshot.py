@@ -69,7 +69,7 @@ def prepare(iface):
     dock.engine.python_edit.setFilePath(python)
     dock.engine.setCollapsed(True)
     dock.labels.raster_combo.setLayer(raster)
-    from semiseg_qgis.classes import SegClass
+    from semiseg_qgis.common.classes import SegClass
     dock.labels.class_table.set_classes([SegClass("water", "#1f78b4"), SegClass("field", "#e6c86e"),
                                   SegClass("forest", "#33a02c")])
     layers = dock.new_label_layers(str(folder / "labels.gpkg"))
@@ -92,5 +92,5 @@ def prepare(iface):
     dock.options.polygons.setChecked(True)  # the class polygons come back too
     QgsProject.instance().setFileName(str(folder / "project.qgz"))
     iface.mapCanvas().setExtent(raster.extent())
-    iface.mainWindow().resizeDocks([dock], [420], Qt.Horizontal)
+    iface.mainWindow().resizeDocks([dock], [420], Qt.Orientation.Horizontal)
     return dock

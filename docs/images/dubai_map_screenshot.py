@@ -51,9 +51,9 @@ def run(iface):
     dock = plugin.dock
     python = os.environ.get("SEMISEG_ENGINE_PYTHON", str(REPO / ".venv" / "bin" / "python"))
     dock.engine.python_edit.setFilePath(python)
-    iface.mainWindow().resizeDocks([dock], [430], Qt.Horizontal)
-    from semiseg_qgis import settings
-    from semiseg_qgis.classes import SegClass
+    iface.mainWindow().resizeDocks([dock], [430], Qt.Orientation.Horizontal)
+    from semiseg_qgis.common import settings
+    from semiseg_qgis.common.classes import SegClass
     settings.set_jobs_folder(str(folder))
     dock.labels.raster_combo.setLayer(raster)
     dock.labels.class_table.set_classes([SegClass(name, color) for name, color in CLASSES])
@@ -80,7 +80,7 @@ def run(iface):
         written = dock.export_map(folder / "dubai_map.pdf")
         if not written:
             raise RuntimeError(dock.runs.error_label.text())
-        image = QImage(str(written[1])).scaledToWidth(1400, Qt.SmoothTransformation)
+        image = QImage(str(written[1])).scaledToWidth(1400, Qt.TransformationMode.SmoothTransformation)
         image.save(str(REPO / "docs" / "images" / "dubai_map.png"))
 
     task.ended.connect(export)

@@ -50,10 +50,10 @@ def run(iface):
     dock = plugin.dock
     dock.engine.python_edit.setFilePath(python)
     dock.engine.setCollapsed(True)
-    iface.mainWindow().resizeDocks([dock], [430], Qt.Horizontal)
-    from semiseg_qgis.classes import SegClass
-    from semiseg_qgis.segy_dialog import SegySelection
-    from semiseg_qgis import settings
+    iface.mainWindow().resizeDocks([dock], [430], Qt.Orientation.Horizontal)
+    from semiseg_qgis.common.classes import SegClass
+    from semiseg_qgis.segy.segy_dialog import SegySelection
+    from semiseg_qgis.common import settings
     settings.set_jobs_folder(str(folder))
 
     def scribble_and_train(layers):

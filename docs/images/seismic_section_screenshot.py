@@ -25,4 +25,4 @@ def run(iface):
     dock.engine.setCollapsed(True)
     dock.labels.raster_combo.setLayer(None)
     dock.labels.raster_combo.setLayer(layer)
-    iface.mainWindow().resizeDocks([dock], [420], Qt.Horizontal)
+    iface.mainWindow().resizeDocks([dock], [420], Qt.Orientation.Horizontal)
