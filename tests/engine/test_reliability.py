@@ -1,6 +1,7 @@
 """Reliability, second pass (issue 42): a full disk, a raster too large to read whole, a job.json
 nested too deep, a negative seed, two classes of one name, Ctrl-C while the pixel forest is
-exported. Each is one line naming the file or field, exit 2, nothing half-written."""
+exported. Bad input is one line naming the file or field, exit 2, nothing half-written and the
+inputs unchanged; an interrupted run leaves only what `--resume` needs."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from conftest import CLASSES, write_job
-from semiseg.jobs.events import read_events
 from semiseg.cli import main
+from semiseg.jobs.events import read_events
 from test_spec_and_validation import _run_invalid
 
 
