@@ -4,7 +4,7 @@ Runs on the GUI thread only (layers are never created in a worker thread).
 """
 from pathlib import Path
 
-from qgis.core import QgsLayerTreeGroup, QgsProject, QgsRasterLayer, QgsVectorLayer
+from qgis.core import QgsLayerTree, QgsLayerTreeGroup, QgsProject, QgsRasterLayer, QgsVectorLayer
 
 # What a class map the dock added knows of its prediction (layer properties)
 SOURCE, CONFIDENCE, AREAS, SUGGESTIONS = "semiseg/source", "semiseg/confidence", "semiseg/areas", "semiseg/suggestions"
@@ -60,7 +60,7 @@ def add_prediction(files: dict, raster_path: str, group_name: str, project: QgsP
         classes.setCustomProperty(SUGGESTIONS, layers[0].id())
     if "areas" in files:
         classes.setCustomProperty(AREAS, str(files["areas"]))
-    group = group_above(project, group_name, source_layer)
+    group = group_above(project, group_name, source_layer, raster_path)
     for layer in layers:
         project.addMapLayer(layer, False)
         group.addLayer(layer)
@@ -74,23 +74,53 @@ ORDER = ("suggestions", "polygons", "classes", "confidence")
 VECTORS = ("suggestions", "polygons")
 
 
-def group_above(project: QgsProject, group_name: str, source_layer=None) -> QgsLayerTreeGroup:
+def group_above(project: QgsProject, group_name: str, source_layer=None, source_path: str = None) -> QgsLayerTreeGroup:
     """The group named `group_name` (made right above `source_layer` in the tree, else at the top).
 
     Rasters without a CRS all lie at the same place: a map of one goes to the very top, or the
     other rasters listed above it would hide it.
+
+    A group made for the raster file `source_path` (default: `source_layer`'s) remembers it; the
+    older groups of that raster are collapsed and hidden and the new one goes above them, so the
+    newest map is the one seen and its suggestions do not overlap an older run's.
     """
     root = project.layerTreeRoot()
     existing = root.findGroup(group_name)
     if existing is not None:
         return existing
+    if source_path is None and source_layer is not None:
+        source_path = source_layer.source()
     parent, index = root, 0
     placed = source_layer is not None and source_layer.crs().isValid()
     node = root.findLayer(source_layer.id()) if placed else None
     if node is not None:
         parent = node.parent()
         index = parent.children().index(node)
-    return parent.insertGroup(index, group_name)
+    older = _groups_of(root, source_path) if source_path else []
+    for group in older:
+        group.setExpanded(False)
+        group.setItemVisibilityChecked(False)
+    siblings = parent.children()
+    index = min([index] + [siblings.index(g) for g in older if g.parent() is parent])
+    group = parent.insertGroup(index, group_name)
+    if source_path:
+        group.setCustomProperty(SOURCE, str(Path(source_path)))
+    return group
+
+
+def _groups_of(root, source_path: str) -> list:
+    """The groups made for the maps of the raster file `source_path` (group_above), anywhere in the tree."""
+    wanted = str(Path(source_path))
+    found = []
+
+    def walk(group):
+        for child in group.children():
+            if QgsLayerTree.isGroup(child):
+                if child.customProperty(SOURCE, "") == wanted:
+                    found.append(child)
+                walk(child)
+    walk(root)
+    return found
 
 
 def move_into_prediction_group(layer, kind: str, group_name: str, project: QgsProject, source_path: str) -> None:
@@ -101,7 +131,7 @@ def move_into_prediction_group(layer, kind: str, group_name: str, project: QgsPr
     if node is None:
         return
     source = next((l for l in project.mapLayers().values() if l.source() == source_path and l.id() != layer.id()), None)
-    group = group_above(project, group_name, source)
+    group = group_above(project, group_name, source, source_path)
     layer.setCustomProperty("semiseg/kind", kind)
     above = sum(1 for child in group.findLayers()
                 if ORDER.index(child.layer().customProperty("semiseg/kind", ORDER[-1])) < ORDER.index(kind))
