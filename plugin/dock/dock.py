@@ -31,6 +31,7 @@ from .map_section import MapSection
 from .options_section import OptionsSection
 from .predict_section import PredictSection
 from .unlabeled_section import UnlabeledSection
+from . import wheel_guard
 
 
 class SemiSegDock(QgsDockWidget):
@@ -78,6 +79,7 @@ class SemiSegDock(QgsDockWidget):
         for combo in body.findChildren(QComboBox):  # long layer/job names must not widen the dock
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(8)
+        wheel_guard.guard(body)  # scrolling the dock changes no setting
         self.setWidget(scroll)
         self.project.readProject.connect(self.load_project_state)
         self.project.cleared.connect(self.load_project_state)

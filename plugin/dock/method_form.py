@@ -21,6 +21,7 @@ from qgis.gui import QgsDoubleSpinBox, QgsSpinBox
 from ..common import settings
 from ..engine_process import engine
 from ..jobs.job import DEFAULT_METHOD
+from . import wheel_guard
 
 # Offered alone while no engine has answered (tests tie it to the engine's default).
 FALLBACK_METHOD = DEFAULT_METHOD
@@ -303,6 +304,7 @@ class MethodForm(QWidget):
                        for key, sub in (schema.get("properties") or {}).items()]
         for f in self.fields:
             self.layout_.addRow(f.label, f.widget)
+            wheel_guard.guard(f.widget)  # rebuilt after the dock guarded its widgets
             for w in f.widgets():
                 for signal in ("valueChanged", "currentIndexChanged", "toggled", "itemChanged", "textChanged"):
                     if hasattr(w, signal):

@@ -2,13 +2,35 @@
 suggestion, a raster without a CRS and a change of project do, in PyQGIS, without the engine."""
 from pathlib import Path
 
+import json
+
 import pytest
 from osgeo import gdal
 from qgis.core import QgsRasterLayer
+from qgis.PyQt.QtCore import QPoint, QPointF, Qt
+from qgis.PyQt.QtGui import QWheelEvent
+from qgis.PyQt.QtWidgets import QApplication
 
+from semiseg_qgis.common import settings
+from semiseg_qgis.dock.dock import SemiSegDock
+from semiseg_qgis.dock.method_form import MethodCatalog
 from semiseg_qgis.maps import results
 
 from scenes import make_raster
+
+METHODS_ANSWER = json.loads((Path(__file__).parent / "engine_methods.json").read_text())
+
+
+@pytest.fixture()
+def dock(project, monkeypatch):
+    configured = settings.engine_python()
+    settings.set_engine_python("")  # no engine: these tests never start one
+    monkeypatch.delenv(settings.ENGINE_PYTHON_ENV, raising=False)
+    dock = SemiSegDock()
+    yield dock
+    dock.dispose()
+    dock.deleteLater()
+    settings.set_engine_python(configured)
 
 
 def fake_outputs(folder: Path, size: int = 96) -> dict:
@@ -38,3 +60,26 @@ def test_a_second_map_of_a_raster_goes_on_top_and_hides_the_first(project, tmp_p
     assert second.isVisible() and second.isExpanded()
     assert not first.itemVisibilityChecked() and not first.isExpanded()
     assert first.findLayers()[0].isVisible() is False
+
+
+def wheel(widget, steps: int = -1) -> None:
+    """One notch of the mouse wheel over `widget` (down: negative)."""
+    centre = QPointF(widget.rect().center())
+    event = QWheelEvent(centre, QPointF(widget.mapToGlobal(widget.rect().center())), QPoint(0, 0),
+                        QPoint(0, 120 * steps), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                        Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(widget, event)
+
+
+def test_the_wheel_over_an_unfocused_setting_leaves_it_as_it_is(dock):
+    dock.options.show_methods(MethodCatalog.from_answer(METHODS_ANSWER))
+    dock.options.method.setCurrentIndex(dock.options.method.findData("mean_teacher"))
+    photometric = dock.options.method_form.field("photometric").widget
+    assert photometric.currentText().startswith("strong")
+    for widget in (photometric, dock.options.method, dock.options.steps, dock.labels.line_width):
+        value = widget.currentIndex() if hasattr(widget, "currentIndex") else widget.value()
+        assert not widget.hasFocus()
+        for notch in (-1, 1, -1):
+            wheel(widget, notch)
+        assert (widget.currentIndex() if hasattr(widget, "currentIndex") else widget.value()) == value
+        assert widget.focusPolicy() == Qt.FocusPolicy.StrongFocus  # the wheel gives no focus either
