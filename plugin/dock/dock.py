@@ -290,6 +290,7 @@ class SemiSegDock(QgsDockWidget):
         self.engine.dispose()
         self.controller.detach()
         self.labels.dispose()
+        self.map.clear_highlight()
         self.project.readProject.disconnect(self.load_project_state)
         self.project.cleared.disconnect(self.load_project_state)
         self.options.methods_task = None

@@ -9,10 +9,11 @@ exports too, without them.
 from pathlib import Path
 
 from qgis.PyQt.QtCore import pyqtSignal
+from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import (QAbstractItemView, QCheckBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel,
                                  QLineEdit, QPushButton, QTableWidget, QTableWidgetItem)
-from qgis.core import QgsCoordinateTransform, QgsMapLayerProxyModel
-from qgis.gui import QgsCollapsibleGroupBox, QgsMapLayerComboBox
+from qgis.core import QgsCoordinateTransform, QgsMapLayerProxyModel, QgsWkbTypes
+from qgis.gui import QgsCollapsibleGroupBox, QgsMapLayerComboBox, QgsRubberBand
 
 from ..maps import map_layout
 from ..maps.results import AREAS, CONFIDENCE, SOURCE, SUGGESTIONS
@@ -28,6 +29,7 @@ class MapSection(QgsCollapsibleGroupBox):
         self.classes = QgsMapLayerComboBox()
         self.classes.setFilters(QgsMapLayerProxyModel.RasterLayer)
         self.classes.setToolTip("A class map (RASTER classes) of a prediction.")
+        self.highlight, self._highlight_canvas = None, None  # the suggestion shown (next_suggestion)
         self.areas = QTableWidget(0, 4)
         self.areas.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.areas.verticalHeader().hide()
@@ -89,16 +91,36 @@ class MapSection(QgsCollapsibleGroupBox):
             return 0
         feature = next((f for f in features if f["rank"] > self.shown_rank), features[0])
         self.shown_rank = feature["rank"]
-        box = QgsCoordinateTransform(suggestions.crs(), canvas.mapSettings().destinationCrs(), project) \
-            .transformBoundingBox(feature.geometry().boundingBox()) if suggestions.crs().isValid() \
-            else feature.geometry().boundingBox()
+        geometry = feature.geometry()
+        if suggestions.crs().isValid() and canvas.mapSettings().destinationCrs().isValid():
+            geometry.transform(QgsCoordinateTransform(suggestions.crs(), canvas.mapSettings().destinationCrs(), project))
+        box = geometry.boundingBox()
         box.scale(4.0)  # the region and what lies around it
         canvas.setExtent(box)
         canvas.refresh()
-        suggestions.selectByIds([feature.id()])
+        self._outline(canvas, geometry)
         self.suggestion.setText(f"{feature['rank']} of {len(features)}: {feature['class']} or {feature['runner_up']}? "
                                 f"(doubt {feature['score']:.2f})")
         return feature["rank"]
+
+    def _outline(self, canvas, geometry) -> None:
+        """Outline the suggested region (map coordinates) on `canvas`: no fill, so the pixels to
+        label stay visible (a selection would paint them over)."""
+        if self.highlight is None or self._highlight_canvas is not canvas:
+            self.clear_highlight()
+            self.highlight = QgsRubberBand(canvas, QgsWkbTypes.PolygonGeometry)
+            self._highlight_canvas = canvas
+            self.highlight.setStrokeColor(QColor(255, 0, 255))  # magenta: seen on imagery and class colours
+            self.highlight.setFillColor(QColor(0, 0, 0, 0))
+            self.highlight.setWidth(3)
+        self.highlight.setToGeometry(geometry)  # already in map coordinates: nothing to transform
+
+    def clear_highlight(self) -> None:
+        if self.highlight is not None:
+            self.highlight.reset(QgsWkbTypes.PolygonGeometry)
+            if self._highlight_canvas is not None:
+                self._highlight_canvas.scene().removeItem(self.highlight)
+        self.highlight, self._highlight_canvas = None, None
 
     def show_areas(self, layer) -> None:
         try:
@@ -116,6 +138,7 @@ class MapSection(QgsCollapsibleGroupBox):
 
     def _layer_picked(self, layer) -> None:
         self.shown_rank = 0  # the next suggestion is the new map's first
+        self.clear_highlight()
         self.suggestion.setText("")
         self.show_areas(layer)
 

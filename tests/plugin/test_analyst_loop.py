@@ -83,3 +83,44 @@ def test_the_wheel_over_an_unfocused_setting_leaves_it_as_it_is(dock):
             wheel(widget, notch)
         assert (widget.currentIndex() if hasattr(widget, "currentIndex") else widget.value()) == value
         assert widget.focusPolicy() == Qt.FocusPolicy.StrongFocus  # the wheel gives no focus either
+
+
+def suggested_map(project, tmp_path, georeferenced=True):
+    """A class map whose suggestions layer holds one square region of rank 1."""
+    from qgis.core import QgsFeature, QgsGeometry, QgsRectangle, QgsVectorLayer
+    classes = QgsRasterLayer(str(make_raster(tmp_path / "classes.tif", georeferenced=georeferenced)), "classes")
+    crs = "crs=EPSG:32633&" if georeferenced else ""
+    suggestions = QgsVectorLayer(f"Polygon?{crs}field=rank:integer&field=class:string&field=runner_up:string"
+                                 "&field=score:double", "suggestions", "memory")
+    feature = QgsFeature(suggestions.fields())
+    x, y = (500040.0, 5999900.0) if georeferenced else (40.0, -60.0)
+    feature.setGeometry(QgsGeometry.fromRect(QgsRectangle(x, y, x + 20, y + 20)))
+    feature.setAttributes([1, "water", "land", 0.4])
+    suggestions.dataProvider().addFeatures([feature])
+    project.addMapLayers([classes, suggestions])
+    classes.setCustomProperty(results.SUGGESTIONS, suggestions.id())
+    return classes, suggestions
+
+
+@pytest.fixture()
+def canvas_dock(project):
+    from qgis.gui import QgsMapCanvas
+    canvas = QgsMapCanvas()
+    canvas.resize(400, 400)
+    dock = SemiSegDock(canvas=canvas)
+    yield dock, canvas
+    dock.dispose()
+    dock.deleteLater()
+
+
+def test_the_next_suggestion_is_outlined_not_painted_over(canvas_dock, project, tmp_path):
+    dock, canvas = canvas_dock
+    classes, suggestions = suggested_map(project, tmp_path)
+    canvas.setDestinationCrs(classes.crs())
+    dock.map.classes.setLayer(classes)
+    assert dock.next_suggestion() == 1
+    band = dock.map.highlight
+    assert band is not None and band.fillColor().alpha() == 0  # the pixels to label stay visible
+    assert band.strokeColor().alpha() == 255 and band.width() >= 2
+    assert band.asGeometry().boundingBox() == next(suggestions.getFeatures()).geometry().boundingBox()
+    assert suggestions.selectedFeatureIds() == []  # no opaque selection over them

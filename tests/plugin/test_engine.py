@@ -547,7 +547,8 @@ def test_label_where_suggested_then_train_again_refreshes_the_visible_area_then_
         assert dock.canvas.extent().contains(feature.geometry().boundingBox())
         assert dock.canvas.extent().width() < raster.extent().width() * 2
         assert dock.map.suggestion.text().startswith(f"{rank} of {suggestions.featureCount()}: ")
-        assert suggestions.selectedFeatureIds() == [feature.id()]
+        assert dock.map.highlight.asGeometry().boundingBox() == feature.geometry().boundingBox()  # outlined
+        assert suggestions.selectedFeatureIds() == []  # not painted over
 
     # label there, and Train again: the last model continued with the new labels, a short schedule
     centre = feature.geometry().centroid().asPoint()
