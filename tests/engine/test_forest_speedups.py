@@ -170,3 +170,18 @@ def test_a_forest_package_of_the_default_fit_loads_from_arrays_without_pickle_an
     logp = loaded(image)
     assert logp.shape == (1, 2, 40, 40) and torch.allclose(logp.exp().sum(1), torch.ones(1, 40, 40), atol=1e-4)
     assert torch.equal(logp, forest(image))  # the arrays decide how it predicts: the same as before saving
+
+
+def test_the_forest_reads_a_windows_features_in_place_with_the_classes_of_a_contiguous_copy():
+    x = _real_tile(160, 160)
+    features = filter_features(x, torch.ones(1, 160, 160, dtype=torch.bool))[0].reshape(147, -1).numpy()
+    rng = np.random.default_rng(3)
+    pick = rng.choice(features.shape[1], 3000, replace=False)
+    labels = (features[1, pick] > np.median(features[1, pick])).astype(np.int64) + (features[60, pick] > 0)
+    forest = fit_forest(np.ascontiguousarray(features[:, pick].T), labels, 3, trees=8, seed=0)
+    view = features.T  # what forward() hands over: no copy
+    assert not view.flags.c_contiguous
+    in_place, copied = forest.class_probabilities(view), forest.class_probabilities(np.ascontiguousarray(view))
+    assert np.array_equal(in_place, copied)
+    from_forward = forest(x).exp()[0].reshape(3, -1).T.numpy()
+    assert np.abs(from_forward - copied).max() < 1e-5
