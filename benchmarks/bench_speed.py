@@ -9,9 +9,15 @@
 (e) `semiseg predict` of the same model exported to ONNX (onnxruntime), and through PyTorch in
     bfloat16 (`--precision bf16`), vs its package through PyTorch in float32, on a 2k x 2k raster at
     overlap 0.25: wall time, peak RSS and the share of equal class pixels.
+(f) `semiseg predict` of the default model (a blend package: U-Net/ResNet-18 and a pixel forest,
+    models/blend.py) vs its network alone in the same 512-px windows, fresh processes, on a
+    generated 1024 x 1024 raster: seconds per megapixel and peak RSS; and, in this process, one
+    512-px window's filter bank, tree traversal and network forward (the shares of the forest's
+    parts). The forest is fitted on the generated scene's noisy classes (`--forest-trees`,
+    default the pixel forest's default) so its trees are as deep as on real scribbles.
 (b) and (c) predict in float32 (`--precision 32`), as their floor computes.
 
-Usage: .venv/bin/python benchmarks/bench_speed.py [--out DIR] [--steps N] [--big 10000] [--parts a b c d e]
+Usage: .venv/bin/python benchmarks/bench_speed.py [--out DIR] [--steps N] [--big 10000] [--parts a b c d e f] [--forest-trees N]
 """
 
 from __future__ import annotations
@@ -147,9 +153,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("bench-output"))
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--big", type=int, default=10_000)
-    ap.add_argument("--parts", nargs="+", choices=["a", "b", "c", "d", "e"], default=["a", "b", "c", "d", "e"], help="measurements to run ((b) and (c) need (a)'s model; (e) trains one if (a) did not)")
+    ap.add_argument("--parts", nargs="+", choices=["a", "b", "c", "d", "e", "f"], default=["a", "b", "c", "d", "e", "f"], help="measurements to run ((b) and (c) need (a)'s model; (e) trains one if (a) did not)")
+    ap.add_argument("--forest-trees", type=int, default=None, help="(f): trees of the blend's forest (default: the pixel forest's default)")
     args = ap.parse_args()
     out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(torch.get_num_threads())
     skip = 5
     rows = []
@@ -175,6 +183,9 @@ def main() -> None:
 
     if "e" in args.parts:
         rows += onnx_rows(out, args.steps, skip)
+
+    if "f" in args.parts:
+        rows += default_model_rows(out, args.forest_trees)
 
     print(f"\nCPU threads: {torch.get_num_threads()}, tile {TILE}, batch {BATCH}, unet/resnet18, torch {torch.__version__}\n")
     print("| measurement | setting | measured | ratio | target |")
@@ -227,6 +238,89 @@ def onnx_rows(out: Path, steps: int, skip: int) -> list[tuple]:
                      f"{seconds:.1f} s vs {t_torch:.1f} s; {rss:.0f} MB vs {rss_torch:.0f} MB; {100 * same:.2f} % same classes",
                      f"{t_torch / seconds:.2f}x faster, {rss / rss_torch:.2f}x memory", ">= 99 % same classes to be the CPU default"))
     return rows
+
+
+FOREST_WINDOW = 512  # the blend's prediction window (pipeline/export.py: FOREST_TILE at least)
+
+
+def scene_forest(raster: Path, trees: int, stats: tuple[float, float]):
+    """A pixel forest fitted like the default's: 50000 labelled pixels of four classes of the
+    scene's brightness, a fifth of them flipped at random (real scribbles' classes overlap in
+    the features too), so the trees grow as deep as on real data."""
+    from semiseg.models.filter_bank import filter_features
+    from semiseg.models.forest import fit_forest
+
+    with rasterio.open(raster) as ds:
+        image = ds.read(window=Window(0, 0, 768, 768)).astype(np.float32)
+    x = torch.from_numpy((image - stats[0]) / stats[1])[None]
+    features = filter_features(x, torch.ones(1, 768, 768, dtype=torch.bool))[0].flatten(1).T.numpy()
+    rng = np.random.default_rng(0)
+    brightness = features[:, 1]  # band 1 smoothed at sigma 0.7
+    classes = np.digitize(brightness, np.quantile(brightness, [0.25, 0.5, 0.75]))
+    flip = rng.random(len(classes)) < 0.2
+    classes[flip] = rng.integers(0, 4, int(flip.sum()))
+    pick = rng.choice(len(classes), 50_000, replace=False)
+    return fit_forest(np.ascontiguousarray(features[pick]), classes[pick], 4, trees, seed=0)
+
+
+def default_model_rows(out: Path, trees: int | None) -> list[tuple]:
+    """(f): the default model (network + forest, blended) vs its network alone; see the module docstring."""
+    from semiseg.models.blend import ForestBlend
+    from semiseg.models.filter_bank import filter_features
+    from semiseg.models.forest import _depth
+    from semiseg.models.package import ModelCard, save_package
+    from semiseg.train.methods.pixel_forest import PixelForestParams
+
+    trees = trees or PixelForestParams().trees
+    raster = out / "scene_1k.tif"
+    write_scene(raster, 1024)
+    stats = (140.0, 45.0)
+    t0 = time.perf_counter()
+    forest = scene_forest(raster, trees, stats)
+    fit_s = time.perf_counter() - t0
+    torch.manual_seed(0)
+    network = build_network("unet", "resnet18", 3, 4).eval()
+    card = dict(class_names=["a", "b", "c", "d"], class_colors=["#000000", "#555555", "#aaaaaa", "#ffffff"], bands=[1, 2, 3], mean=[stats[0]] * 3, std=[stats[1]] * 3,
+                arch="unet", encoder="resnet18", in_channels=3, tile_size=FOREST_WINDOW, method={"name": "mean_teacher"})
+    save_package(out / "f_network", ModelCard(**card), network)
+    save_package(out / "f_default", ModelCard(**card, forest_blend=0.5), ForestBlend(network, forest, 0.5))
+
+    # One window, in this process: the parts of the forest next to the network (ratios of one run).
+    x = torch.randn(1, 3, FOREST_WINDOW, FOREST_WINDOW)
+    valid = torch.ones(1, FOREST_WINDOW, FOREST_WINDOW, dtype=torch.bool)
+
+    def best_of(fn, n: int = 2) -> float:
+        times = []
+        for _ in range(n):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        return min(times)
+
+    with torch.no_grad():
+        network(x)  # warm-up
+        net_s = best_of(lambda: network(x))
+        bank_s = best_of(lambda: filter_features(x, valid))
+        pixels = filter_features(x, valid)[0].flatten(1).T.numpy().copy()
+        forest.class_probabilities(pixels[:1000])  # builds the trees once, as a package does
+        trees_s = best_of(lambda: forest.class_probabilities(pixels))
+    sizes = forest.tree_sizes.tolist()
+    left, right = forest.left.numpy(), forest.right.numpy()
+    depth = _depth(left[: sizes[0]], right[: sizes[0]])
+
+    # Both packages over the same windows, each in a fresh process; the network before and after (the load drifts).
+    rss_net, t_net_before = peak_rss_mb(out / "f_network", raster, out / "f_pred_network", 0.5)
+    rss_default, t_default = peak_rss_mb(out / "f_default", raster, out / "f_pred_default", 0.5)
+    _, t_net_after = peak_rss_mb(out / "f_network", raster, out / "f_pred_network", 0.5)
+    t_net = (t_net_before + t_net_after) / 2
+    mp = 1024 * 1024 / 1e6
+    forest_s = bank_s + trees_s
+    return [
+        ("(f) predict, default model (blend) / its network alone", f"1024^2, 512-px windows, overlap 0.5, {trees} trees (~{np.mean(sizes):.0f} nodes, depth {depth}), fresh processes",
+         f"{t_default / mp:.1f} s/MP vs {t_net / mp:.1f} s/MP; {rss_default:.0f} MB vs {rss_net:.0f} MB", f"{t_default / t_net:.2f}x time, {rss_default / rss_net:.2f}x memory", "<= 1.5x time"),
+        ("(f) one 512-px window: filter bank / trees / network forward", f"in-process, best of 2 (forest fitted in {fit_s:.0f} s)",
+         f"{bank_s:.2f} s / {trees_s:.2f} s / {net_s:.2f} s", f"forest {forest_s / net_s:.2f}x the network ({100 * bank_s / forest_s:.0f} % bank, {100 * trees_s / forest_s:.0f} % trees)", "forest <= 0.5x network"),
+    ]
 
 
 if __name__ == "__main__":
