@@ -4,7 +4,8 @@ Runs on the GUI thread only (layers are never created in a worker thread).
 """
 from pathlib import Path
 
-from qgis.core import QgsLayerTree, QgsLayerTreeGroup, QgsProject, QgsRasterLayer, QgsVectorLayer
+from qgis.core import (QgsCoordinateReferenceSystem, QgsLayerTree, QgsLayerTreeGroup, QgsProject, QgsRasterLayer,
+                       QgsVectorLayer)
 
 # What a class map the dock added knows of its prediction (layer properties)
 SOURCE, CONFIDENCE, AREAS, SUGGESTIONS = "semiseg/source", "semiseg/confidence", "semiseg/areas", "semiseg/suggestions"
@@ -54,6 +55,9 @@ def add_prediction(files: dict, raster_path: str, group_name: str, project: QgsP
         _load_style(layer, path.with_suffix(".qml"))
         layers.append(layer)  # in ORDER: vectors above the rasters they outline
     classes, confidence = layers[-2:]
+    if not (source_layer.crs() if source_layer is not None else classes.crs()).isValid():
+        for layer in layers:
+            _no_crs(layer)
     classes.setCustomProperty(SOURCE, str(raster_path))
     classes.setCustomProperty(CONFIDENCE, confidence.id())
     if "suggestions" in files:
@@ -66,6 +70,13 @@ def add_prediction(files: dict, raster_path: str, group_name: str, project: QgsP
         group.addLayer(layer)
     group.findLayer(layers[-1].id()).setItemVisibilityChecked(False)  # the confidence raster
     return group
+
+
+def _no_crs(layer) -> None:
+    """A map of a raster without a CRS has none either. A GeoPackage without one reads as
+    "Undefined geographic SRS", a CRS QGIS would try to transform to the project's (a red
+    "No transform available" message, and the map misplaced)."""
+    layer.setCrs(QgsCoordinateReferenceSystem())
 
 
 # Top to bottom in a prediction's group: where to label next and outlines over the classes,
@@ -131,6 +142,8 @@ def move_into_prediction_group(layer, kind: str, group_name: str, project: QgsPr
     if node is None:
         return
     source = next((l for l in project.mapLayers().values() if l.source() == source_path and l.id() != layer.id()), None)
+    if source is not None and not source.crs().isValid():
+        _no_crs(layer)
     group = group_above(project, group_name, source, source_path)
     layer.setCustomProperty("semiseg/kind", kind)
     above = sum(1 for child in group.findLayers()

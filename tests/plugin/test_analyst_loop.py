@@ -47,6 +47,23 @@ def fake_outputs(folder: Path, size: int = 96) -> dict:
     return files
 
 
+def fake_suggestions(path: Path) -> Path:
+    """A suggestions GeoPackage of a raster without a CRS, one region, as the engine writes it (no SRS)."""
+    from osgeo import ogr
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    layer = ds.CreateLayer(path.stem, None, ogr.wkbPolygon)
+    for name, kind in (("rank", ogr.OFTInteger), ("class", ogr.OFTString), ("runner_up", ogr.OFTString),
+                       ("score", ogr.OFTReal)):
+        layer.CreateField(ogr.FieldDefn(name, kind))
+    feature = ogr.Feature(layer.GetLayerDefn())
+    feature.SetGeometry(ogr.CreateGeometryFromWkt("POLYGON((10 -10,30 -10,30 -30,10 -30,10 -10))"))
+    for name, value in (("rank", 1), ("class", "salt"), ("runner_up", "sediment"), ("score", 0.3)):
+        feature.SetField(name, value)
+    layer.CreateFeature(feature)
+    ds = None
+    return path
+
+
 @pytest.mark.parametrize("georeferenced", [True, False])
 def test_a_second_map_of_a_raster_goes_on_top_and_hides_the_first(project, tmp_path, georeferenced):
     raster = QgsRasterLayer(str(make_raster(tmp_path / "scene.tif", georeferenced=georeferenced)), "scene")
@@ -124,3 +141,32 @@ def test_the_next_suggestion_is_outlined_not_painted_over(canvas_dock, project, 
     assert band.strokeColor().alpha() == 255 and band.width() >= 2
     assert band.asGeometry().boundingBox() == next(suggestions.getFeatures()).geometry().boundingBox()
     assert suggestions.selectedFeatureIds() == []  # no opaque selection over them
+
+
+def test_maps_of_a_raster_without_crs_are_never_transformed(canvas_dock, project, tmp_path, monkeypatch):
+    """A seismic section has no CRS; the project and map are in EPSG:4326 (a new project's): a
+    transform between them is what QGIS reports as "No transform available between Undefined
+    SRS and EPSG:4326"."""
+    from qgis.core import QgsCoordinateReferenceSystem
+    from semiseg_qgis.dock import map_section
+    dock, canvas = canvas_dock
+    wgs84 = QgsCoordinateReferenceSystem("EPSG:4326")
+    project.setCrs(wgs84)
+    canvas.setDestinationCrs(wgs84)
+    section = QgsRasterLayer(str(make_raster(tmp_path / "section.tif", georeferenced=False)), "section")
+    project.addMapLayer(section)
+    files = fake_outputs(tmp_path / "job")
+    for path in files.values():  # written from a section: no georeference at all
+        ds = gdal.Open(str(path), gdal.GA_Update)
+        ds.SetGeoTransform((0, 1, 0, 0, 0, -1))
+        ds = None
+    files["suggestions"] = fake_suggestions(tmp_path / "job" / "scene_suggestions.gpkg")
+    group = results.add_prediction(files, section.source(), "SemiSeg job", project, section)
+    assert [node.layer().crs().isValid() for node in group.findLayers()] == [False, False, False]
+    made = []
+    real = map_section.QgsCoordinateTransform
+    monkeypatch.setattr(map_section, "QgsCoordinateTransform", lambda *a: made.append(a) or real(*a))
+    dock.map.show_map(group.findLayers()[1].layer())
+    assert dock.next_suggestion() == 1
+    assert made == []
+    assert dock.map.highlight.asGeometry().boundingBox().toString(0) == "10,-30 : 30,-10"  # drawn where QGIS draws the section
