@@ -133,16 +133,17 @@ def test_a_blended_model_averages_the_two_probabilities_and_travels_as_one_packa
 
 
 def test_blend_on_validation_exports_the_weight_that_scores_best_on_the_held_out_blocks(tmp_path):
+    from semiseg.models.blend import choose_blend_weight
     from semiseg.models.package import load_package
 
     job = write_job(tmp_path / "job", {"name": "supervised", "pseudo_labels": "pixel_forest", "blend_on_validation": True}, steps=2)
     assert main(["train", str(job), "--quiet"]) == 0
     events = [json.loads(line) for line in (job / "events.jsonl").read_text().splitlines()]
     (gate,) = [e for e in events if "validation_miou" in e]  # for clients and benchmarks: every weight's score
-    assert "scores best on the validation blocks" in gate["message"]
     miou = {float(w): v for w, v in gate["validation_miou"].items()}
     assert sorted(miou) == [0.0, 0.25, 0.5, 0.75, 1.0]
-    best = min((w for w in miou if miou[w] == max(miou.values())))  # a tie goes to the network
+    best, rule = choose_blend_weight(miou, gate["validation_pixels"])
+    assert gate["blend_rule"] == rule
     card, _ = load_package(job / "model")
     assert card.forest_blend == gate["forest_blend"] == best > 0, gate  # two steps teach the network little: the forest's map is kept
     validation = json.loads((job / "metrics.json").read_text())["validation"]
@@ -162,6 +163,6 @@ def test_a_gate_without_pseudo_labels_fits_the_forest_but_maps_no_raster_before_
     assert sorted(p.name for p in forest_dir.iterdir()) == ["model"]  # no *_classes.tif / *_confidence.tif maps
     events = [json.loads(line) for line in (job / "events.jsonl").read_text().splitlines()]
     assert not [e for e in events if "forest map of" in e.get("message", "")]
-    assert [e for e in events if "scores best on the validation blocks" in e.get("message", "")]
+    assert [e for e in events if "blend_rule" in e]
     card, model = load_package(job / "model")
     assert isinstance(model, ForestBlend) == (card.forest_blend > 0)

@@ -24,7 +24,7 @@ from semiseg.jobs.events import EventLog
 from semiseg.jobs.jobdir import JobDir
 from semiseg.jobs.spec import JobSpec, load_job
 from semiseg.metrics import scores
-from semiseg.models.blend import BLEND_WEIGHTS, ForestBlend
+from semiseg.models.blend import BLEND_WEIGHTS, ForestBlend, choose_blend_weight
 from semiseg.models.context import ForestContext
 from semiseg.models.forest import FOREST_ARCH, FOREST_ENCODER
 from semiseg.models.network import build_network
@@ -259,16 +259,19 @@ def run_training(job_dir: Path, events: EventLog, options: TrainOptions = TrainO
 
 def _blended_with_forest(networks: dict, params, forest, domain: DomainData, validation: Validation, step: int, device, events: EventLog) -> dict:
     """The model to export: the network, or its blend with the job's forest (models/blend.py)
-    at `forest_blend` or, with `blend_on_validation`, at the weight scoring best on the held-out blocks."""
+    at `forest_blend` or, with `blend_on_validation`, at the weight scoring best on the held-out
+    blocks; the even blend where they cannot tell the weights apart (`choose_blend_weight`)."""
     name, weight = domain.prepared.name, params.forest_blend
     blended = ForestBlend(networks[name], forest, weight)
     matrix = None
     if params.blend_on_validation and len(domain.validator):
         matrices = domain.validator.blend_confusions(blended, list(BLEND_WEIGHTS), device)
         miou = {w: scores(m, domain.info.class_names)["miou"] or 0.0 for w, m in matrices.items()}
-        weight = max(BLEND_WEIGHTS, key=lambda w: (miou[w], -w))  # a tie goes to the network
-        events.emit("phase", phase="export", message=f"forest_blend {weight} scores best on the validation blocks (mIoU " + ", ".join(f"{w}: {v:.3f}" for w, v in miou.items()) + ")",
-                    forest_blend=weight, validation_miou={str(w): v for w, v in miou.items()})
+        pixels = int(next(iter(matrices.values())).sum())  # the labelled pixels scored, the same at every weight
+        weight, rule = choose_blend_weight(miou, pixels)
+        said = "scores best on the validation blocks" if rule == "best on validation" else f"by the fall-back, {rule}"
+        events.emit("phase", phase="export", message=f"forest_blend {weight} {said} (mIoU " + ", ".join(f"{w}: {v:.3f}" for w, v in miou.items()) + f"; {pixels} px)",
+                    forest_blend=weight, validation_miou={str(w): v for w, v in miou.items()}, blend_rule=rule, validation_pixels=pixels)
         blended.weight, matrix = weight, matrices[weight]
     if weight == 0:
         return networks

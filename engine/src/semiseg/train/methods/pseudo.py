@@ -35,7 +35,9 @@ class PseudoLabelParams(MethodParams):
     forest_blend: float = Field(default=0.0, ge=0, le=1)
     # The forest_blend weight (0, 0.25, 0.5, 0.75 or 1) that scores best on the held-out validation
     # blocks instead: where the network learns little (another season, few labels) the forest's
-    # map is kept. forest_blend applies when the job holds no validation block back.
+    # map is kept. Where every weight ties or too few pixels are scored the even blend 0.5 is
+    # exported (models/blend.py choose_blend_weight; the export event's blend_rule says which).
+    # forest_blend applies when the job holds no validation block back.
     blend_on_validation: bool = False
     # The network's input is the bands and the forest's probability of each class (auto-context);
     # the exported model holds both and computes the forest's part itself.
