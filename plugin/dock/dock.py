@@ -108,10 +108,17 @@ class SemiSegDock(QgsDockWidget):
         return group
 
     def load_project_state(self) -> None:
-        """Classes, rasters and jobs of the (new) project; follow every job that is still running."""
+        """Classes, rasters and jobs of the (new) project; follow every job that is still running.
+
+        Nothing of the last project stays: Predict's model, the export message, the suggestion shown."""
         self.labels.load()
         self.unlabeled.load()
-        self.runs.fill(job_registry.known_jobs(self.project))
+        self.predict.model_dir.setFilePath("")
+        self.map.say("")
+        self.map.clear_highlight()
+        self.map.suggestion.setText("")
+        self.map.shown_rank = 0
+        self.runs.project_changed(job_registry.known_jobs(self.project))
         for job_dir in job_registry.known_jobs(self.project):  # oldest first: the newest ends up shown
             if not JobDir(job_dir).is_prediction_run and read_state(job_dir).status == "running":
                 self.controller.attach(job_dir)

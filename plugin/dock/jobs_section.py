@@ -50,8 +50,7 @@ class JobsSection(QgsCollapsibleGroupBox):
         self.cancel_button.clicked.connect(lambda: self.cancelRequested.emit(self.current_job))
         self.log_button.clicked.connect(self.open_log)
         self.jobs = QComboBox()
-        self.jobs.setToolTip("Jobs and prediction runs of this project and recent ones; their events.jsonl "
-                             "tells their state.")
+        self.jobs.setToolTip("Jobs and prediction runs of this project; their events.jsonl tells their state.")
         self.jobs.activated.connect(lambda _: self.show_job(Path(self.jobs.currentData())))
         self.resume_button = QPushButton("Resume")
         self.resume_button.setToolTip("Continue an interrupted or cancelled job from its last checkpoint.")
@@ -146,6 +145,19 @@ class JobsSection(QgsCollapsibleGroupBox):
             self.jobs.setCurrentIndex(index)
             if show:
                 self.show_job(Path(self.jobs.currentData()))
+
+    def project_changed(self, jobs: list) -> None:
+        """Another project (or none): list its `jobs`; a job of the last one is no longer shown,
+        unless it still runs and the dock follows it."""
+        if self.current_job is not None and self.current_job not in self.followed and self.current_job not in jobs:
+            self.current_job = None
+            self.status_label.setText("No job yet.")
+            self.progress.setRange(0, 100)
+            self.progress.setValue(0)
+            self.error_label.hide()
+            for button in (self.cancel_button, self.log_button, self.resume_button, self.add_results_button):
+                button.setEnabled(False)
+        self.fill(jobs)
 
     def refresh_states(self) -> None:
         for index in range(self.jobs.count()):

@@ -1,32 +1,28 @@
-"""Job directories and prediction runs this user started, remembered in the project and in QgsSettings.
+"""Job directories and prediction runs started in a project, remembered in that project.
 
-On a QGIS restart the dock lists them again; each job's events.jsonl says where it stands.
+When the project is opened again (after a QGIS restart too) the dock lists them again; each
+job's events.jsonl says where it stands. Another project lists only its own: the jobs of one
+area are no jobs of another (a profile-wide list showed a desert city's jobs in a seismic project).
 """
 import os
 from pathlib import Path
 
-from qgis.core import QgsProject, QgsSettings
+from qgis.core import QgsProject
 
 from .jobdir import JobDir
-
-_KEY = "semiseg/recent_jobs"
-_KEEP = 20
 
 
 def remember(job_dir: Path, project: QgsProject) -> None:
     job = str(job_dir)
     jobs, _ = project.readListEntry("semiseg", "jobs", [])
     project.writeEntry("semiseg", "jobs", [j for j in jobs if j != job] + [job])
-    recent = [j for j in QgsSettings().value(_KEY, [], type=list) if j != job]
-    QgsSettings().setValue(_KEY, (recent + [job])[-_KEEP:])
 
 
 def known_jobs(project: QgsProject) -> list:
-    """The project's jobs, then the profile's recent ones; only those still on disk, newest last."""
+    """The project's jobs still on disk, newest last."""
     jobs, _ = project.readListEntry("semiseg", "jobs", [])
-    recent = QgsSettings().value(_KEY, [], type=list)
     seen, result = set(), []
-    for job in list(jobs) + [j for j in recent if j not in jobs]:
+    for job in jobs:
         if job not in seen and _started(Path(job)) is not None:
             seen.add(job)
             result.append(Path(job))

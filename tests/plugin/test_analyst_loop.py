@@ -170,3 +170,32 @@ def test_maps_of_a_raster_without_crs_are_never_transformed(canvas_dock, project
     assert dock.next_suggestion() == 1
     assert made == []
     assert dock.map.highlight.asGeometry().boundingBox().toString(0) == "10,-30 : 30,-10"  # drawn where QGIS draws the section
+
+
+def test_another_project_shows_only_its_own_jobs_and_none_of_the_last_ones_fields(dock, project, tmp_path):
+    from semiseg_qgis.jobs import job_registry
+    dubai, seismic = tmp_path / "dubai_job", tmp_path / "seismic_job"
+    for folder in (dubai, seismic):
+        folder.mkdir()
+        (folder / "job.json").write_text("{}")
+    job_registry.remember(dubai, project)
+    dock.load_project_state()
+    dock.runs.show_job(dubai)
+    dock.predict.model_dir.setFilePath(str(dubai / "model"))
+    dock.map.say(f"Wrote {dubai / 'model.onnx'}: it runs in Deepness.")
+    assert dock.runs.jobs.count() == 1
+    assert project.write(str(tmp_path / "dubai.qgz"))
+
+    project.clear()  # File > New
+    listed = [dock.runs.jobs.itemData(i) for i in range(dock.runs.jobs.count())]
+    assert listed == [] and dock.runs.current_job is None and dock.runs.status_label.text() == "No job yet."
+    assert dock.predict.model_dir.filePath() == ""
+    assert dock.map.message.isHidden() and dock.map.message.text() == ""
+
+    job_registry.remember(seismic, project)
+    assert project.write(str(tmp_path / "seismic.qgz"))
+    assert project.read(str(tmp_path / "dubai.qgz"))  # open the other project
+    assert [dock.runs.jobs.itemData(i) for i in range(dock.runs.jobs.count())] == [str(dubai)]
+    assert project.read(str(tmp_path / "seismic.qgz"))
+    assert [dock.runs.jobs.itemData(i) for i in range(dock.runs.jobs.count())] == [str(seismic)]
+    assert dock.predict.model_dir.filePath() == ""
