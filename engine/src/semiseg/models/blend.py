@@ -29,6 +29,7 @@ TIE_TOLERANCE = 1e-9
 # binomial standard error of an accuracy of 0.9 on 1000 pixels is about 1 point (sqrt(0.09 / 1000)),
 # as large as the differences between the weights on the development splits (0.7-2 points), and
 # the pixels of one scribble stroke are far from independent, so the real error is larger still.
+# The development splits score 4300-23000 validation pixels (aerial, seismic, s2 season): above it.
 MIN_VALIDATION_PIXELS = 1000
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Iterator
@@ -12,7 +13,7 @@ from typing import Iterator
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import TQDMProgressBar
+from tqdm import tqdm
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
@@ -184,13 +185,32 @@ def seed_from(seed: int) -> None:
     os.environ["PYTHONHASHSEED"] = str(seed)
 
 
-class StepProgressBar(TQDMProgressBar):
-    """Lightning's bar, labelled by what it counts (training steps), not by an epoch."""
+class StepProgressBar(L.Callback):
+    """The engine's one bar for training: steps done of the run's steps, with the loss.
 
-    def on_train_epoch_start(self, trainer, *_):
-        super().on_train_epoch_start(trainer)
-        self.train_progress_bar.set_description("train")
-        self.train_progress_bar.initial = trainer.global_step
-        self.train_progress_bar.total = trainer.max_steps
-        self.train_progress_bar.n = trainer.global_step
-        self.train_progress_bar.unit = "step"
+    Not Lightning's TQDMProgressBar (the Trainer runs with enable_progress_bar=False): that one
+    draws a "Training: 0/?" bar at the start and an "Epoch N" bar for each pass over the windows,
+    beside this one, and counts batches of the epoch rather than the run's steps."""
+
+    def __init__(self):
+        self.bar = None
+
+    def on_train_start(self, trainer, pl_module):
+        if trainer.is_global_zero:
+            self.bar = tqdm(total=trainer.max_steps, initial=trainer.global_step, desc="train", unit="step", dynamic_ncols=True, file=sys.stdout, smoothing=0)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if self.bar is None:
+            return
+        self.bar.update(trainer.global_step - self.bar.n)
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if isinstance(loss, torch.Tensor):
+            self.bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+
+    def on_train_end(self, trainer, pl_module):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def on_exception(self, trainer, pl_module, exception):
+        self.on_train_end(trainer, pl_module)  # a cancelled run's bar ends too
