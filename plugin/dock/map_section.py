@@ -34,7 +34,9 @@ class MapSection(QgsCollapsibleGroupBox):
         self.areas.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.areas.verticalHeader().hide()
         self.areas.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.areas.setToolTip("Area and share of each class; Uncertain: its pixels below 50 % confidence.")
+        self.areas.setToolTip("Area and share of each class; Uncertain: its pixels whose confidence is less than "
+                              "halfway from chance (1/K of K classes) to certainty: below 75 % with two classes, "
+                              "67 % with three, 55 % with ten.")
         self.title = QLineEdit()
         self.title.setPlaceholderText("the class map's name")
         self.inset = QCheckBox("Confidence inset")

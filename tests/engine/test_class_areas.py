@@ -21,11 +21,11 @@ TWO_METRES = Affine(2.0, 0.0, 500_000.0, 0.0, -2.0, 5_000_000.0)  # 4 m² pixels
 NAMES = ["water", "field", "forest"]
 
 
-def _write_map(path, ids: np.ndarray, transform=TWO_METRES, crs=UTM, confidence: np.ndarray | None = None):
+def _write_map(path, ids: np.ndarray, transform=TWO_METRES, crs=UTM, confidence: np.ndarray | None = None, names=NAMES):
     profile = dict(driver="GTiff", width=ids.shape[1], height=ids.shape[0], count=1, transform=transform, crs=crs)
     with rasterio.open(path, "w", dtype="uint8", nodata=255, **profile) as ds:
         ds.write(ids[None].astype(np.uint8))
-        ds.update_tags(1, **{f"class_{i}": n for i, n in enumerate(NAMES)})
+        ds.update_tags(1, **{f"class_{i}": n for i, n in enumerate(names)})
     if confidence is not None:
         with rasterio.open(str(path).replace("_classes", "_confidence"), "w", dtype="float32", nodata=-1, **profile) as ds:
             ds.write(confidence[None].astype(np.float32))
@@ -82,6 +82,22 @@ def test_geographic_pixels_are_measured_on_the_ellipsoid(tmp_path):
     # (a sphere of the same surface gives 6,085; a flat 1 x 1 "degree" pixel, nothing sensible).
     assert rows["water"]["area_m2"] == pytest.approx(6.123e9, rel=0.002)
     assert rows["field"]["area_m2"] > rows["water"]["area_m2"]  # nearer the equator: larger
+
+
+def test_uncertain_means_the_same_for_two_classes_as_for_many(tmp_path):
+    """The top probability of two classes is never below 0.5: uncertain is below halfway from
+    chance (1/K) to certainty, 0.75 for two classes, so a near coin-flip of a seismic map counts."""
+    ids = np.zeros((10, 20), np.uint8)
+    ids[:, 10:] = 1
+    confidence = np.full(ids.shape, 0.95)
+    confidence[:, 15:] = 0.6  # half of the second class: nearly a coin flip
+    path = _write_map(tmp_path / "s_classes.tif", ids, Affine.identity(), None, confidence, names=["salt", "sediment"])
+    rows = _by_class(class_areas(path, tmp_path / "s_confidence.tif"))
+    assert rows["salt"]["low_confidence_share"] == 0.0
+    assert rows["sediment"]["low_confidence_share"] == pytest.approx(0.5)
+    assert _by_class(class_areas(path, tmp_path / "s_confidence.tif", low_confidence=0.5))["sediment"]["low_confidence_share"] == 0.0
+    from semiseg.predict.class_areas import uncertain_below
+    assert [round(uncertain_below(k), 3) for k in (2, 3, 10)] == [0.75, 0.667, 0.55]
 
 
 def test_without_a_crs_only_pixels_are_counted(tmp_path):

@@ -199,3 +199,10 @@ def test_another_project_shows_only_its_own_jobs_and_none_of_the_last_ones_field
     assert project.read(str(tmp_path / "seismic.qgz"))
     assert [dock.runs.jobs.itemData(i) for i in range(dock.runs.jobs.count())] == [str(seismic)]
     assert dock.predict.model_dir.filePath() == ""
+
+
+def test_the_uncertain_column_says_its_threshold_follows_the_class_count(dock):
+    """The engine's areas count a pixel uncertain below halfway from chance to certainty (with two
+    classes 0.75, not 0.5, which two classes' top probability never undercuts)."""
+    tip = dock.map.areas.toolTip()
+    assert "1/K" in tip and "75 % with two classes" in tip and "50 %" not in tip

@@ -2,7 +2,9 @@
 
 What an analyst delivers beside the map: pixels, area (m² and ha) and share of each class, and
 how sure the map is of it: the confidence-weighted area (sum of pixel area x the map's top-class
-probability) and the share of the class's pixels below a confidence threshold. Areas come from
+probability) and the share of the class's pixels below a confidence threshold (by default
+halfway from chance to certainty, `uncertain_below`: a fixed 0.5 is never undercut by the top
+probability of two classes, so a two-class map always read 0 % uncertain). Areas come from
 the raster's CRS: in a projected CRS a pixel is |det(transform)| in its linear unit squared; in
 a geographic CRS each row's pixels are measured on the CRS's ellipsoid (they shrink towards the
 poles); without a CRS (a seismic section) only pixel counts are given. The raster is read in
@@ -25,7 +27,7 @@ from semiseg.io.atomic import write_text_atomic
 from semiseg.io.rasters import open_raster
 
 STRIP_ROWS = 512
-LOW_CONFIDENCE = 0.5  # default threshold of `low_confidence_share`
+UNCERTAIN_FRACTION = 0.5  # of the way from chance (1/K) to certainty (1): below it a pixel is uncertain
 CLASS_NODATA = 255
 ALL_ZONES = "all"
 FIELDS = (
@@ -52,13 +54,18 @@ def class_areas(
     confidence: Path | None = None,
     zones: Path | None = None,
     zone_field: str | None = None,
-    low_confidence: float = LOW_CONFIDENCE,
+    low_confidence: float | None = None,
 ) -> list[dict]:
     """One row per (zone, class): see FIELDS. Zone "all" is the whole raster; with `zones`, one
-    zone per value of `zone_field` (features sharing a value are one zone) follows it."""
+    zone per value of `zone_field` (features sharing a value are one zone) follows it.
+
+    `low_confidence`: the confidence below which a pixel counts in `low_confidence_share`;
+    None: `uncertain_below` the map's number of classes."""
     classes = Path(classes)
     with open_raster(classes) as ds:
         names = class_names_of(ds)
+        if low_confidence is None:
+            low_confidence = uncertain_below(len(names))
         width, height, transform, crs = ds.width, ds.height, ds.transform, ds.crs
         row_area = _row_areas(transform, crs, height, classes)
         zone_names, burn = _zone_burner(zones, zone_field, crs, transform, width) if zones else ([], None)
@@ -83,6 +90,15 @@ def class_areas(
             if conf_ds is not None:
                 conf_ds.close()
     return _rows(tally, [ALL_ZONES] + zone_names, names, row_area is not None, conf_ds is not None)
+
+
+def uncertain_below(classes: int, fraction: float = UNCERTAIN_FRACTION) -> float:
+    """The top-class probability below which a pixel of a `classes`-class map is uncertain:
+    `fraction` of the way from chance, 1/K, to certainty, 1 (with 0.5: 0.75 for two classes,
+    0.667 for three, 0.55 for ten). It means the same for any number of classes; the top
+    probability of K classes is never below 1/K."""
+    chance = 1.0 / max(classes, 1)
+    return chance + fraction * (1.0 - chance)
 
 
 def _add(tally: _Tally, zone: int, ids: np.ndarray, conf: np.ndarray | None, area: np.ndarray | None, threshold: float, n: int) -> None:
