@@ -119,9 +119,11 @@ class MapSection(QgsCollapsibleGroupBox):
 
     def clear_highlight(self) -> None:
         if self.highlight is not None:
-            self.highlight.reset(QgsWkbTypes.PolygonGeometry)
-            if self._highlight_canvas is not None:
+            try:
+                self.highlight.reset(QgsWkbTypes.PolygonGeometry)
                 self._highlight_canvas.scene().removeItem(self.highlight)
+            except RuntimeError:  # the map canvas went first (QGIS closing): so did its items
+                pass
         self.highlight, self._highlight_canvas = None, None
 
     def show_areas(self, layer) -> None:

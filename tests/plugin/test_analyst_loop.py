@@ -141,6 +141,13 @@ def test_the_next_suggestion_is_outlined_not_painted_over(canvas_dock, project, 
     assert band.strokeColor().alpha() == 255 and band.width() >= 2
     assert band.asGeometry().boundingBox() == next(suggestions.getFeatures()).geometry().boundingBox()
     assert suggestions.selectedFeatureIds() == []  # no opaque selection over them
+    dock.map.classes.setLayer(None)  # another map: the outline goes
+    assert dock.map.highlight is None and band not in canvas.scene().items()
+    dock.map.classes.setLayer(classes)
+    dock.next_suggestion()
+    from qgis.PyQt import sip
+    sip.delete(canvas)  # QGIS closing: the canvas goes before the plugin unloads
+    dock.map.clear_highlight()
 
 
 def test_maps_of_a_raster_without_crs_are_never_transformed(canvas_dock, project, tmp_path, monkeypatch):
