@@ -158,6 +158,9 @@ def _pass(x: torch.Tensor, kernels: list[torch.Tensor], dim: int) -> list[torch.
         if not any(needs_even) and not any(needs_odd):
             continue  # a tap the zero widening added
         a, b = shifted(t), shifted(taps - 1 - t)
+        if len(outs) == 1:  # nothing to share: the two taps straight into the sum
+            outs[0].add_(a, alpha=weights[0][t]).add_(b, alpha=weights[0][taps - 1 - t])
+            continue
         if any(needs_even):
             torch.add(a, b, out=total)
             for out, e, need in zip(outs, even, needs_even):
