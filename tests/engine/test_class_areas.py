@@ -100,6 +100,21 @@ def test_uncertain_means_the_same_for_two_classes_as_for_many(tmp_path):
     assert [round(uncertain_below(k), 3) for k in (2, 3, 10)] == [0.75, 0.667, 0.55]
 
 
+def test_the_command_counts_uncertain_pixels_by_the_class_count_rule_unless_told(tmp_path):
+    """`semiseg stats` without --low-confidence uses the same rule as `semiseg predict` (0.75 for two
+    classes), so a seismic map's table is not always 0 % uncertain; --low-confidence still overrides."""
+    ids = np.zeros((10, 20), np.uint8)
+    ids[:, 10:] = 1
+    confidence = np.full(ids.shape, 0.95)
+    confidence[:, 15:] = 0.6
+    path = _write_map(tmp_path / "s_classes.tif", ids, Affine.identity(), None, confidence, names=["salt", "sediment"])
+    shares = {}
+    for name, extra in (("default", []), ("told", ["--low-confidence", "0.5"])):
+        assert main(["stats", str(path), "--out", str(tmp_path / f"{name}.csv"), *extra]) == 0
+        shares[name] = {r["class"]: float(r["low_confidence_share"]) for r in csv.DictReader((tmp_path / f"{name}.csv").open())}
+    assert shares["default"]["sediment"] == pytest.approx(0.5) and shares["told"]["sediment"] == 0.0
+
+
 def test_without_a_crs_only_pixels_are_counted(tmp_path):
     ids, _ = _scene()
     rows = _by_class(class_areas(_write_map(tmp_path / "s_classes.tif", ids, Affine.identity(), None)))

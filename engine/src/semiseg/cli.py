@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--confidence", type=Path, help="its confidence raster (default: RASTER_confidence.tif beside it, if there)")
     st.add_argument("--zones", type=Path, help="polygons (GeoPackage, Shapefile, GeoJSON): areas per zone too")
     st.add_argument("--zone-field", help="with --zones: the field naming each zone")
-    st.add_argument("--low-confidence", type=float, default=0.5, help="pixels below this confidence count as uncertain (default 0.5)")
+    st.add_argument("--low-confidence", type=float, default=None, help="pixels below this confidence count as uncertain (default: halfway from chance, 1/K, to certainty: 0.75 for two classes, 0.55 for ten)")
 
     vz = sub.add_parser("vectorize", help="class polygons of a class raster as GeoPackage, GeoJSON or Shapefile")
     vz.add_argument("classes", type=Path, help="a class raster (RASTER_classes.tif)")
@@ -249,7 +249,7 @@ def _cmd_stats(args) -> int:
     from semiseg.errors import UserError
     from semiseg.predict.class_areas import class_areas, confidence_beside, write_class_areas
 
-    if not 0 <= args.low_confidence <= 1:
+    if args.low_confidence is not None and not 0 <= args.low_confidence <= 1:
         raise UserError(f"--low-confidence {args.low_confidence}: expected a probability from 0 to 1")
     if args.zone_field and not args.zones:
         raise UserError("--zone-field: needs --zones")
