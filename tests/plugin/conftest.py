@@ -72,3 +72,19 @@ def project():
     project.clear()
     yield project
     project.clear()
+
+
+@pytest.fixture()
+def dock(project, monkeypatch):
+    """A dock with no engine configured: the tests that use it never start one."""
+    from semiseg_qgis.common import settings
+    from semiseg_qgis.dock.dock import SemiSegDock
+
+    configured = settings.engine_python()
+    settings.set_engine_python("")
+    monkeypatch.delenv(settings.ENGINE_PYTHON_ENV, raising=False)
+    dock = SemiSegDock()
+    yield dock
+    dock.dispose()
+    dock.deleteLater()
+    settings.set_engine_python(configured)

@@ -11,7 +11,6 @@ from qgis.PyQt.QtCore import QPoint, QPointF, Qt
 from qgis.PyQt.QtGui import QWheelEvent
 from qgis.PyQt.QtWidgets import QApplication
 
-from semiseg_qgis.common import settings
 from semiseg_qgis.dock.dock import SemiSegDock
 from semiseg_qgis.dock.method_form import MethodCatalog
 from semiseg_qgis.maps import results
@@ -19,18 +18,6 @@ from semiseg_qgis.maps import results
 from scenes import make_raster
 
 METHODS_ANSWER = json.loads((Path(__file__).parent / "engine_methods.json").read_text())
-
-
-@pytest.fixture()
-def dock(project, monkeypatch):
-    configured = settings.engine_python()
-    settings.set_engine_python("")  # no engine: these tests never start one
-    monkeypatch.delenv(settings.ENGINE_PYTHON_ENV, raising=False)
-    dock = SemiSegDock()
-    yield dock
-    dock.dispose()
-    dock.deleteLater()
-    settings.set_engine_python(configured)
 
 
 def fake_outputs(folder: Path, size: int = 96) -> dict:
@@ -127,7 +114,10 @@ def canvas_dock(project):
     dock = SemiSegDock(canvas=canvas)
     yield dock, canvas
     dock.dispose()
-    dock.deleteLater()
+    from qgis.PyQt import sip
+    sip.delete(dock)  # now, not at a later event loop the tests never run: nothing of it outlives its canvas
+    if not sip.isdeleted(canvas):
+        sip.delete(canvas)
 
 
 def test_the_next_suggestion_is_outlined_not_painted_over(canvas_dock, project, tmp_path):

@@ -12,7 +12,6 @@ from qgis.gui import QgsMapCanvas
 from qgis.PyQt.QtCore import Qt
 
 from semiseg_qgis.common import classes as class_list
-from semiseg_qgis.common import settings
 from semiseg_qgis.dock.dock import SemiSegDock
 from semiseg_qgis.common.label_layers import CLASS_FIELD
 from semiseg_qgis.dock.method_form import MethodCatalog
@@ -21,18 +20,6 @@ from scenes import make_raster, to_map
 
 
 METHODS_ANSWER = json.loads((Path(__file__).parent / "engine_methods.json").read_text())
-
-
-@pytest.fixture()
-def dock(project, monkeypatch):
-    configured = settings.engine_python()
-    settings.set_engine_python("")  # no engine: these tests never start one
-    monkeypatch.delenv(settings.ENGINE_PYTHON_ENV, raising=False)
-    dock = SemiSegDock()
-    yield dock
-    dock.dispose()
-    dock.deleteLater()
-    settings.set_engine_python(configured)
 
 
 @pytest.fixture()
