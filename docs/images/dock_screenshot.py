@@ -2,6 +2,10 @@
 
     /work/shared/tools/qgis-screenshot build/semiseg_qgis docs/images/dock.png \
         docs/images/dock_screenshot.py --wait 300
+SHOW=top: the scene ready to train, nothing started, the dock scrolled to its top with the Engine
+section open (docs/images/dock_qgis322_after_qt6_port.png, the dock after the Qt5/Qt6 port):
+    SHOW=top /work/shared/tools/qgis-screenshot build/semiseg_qgis docs/images/dock_qgis322_after_qt6_port.png \
+        docs/images/dock_screenshot.py --wait 25
 Needs the engine at <repo>/.venv/bin/python (or $SEMISEG_ENGINE_PYTHON).
 """
 import math
@@ -11,6 +15,7 @@ from pathlib import Path
 
 from osgeo import gdal, osr
 from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtWidgets import QScrollArea
 from qgis.core import QgsGeometry, QgsPointXY, QgsProject, QgsRasterLayer, QgsVectorLayerUtils
 from qgis.utils import plugins
 
@@ -51,6 +56,12 @@ def xy(col, row):
 
 
 def run(iface):
+    if os.environ.get("SHOW") == "top":
+        dock = prepare(iface)
+        dock.engine.setCollapsed(False)
+        for area in dock.findChildren(QScrollArea):
+            area.verticalScrollBar().setValue(0)
+        return
     task = prepare(iface).start_training()
     if task is None:
         raise RuntimeError(plugins["semiseg_qgis"].dock.runs.error_label.text())

@@ -20,36 +20,16 @@ from pathlib import Path
 
 import pytest
 
+import qt_lookup
+
 REPO = Path(__file__).resolve().parents[2]
+LOOKUP = Path(qt_lookup.__file__)  # run as a script, in a process of its own, for PyQt6
 SOURCES = sorted([*(REPO / "plugin").rglob("*.py"), *(REPO / "tests" / "plugin").glob("*.py")])
 # QGIS 4 keeps these Qt6 QtGui classes importable from qgis.PyQt.QtWidgets too, for plugins
 # shared with QGIS 3 (qgis/QGIS pull requests 55658 and 57467).
 QGIS_WIDGETS_FROM_GUI = {"QAction", "QActionGroup", "QShortcut"}
 INSTALL_HINT = ("PyQt6 is not importable by /usr/bin/python3: install python3-pyqt6 "
                 "(`make system-deps` or `apt-get install python3-pyqt6`) to run the Qt6 checks")
-
-# Looks each [module, name, *members] up in PyQt6; prints the indices of the missing ones.
-_LOOKUP = r"""
-import importlib, json, sys
-try:
-    import PyQt6.QtCore  # noqa: F401
-except ImportError as e:
-    print(e, file=sys.stderr)
-    sys.exit(3)
-from_gui = set(json.loads(sys.argv[1]))
-missing = []
-for i, (module, *chain) in enumerate(json.load(sys.stdin)):
-    if module == "QtWidgets" and chain[0] in from_gui:
-        module = "QtGui"
-    try:
-        obj = importlib.import_module("PyQt6." + module)
-        for name in chain:
-            obj = getattr(obj, name)
-    except (ImportError, AttributeError):
-        missing.append(i)
-print(json.dumps(missing))
-"""
-
 
 # Signals whose QString overload Qt6 removed (QComboBox); `signal[str]` raises under PyQt6.
 STR_OVERLOADS = {"activated", "highlighted", "currentIndexChanged"}
@@ -127,7 +107,7 @@ def _all_uses() -> list:
 
 def _missing_in_pyqt6(uses: list) -> list:
     query = json.dumps([[module, *names] for _, _, module, names in uses])
-    result = subprocess.run([sys.executable, "-c", _LOOKUP, json.dumps(sorted(QGIS_WIDGETS_FROM_GUI))],
+    result = subprocess.run([sys.executable, str(LOOKUP), json.dumps(sorted(QGIS_WIDGETS_FROM_GUI))],
                             input=query, capture_output=True, text=True, timeout=120)
     if result.returncode == 3:
         pytest.fail(INSTALL_HINT + f" ({result.stderr.strip()})", pytrace=False)
@@ -149,16 +129,8 @@ def test_every_qt_name_exists_in_pyqt6():
 
 def test_every_qt_name_exists_in_this_pyqt5():
     """The scoped spellings must also work on the PyQt5 of QGIS 3 (this process's qgis.PyQt)."""
-    import importlib
-    missing = []
-    for use in _all_uses():
-        _, _, module, names = use
-        try:
-            obj = importlib.import_module("qgis.PyQt." + module)
-            for name in names:
-                obj = getattr(obj, name)
-        except (ImportError, AttributeError):
-            missing.append(use)
+    uses = _all_uses()
+    missing = [uses[i] for i in qt_lookup.missing("qgis.PyQt", [[module, *names] for _, _, module, names in uses])]
     if missing:
         pytest.fail("Qt names the PyQt5 of QGIS 3 does not have:\n" + _where(missing), pytrace=False)
 
