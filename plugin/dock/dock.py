@@ -23,11 +23,13 @@ from ..jobs.jobdir import JobDir
 from ..maps import results
 from ..maps.exports import Exports
 from ..maps.map_refresh import MapRefresh
+from ..segy import segy
 from ..segy.segy_open import SegyOpener
 from .engine_section import EngineSection
 from .jobs_section import JobsSection
 from .labels_section import LabelsSection
 from .map_section import MapSection
+from .notice import Notice
 from .options_section import OptionsSection
 from .predict_section import PredictSection
 from .unlabeled_section import UnlabeledSection
@@ -57,7 +59,7 @@ class SemiSegDock(QgsDockWidget):
         self.runs = JobsSection()
         self.segy = SegyOpener(self.project, self)
         self.segy.opened.connect(lambda layers: self.labels.raster_combo.setLayer(layers[0]))  # ready to label
-        self.segy.failed.connect(self.runs.show_error)
+        self.segy.failed.connect(lambda text: self.refuse(self.labels.notice, text))
         self.labels.open_segy_button.clicked.connect(lambda: self.open_segy())
         self.engine.pythonChanged.connect(self.options.load_methods)
         self.labels.classNamesChanged.connect(self.options.set_class_names)
@@ -76,6 +78,7 @@ class SemiSegDock(QgsDockWidget):
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # widgets shrink to the dock width
         scroll.setWidget(body)
+        self.scroll = scroll
         for combo in body.findChildren(QComboBox):  # long layer/job names must not widen the dock
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(8)
@@ -101,11 +104,25 @@ class SemiSegDock(QgsDockWidget):
                                      "visible area first and the whole "
                                      "raster after it.")
         self.again_button.clicked.connect(lambda: self.train_again())
-        row = QHBoxLayout(group)
+        self.train_notice = Notice()  # what the three buttons answer, right under them
+        row = QHBoxLayout()
         row.addWidget(self.train_button)
         row.addWidget(self.quick_button)
         row.addWidget(self.again_button)
+        column = QVBoxLayout(group)
+        column.addLayout(row)
+        column.addWidget(self.train_notice)
         return group
+
+    def refuse(self, notice: Notice, text: str, error: bool = True) -> None:
+        """Say `text` under the buttons `notice` belongs to, scrolled into view (notice.py)."""
+        notice.say(text, error)
+        if text:
+            for widget in (notice.parentWidget(), self.scroll.widget()):  # its place, now that it shows
+                widget.layout().activate()
+            across = self.scroll.horizontalScrollBar().value()
+            self.scroll.ensureWidgetVisible(notice)
+            self.scroll.horizontalScrollBar().setValue(across)  # up or down only: the dock has no sideways bar
 
     def load_project_state(self) -> None:
         """Classes, rasters and jobs of the (new) project; follow every job that is still running.
@@ -131,7 +148,7 @@ class SemiSegDock(QgsDockWidget):
         try:
             return self.labels.new_label_layers(path)
         except ValueError as e:
-            self.runs.show_error(str(e))
+            self.refuse(self.labels.notice, str(e))
             return []
 
     # ---- training ------------------------------------------------------------------------------
@@ -179,14 +196,15 @@ class SemiSegDock(QgsDockWidget):
         """Write a new job (or resume one) and run `semiseg train` in a QgsTask; `quick`: a Quick
         map; `again`: continue that model folder (train_again)."""
         if self.controller.busy():
-            self.runs.show_error("A job is already running: cancel it or wait for it to end.")
+            self.refuse(self.train_notice, "A job is already running: cancel it or wait for it to end.")
             return None
+        self.train_notice.say("")
         try:
             job_dir = self.write_job(job_dir, quick, again) if resume is None else Path(resume)
             return self.controller.train(self.engine.python(), job_dir, self.options.device.currentText(),
                                          resume=resume is not None)
         except (ValueError, OSError, engine.EngineError) as e:
-            self.runs.show_error(str(e))
+            self.refuse(self.train_notice, str(e))
             return None
 
     def train_again(self, job_dir: Path = None):
@@ -195,7 +213,7 @@ class SemiSegDock(QgsDockWidget):
         raster = self.labels.raster_combo.currentLayer()
         model = job.last_model_of(raster.source(), job_registry.known_jobs(self.project)) if raster is not None else ""
         if not model:
-            self.runs.show_error("No earlier training of this raster to continue: press Train first.")
+            self.refuse(self.train_notice, "No earlier training of this raster to continue: press Train first.")
             return None
         task = self.start_training(job_dir, again=model)
         if task is not None:
@@ -205,8 +223,9 @@ class SemiSegDock(QgsDockWidget):
     def start_prediction(self, out_dir: Path = None):
         """Predict the picked raster with the picked model into a prediction run listed with the jobs."""
         if self.controller.busy():
-            self.runs.show_error("A job is already running: cancel it or wait for it to end.")
+            self.refuse(self.predict.notice, "A job is already running: cancel it or wait for it to end.")
             return None
+        self.predict.notice.say("")
         try:
             model, raster, source, extra = self.predict.chosen(self.project)
             out_dir = Path(out_dir) if out_dir else job.new_job_dir(settings.jobs_folder(), self.project, "predict-")
@@ -215,7 +234,7 @@ class SemiSegDock(QgsDockWidget):
             return self.controller.predict(self.engine.python(), model, raster.name(), source, out_dir,
                                            self.options.device.currentText(), extra, polygons)
         except (ValueError, engine.EngineError) as e:
-            self.runs.show_error(str(e))
+            self.refuse(self.predict.notice, str(e))
             return None
 
     def cancel(self, job_dir: Path = None) -> None:
@@ -254,15 +273,19 @@ class SemiSegDock(QgsDockWidget):
     def add_results(self, job_dir: Path) -> list:
         """Add the maps a job or prediction run reported (its `output` events), one group per raster."""
         state = read_state(job_dir)
-        sources = list(dict.fromkeys(e["source"] for e in state.outputs if e.get("source")))
-        if not sources:
+        # A SEG-Y volume's maps are SEG-Y files QGIS cannot show: named, not loaded; its sections'
+        # maps are rasters like any other (segy.volume_files).
+        volumes = segy.volume_files(JobDir(Path(job_dir)).outputs, state.outputs)
+        sources = list(dict.fromkeys(e["source"] for e in state.outputs if e.get("source") and e.get("kind") == "classes"))
+        if not sources and not volumes:
             self.runs.show_error(f"{JobDir(Path(job_dir)).events}: the engine reported no maps of this run.")
             return []
         name = f"SemiSeg prediction {job_dir.name}" if JobDir(job_dir).is_prediction_run else f"SemiSeg {job_dir.name}"
         groups = []
         for source in sources:
-            layer = next((l for l in self.project.mapLayers().values()
-                          if isinstance(l, QgsRasterLayer) and Path(l.source()) == Path(source)), None)
+            rasters = [l for l in self.project.mapLayers().values() if isinstance(l, QgsRasterLayer)]
+            layer = next((l for l in rasters if Path(l.source()) == Path(source)), None) or \
+                next((l for l in rasters if segy.same_line(source, l.source())), None)
             try:
                 groups.append(results.add_prediction(results.outputs_of(job_dir, state.outputs, source), source,
                                                      name, self.project, layer))
@@ -271,6 +294,9 @@ class SemiSegDock(QgsDockWidget):
         classes = next((n.layer() for g in groups for n in g.findLayers() if n.layer().customProperty(results.SOURCE)), None)
         if classes is not None:  # the first map's class areas, ready to export
             self.map.show_map(classes)
+        if volumes:
+            sections = [n.layer().name() for g in groups for n in g.findLayers() if n.layer().customProperty(results.SOURCE)]
+            self.refuse(self.predict.notice, segy.volume_message(volumes, sections), error=False)
         return groups
 
     def next_suggestion(self) -> int:

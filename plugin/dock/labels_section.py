@@ -16,6 +16,7 @@ from ..common import classes as class_list
 from ..common import label_layers, project_state
 from ..segy import segy
 from .class_table import ClassTable
+from .notice import Notice
 
 
 class LabelsSection(QgsCollapsibleGroupBox):
@@ -66,6 +67,8 @@ class LabelsSection(QgsCollapsibleGroupBox):
         form.addRow(self.new_layers_button)
         form.addRow(self.labels_label)
         form.addRow(self.labelled_label)
+        self.notice = Notice()  # what "Open SEG-Y" and "New label layers" answer
+        form.addRow(self.notice)
         project.layersAdded.connect(self._layers_added)
         project.layersRemoved.connect(self._label_features_changed)
 

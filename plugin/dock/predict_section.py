@@ -11,6 +11,7 @@ from qgis.gui import QgsCollapsibleGroupBox, QgsFileWidget, QgsMapLayerComboBox
 from ..common.paths import icon_path
 from ..maps import map_area
 from ..segy import segy
+from .notice import Notice
 
 
 class PredictSection(QgsCollapsibleGroupBox):
@@ -47,6 +48,8 @@ class PredictSection(QgsCollapsibleGroupBox):
         form.addRow(self.whole_volume)
         form.addRow("Along", self.axis)
         form.addRow(self.predict_button)
+        self.notice = Notice()  # what Predict answers: a refusal, or what a run wrote (a SEG-Y volume's files)
+        form.addRow(self.notice)
         self._offer_volume(self.predict_raster.currentLayer())
         self.setCollapsed(True)
 

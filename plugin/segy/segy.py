@@ -46,6 +46,40 @@ def section_tie(source: str):
     return tie if isinstance(tie, dict) and tie.get("kind") in ("inline", "crossline") else None
 
 
+def same_line(source: str, other: str) -> bool:
+    """Whether two section rasters are the same line of the same volume: a volume prediction
+    writes its own copy of a section beside its maps, and its map belongs above the section the
+    analyst opened, not at the top of the tree."""
+    mine, theirs = section_tie(source), section_tie(other)
+    return mine is not None and theirs is not None and \
+        all(mine.get(k) == theirs.get(k) for k in ("kind", "line")) and Path(mine["volume"]) == Path(theirs["volume"])
+
+
+VOLUME_KINDS = ("classes_segy", "confidence_segy")  # `output` kinds of a volume's SEG-Y maps (docs/job-spec.md)
+
+
+def volume_files(folder: Path, outputs: list) -> dict:
+    """{volume: [files]} of the SEG-Y maps a prediction run reported (its `output` events)."""
+    files = {}
+    for event in outputs:
+        if event.get("kind") in VOLUME_KINDS and event.get("source"):
+            files.setdefault(event["source"], []).append(Path(folder) / event["path"])
+    return files
+
+
+def volume_message(files: dict, sections: list) -> str:
+    """What a volume prediction wrote, in a sentence: its SEG-Y files, where, and the sections
+    whose maps were added (`sections`: their layer names)."""
+    parts = []
+    for volume, paths in files.items():
+        folder = paths[0].parent
+        parts.append(f"Predicted the whole volume {Path(volume).name}: wrote " + " and ".join(p.name for p in paths) +
+                     f" (class ids and confidence, with the volume's own headers) in {folder}.")
+    if sections:
+        parts.append("The map of " + ", ".join(sections) + " is in the layer tree.")
+    return " ".join(parts)
+
+
 def parse_numbers(text: str, what: str) -> tuple:
     """("120 130, 140" -> ([120, 130, 140], None); "every 10" -> ([], 10)); ValueError naming `what`."""
     numbers, every = [], None

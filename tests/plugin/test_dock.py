@@ -221,7 +221,7 @@ def test_a_pretrained_encoder_file_goes_into_the_job_but_not_into_a_quick_map(do
         dock.options.encoder_weights.setFilePath(str(weights_file))
         dock.options.init_model.setFilePath(start_model)
         assert dock.start_training(job_dir=tmp_path / "refused") is None
-        assert refusal in dock.runs.error_label.text() and "Pretrained encoder" in dock.runs.error_label.text()
+        assert refusal in dock.train_notice.text() and "Pretrained encoder" in dock.train_notice.text()
         assert not (tmp_path / "refused").exists()
 
 
@@ -229,7 +229,7 @@ def test_a_tile_size_off_the_32_grid_is_refused_before_a_job_folder_is_made(dock
     scribbled_two_class_dock(dock, raster, tmp_path)
     dock.options.tile_size.setValue(100)
     assert dock.start_training(job_dir=tmp_path / "job") is None
-    assert "Tile size 100 px is not a multiple of 32" in dock.runs.error_label.text() and "use 96 px" in dock.runs.error_label.text()
+    assert "Tile size 100 px is not a multiple of 32" in dock.train_notice.text() and "use 96 px" in dock.train_notice.text()
     assert not (tmp_path / "job").exists()
 
 
@@ -303,7 +303,7 @@ def test_an_engine_without_the_methods_command_falls_back_to_the_default_method(
 def test_missing_label_layers_are_reported_not_raised(dock, raster):
     dock.labels.raster_combo.setLayer(raster)
     assert dock.start_training() is None
-    assert "label layers" in dock.runs.error_label.text()
+    assert "label layers" in dock.train_notice.text()
 
 
 def test_classes_come_back_with_the_project(dock, project, tmp_path):
@@ -361,7 +361,7 @@ def test_an_unlabeled_raster_with_other_bands_is_refused_before_a_job_folder_is_
     gdal.GetDriverByName("GTiff").Create(str(tmp_path / "seismic.tif"), 32, 32, 1, gdal.GDT_Float32).FlushCache()
     dock.unlabeled.add(str(tmp_path / "seismic.tif"))
     assert dock.start_training(job_dir=tmp_path / "job") is None
-    assert "The unlabeled raster seismic.tif has 1 band(s), the training raster scene 3" in dock.runs.error_label.text()
+    assert "The unlabeled raster seismic.tif has 1 band(s), the training raster scene 3" in dock.train_notice.text()
     assert not (tmp_path / "job").exists()
 
 

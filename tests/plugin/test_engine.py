@@ -121,7 +121,7 @@ def test_job_with_two_labelled_rasters_is_valid_for_the_engine(labelled, tmp_pat
 def test_training_adds_aligned_result_layers(labelled, tmp_path, project):
     dock, raster, _ = labelled
     task = dock.start_training(tmp_path / "job")
-    assert task is not None, dock.runs.error_label.text()
+    assert task is not None, dock.train_notice.text()
     seen = []
     task.stateChanged.connect(lambda s: seen.append((s.phase, s.unit, s.step, s.total)))
     state = run_to_end(task)
@@ -163,7 +163,7 @@ def test_training_adds_aligned_result_layers(labelled, tmp_path, project):
     assert result.returncode == 0, result.stderr
     dock.options.init_model.setFilePath(str(tmp_path))  # not a model folder: refused before any job is written
     assert dock.start_training(tmp_path / "not_a_model") is None
-    assert "not a model folder" in dock.runs.error_label.text() and not (tmp_path / "not_a_model").exists()
+    assert "not a model folder" in dock.train_notice.text() and not (tmp_path / "not_a_model").exists()
     dock.options.init_model.setFilePath("")
 
     # "Predict" with the model just trained follows the engine's events and adds another aligned group
@@ -213,7 +213,7 @@ def test_training_adds_aligned_result_layers(labelled, tmp_path, project):
         "water": "#1f78b4", "land": "#d9c89e"}
     dock.canvas.setExtent(QgsRectangle(*to_map(300, 300), *to_map(400, 200)))  # beside the raster
     assert dock.start_prediction(tmp_path / "beside") is None
-    assert "shows no part of scene" in dock.runs.error_label.text()
+    assert "shows no part of scene" in dock.predict.notice.text()
 
     # "Export ONNX": the trained model as one file that `semiseg predict` runs like its package
     state = run_to_end(dock.export_onnx(tmp_path / "scene.onnx"))
@@ -559,7 +559,7 @@ def test_label_where_suggested_then_train_again_refreshes_the_visible_area_then_
     assert scribbles.commitChanges()
     monkeypatch.setattr(job_module, "RETRAIN_STEPS", 2)
     task = dock.train_again(tmp_path / "again")
-    assert task is not None, dock.runs.error_label.text()
+    assert task is not None, dock.train_notice.text()
     spec = json.loads((tmp_path / "again" / "job.json").read_text())
     assert spec["model"] == {"init_from": str(tmp_path / "job" / "model")}
     assert spec["train"]["steps"] == 2 and spec["predict"] == []
@@ -585,7 +585,7 @@ def test_label_where_suggested_then_train_again_refreshes_the_visible_area_then_
 def test_train_again_without_an_earlier_model_of_the_raster_says_so(labelled, tmp_path):
     dock, _, _ = labelled
     assert dock.train_again(tmp_path / "again") is None
-    assert "No earlier training of this raster" in dock.runs.error_label.text() and not (tmp_path / "again").exists()
+    assert "No earlier training of this raster" in dock.train_notice.text() and not (tmp_path / "again").exists()
 
 
 def test_processing_train_then_predict(labelled, tmp_path):
@@ -863,7 +863,7 @@ def test_open_segy_on_a_file_that_is_not_segy_is_one_line_in_the_dock(project, t
     try:
         dock.engine.python_edit.setFilePath(engine_python)
         assert dock.open_segy(str(junk)) is None  # refused before any dialog or task
-        line = dock.runs.error_label.text()
+        line = dock.labels.notice.text()
         assert f"{junk}: not a readable SEG-Y file" in line and line.count("\n") == 0, line
     finally:
         dock.dispose()
