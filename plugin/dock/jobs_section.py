@@ -16,6 +16,7 @@ from qgis.PyQt.QtWidgets import (QComboBox, QDialog, QHBoxLayout, QLabel, QMessa
 from qgis.gui import QgsCollapsibleGroupBox
 
 from ..jobs import job_registry
+from ..jobs.job_keeps import resume_note
 from ..jobs.events import read_state
 from ..jobs.jobdir import JobDir
 
@@ -56,6 +57,9 @@ class JobsSection(QgsCollapsibleGroupBox):
         self.resume_button.setToolTip("Continue an interrupted or cancelled job from its last checkpoint.")
         self.resume_button.clicked.connect(lambda: self.resumeRequested.emit(self.current_job))
         self.add_results_button = QPushButton("Add results")
+        self.keeps_label = QLabel()  # what Resume needs, what the job keeps on disk (job_keeps)
+        self.keeps_label.setWordWrap(True)
+        self.keeps_label.hide()
         self.add_results_button.clicked.connect(lambda: self.addResultsRequested.emit(self.current_job))
         run_row, job_row = QHBoxLayout(), QHBoxLayout()
         run_row.addWidget(self.progress, 1)
@@ -68,6 +72,7 @@ class JobsSection(QgsCollapsibleGroupBox):
         for widget in (self.status_label, self.detach_note, self.error_label, self.jobs):
             layout.addWidget(widget)
         layout.addLayout(job_row)
+        layout.addWidget(self.keeps_label)
         # Jobs the dock does not follow (run from a terminal, or several after a restart) still
         # show their true state: the list reads their events again every few seconds.
         self.job_states_timer = QTimer(self)
@@ -106,7 +111,6 @@ class JobsSection(QgsCollapsibleGroupBox):
             return
         self.cancel_button.setEnabled(False)
         self.detach_note.hide()
-        self.progress.setRange(0, 100)
         self._show_progress(state)
         self.fill(jobs)
         if state.status in ("failed", "interrupted"):
@@ -121,6 +125,7 @@ class JobsSection(QgsCollapsibleGroupBox):
         self.log_button.setEnabled(True)
         self.resume_button.setEnabled(False)
         self.add_results_button.setEnabled(False)
+        self.keeps_label.hide()
         self.detach_note.setVisible(self.current_job in self.trainings)
         if state is None:
             self.progress.setRange(0, 0)  # busy until the first progress event
@@ -129,9 +134,7 @@ class JobsSection(QgsCollapsibleGroupBox):
             self._show_progress(state)
 
     def _show_progress(self, state) -> None:
-        if state.total:
-            self.progress.setRange(0, 100)
-            self.progress.setValue(int(100 * state.step / state.total))
+        show_bar(self.progress, state)
         self.status_label.setText(f"{self.current_job.name}: {state.summary()}")
 
     # ---- the list -----------------------------------------------------------------------------
@@ -155,6 +158,7 @@ class JobsSection(QgsCollapsibleGroupBox):
             self.progress.setRange(0, 100)
             self.progress.setValue(0)
             self.error_label.hide()
+            self.keeps_label.hide()
             for button in (self.cancel_button, self.log_button, self.resume_button, self.add_results_button):
                 button.setEnabled(False)
         self.fill(jobs)
@@ -174,15 +178,17 @@ class JobsSection(QgsCollapsibleGroupBox):
             return
         self.cancel_button.setEnabled(False)
         self.detach_note.hide()
-        self.progress.setRange(0, 100)
         state = read_state(job_dir)
         self.status_label.setText(f"{job_dir.name}: {state.summary()}")
-        self.progress.setValue(int(100 * state.step / state.total) if state.total else 0)
+        show_bar(self.progress, state)
         self.log_button.setEnabled(True)
         self.error_label.setVisible(state.status == "failed")
         self.error_label.setText(state.error_text())
-        self.resume_button.setEnabled(state.status in ("cancelled", "interrupted") and
-                                      JobDir(self.current_job).last_checkpoint.is_file())
+        resumable, note = resume_note(job_dir, state.status)
+        self.resume_button.setEnabled(resumable)
+        self.resume_button.setToolTip(note or "Continue an interrupted or cancelled job from its last checkpoint.")
+        self.keeps_label.setText(note)
+        self.keeps_label.setVisible(bool(note))
         self.add_results_button.setEnabled(state.status == "completed")
 
     def show_error(self, message: str) -> None:
@@ -208,6 +214,21 @@ class JobsSection(QgsCollapsibleGroupBox):
             QVBoxLayout(self.log_view).addWidget(text)
             self.log_view.resize(800, 500)
             self.log_view.show()
+
+
+def show_bar(bar, state) -> None:
+    """The bar of the current phase: its own count, busy while the phase has none yet (a
+    phase starts from 0, not at the last one's 100 %); a run that stopped says so on the bar, at
+    the count where it stopped."""
+    running = state.status in ("running", "cancelling")  # "pending" unfollowed: nothing runs
+    if running and not state.total:
+        bar.setRange(0, 0)  # busy: the phase has reported no count yet
+        bar.setFormat("%p%")
+        return
+    bar.setRange(0, 100)
+    done = state.status == "completed"
+    bar.setValue(100 if done else int(100 * state.step / state.total) if state.total else 0)
+    bar.setFormat("%p%" if running or done else f"{state.status} at %p%")
 
 
 def _item_text(job_dir: Path, status: str) -> str:

@@ -54,6 +54,7 @@ class JobState:
     errors: list = field(default_factory=list)
     outputs: list = field(default_factory=list)
     unit: str = "step"  # what `step`/`total` count: training steps, or prediction windows
+    counted: bool = False  # a progress event came in the current phase (apply: each phase its own count)
 
     def apply(self, event: dict) -> None:
         kind = event.get("type")
@@ -64,7 +65,11 @@ class JobState:
             self.exit_code, self.message, self.errors = None, "", []
         elif kind == "phase":
             self.phase, self.message = event.get("phase", ""), event.get("message", "")
+            if self.counted:  # the last phase's count is done: this one has its own (a Quick map's
+                # ~70 s of prediction after its trees showed 100 % and "ETA 0:00" throughout)
+                self.step, self.total, self.eta_s, self.counted = 0, 0, None, False
         elif kind == "progress":
+            self.counted = True
             self.step, self.total = int(event.get("step", 0)), int(event.get("total", self.total))
             self.unit = event.get("unit") or self.unit  # a training job's maps count windows
             self.loss, self.eta_s = event.get("loss"), event.get("eta_s")

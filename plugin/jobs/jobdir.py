@@ -29,6 +29,17 @@ class JobDir:
         return self.checkpoints / "last.ckpt"
 
     @property
+    def forest(self) -> Path:
+        """The pixel forest a method fitted first (its package in forest/model): a resume before
+        the first checkpoint starts from it instead of fitting it again."""
+        return self.root / "forest"
+
+    @property
+    def forest_model(self) -> Path:
+        """The package of that forest (the engine's `forest_of_this_job` reads it)."""
+        return self.forest / "model"
+
+    @property
     def model(self) -> Path:
         return self.root / "model"
 

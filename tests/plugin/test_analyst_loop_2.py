@@ -99,3 +99,82 @@ def test_a_volume_prediction_is_a_success_that_names_its_files_and_adds_the_sect
     classes = groups[0].findLayers()[0].layer()
     assert classes.customProperty("semiseg/source") == str(run / "f3_crop_inline_120.tif")
     assert dock.map.classes.currentLayer() == classes  # shown in Map and export, ready to look at
+
+
+def _job(folder: Path, method: str = "mean_teacher") -> Path:
+    folder.mkdir(parents=True)
+    (folder / "job.json").write_text(json.dumps({"version": 1, "method": {"name": method}}))
+    return folder
+
+
+QUICK_MAP_EVENTS = [  # a Quick map as runner._train_pixel_classifier and predict_job report it
+    {"type": "start", "pid": 1, "total_steps": 50, "unit": "tree"},
+    {"type": "phase", "phase": "features", "message": "filter features of at most 200000 labelled pixels"},
+    {"type": "phase", "phase": "train", "message": "growing 50 trees"},
+    {"type": "progress", "step": 25, "total": 50, "eta_s": 20.0},
+    {"type": "progress", "step": 50, "total": 50, "eta_s": 0.0},
+    {"type": "phase", "phase": "validate", "message": "forest of 50 trees learnt from 11499 labelled pixels"},
+    {"type": "metrics", "split": "val", "miou": 0.7},
+    {"type": "phase", "phase": "predict", "message": "predicting scene.tif"},
+]
+
+
+def test_a_quick_maps_prediction_has_its_own_progress_and_a_cancel_reads_cancelled_and_resumes(dock, tmp_path):
+    from semiseg_qgis.jobs.events import JobState
+    job_dir = _job(tmp_path / "quick-1", "pixel_forest")
+    runs, state = dock.runs, JobState()
+    runs.run_started(job_dir, training=True)
+    for event in QUICK_MAP_EVENTS:
+        state.apply(event)
+        runs.show_state(job_dir, state)
+        if event.get("step") == 50:
+            assert runs.progress.value() == 100 and "tree 50/50" in runs.status_label.text()
+    # the prediction phase has counted nothing yet: busy, not 100 % with "ETA 0:00"
+    assert runs.progress.maximum() == 0, (runs.progress.value(), runs.status_label.text())
+    assert "ETA" not in runs.status_label.text() and "50/50" not in runs.status_label.text()
+    assert "predict" in runs.status_label.text()
+    state.apply({"type": "progress", "unit": "window", "step": 3, "total": 12, "eta_s": 50.0})
+    runs.show_state(job_dir, state)
+    assert (runs.progress.maximum(), runs.progress.value()) == (100, 25) and "window 3/12" in runs.status_label.text()
+
+    state.apply({"type": "done", "status": "cancelled", "exit_code": 130,
+                 "message": "cancelled; `semiseg train --resume` continues"})
+    events = QUICK_MAP_EVENTS + [{"type": "progress", "unit": "window", "step": 3, "total": 12, "eta_s": 50.0},
+                                 {"type": "done", "status": "cancelled", "exit_code": 130}]
+    _events(job_dir, events)
+    from semiseg_qgis.jobs import job_registry
+    job_registry.remember(job_dir, dock.project)
+    runs.run_ended(job_dir, state, job_registry.known_jobs(dock.project))
+    assert runs.progress.text().startswith("cancelled") and runs.progress.value() == 25
+    assert runs.resume_button.isEnabled()  # the engine fits the forest again on --resume: no checkpoint needed
+    assert "fits the Quick map's forest again" in runs.keeps_label.text()
+
+
+def test_the_jobs_list_says_what_resume_needs_and_what_a_completed_job_keeps(dock, tmp_path):
+    cancelled = _job(tmp_path / "cancelled")
+    (cancelled / "checkpoints").mkdir()
+    (cancelled / "checkpoints" / "last.ckpt").write_bytes(b"\0" * 2_500_000)
+    _events(cancelled, [{"type": "start", "pid": 1, "total_steps": 1200}, {"type": "progress", "step": 300, "total": 1200},
+                        {"type": "done", "status": "cancelled", "exit_code": 130}])
+    dock.runs.show_job(cancelled)
+    note = dock.runs.keeps_label.text()
+    assert dock.runs.resume_button.isEnabled() and not dock.runs.keeps_label.isHidden()
+    assert "Resume continues from checkpoints/last.ckpt (2.5 MB" in note and "holds 2.5 MB" in note, note
+    assert dock.runs.resume_button.toolTip() == note
+
+    completed = _job(tmp_path / "completed")
+    (completed / "model").mkdir()
+    (completed / "model" / "model.json").write_text("{}")
+    (completed / "model" / "weights.safetensors").write_bytes(b"\0" * 1_200_000)
+    (completed / "outputs").mkdir()
+    (completed / "outputs" / "scene_classes.tif").write_bytes(b"\0" * 300_000)
+    _events(completed, [{"type": "start", "pid": 1, "total_steps": 1200}, {"type": "done", "status": "completed", "exit_code": 0}])
+    dock.runs.show_job(completed)
+    note = dock.runs.keeps_label.text()
+    assert not dock.runs.resume_button.isEnabled()
+    assert "keeps model/ (1.2 MB)" in note and "outputs/ (300.0 kB)" in note and "nothing to resume" in note, note
+
+    early = _job(tmp_path / "early")  # cancelled before its first checkpoint
+    _events(early, [{"type": "start", "pid": 1, "total_steps": 1200}, {"type": "done", "status": "cancelled", "exit_code": 130}])
+    dock.runs.show_job(early)
+    assert not dock.runs.resume_button.isEnabled() and "Nothing to resume" in dock.runs.keeps_label.text()

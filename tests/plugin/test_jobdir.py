@@ -7,7 +7,7 @@ from pathlib import Path
 from semiseg_qgis.jobs.jobdir import JobDir
 
 PLUGIN = Path(__file__).resolve().parents[2] / "plugin"
-SHARED = ("spec", "checkpoints", "last_checkpoint", "model", "outputs", "events", "log", "cancel_request")
+SHARED = ("spec", "checkpoints", "last_checkpoint", "forest", "model", "outputs", "events", "log", "cancel_request")
 
 
 def test_the_plugin_names_each_path_of_a_job_as_the_engine_does(engine_python, tmp_path):
