@@ -7,7 +7,8 @@ GUI thread); `map_refresh` maps again after "Train again", `exports` writes the 
 """
 from pathlib import Path
 
-from qgis.PyQt.QtCore import Qt
+from qgis.PyQt import sip
+from qgis.PyQt.QtCore import QTimer, Qt
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QComboBox, QHBoxLayout, QPushButton, QScrollArea, QVBoxLayout, QWidget
 from qgis.core import QgsProject, QgsRasterLayer
@@ -59,6 +60,7 @@ class SemiSegDock(QgsDockWidget):
         self.runs = JobsSection()
         self.segy = SegyOpener(self.project, self)
         self.segy.opened.connect(lambda layers: self.labels.raster_combo.setLayer(layers[0]))  # ready to label
+        self.segy.opened.connect(lambda layers: self.zoom_to(layers[0]))
         self.segy.failed.connect(lambda text: self.refuse(self.labels.notice, text))
         self.labels.open_segy_button.clicked.connect(lambda: self.open_segy())
         self.engine.pythonChanged.connect(self.options.load_methods)
@@ -143,6 +145,24 @@ class SemiSegDock(QgsDockWidget):
     def open_segy(self, volume: str = "", selection=None):
         """Load lines and slices of a SEG-Y volume as layers ready to label (segy_open.SegyOpener)."""
         return self.segy.open(self.engine.python(), volume, selection, self)
+
+    def zoom_to(self, layer) -> None:
+        """Show `layer` (just opened) on the map, now and once more after QGIS's own zoom.
+
+        QGIS zooms a project's first layers to their union: a section (traces and samples, no
+        CRS) with a time slice (CDP coordinates) is a 1:22 million view where neither shows. QGIS
+        does it when its layer tree bridge next runs (a queued call), so the zoom is repeated
+        after that (a timer, run after the queued calls)."""
+        if self.canvas is None:
+            return
+
+        def zoom():
+            if self._disposed or sip.isdeleted(self.canvas) or sip.isdeleted(layer):
+                return
+            self.canvas.setExtent(self.canvas.mapSettings().layerExtentToOutputExtent(layer, layer.extent()))
+            self.canvas.refresh()
+        zoom()
+        QTimer.singleShot(0, zoom)
 
     def new_label_layers(self, path: str = "") -> list:
         try:

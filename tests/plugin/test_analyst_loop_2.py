@@ -178,3 +178,51 @@ def test_the_jobs_list_says_what_resume_needs_and_what_a_completed_job_keeps(doc
     _events(early, [{"type": "start", "pid": 1, "total_steps": 1200}, {"type": "done", "status": "cancelled", "exit_code": 130}])
     dock.runs.show_job(early)
     assert not dock.runs.resume_button.isEnabled() and "Nothing to resume" in dock.runs.keeps_label.text()
+
+
+def _slice(path: Path) -> Path:
+    """A time slice as `semiseg segy sections --crs` writes it: CDP coordinates (EPSG:23031), 25 m bins."""
+    from osgeo import gdal, osr
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), 18, 23, 1, gdal.GDT_Float32)
+    ds.SetGeoTransform((620000.0, 25.0, 0, 6074500.0, 0, -25.0))
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(23031)
+    ds.SetProjection(srs.ExportToWkt())
+    ds = None
+    return path
+
+
+def test_opening_a_section_and_a_time_slice_shows_the_section_not_their_union(project, tmp_path, monkeypatch):
+    """As in the desktop, a layer tree bridge drives the canvas: QGIS zooms a project's first
+    layers to their union when it next runs."""
+    from qgis.gui import QgsLayerTreeMapCanvasBridge, QgsMapCanvas
+    from qgis.PyQt import sip
+    from semiseg_qgis.common import settings
+    from semiseg_qgis.dock.dock import SemiSegDock
+    from semiseg_qgis.jobs.events import JobState
+
+    monkeypatch.setattr(settings, "engine_python", lambda: "")
+    canvas = QgsMapCanvas()
+    canvas.resize(400, 400)
+    bridge = QgsLayerTreeMapCanvasBridge(project.layerTreeRoot(), canvas)
+    dock = SemiSegDock(canvas=canvas)
+    try:
+        volume = tmp_path / "f3_crop.sgy"
+        folder = tmp_path / "semiseg_segy" / "f3_crop"
+        section = _section(folder / "f3_crop_inline_120.tif", volume, 120)
+        time_slice = _slice(folder / "f3_crop_slice_100.tif")
+        console = folder / "console.txt"
+        console.write_text(f"{section}\n{time_slice}\n")  # what `semiseg segy sections` prints
+        dock.segy._ended(JobState(status="completed"), str(volume), console)
+        for _ in range(5):  # the bridge's queued update, then the dock's timer
+            QCoreApplication.processEvents()
+        opened = dock.labels.raster_combo.currentLayer()
+        assert opened.name() == "f3_crop_inline_120"
+        view, wanted = canvas.extent(), opened.extent()
+        assert view.contains(wanted), (view.toString(), wanted.toString())
+        assert view.width() < 3 * wanted.width() or view.height() < 3 * wanted.height(), view.toString()  # not 1:22 million
+    finally:
+        dock.dispose()
+        sip.delete(dock)
+        del bridge
+        sip.delete(canvas)
