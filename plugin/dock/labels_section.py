@@ -9,14 +9,17 @@ from qgis.PyQt import sip
 from qgis.PyQt.QtCore import pyqtSignal
 from qgis.PyQt.QtGui import QColor, QIcon, QPixmap
 from qgis.PyQt.QtWidgets import QComboBox, QFileDialog, QFormLayout, QLabel, QPushButton, QSpinBox
-from qgis.core import QgsMapLayerProxyModel, QgsRasterLayer
+from qgis.core import QgsMapLayerProxyModel, QgsPalettedRasterRenderer, QgsRasterLayer
 from qgis.gui import QgsCollapsibleGroupBox, QgsMapLayerComboBox
 
+from ..common import class_files
 from ..common import classes as class_list
 from ..common import label_layers, project_state
 from ..segy import segy
 from .class_table import ClassTable
 from .notice import Notice
+
+CLASS_FILES = "Classes (*.json *.qml *.tif *.tiff);;All files (*)"
 
 
 class LabelsSection(QgsCollapsibleGroupBox):
@@ -37,6 +40,7 @@ class LabelsSection(QgsCollapsibleGroupBox):
         self.class_table = ClassTable()
         self.class_table.classesChanged.connect(self._classes_changed)
         self.class_table.classRemoved.connect(self._class_removed)
+        self.class_table.loadRequested.connect(lambda: self.load_classes())
         self.active_class = QComboBox()
         self.active_class.setToolTip("New label features get this class; no form opens.")
         self.active_class.currentIndexChanged.connect(lambda _: self.sync_label_layers())
@@ -79,11 +83,38 @@ class LabelsSection(QgsCollapsibleGroupBox):
     def load(self) -> None:
         """The (new) project's classes and training raster."""
         self._loading = True
-        self.class_table.set_classes(class_list.load_from_project(self.project) or class_list.default_classes())
+        saved = class_list.load_from_project(self.project)
+        self.class_table.set_classes(saved or class_list.default_classes(), auto_colors=not saved)
         saved = project_state.training_raster(self.project)
         if saved is not None:
             self.raster_combo.setLayer(saved)
         self._loading = False
+
+    def load_classes(self, path: str = "") -> list:
+        """Replace the classes with those of a classes.json, a .qml style or a styled class raster
+        (asks which file when none is given); a file that is not one is refused in the notice."""
+        if not path:
+            path, _ = QFileDialog.getOpenFileName(self, "Load classes", self.project.homePath(), CLASS_FILES)
+            if not path:
+                return []
+        try:
+            classes = self._styled_layer_classes(path) or class_files.read_classes(path)
+        except ValueError as e:
+            self.notice.say(str(e), error=True)
+            return []
+        self.class_table.set_classes(classes)
+        self.notice.say(f"{len(classes)} classes from {Path(path).name}: " + ", ".join(c.name for c in classes) + ".")
+        return classes
+
+    def _styled_layer_classes(self, path: str) -> list:
+        """The classes of a raster of the project loaded from `path` and styled paletted in QGIS
+        (its style as shown, which may differ from the .qml beside it); [] for any other file."""
+        layer = next((l for l in self.project.mapLayers().values()
+                      if isinstance(l, QgsRasterLayer) and Path(l.source()) == Path(path)), None)
+        renderer = layer.renderer() if layer is not None else None
+        if not isinstance(renderer, QgsPalettedRasterRenderer):
+            return []
+        return class_files.from_palette([(c.value, c.label, c.color.name()) for c in renderer.classes()], layer.name())
 
     def class_names(self) -> list:
         return [c.name for c in self.class_table.classes()]

@@ -226,3 +226,62 @@ def test_opening_a_section_and_a_time_slice_shows_the_section_not_their_union(pr
         sip.delete(dock)
         del bridge
         sip.delete(canvas)
+
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def test_classes_load_from_the_datas_classes_json_and_a_class_maps_style(dock, project, tmp_path):
+    import pytest
+    from qgis.core import QgsPalettedRasterRenderer
+    from qgis.PyQt.QtGui import QColor
+    table = dock.labels.class_table
+    dubai = DATA / "aerial-dubai" / "classes.json"
+    if not dubai.is_file():
+        pytest.skip(f"real data {dubai} is absent (see ../shared/data/README.md)")
+    assert [c.name for c in dock.labels.load_classes(str(dubai))] == ["water", "land", "road", "building", "vegetation"]
+    expected = [(d["name"], d["color"]) for d in sorted(json.loads(dubai.read_text()), key=lambda d: d["id"])]
+    assert [(c.name, c.color) for c in table.classes()] == expected
+    assert dock.labels.active_class.count() == 5 and "5 classes from classes.json" in dock.labels.notice.text()
+
+    qml = tmp_path / "scene_classes.qml"  # as the engine's predict/styles.classes_qml writes it
+    qml.write_text('<!DOCTYPE qgis><qgis version="3.22"><pipe><rasterrenderer type="paletted" band="1"><colorPalette>'
+                   '<paletteEntry value="1" color="#e7298a" label="salt" alpha="255"/>'
+                   '<paletteEntry value="0" color="#c8b27d" label="sediment" alpha="255"/>'
+                   '</colorPalette></rasterrenderer></pipe></qgis>')
+    assert [(c.name, c.color) for c in dock.labels.load_classes(str(qml))] == [("sediment", "#c8b27d"), ("salt", "#e7298a")]
+
+    raster = QgsRasterLayer(str(make_raster(tmp_path / "styled.tif")), "styled")  # styled in QGIS, no .qml beside it
+    raster.setRenderer(QgsPalettedRasterRenderer(raster.dataProvider(), 1, [
+        QgsPalettedRasterRenderer.Class(0, QColor("#0000ff"), "sea"), QgsPalettedRasterRenderer.Class(1, QColor("#00ff00"), "park")]))
+    project.addMapLayer(raster)
+    assert [(c.name, c.color) for c in dock.labels.load_classes(raster.source())] == [("sea", "#0000ff"), ("park", "#00ff00")]
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"id": 0, "name": "water"}, {"id": 2, "name": "land"}]))
+    assert dock.labels.load_classes(str(bad)) == [] and dock.labels.notice.is_error
+    assert "class ids must be 0..1, each once" in dock.labels.notice.text()
+    assert [c.name for c in table.classes()] == ["sea", "park"]  # left as they were
+
+
+def test_a_new_class_gets_a_colour_its_name_calls_for(dock):
+    table = dock.labels.class_table
+    dock.labels.load()  # a new project's two default classes
+    table.rename(1, "water")  # the default's green follows the name
+    assert table.classes()[1].color == "#1f78b4"
+    for name in ("vegetation", "building", "road", "bare soil"):
+        table.add_class(name)
+    colors = {c.name: c.color for c in table.classes()}
+    assert (colors["vegetation"], colors["building"], colors["road"], colors["bare soil"]) == (
+        "#33a02c", "#e31a1c", "#7f7f7f", "#a6761d")
+    table.add_class()  # "class 7", then named: the table's colour follows the name
+    table.rename(6, "land")
+    assert table.classes()[6].color in ("#d9c89e", "#8c510a")  # a free shade of brown: bare soil has the first
+    table.add_class("forest")
+    assert table.classes()[7].color == "#b2df8a"  # a second green, not the first again
+    table.add_class()
+    assert table.classes()[8].color not in {c.color for c in table.classes()[:8]}
+    assert table.classes()[8].color in ("#ff7f00", "#6a3d9a", "#fdbf6f", "#cab2d6", "#ffff99", "#b15928")  # no cover's colour
+    table.recolor(8, "#123456")  # the user's colour stays when the class is renamed
+    table.rename(8, "water 2")
+    assert table.classes()[8].color == "#123456"
