@@ -11,7 +11,7 @@ import semiseg
 PACKAGE = Path(semiseg.__file__).parent
 # Lowest first: a module may import its own layer's modules and those of layers below it.
 LAYERS = [
-    {"__init__", "errors", "devices"},
+    {"__init__", "errors", "devices", "rendezvous"},
     {"io"},
     {"data", "metrics"},
     {"jobs"},  # the job-directory contract: job.json, paths, events, lock

@@ -39,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--polygons", action="store_true", help="also write RASTER_polygons.gpkg: one polygon per region of a class")
     pr.add_argument("--min-polygon-pixels", type=int, metavar="N",
                     help="with --polygons: smaller regions merge into their largest neighbour first (default 16; 1 keeps all)")
+    pr.add_argument("--probabilities", action="store_true", help="also write RASTER_probabilities.tif: band k is class k's probability x 255")
     pr.add_argument("--suggest", type=int, default=20, metavar="N",
                     help="write RASTER_suggestions.gpkg: up to N regions where a label would teach the model most (default 20; 0: none)")
     pr.add_argument("--bounds", type=float, nargs=4, metavar=("XMIN", "YMIN", "XMAX", "YMAX"),
@@ -49,6 +50,10 @@ def _parser() -> argparse.ArgumentParser:
                     help="SEG-Y volumes: also write these inlines and their predictions as GeoTIFFs for QGIS")
     pr.add_argument("--crossline", type=int, nargs="+", default=[], metavar="N", help="likewise for crosslines")
     pr.add_argument("--device", default="auto")
+    pr.add_argument("--devices", type=int, default=1, help="processes per node, each predicting its share of the blocks (default 1)")
+    pr.add_argument("--num-nodes", type=int, default=1, help="nodes of a torchrun or SLURM run (default 1)")
+    pr.add_argument("--block-size", type=int, default=2048, metavar="PX",
+                    help="output pixels a side of a unit of work, a multiple of 256 (default 2048): a rerun predicts only the blocks a stopped run did not finish")
     pr.add_argument("--quiet", action="store_true")
     pr.add_argument("--events", action="store_true", help="also write OUT/events.jsonl and OUT/log.txt (for clients such as the plugin)")
 
@@ -175,12 +180,15 @@ def _inference_options(args):
 
 
 def _cmd_predict(args) -> int:
+    import dataclasses
     import os
     import time
 
     from semiseg.errors import UserError
     from semiseg.jobs.events import EventLog
     from semiseg.predict.area import check_bounds
+    from semiseg.predict.parts import OUTPUT_TILE
+    from semiseg.predict.ranks import launch_ranks
     from semiseg.predict.raster import PredictOptions, load_predictor, predict_raster
     from semiseg.segy.volume_predict import is_volume, predict_volume
     from tqdm import tqdm
@@ -193,8 +201,13 @@ def _cmd_predict(args) -> int:
     sections = [("inline", n) for n in args.inline] + [("crossline", n) for n in args.crossline]
     if sections and not all(is_volume(r) for r in args.rasters):
         raise UserError("--inline/--crossline: only for SEG-Y volumes (.sgy, .segy)")
+    if args.devices * args.num_nodes > 1 and any(is_volume(r) for r in args.rasters):
+        raise UserError("--devices/--num-nodes: a SEG-Y volume is predicted by one process (predict its sections' GeoTIFFs with several)")
+    if args.block_size <= 0 or args.block_size % OUTPUT_TILE:
+        raise UserError(f"--block-size {args.block_size}: expected a positive multiple of {OUTPUT_TILE} (the outputs' internal tiles)")
     inference = _inference_options(args)
-    options = PredictOptions.of(inference, tuple(args.bounds) if args.bounds else None)
+    options = dataclasses.replace(PredictOptions.of(inference, tuple(args.bounds) if args.bounds else None), block_size=args.block_size,
+                                  probabilities=args.probabilities)
     by_stem = {}
     for raster in args.rasters:  # outputs are named after the file: one would overwrite the other
         if raster.stem in by_stem:
@@ -202,16 +215,18 @@ def _cmd_predict(args) -> int:
         by_stem[raster.stem] = raster
     try:
         args.out.mkdir(parents=True, exist_ok=True)
-        events = EventLog(args.out, enabled=args.events)
-        events.emit("start", pid=os.getpid(), model=str(args.model_dir), rasters=[str(r) for r in args.rasters])
     except OSError as exc:
         raise UserError(f"{args.out}: cannot write the predictions there ({exc.strerror or exc})") from None
+    ranks = launch_ranks(args.device, args.devices, args.num_nodes, args.out)  # the other processes start here and return too
+    events = EventLog(args.out, enabled=args.events and ranks.is_main)
+    quiet = args.quiet or not ranks.is_main
+    events.emit("start", pid=os.getpid(), model=str(args.model_dir), rasters=[str(r) for r in args.rasters], processes=ranks.world)
     bar = None  # made at the first window: a refused input is then one line on stderr, no empty bar
     last = [0.0]
 
     def on_tile(done: int, total: int) -> None:
         nonlocal bar
-        if not args.quiet:
+        if not quiet:
             bar = bar or tqdm(unit="window", desc="predict")
             bar.total, bar.n = total, done
             bar.refresh()
@@ -219,11 +234,11 @@ def _cmd_predict(args) -> int:
             last[0] = time.monotonic()
             events.emit("progress", step=done, total=total, unit="window")
 
-    def on_phase(phase: str, message: str) -> None:
-        events.emit("phase", phase=phase, message=message)
+    def on_phase(phase: str, message: str, **fields) -> None:
+        events.emit("phase", phase=phase, message=message, **fields)
 
     with sigterm_cancels(), reported(events, "cancelled"):
-        card, predictor = load_predictor(args.model_dir, args.device, inference.batch_size, inference.precision, inference.tta,
+        card, predictor = load_predictor(args.model_dir, str(ranks.device), inference.batch_size, inference.precision, inference.tta,
                                           second_opinion=options.suggestions > 0 and not all(is_volume(r) for r in args.rasters))
         for raster in args.rasters:
             events.emit("phase", phase="predict", message=f"predicting {raster.name}")
@@ -232,7 +247,9 @@ def _cmd_predict(args) -> int:
                 outputs = [(raster, kind, path) for kind, path in paths.outputs()]
                 outputs += [(section, kind, path) for section, predicted in paths.sections for kind, path in predicted.outputs()]
             else:
-                paths = predict_raster(card, predictor, raster, args.out, options, on_tile, on_phase)
+                paths = predict_raster(card, predictor, raster, args.out, options, on_tile, on_phase, ranks)
+                if paths is None:  # another process's share is done; the main one writes the outputs
+                    continue
                 outputs = [(raster, kind, path) for kind, path in paths.outputs()]
             if bar is not None:
                 bar.reset()
@@ -241,6 +258,7 @@ def _cmd_predict(args) -> int:
             print(f"{paths.classes}\n{paths.confidence}")
     if bar is not None:
         bar.close()
+    ranks.close()
     events.emit("done", status="completed", exit_code=EXIT_OK, message=f"predicted {len(args.rasters)} raster(s)")
     return EXIT_OK
 

@@ -21,5 +21,5 @@ class JobRun:
     cancel: CancelFlag
     fingerprint: str
 
-    def phase(self, phase: str, message: str) -> None:
-        self.events.emit("phase", phase=phase, message=message)
+    def phase(self, phase: str, message: str, **fields) -> None:
+        self.events.emit("phase", phase=phase, message=message, **fields)

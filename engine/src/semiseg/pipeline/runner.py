@@ -38,8 +38,9 @@ from semiseg.pipeline.job_run import JobRun
 from semiseg.pipeline.predict_job import predict_job
 from semiseg.pipeline.prepare import prepare_inputs
 from semiseg.pipeline.segy_sources import cut_segy_sections
+from semiseg.rendezvous import single_node_rendezvous
 from semiseg.train.callbacks import BesideItsNameCheckpointIO, CancelFlag, Checkpointing, ProgressEvents, StepProgressBar, Validation, seed_from
-from semiseg.train.distributed import SingleNodeDDP, single_node_rendezvous
+from semiseg.train.distributed import SingleNodeDDP
 from semiseg.train.forest import train_pixel_forest
 from semiseg.train.methods import METHODS, build_method
 from semiseg.train.methods.base import MethodContext

@@ -1,8 +1,9 @@
 """Sliding-window prediction of a raster (or of an area of it), window by window, into georeferenced outputs.
 
-Memory is bounded by one strip of tiles (tile rows x raster width), whatever the raster's
-height: probabilities of a strip are blended, then the rows no later window can touch are
-written out and dropped.
+The output is predicted in blocks (predict/parts.py), each from every window that touches it,
+so a rerun resumes at the first unfinished block and several processes share the blocks. Within
+a block, memory is bounded by one strip of tiles (tile rows x block width): probabilities of a
+strip are blended, then the rows no later window can touch are written out and dropped.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 import torch.nn as nn
 from rasterio.enums import Resampling
 from rasterio.windows import Window
+from rasterio.windows import transform as window_transform
 
 from semiseg.devices import native_bf16, resolve_device, uses_bf16
 from semiseg.errors import UserError
@@ -32,7 +34,9 @@ from semiseg.models.second_opinion import disagreement, sharing_the_forest
 from semiseg.predict.area import Bounds, PredictionArea
 from semiseg.predict.styles import classes_qml, color_table, confidence_qml, polygons_qml, suggestions_qml
 from semiseg.predict.suggestions import DoubtTally, write_suggestions
-from semiseg.predict.tiling import TileGrid
+from semiseg.predict.parts import BLOCK_SIZE, Block, PredictionParts, files_digest, plan_blocks, predictor_identity
+from semiseg.predict.ranks import Ranks
+from semiseg.predict.tiling import SubGrid, TileGrid
 
 CLASS_NODATA = 255
 CONFIDENCE_NODATA = -1.0
@@ -95,6 +99,7 @@ class PredictOptions:
     # which GIS, web maps and cloud storage read in parts; off for a job's own working maps.
     cog: bool = True
     suggestions: int = 0  # also <stem>_suggestions.gpkg: up to this many regions where to label next
+    block_size: int = BLOCK_SIZE  # output pixels a side of a unit of work (predict/parts.py)
 
     @classmethod
     def of(cls, inference: InferenceSpec, bounds: Bounds | None = None) -> "PredictOptions":
@@ -104,7 +109,7 @@ class PredictOptions:
 class _Strip:
     """Blending accumulators for the rows [top, top + tile) of the raster."""
 
-    def __init__(self, grid: TileGrid, channels: int):
+    def __init__(self, grid: TileGrid | SubGrid, channels: int):
         self.grid = grid
         width = grid.buffer_width
         self.top = 0
@@ -186,6 +191,7 @@ class WindowPredictor:
         self.batch_size = batch_size
         self.autocast = (device.type == "cuda" and native_bf16(device)) if bf16 is None else bf16
         self.symmetries = DIHEDRAL if tta else DIHEDRAL[:1]
+        self.identity: str | None = None  # the digest of the model files, when loaded from them (predict/parts.py)
 
     @property
     def extra_channels(self) -> int:
@@ -224,7 +230,7 @@ def iter_strips(
     info: RasterInfo,
     card: ModelCard,
     predictor: WindowPredictor,
-    grid: TileGrid,
+    grid: TileGrid | SubGrid,
     on_tile: Callable[[int], None] | None = None,
     origin: tuple[int, int] = (0, 0),
 ) -> Iterator[StripRows]:
@@ -266,66 +272,147 @@ def predict_raster(
     out_dir: Path,
     options: PredictOptions = PredictOptions(),
     on_tile: Callable[[int, int], None] | None = None,
-    on_phase: Callable[[str, str], None] | None = None,
-) -> PredictionPaths:
+    on_phase: Callable[..., None] | None = None,
+    ranks: Ranks = Ranks(),
+) -> PredictionPaths | None:
     """Predict `raster` into out_dir/<stem>_classes.tif, _confidence.tif, their .qml styles and
     the class areas (<stem>_areas.csv and .json, as `semiseg stats` writes them).
 
     With `options.bounds` (xmin, ymin, xmax, ymax), only the raster's whole pixels covering them
     are predicted, on the raster's own grid. With `options.polygons` (the smallest region kept,
-    in pixels), also <stem>_polygons.gpkg and its style; `on_phase(phase, message)` hears when
-    that starts. With `options.probabilities`, also <stem>_probabilities.tif (band k: class k's
+    in pixels), also <stem>_polygons.gpkg and its style; `on_phase(phase, message, **fields)` hears
+    when that starts, and of a resumed prediction (`blocks_done` of `blocks`). With `options.probabilities`, also <stem>_probabilities.tif (band k: class k's
     probability, scaled by PROBABILITY_SCALE into bytes). With `options.suggestions`, also
     <stem>_suggestions.gpkg and its style: where a label would teach the model most.
+
+    The map is predicted block by block (predict/parts.py): a rerun after a crash predicts only
+    the blocks that were not finished. With several processes (`ranks`), each predicts its share
+    of the blocks; the main one then writes the outputs and returns their paths, the others None.
     """
-    overlap, bounds, polygons, probabilities = options.overlap, options.bounds, options.polygons, options.probabilities
     info = _readable_info(card, raster)
-    where = PredictionArea.of(info, bounds, margin=card.tile_size // 2)
-    if polygons is not None:  # refused before predicting, not after hours of it
+    where = PredictionArea.of(info, options.bounds, margin=card.tile_size // 2)
+    if options.polygons is not None:  # refused before predicting, not after hours of it
         from semiseg.predict.polygons import POLYGONIZE_BYTES_PER_PIXEL, POLYGONIZE_FIX
 
         refuse_if_too_large_to_hold(raster, where.out_info.width, where.out_info.height, "polygonizing its class map (--polygons)",
                                     POLYGONIZE_BYTES_PER_PIXEL, POLYGONIZE_FIX.replace("predict with --bounds", "predict without --polygons, or with --bounds"))
-    grid = TileGrid(int(where.context.height), int(where.context.width), card.tile_size, overlap)
-    paths = PredictionPaths.for_raster(raster, Path(out_dir), polygons is not None, probabilities, options.suggestions > 0)
-    doubt = DoubtTally(where.out_info.height, where.out_info.width, card.num_classes) if options.suggestions else None
-    classes_profile = output_profile(where.out_info, "uint8", CLASS_NODATA)
-    confidence_profile = output_profile(where.out_info, "float32", CONFIDENCE_NODATA)
-    progress = (lambda n: on_tile(n, len(grid))) if on_tile else None
-    context_info = dataclasses.replace(info, width=grid.width, height=grid.height)
-    with contextlib.ExitStack() as files:
-        classes_tmp, confidence_tmp = files.enter_context(atomic_path(paths.classes)), files.enter_context(atomic_path(paths.confidence))
-        # COG is written in one copy of a finished raster: the strips go to scratch files first.
-        classes_strips = files.enter_context(scratch_path(paths.classes)) if options.cog else classes_tmp
-        confidence_strips = files.enter_context(scratch_path(paths.confidence)) if options.cog else confidence_tmp
-        src = files.enter_context(open_raster(raster))
-        cls_ds = files.enter_context(rasterio.open(classes_strips, "w", **classes_profile))
-        conf_ds = files.enter_context(rasterio.open(confidence_strips, "w", **confidence_profile))
+    grid = TileGrid(int(where.context.height), int(where.context.width), card.tile_size, options.overlap)
+    blocks = plan_blocks(where.out_info.height, where.out_info.width, options.block_size)
+    parts = PredictionParts(out_dir, Path(raster).stem, blocks, _parts_key(raster, predictor, options, card))
+    if ranks.is_main:
+        kept = parts.prepare()
+        if kept and on_phase:
+            on_phase("resume", f"resuming {Path(raster).name}: {kept} of {len(blocks)} blocks were predicted before", blocks_done=kept, blocks=len(blocks))
+    ranks.barrier()  # the manifest is settled before anyone looks for finished blocks
+    block_windows = {b.index: _block_grid(grid, where, b)[0] for b in blocks}
+    mine = [b for b in ranks.share(blocks) if not parts.is_done(b)]
+    total, done = sum(len(block_windows[b.index]) for b in mine), 0
+    with open_raster(raster) as src:
+        for block in mine:
+            progress = (lambda n, before=done: on_tile(before + n, total)) if on_tile else None
+            done += _predict_block(src, info, card, predictor, grid, where, block, parts, options, progress)
+    ranks.barrier()  # every block is done: the one collective after the loop
+    if not ranks.is_main:
+        return None
+    paths = _assemble(card, parts, where, PredictionPaths.for_raster(raster, Path(out_dir), options.polygons is not None, options.probabilities, options.suggestions > 0), options)
+    parts.remove()
+    if options.polygons is not None:
+        from semiseg.predict.polygons import polygonize  # geopandas: only when asked for
+
+        if on_phase:
+            on_phase("polygons", f"polygonizing {paths.classes.name}")
+        polygonize(paths.classes, paths.polygons, card.class_names, CLASS_NODATA, options.polygons)
+        write_text_atomic(paths.polygons_style, polygons_qml(card.class_names, card.class_colors))
+    return paths
+
+
+def _parts_key(raster: Path, predictor: WindowPredictor, options: PredictOptions, card: ModelCard) -> dict:
+    """What makes the blocks of one prediction those of another: the raster (path, size, time
+    written), the model and how it runs, and the settings that change the blocks' files."""
+    stat = Path(raster).stat()
+    return {
+        "raster": str(Path(raster).resolve()), "raster_bytes": stat.st_size, "raster_mtime_ns": stat.st_mtime_ns,
+        "model": predictor_identity(predictor), "tile": card.tile_size, "overlap": options.overlap,
+        "bounds": list(options.bounds) if options.bounds else None, "block_size": options.block_size,
+        "probabilities": options.probabilities, "suggestions": options.suggestions > 0,
+    }
+
+
+def _block_grid(grid: TileGrid, where: PredictionArea, block: Block) -> tuple[SubGrid, int, int]:
+    """The windows that touch `block` (output pixels), and the block's place in the context."""
+    skip_rows, skip_cols = int(where.area.row_off - where.context.row_off), int(where.area.col_off - where.context.col_off)
+    return grid.covering(skip_rows + block.row, skip_cols + block.col, block.height, block.width), skip_rows, skip_cols
+
+
+def _predict_block(src, info: RasterInfo, card: ModelCard, predictor: WindowPredictor, grid: TileGrid, where: PredictionArea,
+                   block: Block, parts: PredictionParts, options: PredictOptions, on_tile: Callable[[int], None] | None) -> int:
+    """Predict one block into its folder of parts; the number of windows it took."""
+    sub, skip_rows, skip_cols = _block_grid(grid, where, block)
+    block_info = dataclasses.replace(where.out_info, width=block.width, height=block.height,
+                                     transform=window_transform(block.window, where.out_info.transform))
+    span = dataclasses.replace(info, width=sub.width, height=sub.height)
+    origin = (int(where.context.row_off) + sub.origin[0], int(where.context.col_off) + sub.origin[1])
+    first_row, first_col = sub.origin[0] - skip_rows - block.row, sub.origin[1] - skip_cols - block.col  # the span's (0, 0) in the block
+    doubt = DoubtTally(block.height, block.width, card.num_classes) if options.suggestions else None
+    with parts.writing(block) as folder, contextlib.ExitStack() as files:
+        cls_ds = files.enter_context(rasterio.open(parts.path(block, "classes", folder=folder), "w", **output_profile(block_info, "uint8", CLASS_NODATA)))
+        conf_ds = files.enter_context(rasterio.open(parts.path(block, "confidence", folder=folder), "w", **output_profile(block_info, "float32", CONFIDENCE_NODATA)))
         prob_ds = None
-        if probabilities:
-            prob_tmp = files.enter_context(atomic_path(paths.probabilities))
-            prob_ds = files.enter_context(rasterio.open(prob_tmp, "w", **{**classes_profile, "count": card.num_classes, "nodata": None}))
-            prob_ds.update_tags(scale=str(PROBABILITY_SCALE), **{f"class_{i}": name for i, name in enumerate(card.class_names)})
-        cls_ds.write_colormap(1, color_table(card.class_colors))
-        cls_ds.update_tags(1, **{f"class_{i}": name for i, name in enumerate(card.class_names)})
-        for rows_out in iter_strips(src, context_info, card, predictor, grid, progress, where.context_origin):
-            inside = where.clip(rows_out.top, rows_out.classes.shape[0])
-            if inside is None:
+        if options.probabilities:
+            prob_ds = files.enter_context(rasterio.open(parts.path(block, "probabilities", folder=folder), "w",
+                                                        **{**output_profile(block_info, "uint8", CLASS_NODATA), "count": card.num_classes, "nodata": None}))
+        for rows_out in iter_strips(src, span, card, predictor, sub, on_tile, origin):
+            top = first_row + rows_out.top  # block rows of the strip's first row
+            r0, r1 = max(top, 0), min(top + rows_out.classes.shape[0], block.height)
+            if r1 <= r0:
                 continue
-            rows, cols, window = inside
+            rows, cols = slice(r0 - top, r1 - top), slice(-first_col, -first_col + block.width)
+            window = Window(0, r0, block.width, r1 - r0)
             cls_ds.write(rows_out.classes[rows, cols], 1, window=window)
             conf_ds.write(rows_out.confidence[rows, cols], 1, window=window)
             if prob_ds is not None:
                 prob_ds.write(np.rint(rows_out.probabilities[:, rows, cols] * PROBABILITY_SCALE).astype(np.uint8), window=window)
             if doubt is not None:
-                doubt.add(int(window.row_off), rows_out.probabilities[:, rows, cols], rows_out.classes[rows, cols] != CLASS_NODATA,
+                doubt.add(r0, rows_out.probabilities[:, rows, cols], rows_out.classes[rows, cols] != CLASS_NODATA,
                           None if rows_out.disagreement is None else rows_out.disagreement[rows, cols])
+        files.close()  # the files written out before the folder is renamed
+        if doubt is not None:
+            parts.save_tally(folder, doubt.arrays())
+    return len(sub)
+
+
+def _assemble(card: ModelCard, parts: PredictionParts, where: PredictionArea, paths: PredictionPaths, options: PredictOptions) -> PredictionPaths:
+    """The outputs of a one-pass prediction, written from the finished blocks' parts."""
+    out_info = where.out_info
+    classes_profile = output_profile(out_info, "uint8", CLASS_NODATA)
+    doubt = DoubtTally(out_info.height, out_info.width, card.num_classes) if options.suggestions else None
+    with contextlib.ExitStack() as files:
+        classes_tmp, confidence_tmp = files.enter_context(atomic_path(paths.classes)), files.enter_context(atomic_path(paths.confidence))
+        # COG is written in one copy of a finished raster: the blocks go to scratch files first.
+        classes_blocks = files.enter_context(scratch_path(paths.classes)) if options.cog else classes_tmp
+        confidence_blocks = files.enter_context(scratch_path(paths.confidence)) if options.cog else confidence_tmp
+        cls_ds = files.enter_context(rasterio.open(classes_blocks, "w", **classes_profile))
+        conf_ds = files.enter_context(rasterio.open(confidence_blocks, "w", **output_profile(out_info, "float32", CONFIDENCE_NODATA)))
+        prob_ds = None
+        if options.probabilities:
+            prob_tmp = files.enter_context(atomic_path(paths.probabilities))
+            prob_ds = files.enter_context(rasterio.open(prob_tmp, "w", **{**classes_profile, "count": card.num_classes, "nodata": None}))
+            prob_ds.update_tags(scale=str(PROBABILITY_SCALE), **{f"class_{i}": name for i, name in enumerate(card.class_names)})
+        cls_ds.write_colormap(1, color_table(card.class_colors))
+        cls_ds.update_tags(1, **{f"class_{i}": name for i, name in enumerate(card.class_names)})
+        for block in parts.blocks:
+            for kind, ds in (("classes", cls_ds), ("confidence", conf_ds), ("probabilities", prob_ds)):
+                if ds is not None:
+                    with rasterio.open(parts.path(block, kind)) as part:
+                        ds.write(part.read(), window=block.window)
+            if doubt is not None:
+                doubt.add_block(block.row, block.col, parts.load_tally(block))
         for ds in (cls_ds, conf_ds, prob_ds):
             if ds is not None:
                 ds.close()  # written out before the overviews are added and the files renamed
         if options.cog:
-            _copy_as_cog(classes_strips, classes_tmp, "NEAREST")
-            _copy_as_cog(confidence_strips, confidence_tmp, "AVERAGE")
+            _copy_as_cog(classes_blocks, classes_tmp, "NEAREST")
+            _copy_as_cog(confidence_blocks, confidence_tmp, "AVERAGE")
         else:
             _add_overviews(classes_tmp, Resampling.nearest)
             _add_overviews(confidence_tmp, Resampling.average)
@@ -333,15 +420,8 @@ def predict_raster(
     write_text_atomic(paths.confidence_style, confidence_qml())
     paths = _write_areas(paths)
     if doubt is not None:
-        write_suggestions(doubt.suggestions(options.suggestions), paths.suggestions, where.out_info.label_transform, where.out_info.crs, card.class_names)
+        write_suggestions(doubt.suggestions(options.suggestions), paths.suggestions, out_info.label_transform, out_info.crs, card.class_names)
         write_text_atomic(paths.suggestions_style, suggestions_qml())
-    if polygons is not None:
-        from semiseg.predict.polygons import polygonize  # geopandas: only when asked for
-
-        if on_phase:
-            on_phase("polygons", f"polygonizing {paths.classes.name}")
-        polygonize(paths.classes, paths.polygons, card.class_names, CLASS_NODATA, polygons)
-        write_text_atomic(paths.polygons_style, polygons_qml(card.class_names, card.class_colors))
     return paths
 
 
@@ -404,7 +484,10 @@ def load_predictor(model: Path, device: str, batch_size: int, precision: str = "
         from semiseg.predict.onnx_model import load_onnx_model
 
         card, network = load_onnx_model(model, chosen)
-        return card, WindowPredictor(network, chosen, batch_size, bf16=False, tta=tta)
-    card, network = load_package(model)
-    second = load_second_opinion(model, card, network) if second_opinion else None
-    return card, WindowPredictor(network, chosen, batch_size, bf16=uses_bf16(precision, chosen), tta=tta, second=second)
+        predictor = WindowPredictor(network, chosen, batch_size, bf16=False, tta=tta)
+    else:
+        card, network = load_package(model)
+        second = load_second_opinion(model, card, network) if second_opinion else None
+        predictor = WindowPredictor(network, chosen, batch_size, bf16=uses_bf16(precision, chosen), tta=tta, second=second)
+    predictor.identity = files_digest(Path(model))  # what a resumed prediction must have been made with
+    return card, predictor

@@ -119,6 +119,22 @@ class DoubtTally:
         for k in range(len(self.probability)):
             self.probability[k] += np.bincount(cell, weights=p[k], minlength=cells)
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The sums, to be saved with a block of a prediction (predict/parts.py) and added back."""
+        shape = np.array([self.grid.height, self.grid.width])
+        return {"shape": shape, "doubt": self.doubt, "count": self.count, "probability": self.probability}
+
+    def add_block(self, row: int, col: int, arrays: dict[str, np.ndarray]) -> None:
+        """The sums of a block's tally (`arrays`) whose pixel (0, 0) is the map's (row, col),
+        both multiples of the cell size, so that each of its cells is one of the map's."""
+        height, width = (int(n) for n in arrays["shape"])
+        block = CellGrid(height, width, self.grid.cell)
+        r, c = np.divmod(np.arange(block.rows * block.cols), block.cols)
+        index = (row // self.grid.cell + r) * self.grid.cols + col // self.grid.cell + c
+        self.doubt[index] += arrays["doubt"]
+        self.count[index] += arrays["count"]
+        self.probability[:, index] += arrays["probability"]
+
     def eligible(self, min_pixels: int = MIN_PIXELS) -> np.ndarray:
         """The cells with at least `min_pixels` valid pixels (all of a cell cut short by the map's edge will do)."""
         return np.flatnonzero(self.count >= min(min_pixels, self.grid.cell * self.grid.cell))

@@ -9,7 +9,7 @@ so overlapping windows meet without seams.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 
 import numpy as np
 
@@ -25,6 +25,16 @@ def axis_offsets(extent: int, tile: int, overlap: float) -> list[int]:
     if offsets[-1] != extent - tile:
         offsets.append(extent - tile)
     return offsets
+
+
+@cache
+def window_weight(tile: int) -> np.ndarray:
+    """(tile, tile) blending weight: a squared sine bump, highest at the centre (one array per
+    size, shared: read it, never write it)."""
+    ramp = np.sin(np.pi * (np.arange(tile) + 0.5) / tile) ** 2
+    weight = (np.outer(ramp, ramp) + _WEIGHT_FLOOR).astype(np.float32)
+    weight.setflags(write=False)
+    return weight
 
 
 @dataclass(frozen=True)
@@ -47,11 +57,46 @@ class TileGrid:
         """Width of a strip buffer: the raster's, or one tile if the raster is narrower."""
         return max(self.width, self.tile)
 
-    @cached_property
+    @property
     def weight(self) -> np.ndarray:
-        """(tile, tile) blending weight: a squared sine bump, highest at the centre."""
-        ramp = np.sin(np.pi * (np.arange(self.tile) + 0.5) / self.tile) ** 2
-        return (np.outer(ramp, ramp) + _WEIGHT_FLOOR).astype(np.float32)
+        return window_weight(self.tile)
+
+    def __len__(self) -> int:
+        return len(self.row_offsets) * len(self.col_offsets)
+
+    def covering(self, top: int, left: int, height: int, width: int) -> "SubGrid":
+        """This grid's windows that overlap rows [top, top + height) and columns [left, left +
+        width): every window that touches those pixels, so the pixels blend exactly as in the
+        whole grid (the same windows, added in the same order)."""
+        rows = [r for r in self.row_offsets if r < top + height and r + self.tile > top]
+        cols = [c for c in self.col_offsets if c < left + width and c + self.tile > left]
+        row0, col0 = rows[0], cols[0]
+        return SubGrid(
+            self.tile, tuple(r - row0 for r in rows), tuple(c - col0 for c in cols),
+            min(rows[-1] + self.tile, self.height) - row0, min(cols[-1] + self.tile, self.width) - col0, (row0, col0),
+        )
+
+
+@dataclass(frozen=True)
+class SubGrid:
+    """Some windows of a TileGrid, as a grid of their own: offsets from `origin` (row, col), the
+    first window's place in the whole grid; `height` x `width` is the span they cover, cut at the
+    whole grid's edge. Predicted like a TileGrid (predict/raster.py's iter_strips)."""
+
+    tile: int
+    row_offsets: tuple[int, ...]
+    col_offsets: tuple[int, ...]
+    height: int
+    width: int
+    origin: tuple[int, int]
+
+    @property
+    def buffer_width(self) -> int:
+        return max(self.width, self.tile)
+
+    @property
+    def weight(self) -> np.ndarray:
+        return window_weight(self.tile)
 
     def __len__(self) -> int:
         return len(self.row_offsets) * len(self.col_offsets)

@@ -1,36 +1,11 @@
-"""Several training processes on one machine meet through a file in the job directory, not a port.
-
-torch's default rendezvous (`env://`) starts a TCP store on the main process that listens on
-every network interface, whatever MASTER_ADDR says: a `--devices 2` run on a laptop would open
-a port to its whole network. On one machine the processes share a disk, so they rendezvous
-through a FileStore instead, and the collective backends (gloo, NCCL) are kept on the loopback
-interface. A run over several nodes needs the network: it keeps `env://` (docs/job-spec.md says
-which ports it opens).
-"""
+"""Lightning's DDP for training on one machine, meeting through a file (semiseg/rendezvous.py says why)."""
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import torch
 from lightning.pytorch.strategies import DDPStrategy
-
-RENDEZVOUS_ENV = "SEMISEG_DDP_RENDEZVOUS"
-
-
-def single_node_rendezvous(job_root: Path) -> Path:
-    """The rendezvous file of this run, chosen by the main process and inherited by the processes
-    Lightning launches (they see it in their environment)."""
-    if RENDEZVOUS_ENV not in os.environ:
-        for stale in job_root.glob(".ddp-rendezvous-*"):  # a killed run's; the job lock says no other runs
-            stale.unlink(missing_ok=True)
-        os.environ[RENDEZVOUS_ENV] = str(job_root.resolve() / f".ddp-rendezvous-{os.getpid()}")
-        if sys.platform.startswith("linux"):  # gloo and NCCL pick an interface from the host name otherwise
-            os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
-            os.environ.setdefault("NCCL_SOCKET_IFNAME", "lo")
-    return Path(os.environ[RENDEZVOUS_ENV])
 
 
 class SingleNodeDDP(DDPStrategy):
