@@ -21,7 +21,8 @@ from .jobdir import JobDir, MODEL_FILE, labels_file_name
 # tests/plugin/test_engine.py ties it to the engine's registry, the one list of methods.
 DEFAULT_METHOD = "mean_teacher"
 DEVICES = ("auto", "cpu", "cuda")
-# "Quick map": the engine's pixel classifier, a first map in about a minute on a CPU (docs/benchmarks.md).
+# "Quick map": the engine's pixel classifier, a first map in a few minutes on a CPU (README: 120-189 s
+# for a 1126 x 1058 px tile on a busy 2-core machine; 55 s in docs/benchmarks.md beside less load).
 QUICK_METHOD = "pixel_forest"
 # The engine's training defaults (job.json train.*, docs/job-spec.md): the schedule the quality
 # benchmark measures, a final map of a ~2000 x 1500 orthophoto within 20 minutes on 2 CPU cores.
