@@ -245,3 +245,17 @@ def test_a_vrt_mosaic_of_geotiffs_is_one_map_equal_to_each_geotiff_alone_away_fr
     assert (classes[covered] != 255).all()
     seam = classes[100:150, 190:210]  # the two tiles side by side are blended across their seam: no nodata line
     assert (seam != 255).all()
+
+
+def test_windows_read_by_loader_workers_give_the_map_read_here_bit_for_bit(tmp_path, rasters):
+    from semiseg.predict.raster import PredictOptions, WindowPredictor, predict_raster
+
+    predictor = WindowPredictor(LocalNetwork(), torch.device("cpu"), 4)
+    maps = {}
+    for workers in (0, 2):
+        paths = predict_raster(_card(), predictor, rasters[1], tmp_path / f"w{workers}", PredictOptions(0.5, block_size=BLOCK, workers=workers))
+        with rasterio.open(paths.classes) as cls, rasterio.open(paths.confidence) as conf:
+            maps[workers] = cls.read(), conf.read()
+    np.testing.assert_array_equal(maps[0][0], maps[2][0])
+    np.testing.assert_array_equal(maps[0][1], maps[2][1])
+    assert (maps[2][0] == 255).any()  # the nodata hole came through the workers too

@@ -54,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--num-nodes", type=int, default=1, help="nodes of a torchrun or SLURM run (default 1)")
     pr.add_argument("--block-size", type=int, default=2048, metavar="PX",
                     help="output pixels a side of a unit of work, a multiple of 256 (default 2048): a rerun predicts only the blocks a stopped run did not finish")
+    pr.add_argument("--workers", type=int, metavar="N",
+                    help="processes reading and normalising windows while the model computes (default: 4 on a GPU, none on a CPU, whose cores compute)")
     pr.add_argument("--quiet", action="store_true")
     pr.add_argument("--events", action="store_true", help="also write OUT/events.jsonl and OUT/log.txt (for clients such as the plugin)")
 
@@ -205,6 +207,8 @@ def _cmd_predict(args) -> int:
         raise UserError("--devices/--num-nodes: a SEG-Y volume is predicted by one process (predict its sections' GeoTIFFs with several)")
     if args.block_size <= 0 or args.block_size % OUTPUT_TILE:
         raise UserError(f"--block-size {args.block_size}: expected a positive multiple of {OUTPUT_TILE} (the outputs' internal tiles)")
+    if args.workers is not None and args.workers < 0:
+        raise UserError(f"--workers {args.workers}: expected 0 or more")
     inference = _inference_options(args)
     options = dataclasses.replace(PredictOptions.of(inference, tuple(args.bounds) if args.bounds else None), block_size=args.block_size,
                                   probabilities=args.probabilities)
@@ -247,7 +251,8 @@ def _cmd_predict(args) -> int:
                 outputs = [(raster, kind, path) for kind, path in paths.outputs()]
                 outputs += [(section, kind, path) for section, predicted in paths.sections for kind, path in predicted.outputs()]
             else:
-                paths = predict_raster(card, predictor, raster, args.out, options, on_tile, on_phase, ranks)
+                workers = args.workers if args.workers is not None else (4 if predictor.device.type == "cuda" else 0)
+                paths = predict_raster(card, predictor, raster, args.out, dataclasses.replace(options, workers=workers), on_tile, on_phase, ranks)
                 if paths is None:  # another process's share is done; the main one writes the outputs
                     continue
                 outputs = [(raster, kind, path) for kind, path in paths.outputs()]

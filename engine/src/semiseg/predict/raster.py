@@ -26,7 +26,7 @@ from rasterio.windows import transform as window_transform
 from semiseg.devices import native_bf16, resolve_device, uses_bf16
 from semiseg.errors import UserError
 from semiseg.io.atomic import atomic_path, scratch_path, write_text_atomic
-from semiseg.io.rasters import PROBABILITY_SCALE, RasterInfo, open_raster, output_profile, raster_info, read_window, refuse_if_too_large_to_hold
+from semiseg.io.rasters import PROBABILITY_SCALE, RasterInfo, open_raster, output_profile, raster_info, refuse_if_too_large_to_hold
 from semiseg.jobs.spec import InferenceSpec
 from semiseg.models.forest import class_logits
 from semiseg.models.package import ModelCard
@@ -37,6 +37,7 @@ from semiseg.predict.suggestions import DoubtTally, write_suggestions
 from semiseg.predict.parts import BLOCK_SIZE, Block, PredictionParts, files_digest, plan_blocks, predictor_identity
 from semiseg.predict.ranks import Ranks
 from semiseg.predict.tiling import SubGrid, TileGrid
+from semiseg.predict.window_reader import read_batches
 
 CLASS_NODATA = 255
 CONFIDENCE_NODATA = -1.0
@@ -100,6 +101,7 @@ class PredictOptions:
     cog: bool = True
     suggestions: int = 0  # also <stem>_suggestions.gpkg: up to this many regions where to label next
     block_size: int = BLOCK_SIZE  # output pixels a side of a unit of work (predict/parts.py)
+    workers: int = 0  # DataLoader workers reading the windows (predict/window_reader.py); 0: read between forward passes
 
     @classmethod
     def of(cls, inference: InferenceSpec, bounds: Bounds | None = None) -> "PredictOptions":
@@ -199,13 +201,13 @@ class WindowPredictor:
         return int(self.second is not None)
 
     @torch.no_grad()
-    def probabilities(self, images: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    def probabilities(self, images: np.ndarray | torch.Tensor, valid: np.ndarray | torch.Tensor) -> np.ndarray:
         """(N, C, H, W) normalized images and (N, H, W) validity -> (N, classes, H, W) softmax
         probabilities, followed by the disagreement channel with a second opinion."""
         out = []
         for i in range(0, len(images), self.batch_size):
-            batch = torch.from_numpy(images[i : i + self.batch_size]).to(self.device)
-            mask = torch.from_numpy(valid[i : i + self.batch_size]).to(self.device)
+            batch = torch.as_tensor(images[i : i + self.batch_size]).to(self.device, non_blocking=True)
+            mask = torch.as_tensor(valid[i : i + self.batch_size]).to(self.device, non_blocking=True)
             probs = self._mean_probabilities(batch, mask)
             joined = probs[0] if self.second is None else torch.cat([probs[0], disagreement(*probs)], 1)
             out.append(joined.cpu().numpy())
@@ -233,33 +235,27 @@ def iter_strips(
     grid: TileGrid | SubGrid,
     on_tile: Callable[[int], None] | None = None,
     origin: tuple[int, int] = (0, 0),
+    workers: int = 0,
 ) -> Iterator[StripRows]:
     """Yield the final rows of consecutive row ranges covering a region of `ds`.
 
     The region has `info`'s width and height; its pixel (0, 0) is pixel `origin` (row, col) of `ds`.
+    `workers`: DataLoader workers reading the windows (predict/window_reader.py), 0 to read here.
     """
-    row0, col0 = origin
     strip = _Strip(grid, card.num_classes + predictor.extra_channels)
     done = 0
-    for row in grid.row_offsets:
-        if row > strip.top:
-            top, probs, weights, valid = strip.advance(row)
+    pin = workers > 0 and predictor.device.type == "cuda"
+    # A batch of windows at a time, not the whole row: memory stays flat however wide the raster.
+    for batch in read_batches(ds, card, grid, origin, predictor.batch_size, workers, pin):
+        if batch.row > strip.top:
+            top, probs, weights, valid = strip.advance(batch.row)
             yield _finalize(top, probs[:, :, : info.width], weights[:, : info.width], valid[:, : info.width], card.num_classes)
-        # A batch of windows at a time, not the whole row: memory stays flat however wide the raster.
-        cols = grid.col_offsets
-        for start in range(0, len(cols), predictor.batch_size):
-            batch = cols[start : start + predictor.batch_size]
-            windows = [read_window(ds, Window(col0 + col, row0 + row, grid.tile, grid.tile), card.bands) for col in batch]
-            # Windows with no valid pixel (scene borders) need no forward pass: they stay nodata.
-            live = [(col, image, valid) for col, (image, valid) in zip(batch, windows) if valid.any()]
-            if live:
-                images = np.stack([card.stats.apply(image) * valid for _, image, valid in live]).astype(np.float32)
-                masks = np.stack([valid for _, _, valid in live])
-                for (col, _, valid), p in zip(live, predictor.probabilities(images, masks)):
-                    strip.add(col, p, valid)
-            done += len(batch)
-            if on_tile:
-                on_tile(done)
+        if batch.live:
+            for k, valid, p in zip(batch.live, np.asarray(batch.valid), predictor.probabilities(batch.images, batch.valid)):
+                strip.add(batch.cols[k], p, valid)
+        done += len(batch.cols)
+        if on_tile:
+            on_tile(done)
     rows_left = min(info.height - strip.top, grid.tile)
     top, probs, weights, valid = strip.advance(strip.top + grid.tile)
     yield _finalize(top, probs[:, :rows_left, : info.width], weights[:rows_left, : info.width], valid[:rows_left, : info.width], card.num_classes)
@@ -281,8 +277,9 @@ def predict_raster(
     With `options.bounds` (xmin, ymin, xmax, ymax), only the raster's whole pixels covering them
     are predicted, on the raster's own grid. With `options.polygons` (the smallest region kept,
     in pixels), also <stem>_polygons.gpkg and its style; `on_phase(phase, message, **fields)` hears
-    when that starts, and of a resumed prediction (`blocks_done` of `blocks`). With `options.probabilities`, also <stem>_probabilities.tif (band k: class k's
-    probability, scaled by PROBABILITY_SCALE into bytes). With `options.suggestions`, also
+    when that starts, and of a resumed prediction (`blocks_done` of `blocks`). With
+    `options.probabilities`, also <stem>_probabilities.tif (band k: class k's probability, scaled
+    by PROBABILITY_SCALE into bytes). With `options.suggestions`, also
     <stem>_suggestions.gpkg and its style: where a label would teach the model most.
 
     The map is predicted block by block (predict/parts.py): a rerun after a crash predicts only
@@ -304,9 +301,8 @@ def predict_raster(
         if kept and on_phase:
             on_phase("resume", f"resuming {Path(raster).name}: {kept} of {len(blocks)} blocks were predicted before", blocks_done=kept, blocks=len(blocks))
     ranks.barrier()  # the manifest is settled before anyone looks for finished blocks
-    block_windows = {b.index: _block_grid(grid, where, b)[0] for b in blocks}
     mine = [b for b in ranks.share(blocks) if not parts.is_done(b)]
-    total, done = sum(len(block_windows[b.index]) for b in mine), 0
+    total, done = sum(len(_block_grid(grid, where, b)[0]) for b in mine), 0
     with open_raster(raster) as src:
         for block in mine:
             progress = (lambda n, before=done: on_tile(before + n, total)) if on_tile else None
@@ -361,7 +357,7 @@ def _predict_block(src, info: RasterInfo, card: ModelCard, predictor: WindowPred
         if options.probabilities:
             prob_ds = files.enter_context(rasterio.open(parts.path(block, "probabilities", folder=folder), "w",
                                                         **{**output_profile(block_info, "uint8", CLASS_NODATA), "count": card.num_classes, "nodata": None}))
-        for rows_out in iter_strips(src, span, card, predictor, sub, on_tile, origin):
+        for rows_out in iter_strips(src, span, card, predictor, sub, on_tile, origin, options.workers):
             top = first_row + rows_out.top  # block rows of the strip's first row
             r0, r1 = max(top, 0), min(top + rows_out.classes.shape[0], block.height)
             if r1 <= r0:
