@@ -10,7 +10,7 @@ APT_PLUGIN := qgis python3-qgis xvfb xauth python3-pytest python3-pyqt6
 ENGINE_TESTS ?= tests/engine
 PLUGIN_TESTS ?= tests/plugin
 
-.PHONY: install system-deps plugin-deps demo test test-engine test-plugin bench bench-quality bench-retrain bench-first-map bench-segy-memory bench-loop plugin plugin-check install-plugin clean
+.PHONY: install system-deps plugin-deps demo test test-engine test-plugin bench bench-quality bench-retrain bench-first-map bench-segy-memory bench-scale bench-loop plugin plugin-check install-plugin clean
 
 install: system-deps $(VENV)/.installed
 
@@ -65,6 +65,10 @@ bench-first-map: install
 # ../shared/data; hours on CPU: BENCH_LOOP_ARGS="--seeds 0 --rounds 3" for a shorter run).
 bench-loop: install
 	$(PY) benchmarks/bench_loop.py $(BENCH_LOOP_ARGS)
+
+# Prediction over 1 and 2 processes, peak memory per rank, a resumed run (issue 40; ~40 min on 2 cores).
+bench-scale: install
+	$(PY) benchmarks/bench_scale.py $(BENCH_SCALE_ARGS)
 
 # Peak memory of predicting SEG-Y volumes of growing size (issue 27; ~15 min on 2 cores).
 bench-segy-memory: install
