@@ -181,13 +181,16 @@ def _a_long_prediction_under_way(scene_job, tmp_path):
 
 
 def test_sigterm_stops_a_prediction_and_leaves_no_partial_file(scene_job, tmp_path):
-    """The plugin cancels `semiseg predict` with SIGTERM: the temporary outputs must go too."""
+    """The plugin cancels `semiseg predict` with SIGTERM: the temporary outputs must go too; what
+    stays is the finished blocks (predict/parts.py), whole, for the same command to resume."""
     _, out, proc = _a_long_prediction_under_way(scene_job, tmp_path)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(120) == 130
     done = events_of(out)[-1]
     assert done["type"] == "done" and done["status"] == "cancelled" and done["exit_code"] == 130
-    assert sorted(p.name for p in out.iterdir()) == ["events.jsonl", "log.txt"]
+    assert sorted(p.name for p in out.iterdir()) == ["big.parts", "events.jsonl", "log.txt"]
+    assert not [p for p in out.rglob("*") if p.name.startswith(".")]  # no temporary, in the parts neither
+    assert (out / "big.parts" / "manifest.json").is_file()
 
 
 def test_a_prediction_killed_with_sigkill_leaves_nothing_after_the_next_run(scene_job, tmp_path):
@@ -195,12 +198,13 @@ def test_a_prediction_killed_with_sigkill_leaves_nothing_after_the_next_run(scen
     big, out, proc = _a_long_prediction_under_way(scene_job, tmp_path)
     proc.kill()
     proc.wait(60)
-    assert [p for p in out.iterdir() if "partial" in p.name], "the killed run had temporaries to leave"
+    assert [p for p in out.rglob("*") if "partial" in p.name], "the killed run had temporaries to leave"
     x0, y1 = TRANSFORM @ (0, 0)
     x1, y0 = TRANSFORM @ (64, 64)  # the next run maps a corner: a quick run writing the same files
     assert main(["predict", str(scene_job / "model"), str(big), "--out", str(out), "--quiet", "--bounds", *map(str, (x0, y0, x1, y1))]) == 0
-    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
+    assert sorted(p.name for p in out.rglob("*") if p.name.startswith(".")) == []
     assert {"big_classes.tif", "big_confidence.tif"} <= {p.name for p in out.iterdir()}
+    assert not (out / "big.parts").exists()  # the other prediction (an area) started over and, done, removed the parts
 
 
 def test_a_killed_run_leaves_the_last_periodic_checkpoint(scene_job):

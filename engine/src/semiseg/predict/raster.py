@@ -303,10 +303,16 @@ def predict_raster(
     ranks.barrier()  # the manifest is settled before anyone looks for finished blocks
     mine = [b for b in ranks.share(blocks) if not parts.is_done(b)]
     total, done = sum(len(_block_grid(grid, where, b)[0]) for b in mine), 0
-    with open_raster(raster) as src:
-        for block in mine:
-            progress = (lambda n, before=done: on_tile(before + n, total)) if on_tile else None
-            done += _predict_block(src, info, card, predictor, grid, where, block, parts, options, progress)
+    try:
+        with open_raster(raster) as src:
+            for block in mine:
+                progress = (lambda n, before=done: on_tile(before + n, total)) if on_tile else None
+                done += _predict_block(src, info, card, predictor, grid, where, block, parts, options, progress)
+    except UserError:
+        # A damaged input or a full disk: nothing of this prediction stays (a stop, a crash or a
+        # kill keeps the finished blocks for the rerun; this rerun would fail the same way).
+        parts.remove()
+        raise
     ranks.barrier()  # every block is done: the one collective after the loop
     if not ranks.is_main:
         return None
