@@ -933,5 +933,8 @@ def test_a_labelled_section_trains_and_predicts_its_whole_volume_from_the_dock(p
         assert names == ["f3_crop_inline_120 classes", "f3_crop_inline_120 confidence"], names
         classes = group.findLayers()[0].layer()
         assert classes.renderer().type() == "paletted" and classes.extent() == section.extent()
+        assert dock.runs.error_label.isHidden(), dock.runs.error_label.text()  # a success, not "no classes raster" (issue 41, item 2)
+        said = dock.predict.notice.text()
+        assert "f3_crop_classes.sgy and f3_crop_confidence.sgy" in said and str(tmp_path / "volume") in said, said
     finally:
         dock.dispose()
