@@ -64,6 +64,7 @@ class SemiSegDock(QgsDockWidget):
         self.segy.failed.connect(lambda text: self.refuse(self.labels.notice, text))
         self.labels.open_segy_button.clicked.connect(lambda: self.open_segy())
         self.engine.pythonChanged.connect(self.options.load_methods)
+        self.engine.reportReceived.connect(lambda report: self.predict.offer_gpus(len(report.get("gpus") or [])))
         self.labels.classNamesChanged.connect(self.options.set_class_names)
         self.labels.new_layers_button.clicked.connect(lambda: self.new_label_layers())
         self.predict.predict_button.clicked.connect(lambda: self.start_prediction())
@@ -253,7 +254,7 @@ class SemiSegDock(QgsDockWidget):
             job_registry.remember(out_dir, self.project)  # listed once its events appear
             polygons = self.options.polygons.isChecked() and source == raster.source()  # none of a SEG-Y volume
             return self.controller.predict(self.engine.python(), model, raster.name(), source, out_dir,
-                                           self.options.device.currentText(), extra, polygons)
+                                           self.options.device.currentText(), extra, polygons, self.predict.devices(source, raster))
         except (ValueError, engine.EngineError) as e:
             self.refuse(self.predict.notice, str(e))
             return None

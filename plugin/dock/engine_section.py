@@ -16,6 +16,7 @@ TITLE_CHARS = 45
 
 class EngineSection(QgsCollapsibleGroupBox):
     pythonChanged = pyqtSignal(str)  # the engine to ask (methods, health) and to run jobs with
+    reportReceived = pyqtSignal(dict)  # the engine's `doctor --json` answer (its GPUs, for Predict)
 
     def __init__(self, parent=None):
         super().__init__("Engine", parent)
@@ -74,6 +75,7 @@ class EngineSection(QgsCollapsibleGroupBox):
             self.show_status(f"Engine not usable: {error}", "")
         else:
             self.show_status(verdict(report, plugin_version()), format_report(report))
+            self.reportReceived.emit(report)
 
     def show_status(self, line: str, details: str) -> None:
         """Always in view: on the section's title (seen collapsed too; cut to TITLE_CHARS, as a

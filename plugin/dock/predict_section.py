@@ -4,7 +4,7 @@ inlines, crosslines or both)."""
 from pathlib import Path
 
 from qgis.PyQt.QtGui import QIcon
-from qgis.PyQt.QtWidgets import QCheckBox, QComboBox, QFormLayout, QPushButton
+from qgis.PyQt.QtWidgets import QCheckBox, QComboBox, QFormLayout, QPushButton, QSpinBox
 from qgis.core import QgsMapLayerProxyModel
 from qgis.gui import QgsCollapsibleGroupBox, QgsFileWidget, QgsMapLayerComboBox
 
@@ -47,11 +47,30 @@ class PredictSection(QgsCollapsibleGroupBox):
         form.addRow(self.visible_only)
         form.addRow(self.whole_volume)
         form.addRow("Along", self.axis)
+        self.gpus = QSpinBox()
+        self.gpus.setToolTip("GPUs that share the raster's blocks (one process each). A stopped prediction "
+                             "predicted again into the same folder resumes at its first unfinished block.")
+        form.addRow("GPUs", self.gpus)
+        self.offer_gpus(0)
         form.addRow(self.predict_button)
         self.notice = Notice()  # what Predict answers: a refusal, or what a run wrote (a SEG-Y volume's files)
         form.addRow(self.notice)
         self._offer_volume(self.predict_raster.currentLayer())
         self.setCollapsed(True)
+
+    def offer_gpus(self, count: int) -> None:
+        """Show the GPUs to predict with where the engine reports more than one (all of them by default)."""
+        self.gpus_offered = count > 1
+        self.gpus.setRange(1, max(1, count))
+        self.gpus.setValue(max(1, count))
+        self.gpus.setVisible(self.gpus_offered)
+        form = self.layout()
+        if form is not None and form.labelForField(self.gpus) is not None:
+            form.labelForField(self.gpus).setVisible(self.gpus_offered)
+
+    def devices(self, source: str, raster) -> int:
+        """How many processes predict `source`: one for a SEG-Y volume (the engine predicts it line by line in one)."""
+        return self.gpus.value() if self.gpus_offered and source == raster.source() else 1
 
     def _offer_volume(self, raster) -> None:
         tie = segy.section_tie(raster.source()) if raster is not None else None

@@ -39,12 +39,13 @@ def train_command(python: str, job_dir: Path, device: str, resume: bool = False)
 
 
 def predict_command(python: str, model: str, raster: str, out: Path, device: str, area: list = (),
-                    polygons: bool = False) -> list:
+                    polygons: bool = False, devices: int = 1) -> list:
     """`semiseg predict` writing events into OUT, so it is followed as a training job is;
     `area`: map_area.bounds_args of the part to predict (for a SEG-Y volume: the lines to write
-    as rasters too, e.g. ["--inline", "120"])."""
+    as rasters too, e.g. ["--inline", "120"]); `devices`: processes (GPUs) sharing its blocks.
+    The same command again resumes a stopped prediction into OUT (the engine keeps its blocks)."""
     return command(python, "predict", model, raster, "--out", str(out), "--device", device, "--quiet",
-                   "--events", *area, *(["--polygons"] if polygons else []))
+                   "--events", *area, *(["--polygons"] if polygons else []), *(["--devices", str(devices)] if devices > 1 else []))
 
 
 # Win32 process creation flags (the subprocess module has them on Windows only).

@@ -41,9 +41,10 @@ class JobController(QObject):
         return self._run(EngineTask(f"SemiSeg: train {job_dir.name}", None, job_dir, JobDir(job_dir).console))
 
     def predict(self, python: str, model: str, name: str, source: str, out_dir: Path, device: str, extra: list,
-                polygons: bool) -> EngineTask:
-        """Run `semiseg predict` on the file `source` (layer `name`); `extra`: its --bounds or SEG-Y lines."""
-        args = engine.predict_command(python, model, source, out_dir, device, extra, polygons)
+                polygons: bool, devices: int = 1) -> EngineTask:
+        """Run `semiseg predict` on the file `source` (layer `name`); `extra`: its --bounds or SEG-Y lines;
+        `devices`: processes (GPUs) sharing it."""
+        args = engine.predict_command(python, model, source, out_dir, device, extra, polygons, devices)
         return self._run(EngineTask(f"SemiSeg: predict {name}", args, out_dir, JobDir(out_dir).console,
                                     predict=True))
 

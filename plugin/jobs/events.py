@@ -55,6 +55,7 @@ class JobState:
     outputs: list = field(default_factory=list)
     unit: str = "step"  # what `step`/`total` count: training steps, or prediction windows
     counted: bool = False  # a progress event came in the current phase (apply: each phase its own count)
+    resumed: str = ""  # a prediction that kept the blocks an earlier run of it finished: how many
 
     def apply(self, event: dict) -> None:
         kind = event.get("type")
@@ -63,6 +64,8 @@ class JobState:
             self.total = int(event.get("total_steps") or self.total)
             self.unit = event.get("unit") or self.unit  # a pixel forest counts trees
             self.exit_code, self.message, self.errors = None, "", []
+        elif kind == "phase" and event.get("phase") == "resume":  # not a phase of its own: the prediction goes on
+            self.resumed = f"resumed, {event.get('blocks_done', '?')} of {event.get('blocks', '?')} blocks kept"
         elif kind == "phase":
             self.phase, self.message = event.get("phase", ""), event.get("message", "")
             if self.counted:  # the last phase's count is done: this one has its own (a Quick map's
@@ -93,6 +96,8 @@ class JobState:
         parts = [self.status]
         if self.phase and not self.finished:
             parts.append(self.phase)
+        if self.resumed:
+            parts.append(self.resumed)
         if self.total:
             parts.append(f"{self.unit} {self.step}/{self.total}")
         if self.eta_s is not None and not self.finished:

@@ -3,8 +3,9 @@ from pathlib import Path
 
 from qgis.PyQt.QtGui import QIcon
 from qgis.core import (QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingOutputFile, QgsProcessingOutputRasterLayer,
-                       QgsProcessingOutputVectorLayer, QgsProcessingParameterBoolean, QgsProcessingParameterEnum, QgsProcessingParameterExtent, QgsProcessingParameterFile,
-                       QgsProcessingParameterFolderDestination, QgsProcessingParameterRasterLayer)
+                       QgsProcessingOutputVectorLayer, QgsProcessingParameterBoolean, QgsProcessingParameterDefinition, QgsProcessingParameterEnum,
+                       QgsProcessingParameterExtent, QgsProcessingParameterFile, QgsProcessingParameterFolderDestination, QgsProcessingParameterNumber,
+                       QgsProcessingParameterRasterLayer)
 
 from ..common import settings
 from ..common.paths import icon_path
@@ -28,7 +29,9 @@ class PredictAlgorithm(QgsProcessingAlgorithm):
         return ("Runs a trained SemiSeg model (a job's model/ folder) on a raster and writes the class "
                 "raster and the confidence raster, styled, and the area of each class, into the output folder. With an extent, only "
                 "the raster's pixels inside it are predicted. With polygons, also the classes as "
-                "polygons (GeoPackage), regions under 16 pixels merged into a neighbour.")
+                "polygons (GeoPackage), regions under 16 pixels merged into a neighbour. Processes (advanced): "
+                "GPUs sharing the raster's blocks. Run again into the same output folder, a stopped "
+                "prediction resumes at its first unfinished block.")
 
     def createInstance(self):
         return PredictAlgorithm()
@@ -40,6 +43,11 @@ class PredictAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterExtent("EXTENT", "Only this extent", optional=True))
         self.addParameter(QgsProcessingParameterBoolean("POLYGONS", "Class polygons too", defaultValue=False))
         self.addParameter(QgsProcessingParameterEnum("DEVICE", "Device", list(job.DEVICES), defaultValue=0))
+        # Processes sharing the raster's blocks (one per GPU); advanced: one is what a machine with one GPU or none wants.
+        devices = QgsProcessingParameterNumber("DEVICES", "Processes (one per GPU)", QgsProcessingParameterNumber.Integer,
+                                               defaultValue=1, minValue=1)
+        devices.setFlags(devices.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        self.addParameter(devices)
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT_DIR", "Output folder"))
         self.addOutput(QgsProcessingOutputRasterLayer("CLASSES_RASTER", "Class raster"))
         self.addOutput(QgsProcessingOutputRasterLayer("CONFIDENCE_RASTER", "Confidence raster"))
@@ -63,7 +71,8 @@ class PredictAlgorithm(QgsProcessingAlgorithm):
         polygons = self.parameterAsBoolean(parameters, "POLYGONS", context)
         try:
             args = engine.predict_command(settings.engine_python(), self.parameterAsFile(parameters, "MODEL", context),
-                                          raster.source(), out_dir, device, area, polygons)
+                                          raster.source(), out_dir, device, area, polygons,
+                                          self.parameterAsInt(parameters, "DEVICES", context))
         except engine.EngineError as e:
             raise QgsProcessingException(str(e))
         state = run_engine(args, out_dir, feedback, predict=True)
