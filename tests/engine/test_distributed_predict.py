@@ -150,7 +150,11 @@ def test_a_killed_process_leaves_no_part_under_a_final_name_and_the_rerun_predic
     for kind in ("classes", "confidence"):
         with rasterio.open(out / f"{raster.stem}_{kind}.tif") as a, rasterio.open(tmp_path / "whole" / f"{raster.stem}_{kind}.tif") as b:
             np.testing.assert_array_equal(a.read(), b.read())
-    assert not parts.exists()
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in (tmp_path / "whole").iterdir())  # the same files, no parts left
+    for name in (f"{raster.stem}_areas.csv", f"{raster.stem}_classes.qml"):
+        assert (out / name).read_text() == (tmp_path / "whole" / name).read_text()
+    suggested, whole = gpd.read_file(out / f"{raster.stem}_suggestions.gpkg"), gpd.read_file(tmp_path / "whole" / f"{raster.stem}_suggestions.gpkg")
+    assert suggested.equals(whole)
 
 
 def test_a_changed_setting_starts_the_blocks_over_instead_of_mixing_two_predictions(tmp_path, packages, rasters):
