@@ -263,3 +263,19 @@ def test_windows_read_by_loader_workers_give_the_map_read_here_bit_for_bit(tmp_p
     np.testing.assert_array_equal(maps[0][0], maps[2][0])
     np.testing.assert_array_equal(maps[0][1], maps[2][1])
     assert (maps[2][0] == 255).any()  # the nodata hole came through the workers too
+
+
+def test_processes_torchrun_or_srun_started_meet_as_that_tool_says_not_through_one_of_their_files(monkeypatch):
+    from semiseg.rendezvous import RENDEZVOUS_ENV, started_by_a_launcher
+
+    for name in ("WORLD_SIZE", "SLURM_NTASKS", RENDEZVOUS_ENV):
+        monkeypatch.delenv(name, raising=False)
+    assert not started_by_a_launcher()  # `--devices 2` from a shell: the engine starts them, through a file
+    monkeypatch.setenv("WORLD_SIZE", "8")
+    assert started_by_a_launcher()  # torchrun
+    monkeypatch.setenv(RENDEZVOUS_ENV, "/tmp/x")
+    assert not started_by_a_launcher()  # a process the engine itself started (it inherited the file)
+    monkeypatch.delenv(RENDEZVOUS_ENV)
+    monkeypatch.delenv("WORLD_SIZE")
+    monkeypatch.setenv("SLURM_NTASKS", "4")
+    assert started_by_a_launcher()  # srun

@@ -29,3 +29,10 @@ def single_node_rendezvous(folder: Path) -> Path:
             os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
             os.environ.setdefault("NCCL_SOCKET_IFNAME", "lo")
     return Path(os.environ[RENDEZVOUS_ENV])
+
+
+def started_by_a_launcher() -> bool:
+    """torchrun or SLURM's srun started the processes: each was started on its own, so they meet
+    as that tool says (env://), not through a file named after one of them."""
+    started = "WORLD_SIZE" in os.environ or int(os.environ.get("SLURM_NTASKS", "1") or 1) > 1
+    return started and RENDEZVOUS_ENV not in os.environ

@@ -38,7 +38,7 @@ from semiseg.pipeline.job_run import JobRun
 from semiseg.pipeline.predict_job import predict_job
 from semiseg.pipeline.prepare import prepare_inputs
 from semiseg.pipeline.segy_sources import cut_segy_sections
-from semiseg.rendezvous import single_node_rendezvous
+from semiseg.rendezvous import single_node_rendezvous, started_by_a_launcher
 from semiseg.train.callbacks import BesideItsNameCheckpointIO, CancelFlag, Checkpointing, ProgressEvents, StepProgressBar, Validation, seed_from
 from semiseg.train.distributed import SingleNodeDDP
 from semiseg.train.forest import train_pixel_forest
@@ -108,7 +108,7 @@ def read_checkpoint_fields(path: Path) -> dict:
 def _strategy(jd: JobDir, devices: int, num_nodes: int):
     if devices * num_nodes == 1:
         return "auto"
-    if num_nodes == 1:
+    if num_nodes == 1 and not started_by_a_launcher():
         return SingleNodeDDP(single_node_rendezvous(jd.root))
     return "ddp"
 

@@ -19,7 +19,7 @@ import torch
 
 from semiseg.devices import resolve_device
 from semiseg.errors import UserError
-from semiseg.rendezvous import RENDEZVOUS_ENV, single_node_rendezvous
+from semiseg.rendezvous import single_node_rendezvous, started_by_a_launcher
 
 T = TypeVar("T")
 
@@ -67,19 +67,12 @@ def launch_ranks(device: str, devices: int, num_nodes: int, out_dir: Path) -> Ra
     accelerator = "gpu" if resolve_device(device).type == "cuda" else "cpu"
     from lightning.fabric import Fabric
 
-    rendezvous = None if num_nodes > 1 or _launched_outside() else single_node_rendezvous(Path(out_dir))
+    rendezvous = None if num_nodes > 1 or started_by_a_launcher() else single_node_rendezvous(Path(out_dir))
     fabric = Fabric(accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=_strategy(rendezvous))
     fabric.launch()
     if accelerator == "cpu":  # the cores are shared among the processes of this node, not each given all of them
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // devices))
     return Ranks(fabric.global_rank, fabric.world_size, fabric.device, fabric.barrier, rendezvous)
-
-
-def _launched_outside() -> bool:
-    """torchrun or srun started the processes: they meet as those tools say (env://), each
-    having been started on its own (a file named after one process's pid would not be theirs)."""
-    started = "WORLD_SIZE" in os.environ or int(os.environ.get("SLURM_NTASKS", "1") or 1) > 1
-    return started and RENDEZVOUS_ENV not in os.environ
 
 
 def _strategy(rendezvous: Path | None):
