@@ -162,16 +162,39 @@ class CountingForest(nn.Module):
         return torch.full((len(x), 3) + x.shape[2:], 1 / 3).log()
 
 
-def test_a_blended_pair_computes_its_shared_forest_once_per_window_and_disagrees_by_the_networks_share():
+def test_a_blended_pair_leaves_its_shared_forest_out_of_the_windows_and_disagrees_by_the_networks_share():
     from semiseg.models.blend import ForestBlend
 
     forest = CountingForest()
     model, student = ForestBlend(Brightness(), forest, 0.25), ForestBlend(Disputed(), forest, 0.25)
     window = np.full((6, 1, 32, 32), 30 / 255, np.float32)  # where the two networks disagree, both certain
     valid = np.ones((6, 32, 32), bool)
-    for tta, orientations in ((False, 1), (True, 8)):
+    for tta in (False, True):
         forest.windows = 0
         p = WindowPredictor(model, torch.device("cpu"), 4, tta=tta, second=student).probabilities(window, valid)
-        assert forest.windows == 6 * orientations  # not twice: the student's blend reuses the teacher's forest output
+        assert forest.windows == 0  # the blends' forest runs once per pixel, outside the windows (predict/pixelwise.py)
         np.testing.assert_allclose(p[:, 3], 0.75, atol=1e-4)  # (1 - w) x the networks' total variation (1)
     assert model.forest is forest and student.forest is forest  # the modules given are left as they were
+
+
+class Uniform(nn.Module):
+    """A context network's interface (bands and the forest's class channels in): no opinion."""
+
+    def forward(self, x):
+        return torch.zeros((len(x), 3) + x.shape[2:])
+
+
+def test_a_context_pair_computes_its_shared_forest_once_per_window():
+    """A context model's forest is part of its windows (the network reads it): the second
+    opinion reuses the teacher's forest output rather than computing it again."""
+    from semiseg.models.context import ForestContext
+
+    forest = CountingForest()
+    model, student = ForestContext(Uniform(), forest), ForestContext(Uniform(), forest)
+    window = np.full((6, 1, 32, 32), 30 / 255, np.float32)
+    valid = np.ones((6, 32, 32), bool)
+    for tta, orientations in ((False, 1), (True, 8)):
+        forest.windows = 0
+        WindowPredictor(model, torch.device("cpu"), 4, tta=tta, second=student).probabilities(window, valid)
+        assert forest.windows == 6 * orientations  # not twice
+    assert model.forest is forest and student.forest is forest

@@ -37,8 +37,8 @@ def with_network(model: nn.Module, network: nn.Module, forest: nn.Module | None 
 
 
 class _OncePerWindow(nn.Module):
-    """A forest asked twice for the same window (by a model and its second opinion) computes it
-    once: its filter bank and trees are the slow part of a blended model's prediction."""
+    """A forest asked twice for the same window (by a context model and its second opinion)
+    computes it once: its filter bank and trees are the slow part of such a model's prediction."""
 
     wants_valid_mask = True
 
@@ -54,10 +54,13 @@ class _OncePerWindow(nn.Module):
 
 
 def sharing_the_forest(model: nn.Module, second: nn.Module) -> tuple[nn.Module, nn.Module]:
-    """The pair to predict with, their one forest computed once per window when both are given
-    the same window in turn (WindowPredictor); the modules passed in are left as they are."""
+    """The pair to predict with, the one context forest of both computed once per window when
+    both are given the same window in turn (WindowPredictor); the modules passed in are left as
+    they are. Only a context model's forest is computed per window: a blend's runs once per
+    pixel, outside the windows (predict/pixelwise.py), and its weight takes it out of the
+    disagreement."""
     forest = getattr(model, "forest", None)
-    if forest is None or getattr(second, "forest", None) is not forest:
+    if not isinstance(model, ForestContext) or getattr(second, "forest", None) is not forest:
         return model, second
     shared = _OncePerWindow(forest)
     return with_network(model, model.network, shared), with_network(second, second.network, shared)

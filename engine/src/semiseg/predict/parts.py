@@ -65,7 +65,7 @@ def predictor_identity(predictor) -> str:
     if getattr(predictor, "identity", None):
         digest.update(predictor.identity.encode())
     else:
-        for model in (predictor.network, predictor.second):
+        for model in (predictor.model, predictor.second):
             for name, tensor in ({} if model is None else model.state_dict()).items():
                 digest.update(name.encode())
                 digest.update(tensor.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")

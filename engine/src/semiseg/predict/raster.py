@@ -34,6 +34,7 @@ from semiseg.models.second_opinion import disagreement, sharing_the_forest
 from semiseg.predict.area import Bounds, PredictionArea
 from semiseg.predict.styles import classes_qml, color_table, confidence_qml, polygons_qml, suggestions_qml
 from semiseg.predict.suggestions import DoubtTally, write_suggestions
+from semiseg.predict.pixelwise import PixelwiseRows, split_model
 from semiseg.predict.parts import BLOCK_SIZE, Block, PredictionParts, files_digest, plan_blocks, predictor_identity
 from semiseg.predict.ranks import Ranks
 from semiseg.predict.tiling import SubGrid, TileGrid
@@ -119,10 +120,13 @@ class _Strip:
         self.weights = np.zeros((grid.tile, width), dtype=np.float32)
         self.valid = np.zeros((grid.tile, width), dtype=bool)
 
-    def add(self, col: int, probs: np.ndarray, valid: np.ndarray) -> None:
+    def add(self, col: int, probs: np.ndarray | None, valid: np.ndarray) -> None:
+        """Blend one window's probabilities in at column `col`; None: a window with nothing
+        computed per window (a forest alone), which still says where the valid pixels are."""
         w = self.grid.weight
         t = self.grid.tile
-        self.probs[:, :, col : col + t] += probs * w
+        if probs is not None:
+            self.probs[:, :, col : col + t] += probs * w
         self.weights[:, col : col + t] += w
         self.valid[:, col : col + t] |= valid
 
@@ -148,9 +152,13 @@ class StripRows:
     disagreement: np.ndarray | None = None  # (rows, width) float32 with a second opinion (WindowPredictor), 0 on nodata
 
 
-def _finalize(top: int, blended: np.ndarray, weights: np.ndarray, valid: np.ndarray, num_classes: int) -> StripRows:
-    """The rows' decisions; channels past `num_classes` are the second opinion's disagreement."""
+def _finalize(top: int, blended: np.ndarray, weights: np.ndarray, valid: np.ndarray, num_classes: int,
+              forest: np.ndarray | None = None, forest_weight: float = 0.0) -> StripRows:
+    """The rows' decisions; channels past `num_classes` are the second opinion's disagreement.
+    `forest`: the rows' forest probabilities, mixed into the windows' blend at `forest_weight`."""
     blended = blended / np.maximum(weights, 1e-12)
+    if forest is not None:
+        blended[:num_classes] = (1 - forest_weight) * blended[:num_classes] + forest_weight * forest
     blended[:, ~valid] = 0
     probs = blended[:num_classes]
     disagreement = blended[num_classes] if len(blended) > num_classes else None
@@ -177,18 +185,28 @@ def _unturned(x: torch.Tensor, turns: int, flip: bool) -> torch.Tensor:
 
 
 class WindowPredictor:
-    """Runs a network over normalized windows in batches; the one place inference happens."""
+    """Runs a model over normalized windows in batches; the one place inference happens.
 
-    def __init__(self, network: nn.Module, device: torch.device, batch_size: int, bf16: bool | None = None, tta: bool = False,
+    A model with a pixel forest (a forest alone, or blended with a network) is split: its network
+    runs per window, its forest once per pixel (predict/pixelwise.py), and the two meet in
+    iter_strips."""
+
+    def __init__(self, model: nn.Module, device: torch.device, batch_size: int, bf16: bool | None = None, tta: bool = False,
                  second: nn.Module | None = None):
         """`bf16`: compute in bfloat16 (InferenceSpec.precision, devices.uses_bf16); None: where a
         GPU computes it natively, float32 on a CPU. `tta`: average the probabilities over the
         DIHEDRAL symmetries of each window (InferenceSpec.tta). `second`: a second opinion
-        (models/second_opinion.py), whose disagreement with `network` comes as one more channel."""
+        (models/second_opinion.py), whose disagreement with `model` comes as one more channel."""
         if second is not None:
-            network, second = sharing_the_forest(network, second)
-        self.network = network.to(device).eval()
+            model, second = sharing_the_forest(model, second)
+        self.model = model.to(device).eval()
         self.second = second.to(device).eval() if second is not None else None
+        self.network, self.pixelwise = split_model(self.model)
+        self.second_network = None
+        if self.second is not None:
+            self.second_network, second_part = split_model(self.second)
+            if self.network is None or second_part != self.pixelwise:
+                raise ValueError("a second opinion must be the same kind of model, its forest shared (models/second_opinion.py)")
         self.device = device
         self.batch_size = batch_size
         self.autocast = (device.type == "cuda" and native_bf16(device)) if bf16 is None else bf16
@@ -203,20 +221,22 @@ class WindowPredictor:
     @torch.no_grad()
     def probabilities(self, images: np.ndarray | torch.Tensor, valid: np.ndarray | torch.Tensor) -> np.ndarray:
         """(N, C, H, W) normalized images and (N, H, W) validity -> (N, classes, H, W) softmax
-        probabilities, followed by the disagreement channel with a second opinion."""
+        probabilities of the windowed part (`network`), followed by the disagreement channel with
+        a second opinion: that of the whole models, since a forest they share cancels out of it
+        but for its weight (the blends differ by (1 - w) times their networks' difference)."""
         out = []
+        keep = 1.0 - (self.pixelwise.weight if self.pixelwise is not None else 0.0)
         for i in range(0, len(images), self.batch_size):
             batch = torch.as_tensor(images[i : i + self.batch_size]).to(self.device, non_blocking=True)
             mask = torch.as_tensor(valid[i : i + self.batch_size]).to(self.device, non_blocking=True)
             probs = self._mean_probabilities(batch, mask)
-            joined = probs[0] if self.second is None else torch.cat([probs[0], disagreement(*probs)], 1)
+            joined = probs[0] if self.second is None else torch.cat([probs[0], keep * disagreement(*probs)], 1)
             out.append(joined.cpu().numpy())
         return np.concatenate(out)
 
     def _mean_probabilities(self, batch: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
-        """The network's (and the second opinion's) probabilities averaged over the symmetries;
-        both see each turned window in turn, so a forest they share computes it once."""
-        models = [self.network] + ([self.second] if self.second is not None else [])
+        """The network's (and the second opinion's) probabilities averaged over the symmetries."""
+        models = [self.network] + ([self.second_network] if self.second is not None else [])
         totals = [0] * len(models)
         for turns, flip in self.symmetries:
             window, valid = _turned(batch, turns, flip), _turned(mask, turns, flip)
@@ -236,29 +256,57 @@ def iter_strips(
     on_tile: Callable[[int], None] | None = None,
     origin: tuple[int, int] = (0, 0),
     workers: int = 0,
+    keep: Window | None = None,
 ) -> Iterator[StripRows]:
     """Yield the final rows of consecutive row ranges covering a region of `ds`.
 
     The region has `info`'s width and height; its pixel (0, 0) is pixel `origin` (row, col) of `ds`.
-    `workers`: DataLoader workers reading the windows (predict/window_reader.py), 0 to read here.
+    `keep`: the part of the region wanted (rows and columns of it), when the windows are read
+    beyond it for its sake (a block's, predict/parts.py); the rows come cropped to it, `top`
+    counted from its first row. `workers`: DataLoader workers reading the windows
+    (predict/window_reader.py), 0 to read here.
     """
+    keep = keep or Window(0, 0, info.width, info.height)
+    rows_kept = (int(keep.row_off), int(keep.row_off + keep.height))
+    cols_kept = slice(int(keep.col_off), int(keep.col_off + keep.width))
     strip = _Strip(grid, card.num_classes + predictor.extra_channels)
+    pixelwise = PixelwiseRows(ds, card, predictor.pixelwise, origin, predictor.device, rows_kept[1]) if predictor.pixelwise else None
     done = 0
     pin = workers > 0 and predictor.device.type == "cuda"
+
+    def kept(top: int, probs: np.ndarray, weights: np.ndarray, valid: np.ndarray) -> StripRows | None:
+        r0, r1 = max(top, rows_kept[0]), min(top + len(weights), rows_kept[1])
+        if r1 <= r0:
+            return None
+        rows = slice(r0 - top, r1 - top)
+        forest = None
+        if pixelwise is not None and valid[rows, cols_kept].any():
+            forest = pixelwise.probabilities(r0, r1 - r0, cols_kept.start, cols_kept.stop - cols_kept.start)
+        return _finalize(r0 - rows_kept[0], probs[:, rows, cols_kept], weights[rows, cols_kept], valid[rows, cols_kept], card.num_classes,
+                         forest, predictor.pixelwise.weight if forest is not None else 0.0)
+
     # A batch of windows at a time, not the whole row: memory stays flat however wide the raster.
     for batch in read_batches(ds, card, grid, origin, predictor.batch_size, workers, pin):
         if batch.row > strip.top:
-            top, probs, weights, valid = strip.advance(batch.row)
-            yield _finalize(top, probs[:, :, : info.width], weights[:, : info.width], valid[:, : info.width], card.num_classes)
+            rows_out = kept(*strip.advance(batch.row))
+            if rows_out is not None:
+                yield rows_out
         if batch.live:
-            for k, valid, p in zip(batch.live, np.asarray(batch.valid), predictor.probabilities(batch.images, batch.valid)):
-                strip.add(batch.cols[k], p, valid)
+            valids = np.asarray(batch.valid)
+            if predictor.network is None:  # a forest alone: the windows only say which pixels are valid
+                for k, valid in zip(batch.live, valids):
+                    strip.add(batch.cols[k], None, valid)
+            else:
+                for k, valid, p in zip(batch.live, valids, predictor.probabilities(batch.images, batch.valid)):
+                    strip.add(batch.cols[k], p, valid)
         done += len(batch.cols)
         if on_tile:
             on_tile(done)
     rows_left = min(info.height - strip.top, grid.tile)
     top, probs, weights, valid = strip.advance(strip.top + grid.tile)
-    yield _finalize(top, probs[:, :rows_left, : info.width], weights[:rows_left, : info.width], valid[:rows_left, : info.width], card.num_classes)
+    rows_out = kept(top, probs[:, :rows_left], weights[:rows_left], valid[:rows_left])
+    if rows_out is not None:
+        yield rows_out
 
 
 def predict_raster(
@@ -363,20 +411,15 @@ def _predict_block(src, info: RasterInfo, card: ModelCard, predictor: WindowPred
         if options.probabilities:
             prob_ds = files.enter_context(rasterio.open(parts.path(block, "probabilities", folder=folder), "w",
                                                         **{**output_profile(block_info, "uint8", CLASS_NODATA), "count": card.num_classes, "nodata": None}))
-        for rows_out in iter_strips(src, span, card, predictor, sub, on_tile, origin, options.workers):
-            top = first_row + rows_out.top  # block rows of the strip's first row
-            r0, r1 = max(top, 0), min(top + rows_out.classes.shape[0], block.height)
-            if r1 <= r0:
-                continue
-            rows, cols = slice(r0 - top, r1 - top), slice(-first_col, -first_col + block.width)
-            window = Window(0, r0, block.width, r1 - r0)
-            cls_ds.write(rows_out.classes[rows, cols], 1, window=window)
-            conf_ds.write(rows_out.confidence[rows, cols], 1, window=window)
+        keep = Window(-first_col, -first_row, block.width, block.height)
+        for rows_out in iter_strips(src, span, card, predictor, sub, on_tile, origin, options.workers, keep):
+            window = Window(0, rows_out.top, block.width, len(rows_out.classes))
+            cls_ds.write(rows_out.classes, 1, window=window)
+            conf_ds.write(rows_out.confidence, 1, window=window)
             if prob_ds is not None:
-                prob_ds.write(np.rint(rows_out.probabilities[:, rows, cols] * PROBABILITY_SCALE).astype(np.uint8), window=window)
+                prob_ds.write(np.rint(rows_out.probabilities * PROBABILITY_SCALE).astype(np.uint8), window=window)
             if doubt is not None:
-                doubt.add(r0, rows_out.probabilities[:, rows, cols], rows_out.classes[rows, cols] != CLASS_NODATA,
-                          None if rows_out.disagreement is None else rows_out.disagreement[rows, cols])
+                doubt.add(rows_out.top, rows_out.probabilities, rows_out.classes != CLASS_NODATA, rows_out.disagreement)
         files.close()  # the files written out before the folder is renamed
         if doubt is not None:
             parts.save_tally(folder, doubt.arrays())
