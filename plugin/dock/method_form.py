@@ -5,7 +5,8 @@
 `ask_engine` asks once per engine Python (the answer is cached for the session and saved in the
 settings); `known` gives, without running the engine, what it answered this session or when last
 asked, which is how Processing lists the methods as QGIS starts; `MethodForm`
-turns one method's schema into widgets and gives back only the parameters that differ from
+turns one method's schema into widgets (those it marks "key" first, each with its description
+as the tooltip of widget and label) and gives back only the parameters that differ from
 their defaults, which is what goes into job.json `method` beside `name`.
 """
 import json
@@ -138,6 +139,7 @@ class _Field:
 
     def __init__(self, key: str, schema: dict, root: dict, class_names: list):
         self.key = key
+        self.key_param = bool(schema.get("key"))  # one to try first (the engine's schema says so)
         inner, self.nullable = _nullable(schema, root)
         self.default = schema.get("default", inner.get("default"))
         self.kind = inner.get("type")
@@ -300,9 +302,15 @@ class MethodForm(QWidget):
         """Rebuild the widgets for a method's parameter schema (every value at its default)."""
         while self.layout_.rowCount():
             self.layout_.removeRow(0)
-        self.fields = [_Field(key, sub, schema, self._class_names)
-                       for key, sub in (schema.get("properties") or {}).items()]
+        # the parameters to try first on top (the engine marks them "key"), then the others, each
+        # group in the engine's order
+        properties = sorted((schema.get("properties") or {}).items(), key=lambda item: not item[1].get("key"))
+        self.fields = [_Field(key, sub, schema, self._class_names) for key, sub in properties]
+        self.others_label = None
         for f in self.fields:
+            if f is not self.fields[0] and not f.key_param and self.others_label is None and self.fields[0].key_param:
+                self.others_label = QLabel("Other parameters (their defaults suit most jobs):")
+                self.layout_.addRow(self.others_label)
             self.layout_.addRow(f.label, f.widget)
             wheel_guard.guard(f.widget)  # rebuilt after the dock guarded its widgets
             for w in f.widgets():

@@ -220,6 +220,18 @@ def test_methods_are_described_for_clients(capsys):
     assert described["methods"]["cct"]["supports_domains"]
 
 
+def test_every_method_parameter_says_what_it_does_and_each_method_marks_those_to_try_first(capsys):
+    """The dock's Advanced tooltips are these descriptions (issue 41, item 14); "key" puts a
+    parameter on top of the form."""
+    assert main(["methods", "--json"]) == 0
+    for name, info in json.loads(capsys.readouterr().out)["methods"].items():
+        schema = info["parameters"]
+        nested = [p for d in schema.get("$defs", {}).values() for p in d.get("properties", {}).items()]
+        for key, prop in [*schema["properties"].items(), *nested]:
+            assert len(prop.get("description", "")) >= 30, f"{name}.{key}: no description"
+        assert any(p.get("key") for p in schema["properties"].values()), f"{name}: no parameter marked key"
+
+
 def test_plugin_tests_use_the_engines_current_method_answer(capsys):
     """The plugin tests run without torch, on a recorded `semiseg methods --json`; a stale
     recording would test the dock against methods, parameters or an order the engine no longer has."""

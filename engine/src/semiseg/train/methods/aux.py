@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import ConfigDict, Field, model_validator
 
-from semiseg.train.methods.base import Method, MethodContext, MethodParams, StepInfo
+from semiseg.train.methods.base import KEY, Method, MethodContext, MethodParams, StepInfo
 from semiseg.train.methods.heads import decode, decoder_branch, head_only, image_classifier, take
 from semiseg.train.methods.selfsup import (
     fill_holes,
@@ -38,13 +38,23 @@ DEFAULT_ALPHA: dict[str, float] = {"kmeans": 1.0, "mumford_shah": 0.1}
 class AuxParams(MethodParams):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    task: Task = "kmeans"
-    split: Literal["late", "early"] = "late"
-    weight: float | None = Field(default=None, alias="lambda", ge=0)  # None: the paper's best for the task
-    clusters: int = Field(default=10, ge=2)  # K of kmeans and mumford_shah
-    alpha: float | None = Field(default=None, ge=0)  # kmeans hardness / mumford_shah TV weight
-    mask_size: float = Field(default=0.25, gt=0, lt=1)  # inpainting hole side, fraction of the tile (80/320)
-    permutations: int = Field(default=100, ge=2, le=1000)  # jigsaw classes
+    task: Task = Field(default="kmeans", json_schema_extra=KEY,
+                       description="the unsupervised task learnt on every window: reconstruction (rec_l1, rec_l2), relaxed "
+                                   "k-means, Mumford-Shah, inpainting or jigsaw (kmeans: the paper's best)")
+    split: Literal["late", "early"] = Field(
+        default="late", description="late: one decoder with two heads; early: a separate decoder for the unsupervised task")
+    weight: float | None = Field(  # None: the paper's best for the task
+        default=None, alias="lambda", ge=0, json_schema_extra=KEY,
+        description="weight of the unsupervised loss: higher, the unlabelled rasters count more; auto: the paper's best for the task")
+    clusters: int = Field(default=10, ge=2,  # K of kmeans and mumford_shah
+                          description="clusters K of kmeans and mumford_shah: more, finer colour groups")
+    alpha: float | None = Field(  # kmeans hardness / mumford_shah TV weight
+        default=None, ge=0,
+        description="kmeans: weight pushing memberships to be hard; mumford_shah: weight of the smoothness (TV) term; auto: per task")
+    mask_size: float = Field(default=0.25, gt=0, lt=1,  # inpainting hole side, fraction of the tile (80/320)
+                             description="inpainting: side of the hole to fill, a fraction of the window: larger, a harder task")
+    permutations: int = Field(default=100, ge=2, le=1000,  # jigsaw classes
+                              description="jigsaw: tile shuffles to tell apart: more, a harder task")
 
     @model_validator(mode="after")
     def _split_needs_a_pixel_task(self):

@@ -16,6 +16,12 @@ import torch.nn as nn
 from pydantic import BaseModel, ConfigDict
 
 
+# A parameter's `json_schema_extra`: one a user should try first (clients list it on top).
+# Every parameter's `description` is its one line in `semiseg methods --json` (the dock's tooltips):
+# what it does and which way a larger value moves the result.
+KEY = {"key": True}
+
+
 class MethodParams(BaseModel):
     """Base of every method's parameters (the keys of job.json `method` beside `name`)."""
 

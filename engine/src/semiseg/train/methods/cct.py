@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 from pydantic import BaseModel, ConfigDict, Field
 
-from semiseg.train.methods.base import Method, MethodContext, MethodParams, StepInfo
+from semiseg.train.methods.base import KEY, Method, MethodContext, MethodParams, StepInfo
 from semiseg.train.methods.heads import decode, decoder_branch
 from semiseg.train.methods.losses import (
     Distance,
@@ -37,24 +37,34 @@ class DecoderCounts(BaseModel):
     """Auxiliary decoders per perturbation (the reference uses 30 in all; see docs/methods.md)."""
 
     model_config = ConfigDict(extra="forbid")
-    vat: int = Field(default=1, ge=0)
-    dropout: int = Field(default=1, ge=0)
-    cutout: int = Field(default=1, ge=0)
-    context_mask: int = Field(default=1, ge=0)
-    object_mask: int = Field(default=1, ge=0)
-    feature_drop: int = Field(default=1, ge=0)
-    feature_noise: int = Field(default=1, ge=0)
+    vat: int = Field(default=1, ge=0, description="decoders fed adversarially perturbed features (I-VAT); 0: none")
+    dropout: int = Field(default=1, ge=0, description="decoders fed features with channels dropped; 0: none")
+    cutout: int = Field(default=1, ge=0, description="decoders fed features with a box erased in each object; 0: none")
+    context_mask: int = Field(default=1, ge=0, description="decoders fed only the context (background classes) features; 0: none")
+    object_mask: int = Field(default=1, ge=0, description="decoders fed only the object (non-background) features; 0: none")
+    feature_drop: int = Field(default=1, ge=0, description="decoders fed features with the most active regions dropped; 0: none")
+    feature_noise: int = Field(default=1, ge=0, description="decoders fed features with uniform noise; 0: none")
 
 
 class CCTParams(MethodParams):
-    decoders: DecoderCounts = DecoderCounts()
-    weight: float = Field(default=30.0, ge=0)  # w_u at the end of the ramp-up
-    warmup: float = Field(default=0.1, ge=0, le=1)  # supervised-only share of the run
-    rampup: float = Field(default=0.3, ge=0, le=1)  # sigmoid ramp share of the run, after the warm-up
-    distance: Distance = "mse"
-    confidence: float | None = Field(default=0.5, ge=0, le=1)  # mask targets below it; null: off
-    abce: bool = False
-    background: list[str] = []  # class names that are context for Obj-Msk / Con-Msk / G-Cutout
+    decoders: DecoderCounts = Field(default=DecoderCounts(),
+                                    description="auxiliary decoders per feature perturbation: more, more consistency "
+                                                "targets, slower steps")
+    weight: float = Field(default=30.0, ge=0, json_schema_extra=KEY,  # w_u at the end of the ramp-up
+                          description="weight of the consistency loss on unlabelled windows: higher, the unlabelled "
+                                      "rasters count more against the scribbles")
+    warmup: float = Field(default=0.1, ge=0, le=1, description="supervised-only share of the run at its start: higher, the unlabelled loss starts later")  # supervised-only share of the run
+    rampup: float = Field(default=0.3, ge=0, le=1, description="share of the run over which the unlabelled loss's weight ramps up to its full value after the warm-up: higher, a gentler start")  # sigmoid ramp share, after the warm-up
+    distance: Distance = Field(default="mse", description="how the auxiliary decoders' maps are compared with the main one's: mse, kl or js")
+    confidence: float | None = Field(  # mask targets below it; null: off
+        default=0.5, ge=0, le=1, json_schema_extra=KEY,
+        description="main-decoder pixels whose top probability is below this teach nothing: higher, fewer but surer "
+                    "targets; off: every pixel teaches")
+    abce: bool = Field(default=False, description="annealed bootstrapped cross-entropy: learn only from the labelled "
+                                                  "pixels the network still gets wrong, a threshold rising over the run")
+    background: list[str] = Field(default=[],  # class names that are context for Obj-Msk / Con-Msk / G-Cutout
+                                  description="classes that are context (background) for the object/context masks; "
+                                              "none: those decoders see no mask")
 
     def problems(self, class_names: list[str]) -> list[str]:
         unknown = [name for name in self.background if name not in class_names]

@@ -17,36 +17,57 @@ import torch
 import torch.nn as nn
 from pydantic import Field
 
-from semiseg.train.methods.base import Method, MethodContext, StepInfo
+from semiseg.train.methods.base import KEY, Method, MethodContext, StepInfo
 from semiseg.train.methods.cutmix import paste_from_neighbour, random_boxes
 from semiseg.train.methods.losses import confident, kl_divergence, masked_mean, partial_cross_entropy
 from semiseg.train.methods.photometric import photometric_jitter
-from semiseg.train.methods.pseudo import PseudoLabelParams, pseudo_label_loss, pseudo_weight
+from semiseg.train.methods.pseudo import BLEND_ON_VALIDATION, PseudoLabelParams, pseudo_label_loss, pseudo_weight
 from semiseg.train.methods.ramps import unsupervised_weight
 from semiseg.train.methods.tps import random_tps_grid, warp, warp_labels, warp_validity
 
 
 class MeanTeacherParams(PseudoLabelParams):
-    teacher: Literal["ema", "simple"] = "ema"
-    decay: float = Field(default=0.99, ge=0, lt=1)
-    alpha: float = Field(default=1.0, ge=0)  # consistency weight at the end of the ramp-up
-    warmup: float = Field(default=0.1, ge=0, le=1)
-    rampup: float = Field(default=0.3, ge=0, le=1)
-    confidence: float | None = Field(default=0.5, ge=0, le=1)  # mask teacher pixels below it; null: off
-    tps_sigma: float = Field(default=0.1, ge=0)
-    photometric: Literal["strong", "mild", "none"] = "strong"  # PhTPS jitter strength (photometric.py)
-    cutmix: float = Field(default=0.0, ge=0, le=1)  # probability of pasting a neighbour's box before PhTPS (cutmix.py)
-    predict_with: Literal["teacher", "student"] = "teacher"  # which network is validated and exported (ema only)
+    teacher: Literal["ema", "simple"] = Field(
+        default="ema", description="ema: the teacher is a running average of the student (steadier targets); "
+                                   "simple: the student itself without gradient")
+    decay: float = Field(default=0.99, ge=0, lt=1,
+                         description="EMA decay of the teacher: higher, the teacher changes more slowly and smooths more steps")
+    alpha: float = Field(  # consistency weight at the end of the ramp-up
+        default=1.0, ge=0, json_schema_extra=KEY,
+        description="weight of the teacher-student consistency on unlabelled windows: higher, the unlabelled rasters "
+                    "count more against the scribbles; 0 trains on the scribbles alone")
+    warmup: float = Field(default=0.1, ge=0, le=1, description="supervised-only share of the run at its start: higher, the unlabelled loss starts later")
+    rampup: float = Field(default=0.3, ge=0, le=1, description="share of the run over which the unlabelled loss's weight ramps up to its full value after the warm-up: higher, a gentler start")
+    confidence: float | None = Field(  # mask teacher pixels below it; null: off
+        default=0.5, ge=0, le=1, json_schema_extra=KEY,
+        description="teacher pixels whose top probability is below this teach nothing: higher, fewer but surer "
+                    "targets; off: every pixel teaches")
+    tps_sigma: float = Field(default=0.1, ge=0,
+                             description="strength of the student's random thin-plate-spline warp (std of its control "
+                                         "points' offsets): higher, stronger geometric distortion")
+    photometric: Literal["strong", "mild", "none"] = Field(  # PhTPS jitter strength (photometric.py)
+        default="strong", description="colour/brightness jitter of the student's input: strong (the paper's), "
+                                      "mild (ranges halved), none (the warp alone)")
+    cutmix: float = Field(  # probability of pasting a neighbour's box before PhTPS (cutmix.py)
+        default=0.0, ge=0, le=1,
+        description="probability that an unlabelled window gets a box of another window pasted in before the "
+                    "perturbation: higher, stronger mixing; 0: off (the paper's)")
+    predict_with: Literal["teacher", "student"] = Field(  # which network is validated and exported (ema only)
+        default="teacher", description="the network validated and exported: the EMA teacher or the student (ema only)")
     # "joint": one student pass over labelled and perturbed unlabeled windows together, so both
     # share batch statistics and both feed the running ones (which the EMA teacher inherits);
     # "separate" (the paper's): the perturbed pass normalises with its own batch and leaves the
     # running statistics to the labelled windows. Why joint is the default: docs/methods.md.
-    batchnorm: Literal["joint", "separate"] = "joint"
+    batchnorm: Literal["joint", "separate"] = Field(
+        default="joint", description="joint: labelled and perturbed unlabelled windows share batch statistics in one "
+                                     "pass; separate (the paper's): the perturbed pass normalises with its own batch")
     # On by default (the engine's default method, docs/benchmarks.md): the exported model is the
     # blend of the network and a pixel forest fitted on the same scribbles that scores best on the
     # held-out validation blocks, so a job where the network learns less than the forest (another
     # season, another sensor) gets the forest's map instead of a worse one. One-domain jobs.
-    blend_on_validation: bool = True
+    blend_on_validation: bool = Field(
+        default=True, json_schema_extra=KEY,
+        description=BLEND_ON_VALIDATION)
 
     def problems(self, class_names: list[str]) -> list[str]:
         problems = super().problems(class_names)

@@ -14,19 +14,25 @@ from pydantic import Field, field_validator
 
 from semiseg.models.filter_bank import DEFAULT_SCALES
 from semiseg.models.forest import FOREST_ARCH
-from semiseg.train.methods.base import MethodParams
+from semiseg.train.methods.base import KEY, MethodParams
 
 
 class PixelForestParams(MethodParams):
     # Half ilastik's and dzetsaka's 100: the traversal, most of a forest's prediction time, is
     # linear in the trees, and 50 scored within seed noise of 100 on every development split
     # (30 did not on s2-strzegom; docs/benchmarks.md, issue 39). Packages keep the trees they hold.
-    trees: int = Field(default=50, ge=1, le=1000)
+    trees: int = Field(default=50, ge=1, le=1000, json_schema_extra=KEY,
+                       description="trees of the random forest: more, a slightly steadier map, slower to fit and to predict")
     # Labelled pixels the forest learns from at most, drawn at random (per class, with
     # train.class_balanced): training time grows with them, quality barely past a few ten thousand.
-    max_pixels: int = Field(default=50000, ge=100)
-    scales: list[float] = Field(default=list(DEFAULT_SCALES), min_length=1, max_length=12)  # Gaussian sigmas in pixels
-    min_samples_leaf: int = Field(default=1, ge=1)
+    max_pixels: int = Field(default=50000, ge=100, json_schema_extra=KEY,
+                            description="labelled pixels the forest learns from at most (drawn at random): more, slower "
+                                        "fitting, rarely a better map past a few ten thousand")
+    scales: list[float] = Field(default=list(DEFAULT_SCALES), min_length=1, max_length=12,  # Gaussian sigmas in pixels
+                                description="Gaussian scales (sigma, px) of the filter features: larger ones see wider texture "
+                                            "and context, smaller ones fine edges")
+    min_samples_leaf: int = Field(default=1, ge=1,
+                                  description="fewest labelled pixels in a leaf of a tree: higher, smoother, less detailed maps")
 
     @field_validator("scales")
     @classmethod

@@ -21,27 +21,47 @@ import torch
 from pydantic import Field
 
 from semiseg.data.labels import IGNORE_INDEX
-from semiseg.train.methods.base import MethodParams
+from semiseg.train.methods.base import KEY, MethodParams
 from semiseg.train.methods.losses import partial_cross_entropy
 
 
+BLEND_ON_VALIDATION = ("export the blend of network and pixel forest (weight 0, 0.25, 0.5, 0.75 or 1) that scores best "
+                       "on the held-out validation blocks, so a job where the network learns less gets the forest's map")
+
+
 class PseudoLabelParams(MethodParams):
-    pseudo_labels: Literal["none", "pixel_forest"] = "none"
-    pseudo_confidence: float = Field(default=0.7, ge=0, le=1)  # forest pixels below it give no pseudo-label
-    pseudo_weight: float = Field(default=1.0, ge=0)  # at step 0; cosine to 0 by the end of the run
+    pseudo_labels: Literal["none", "pixel_forest"] = Field(
+        default="none", json_schema_extra=KEY,
+        description="pixel_forest: a pixel forest fitted on the scribbles first labels the unlabelled pixels it is sure of, "
+                    "which the network also learns from (most useful with very few scribbles)")
+    pseudo_confidence: float = Field(
+        default=0.7, ge=0, le=1,  # forest pixels below it give no pseudo-label
+        description="forest pixels less confident than this give no pseudo-label: higher, fewer but surer pseudo-labels")
+    pseudo_weight: float = Field(
+        default=1.0, ge=0,  # at step 0; cosine to 0 by the end of the run
+        description="weight of the pseudo-labels' loss at the start, decaying to 0 by the end of the run: "
+                    "higher, the network follows the forest longer and more closely")
     # > 0: the exported model averages the network's probabilities with the forest's, this
     # weight on the forest's (models/blend.py). Without pseudo_labels the forest is only fitted
     # on the scribbles for it (it maps no raster before the network trains).
-    forest_blend: float = Field(default=0.0, ge=0, le=1)
+    forest_blend: float = Field(
+        default=0.0, ge=0, le=1,
+        description="> 0: the exported model averages the network's probabilities with a pixel forest's, this weight on "
+                    "the forest's (0: the network alone, 1: the forest alone); used when no validation block is held out")
     # The forest_blend weight (0, 0.25, 0.5, 0.75 or 1) that scores best on the held-out validation
     # blocks instead: where the network learns little (another season, few labels) the forest's
     # map is kept. Where every weight ties or too few pixels are scored the even blend 0.5 is
     # exported (models/blend.py choose_blend_weight; the export event's blend_rule says which).
     # forest_blend applies when the job holds no validation block back.
-    blend_on_validation: bool = False
+    blend_on_validation: bool = Field(
+        default=False, json_schema_extra=KEY,
+        description=BLEND_ON_VALIDATION)
     # The network's input is the bands and the forest's probability of each class (auto-context);
     # the exported model holds both and computes the forest's part itself.
-    forest_context: bool = False
+    forest_context: bool = Field(
+        default=False,
+        description="the network also reads a pixel forest's class probabilities as input (auto-context); "
+                    "not combined with forest_blend or blend_on_validation")
 
     @property
     def uses_forest(self) -> bool:

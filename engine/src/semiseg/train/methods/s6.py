@@ -12,14 +12,15 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from semiseg.train.methods.base import Method, MethodContext, MethodParams, StepInfo
+from semiseg.train.methods.base import KEY, Method, MethodContext, MethodParams, StepInfo
 from semiseg.train.methods.heads import decode, decoder_branch, take
 from semiseg.train.methods.selfsup import reconstruction_loss
 from semiseg.train.methods.losses import partial_cross_entropy
 
 
 class S6Params(MethodParams):
-    weight: float = Field(default=1.0, ge=0)  # weight of the reconstruction MSE
+    weight: float = Field(default=1.0, ge=0, json_schema_extra=KEY,  # weight of the reconstruction MSE
+                          description="weight of the reconstruction decoder's loss: higher, the unlabelled rasters count more")
 
 
 class S6(Method):

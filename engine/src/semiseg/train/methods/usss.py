@@ -20,21 +20,29 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from semiseg.data.labels import IGNORE_INDEX
-from semiseg.train.methods.base import Method, MethodContext, MethodParams, StepInfo
+from semiseg.train.methods.base import KEY, Method, MethodContext, MethodParams, StepInfo
 from semiseg.train.methods.losses import masked_mean, partial_cross_entropy
 from semiseg.train.methods.ramps import unsupervised_weight
 from semiseg.train.methods.sharing import domain_key, share_layers
 
 
 class USSSParams(MethodParams):
-    em_dim: int = Field(default=100, ge=2)  # embedding size (reference default)
-    alpha: float = Field(default=0.1, ge=0)  # cross-domain entropy weight
-    beta: float = Field(default=0.1, ge=0)  # within-domain entropy weight
-    temperature: float = Field(default=1.0, gt=0)  # T of the cross-domain similarities
-    scale: float = Field(default=10.0, gt=0)  # similarity = scale * cosine, so softmax can be confident
-    momentum: float = Field(default=0.9, ge=0, lt=1)  # running mean of the prototypes
-    warmup: float = Field(default=0.1, ge=0, le=1)  # supervised-only share of the run
-    rampup: float = Field(default=0.3, ge=0, le=1)
+    em_dim: int = Field(default=100, ge=2,  # embedding size (reference default)
+                        description="size of the pixel embedding compared with the class prototypes")
+    alpha: float = Field(default=0.1, ge=0, json_schema_extra=KEY,  # cross-domain entropy weight
+                         description="weight of the cross-domain entropy on unlabelled pixels: higher, the other "
+                                     "domains' classes shape this one's more")
+    beta: float = Field(default=0.1, ge=0, json_schema_extra=KEY,  # within-domain entropy weight
+                        description="weight of the within-domain entropy on unlabelled pixels: higher, surer "
+                                    "(lower-entropy) predictions on the unlabelled rasters")
+    temperature: float = Field(default=1.0, gt=0,  # T of the cross-domain similarities
+                               description="temperature of the cross-domain similarities: higher, softer matches")
+    scale: float = Field(default=10.0, gt=0,  # similarity = scale * cosine, so softmax can be confident
+                         description="similarity = scale x cosine to a prototype: higher, sharper class matches")
+    momentum: float = Field(default=0.9, ge=0, lt=1,  # running mean of the prototypes
+                            description="momentum of the class prototypes' running mean: higher, slower-moving prototypes")
+    warmup: float = Field(default=0.1, ge=0, le=1, description="supervised-only share of the run at its start: higher, the unlabelled loss starts later")  # supervised-only share of the run
+    rampup: float = Field(default=0.3, ge=0, le=1, description="share of the run over which the unlabelled loss's weight ramps up to its full value after the warm-up: higher, a gentler start")
 
 
 def entropy(logits: torch.Tensor) -> torch.Tensor:
