@@ -82,14 +82,21 @@ class PixelForest(nn.Module):
         """(N, C, H, W) normalized images -> (N, classes, H, W) log probabilities, one window at a time."""
         if valid is None:
             valid = torch.ones(images.shape[0], *images.shape[2:], dtype=torch.bool, device=images.device)
-        out = []
-        with torch.autocast(images.device.type, enabled=False):
-            for image, mask in zip(images, valid):
-                features = filter_features(image[None].float(), mask[None], self.scale_tuple)[0]
-                f, h, w = features.shape
-                probs = self.class_probabilities(features.reshape(f, h * w).cpu().numpy().T)
-                out.append(torch.from_numpy(probs.T.reshape(-1, h, w)))
+        out = [torch.from_numpy(self.row_probabilities(image, mask, slice(None))) for image, mask in zip(images, valid)]
         return torch.log(torch.stack(out).clamp_min(1e-12)).to(images.device)
+
+    @torch.no_grad()
+    def row_probabilities(self, image: torch.Tensor, valid: torch.Tensor, rows: slice) -> np.ndarray:
+        """(C, H, W) normalized image -> (classes, rows, W) float32 class probabilities of its rows
+        `rows`, their features computed from the whole image: a piece read with a halo
+        (predict/pixelwise.py) walks the trees for the pixels it returns, not for its halo rows.
+        Rows only: a range of rows of the (features, H, W) bank is a view the traversal reads as
+        it is, where cutting columns too would copy every feature."""
+        with torch.autocast(image.device.type, enabled=False):
+            features = filter_features(image[None].float(), valid[None], self.scale_tuple)[0][:, rows]
+        f, h, w = features.shape
+        probs = self.class_probabilities(features.reshape(f, h * w).cpu().numpy().T)
+        return probs.T.reshape(-1, h, w)
 
 
 def fit_forest(

@@ -102,8 +102,8 @@ class PixelwiseRows:
         if not valid[core[1:]].any():
             return np.zeros((self.part.forest.num_classes, rows, cols), np.float32)
         image = torch.from_numpy(self.card.stats.apply(data) * valid).to(self.device)
-        log_probs = self.part.forest(image[None], torch.from_numpy(valid).to(self.device)[None])[0]
-        return log_probs.exp().cpu().numpy()[core]
+        probs = self.part.forest.row_probabilities(image, torch.from_numpy(valid).to(self.device), core[1])
+        return probs[:, :, core[2]]
 
     def _start(self, pixel: int) -> int:
         """The first raster pixel read before `pixel`: a halo back, on a coarse cell's corner."""
