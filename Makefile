@@ -10,7 +10,7 @@ APT_PLUGIN := qgis python3-qgis xvfb xauth python3-pytest python3-pyqt6
 ENGINE_TESTS ?= tests/engine
 PLUGIN_TESTS ?= tests/plugin
 
-.PHONY: install system-deps plugin-deps demo test test-engine test-plugin bench bench-quality bench-retrain bench-first-map bench-segy-memory bench-scale bench-loop plugin plugin-check install-plugin clean
+.PHONY: install system-deps plugin-deps demo test test-engine test-plugin bench bench-quality bench-retrain bench-first-map bench-segy-memory bench-scale bench-loop bench-peer plugin plugin-check install-plugin clean
 
 install: system-deps $(VENV)/.installed
 
@@ -70,6 +70,16 @@ bench-loop: install
 bench-scale: install
 	$(PY) benchmarks/bench_scale.py $(BENCH_SCALE_ARGS)
 
+# CPU map throughput against geoai-py's tiled GeoTIFF inference (issue 39; ~10 min on 2 cores). geoai-py
+# runs in its own venv, layered on the engine's (the same torch and smp), with what its module imports.
+PEER_VENV := .venv-peer
+bench-peer: install
+	@test -x $(PEER_VENV)/bin/python || { $(SYSTEM_PYTHON) -m venv $(PEER_VENV) && \
+	  $(PY) -c "import site; print(site.getsitepackages()[0])" > "$$(ls -d $(PEER_VENV)/lib/python3*/site-packages)/engine_venv.pth" && \
+	  $(PEER_VENV)/bin/pip install -q geoai-py==0.40.1 --no-deps && \
+	  $(PEER_VENV)/bin/pip install -q leafmap rioxarray xarray matplotlib scikit-image requests; }
+	$(PY) benchmarks/bench_peer.py --peer-python $(PEER_VENV)/bin/python $(BENCH_PEER_ARGS)
+
 # Peak memory of predicting SEG-Y volumes of growing size (issue 27; ~15 min on 2 cores).
 bench-segy-memory: install
 	$(PY) benchmarks/bench_segy_memory.py
@@ -90,4 +100,4 @@ plugin-check: install plugin
 	$(PY) scripts/plugin_check.py $(PLUGIN_CHECK_ARGS)
 
 clean:
-	rm -rf $(VENV) semiseg-demo dist build bench-output
+	rm -rf $(VENV) $(PEER_VENV) semiseg-demo dist build bench-output

@@ -19,9 +19,11 @@
     p002, p004, p005), the forest fitted with the pixel forest's defaults on 50 000 densely
     labelled pixels of other tiles (t1, t2), fresh processes: the default's map time in seconds
     (issue 39's target: 30 s on 2 cores) beside its network's. Needs ../shared/data.
+    `--orthophoto-big N` adds the default's map time of an N x N raster tiled from the mosaic
+    (10000: about 15 minutes on 2 cores).
 (b) and (c) predict in float32 (`--precision 32`), as their floor computes.
 
-Usage: .venv/bin/python benchmarks/bench_speed.py [--out DIR] [--steps N] [--big 10000] [--parts a b c d e f g] [--forest-trees N]
+Usage: .venv/bin/python benchmarks/bench_speed.py [--out DIR] [--steps N] [--big 10000] [--parts a b c d e f g] [--forest-trees N] [--orthophoto-big N]
 """
 
 from __future__ import annotations
@@ -159,6 +161,7 @@ def main() -> None:
     ap.add_argument("--big", type=int, default=10_000)
     ap.add_argument("--parts", nargs="+", choices=["a", "b", "c", "d", "e", "f", "g"], default=["a", "b", "c", "d", "e", "f", "g"], help="measurements to run ((b) and (c) need (a)'s model; (e) trains one if (a) did not)")
     ap.add_argument("--forest-trees", type=int, default=None, help="(f): trees of the blend's forest (default: the pixel forest's default)")
+    ap.add_argument("--orthophoto-big", type=int, default=0, help="(g): also map an N x N raster tiled from the orthophoto with the default model (0: not)")
     args = ap.parse_args()
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -192,7 +195,7 @@ def main() -> None:
         rows += default_model_rows(out, args.forest_trees)
 
     if "g" in args.parts:
-        rows += orthophoto_rows(out)
+        rows += orthophoto_rows(out, args.orthophoto_big)
 
     print(f"\nCPU threads: {torch.get_num_threads()}, tile {TILE}, batch {BATCH}, unet/resnet18, torch {torch.__version__}\n")
     print("| measurement | setting | measured | ratio | target |")
@@ -333,7 +336,7 @@ def default_model_rows(out: Path, trees: int | None) -> list[tuple]:
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-def orthophoto_rows(out: Path) -> list[tuple]:
+def orthophoto_rows(out: Path, big: int) -> list[tuple]:
     """(g): the default model vs its network alone on a real 2000 x 1500 orthophoto; see the module docstring."""
     from semiseg.models.blend import ForestBlend
     from semiseg.models.filter_bank import filter_features
@@ -375,10 +378,21 @@ def orthophoto_rows(out: Path) -> list[tuple]:
     rss_default, t_default = peak_rss_mb(out / "g_default", raster, out / "g_pred_default", 0.5)
     _, t_net_after = peak_rss_mb(out / "g_network", raster, out / "g_pred_network", 0.5)
     t_net = (t_net_before + t_net_after) / 2
-    return [("(g) predict a real orthophoto, default model (blend) / its network alone",
+    rows = [("(g) predict a real orthophoto, default model (blend) / its network alone",
              f"2000 x 1500 Dubai mosaic, 512-px windows, overlap 0.5, {params.trees} trees (~{float(forest.tree_sizes.float().mean()):.0f} nodes), fresh processes",
              f"{t_default:.0f} s vs {t_net:.0f} s; {rss_default:.0f} MB vs {rss_net:.0f} MB", f"{t_default / t_net:.2f}x time, {rss_default / rss_net:.2f}x memory",
              "<= 1.5x time; <= 30 s")]
+    if big:
+        big_raster = out / f"dubai_{big}x{big}.tif"
+        tiled = np.tile(mosaic, (1, -(-big // 1500), -(-big // 2000)))[:, :big, :big]
+        with rasterio.open(big_raster, "w", driver="GTiff", width=big, height=big, count=3, dtype="uint8", crs=CRS.from_epsg(32640),
+                           transform=Affine(0.5, 0, 500000, 0, -0.5, 2800000), tiled=True, compress="deflate", BIGTIFF="IF_SAFER") as ds:
+            ds.write(tiled)
+        del tiled
+        rss_big, t_big = peak_rss_mb(out / "g_default", big_raster, out / "g_pred_big", 0.5)
+        rows.append((f"(g) the default model's map of a {big} x {big} raster", "the mosaic tiled, the same package and windows, one fresh process",
+                     f"{t_big:.0f} s ({t_big / 60:.1f} min, {t_big / (big * big / 1e6):.1f} s/MP); {rss_big:.0f} MB", "—", "—"))
+    return rows
 
 
 if __name__ == "__main__":
