@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import rasterio
@@ -11,6 +13,7 @@ from affine import Affine
 
 from conftest import CLASSES, two_class_scene, write_raster
 from semiseg.errors import UserError
+from semiseg.models.network import build_network
 from semiseg.models.package import ModelCard
 from semiseg.predict.raster import PredictOptions, WindowPredictor, iter_strips, predict_raster
 from semiseg.predict.tiling import TileGrid, axis_offsets
@@ -251,7 +254,6 @@ def test_predict_precision_is_float32_on_a_cpu_unless_bfloat16_is_asked_for(tmp_
     exported ONNX graph computes)."""
     from semiseg.cli import main
     from semiseg.devices import uses_bf16
-    from semiseg.models.network import build_network
     from semiseg.models.package import save_package
     from semiseg.predict.raster import load_predictor
 
@@ -291,3 +293,28 @@ def test_test_time_augmentation_makes_the_prediction_independent_of_the_windows_
         expected = _turned(torch.from_numpy(q), turns, flip).numpy()
         np.testing.assert_allclose(averaged.probabilities(moved, valid), expected, atol=1e-5)
         assert not np.allclose(plain.probabilities(moved, valid), _turned(torch.from_numpy(p), turns, flip).numpy(), atol=1e-3)
+
+
+def test_a_cpu_predicts_in_channels_last_with_the_classes_of_the_nchw_network(tmp_path):
+    """On a CPU the network runs on channels-last tensors (1.4x faster with oneDNN): the same map
+    as the network in its NCHW layout, on a real U-Net/ResNet-18 whose head centres its classes."""
+    image, _ = two_class_scene(150, 170)
+    path = write_raster(tmp_path / "x.tif", image)
+    torch.manual_seed(0)
+    network = build_network("unet", "resnet18", 3, 2).eval()
+    with torch.no_grad():
+        network.segmentation_head[0].bias.sub_(network(torch.from_numpy(image[None, :, :64, :64].astype(np.float32) / 255)).mean((0, 2, 3)))
+    nchw = WindowPredictor(copy.deepcopy(network), torch.device("cpu"), 4)
+    nchw.channels_last = False
+    nchw.network.to(memory_format=torch.contiguous_format)
+    fast = WindowPredictor(network, torch.device("cpu"), 4)
+    assert fast.channels_last and network.encoder.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    maps = []
+    for name, predictor in (("nchw", nchw), ("fast", fast)):
+        paths = predict_raster(_card(tile=64), predictor, path, tmp_path / name, PredictOptions(0.5))
+        with rasterio.open(paths.classes) as c, rasterio.open(paths.confidence) as f:
+            maps.append((c.read(1), f.read(1)))
+    (classes, confidence), (fast_classes, fast_confidence) = maps
+    assert 0.1 < classes.mean() < 0.9  # both classes on the map: agreement is not trivial
+    assert (classes == fast_classes).mean() >= 0.999
+    assert np.abs(confidence - fast_confidence).max() < 1e-3
