@@ -329,8 +329,8 @@ class SemiSegDock(QgsDockWidget):
     def export_map(self, pdf: Path = None) -> list:
         return self.exports.export_map(pdf)
 
-    def export_onnx(self, out: Path = None):
-        return self.exports.export_onnx(out)
+    def export_onnx(self, out: Path = None, network_alone: bool = False):
+        return self.exports.export_onnx(out, network_alone)
 
     def dispose(self) -> None:
         """Disconnect from the project and from running tasks when the plugin unloads.

@@ -17,6 +17,7 @@ from qgis.gui import QgsCollapsibleGroupBox, QgsMapLayerComboBox, QgsRubberBand
 
 from ..maps import map_layout
 from ..maps.results import AREAS, CONFIDENCE, SOURCE, SUGGESTIONS
+from .notice import Notice
 
 
 class MapSection(QgsCollapsibleGroupBox):
@@ -46,7 +47,9 @@ class MapSection(QgsCollapsibleGroupBox):
                                           "date) exported to PDF and PNG, and kept in the project's layouts.")
         self.export_onnx_button = QPushButton("Export ONNX…")
         self.export_onnx_button.setToolTip("The model of Predict's model folder as one .onnx file that the Deepness "
-                                           "plugin, onnxruntime and `semiseg predict` run.")
+                                           "plugin, onnxruntime and `semiseg predict` run. It holds a network only: "
+                                           "a Quick map (a pixel forest) has none, and a blend's forest is left "
+                                           "out (you are asked first).")
         self.export_map_button.clicked.connect(self.exportMapRequested)
         self.export_onnx_button.clicked.connect(self.exportOnnxRequested)
         self.next_button = QPushButton("Next suggestion")
@@ -56,9 +59,7 @@ class MapSection(QgsCollapsibleGroupBox):
         self.suggestion = QLabel()
         self.suggestion.setWordWrap(True)
         self.shown_rank = 0  # the suggestion last zoomed to (0: none yet)
-        self.message = QLabel()
-        self.message.setWordWrap(True)
-        self.message.hide()
+        self.message = Notice()  # what the export buttons answer, right under them
         buttons = QHBoxLayout()
         buttons.addWidget(self.export_map_button)
         buttons.addWidget(self.export_onnx_button)
@@ -158,9 +159,8 @@ class MapSection(QgsCollapsibleGroupBox):
         return map_layout.MapContent(self.title.text().strip() or layer.name(), layer, source, confidence,
                                      areas_of(layer))
 
-    def say(self, text: str) -> None:
-        self.message.setText(text)
-        self.message.setVisible(bool(text))
+    def say(self, text: str, error: bool = False) -> None:
+        self.message.say(text, error)
 
 
 def areas_of(layer) -> list:

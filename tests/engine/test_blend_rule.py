@@ -95,3 +95,22 @@ def test_the_network_alone_when_it_scores_best_exports_no_blend():
 def test_ties_for_the_best_lean_to_the_even_blend(miou, expected):
     weight, rule = choose_blend_weight(miou, 10_000)
     assert weight == expected
+
+
+@pytest.mark.parametrize("gate", [True, False])
+def test_a_blend_records_its_networks_own_validation_score_beside_its_own(gate):
+    """What the ONNX export (the network alone) maps like, for the dock to say before it writes
+    one (issue 41, item 3): the gate's weight 0, or the fixed blend's network from the same pass."""
+    from semiseg.metrics import scores
+
+    wrong = {0.0: 900, 0.25: 400, 0.5: 200, 0.75: 40, 1.0: 300}
+    matrices = {w: _matrix(5000 - n, n) for w, n in wrong.items()}
+    domain = SimpleNamespace(prepared=SimpleNamespace(name="d"), validator=_Validator(matrices), info=SimpleNamespace(class_names=NAMES))
+    params = SimpleNamespace(forest_blend=0.75, blend_on_validation=gate)
+    latest = SimpleNamespace(latest={})
+    networks = _blended_with_forest({"d": nn.Identity()}, params, nn.Identity(), domain, latest, 5, "cpu", _Events())
+    assert networks["d"].weight == 0.75
+    recorded = latest.latest["d"]
+    assert recorded["miou"] == pytest.approx(scores(matrices[0.75], NAMES)["miou"])
+    assert recorded["network_alone"] == pytest.approx({k: scores(matrices[0.0], NAMES)[k] for k in ("oa", "miou")})
+    assert recorded["network_alone"]["miou"] < recorded["miou"]

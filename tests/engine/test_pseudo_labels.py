@@ -122,6 +122,8 @@ def test_a_blended_model_averages_the_two_probabilities_and_travels_as_one_packa
     assert main(["export", str(job / "model"), "--onnx", str(tmp_path / "blend.onnx")]) == 0
     note = capsys.readouterr().err.strip()
     assert "the ONNX file holds the network alone" in note and len(note.splitlines()) == 1
+    if card.metrics.get("miou") is not None:  # held-out blocks scored: both maps' scores are said
+        assert f"the network alone {card.metrics['network_alone']['miou']:.3f}" in note
     meta = {m.key: m.value for m in onnx.load(str(tmp_path / "blend.onnx")).metadata_props}
     assert json.loads(meta["semiseg_model"])["forest_blend"] == 0.0
     # Training again from a blended package starts from its network.
@@ -148,6 +150,8 @@ def test_blend_on_validation_exports_the_weight_that_scores_best_on_the_held_out
     assert card.forest_blend == gate["forest_blend"] == best > 0, gate  # two steps teach the network little: the forest's map is kept
     validation = json.loads((job / "metrics.json").read_text())["validation"]
     assert validation["miou"] == pytest.approx(miou[best], abs=5e-4)  # the scores that go with the model are the blend's
+    # ... and its network's own, what an ONNX export (the network alone) maps like (issue 41, item 3)
+    assert card.metrics["network_alone"]["miou"] == validation["network_alone"]["miou"] == pytest.approx(miou[0.0], abs=5e-4)
 
 
 def test_a_gate_without_pseudo_labels_fits_the_forest_but_maps_no_raster_before_training(tmp_path):

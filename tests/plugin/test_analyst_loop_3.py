@@ -3,8 +3,10 @@ writing and refuses a forest first; the dock scrolls sideways where it does not 
 Advanced parameter says what it does, and those to try first are on top."""
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
-from qgis.PyQt.QtWidgets import QLabel
+import pytest
+from qgis.PyQt.QtWidgets import QLabel, QMessageBox
 
 from semiseg_qgis.dock.method_form import MethodCatalog
 
@@ -38,3 +40,98 @@ def test_every_advanced_parameter_says_what_it_does_and_the_key_ones_come_first(
     assert "warp" in form.field("tps_sigma").widget.toolTip() and "box" in form.field("cutmix").widget.toolTip()
     others = [w for w in form.findChildren(QLabel) if w.text().startswith("Other parameters")]
     assert len(others) == 1 and not others[0].isHidden()
+
+
+# ---- item 3: what an ONNX export leaves out ------------------------------------------------------
+def write_card(folder: Path, **fields) -> Path:
+    """A model folder as the engine writes one (model.json and its weights file), fields changed."""
+    card = {"class_names": ["water", "land"], "class_colors": ["#1f78b4", "#d9c89e"], "bands": [1, 2, 3],
+            "mean": [0.0] * 3, "std": [1.0] * 3, "arch": "unet", "encoder": "resnet18", "in_channels": 3,
+            "tile_size": 512, "method": {"name": "mean_teacher"}, "metrics": {}, "forest_blend": 0.0,
+            "forest_context": False, **fields}
+    folder.mkdir(parents=True)
+    (folder / "model.json").write_text(json.dumps(card))
+    (folder / "model.safetensors").write_bytes(b"")
+    return folder
+
+
+@pytest.fixture()
+def dialogs(monkeypatch):
+    """Record every save-file dialog and confirm box the export opens; the box answers `choice`."""
+    from semiseg_qgis.maps import exports
+
+    seen = SimpleNamespace(files=[], boxes=[], choice=None)
+
+    def save_file(*args, **kwargs):
+        seen.files.append(args)
+        return "", ""  # the analyst cancels the file dialog
+
+    def run_box(box):
+        seen.boxes.append((box.text(), sorted(b.text().replace("&", "") for b in box.buttons())))
+        button = box.button(QMessageBox.StandardButton.Cancel) if seen.choice == "Cancel" else \
+            next(b for b in box.buttons() if b.text() == seen.choice)
+        button.click()
+        return 0
+
+    monkeypatch.setattr(exports.QFileDialog, "getSaveFileName", staticmethod(save_file))
+    monkeypatch.setattr(QMessageBox, "exec", run_box)
+    return seen
+
+
+def test_a_quick_map_model_is_refused_before_any_file_dialog_next_to_the_button(dock, tmp_path, dialogs):
+    model = write_card(tmp_path / "quick" / "model", arch="pixel_forest", method={"name": "pixel_forest"})
+    dock.predict.model_dir.setFilePath(str(model))
+    assert dock.export_onnx() is None
+    assert dialogs.files == [] and dialogs.boxes == []  # refused first: no file name asked for
+    notice = dock.map.message
+    assert not notice.isHidden() and notice.is_error
+    assert "Quick map" in notice.text() and "pixel forest" in notice.text() and "nothing to export" in notice.text()
+    # right under the Export ONNX button, in the same section
+    assert notice.parentWidget() is dock.map.export_onnx_button.parentWidget()
+
+
+def test_a_network_reading_a_forest_is_refused_first_too(dock, tmp_path, dialogs):
+    dock.predict.model_dir.setFilePath(str(write_card(tmp_path / "ctx" / "model", forest_context=True)))
+    assert dock.export_onnx() is None
+    assert dialogs.files == [] and dialogs.boxes == []
+    assert "forest" in dock.map.message.text() and dock.map.message.is_error
+
+
+def test_a_blend_says_the_forest_is_left_out_and_what_the_onnx_map_scores_before_asking_a_file(dock, tmp_path, dialogs):
+    from semiseg_qgis.maps.exports import NETWORK_ALONE
+
+    model = write_card(tmp_path / "job" / "model", forest_blend=0.75,
+                       metrics={"miou": 0.688, "oa": 0.9, "network_alone": {"miou": 0.399, "oa": 0.7}})
+    dock.predict.model_dir.setFilePath(str(model))
+    dialogs.choice = "Cancel"
+    assert dock.export_onnx() is None
+    assert dialogs.files == []  # cancelled at the question: no file asked for, nothing written
+    (text, buttons), = dialogs.boxes
+    assert buttons == sorted(["Cancel", NETWORK_ALONE])
+    for said in (text, dock.map.message.text()):
+        assert "pixel forest" in said and "leaves the forest out" in said and "network alone" in said
+        assert "0.75" in said and "mIoU 0.399" in said and "0.688" in said
+    assert "Nothing was exported" in dock.map.message.text() and not dock.map.message.isHidden()
+
+    dialogs.choice = NETWORK_ALONE  # agreed: only now the file name is asked for
+    assert dock.export_onnx() is None  # (the file dialog is cancelled)
+    assert len(dialogs.boxes) == 2 and len(dialogs.files) == 1
+
+
+def test_a_blend_that_does_not_record_its_networks_score_says_so(dock, tmp_path, dialogs):
+    dialogs.choice = "Cancel"
+    old = write_card(tmp_path / "old" / "model", forest_blend=0.5, metrics={"miou": 0.61})
+    dock.predict.model_dir.setFilePath(str(old))
+    dock.export_onnx()
+    assert "does not record what the network alone scores" in dialogs.boxes[-1][0] and "0.610" in dialogs.boxes[-1][0]
+    # an older package whose job's gate reported each weight's score: the weight 0 is the network's
+    (old.parent / "events.jsonl").write_text(json.dumps({"kind": "phase", "phase": "export", "forest_blend": 0.5,
+                                                         "validation_miou": {"0.0": 0.42, "0.5": 0.61}}) + "\n")
+    dock.export_onnx()
+    assert "mIoU 0.420" in dialogs.boxes[-1][0] and dialogs.files == []
+
+
+def test_a_network_alone_exports_without_a_question(dock, tmp_path, dialogs):
+    dock.predict.model_dir.setFilePath(str(write_card(tmp_path / "net" / "model", metrics={"miou": 0.7})))
+    assert dock.export_onnx() is None  # the file dialog is cancelled
+    assert dialogs.boxes == [] and len(dialogs.files) == 1

@@ -216,7 +216,9 @@ def test_training_adds_aligned_result_layers(labelled, tmp_path, project):
     assert "shows no part of scene" in dock.predict.notice.text()
 
     # "Export ONNX": the trained model as one file that `semiseg predict` runs like its package
-    state = run_to_end(dock.export_onnx(tmp_path / "scene.onnx"))
+    # (the default method's gate may blend a forest, which the export leaves out: agreed here, asked
+    # in test_analyst_loop_3)
+    state = run_to_end(dock.export_onnx(tmp_path / "scene.onnx", network_alone=True))
     assert state.status == "completed", state.error_text()
     assert str(tmp_path / "scene.onnx") in dock.map.message.text()
     result = engine.run(engine.command(dock.engine.python(), "predict", str(tmp_path / "scene.onnx"), raster.source(),
@@ -224,7 +226,7 @@ def test_training_adds_aligned_result_layers(labelled, tmp_path, project):
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "onnx_predicted" / "scene_classes.tif").is_file()
     dock.predict.model_dir.setFilePath("")
-    assert dock.export_onnx(tmp_path / "none.onnx") is None and "model folder" in dock.runs.error_label.text()
+    assert dock.export_onnx(tmp_path / "none.onnx") is None and "model folder" in dock.map.message.text()
 
 
 def test_prediction_error_is_one_line_with_the_log(labelled, tmp_path):

@@ -79,6 +79,9 @@ def export_onnx(model_dir: Path, out: Path) -> tuple[Path, str]:
     if isinstance(model, ForestBlend):
         note = (f"{model_dir} blends its network with a pixel forest (weight {card.forest_blend:g}); the forest's "
                 "trees do not export, so the ONNX file holds the network alone and its map differs from the package's")
+        alone, blended = (card.metrics.get("network_alone") or {}).get("miou"), card.metrics.get("miou")
+        if alone is not None and blended is not None:  # recorded at export since issue 41
+            note += f" (validation mIoU: the network alone {alone:.3f}, the package {blended:.3f})"
         card, model = replace(card, forest_blend=0.0), model.network
     if isinstance(model, (PixelForest, ForestContext)):
         raise UserError(f"{model_dir}: holds a pixel forest, whose trees do not export to ONNX; export a network trained without one")

@@ -264,7 +264,7 @@ def _blended_with_forest(networks: dict, params, forest, domain: DomainData, val
     blocks; the even blend where they cannot tell the weights apart (`choose_blend_weight`)."""
     name, weight = domain.prepared.name, params.forest_blend
     blended = ForestBlend(networks[name], forest, weight)
-    matrix = None
+    matrix, alone = None, None  # the blend's confusion and the network's own (weight 0)
     if params.blend_on_validation and len(domain.validator):
         matrices = domain.validator.blend_confusions(blended, list(BLEND_WEIGHTS), device)
         miou = {w: scores(m, domain.info.class_names)["miou"] or 0.0 for w, m in matrices.items()}
@@ -273,14 +273,19 @@ def _blended_with_forest(networks: dict, params, forest, domain: DomainData, val
         said = "scores best on the validation blocks" if rule == "best on validation" else f"by the fall-back, {rule}"
         events.emit("phase", phase="export", message=f"forest_blend {weight} {said} (mIoU " + ", ".join(f"{w}: {v:.3f}" for w, v in miou.items()) + f"; {pixels} px)",
                     forest_blend=weight, validation_miou={str(w): v for w, v in miou.items()}, blend_rule=rule, validation_pixels=pixels)
-        blended.weight, matrix = weight, matrices[weight]
+        blended.weight, matrix, alone = weight, matrices[weight], matrices[0.0]
     if weight == 0:
         return networks
     if matrix is None and len(domain.validator):
-        matrix = domain.validator.confusion(blended, device)
+        matrices = domain.validator.blend_confusions(blended, [0.0, weight], device)  # one pass for both
+        matrix, alone = matrices[weight], matrices[0.0]
     if matrix is not None:  # the scores that go with the model are the blend's
         validation.latest[name] = {"step": step, **scores(matrix, domain.info.class_names), "confusion": matrix.tolist()}
         events.emit("metrics", split="val", **{k: v for k, v in validation.latest[name].items() if k != "confusion"})
+        # ... and the network's own, which is what its ONNX export (the network alone) maps
+        # like: a client says what the export leaves out before writing it (issue 41, item 3)
+        network = scores(alone, domain.info.class_names)
+        validation.latest[name]["network_alone"] = {k: network[k] for k in ("oa", "miou")}
     return {name: blended}
 
 
