@@ -79,7 +79,9 @@ class SemiSegDock(QgsDockWidget):
         layout.addStretch()
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # widgets shrink to the dock width
+        # Widgets shrink to the dock's width down to their minimum; below it (QGIS gives a dock about
+        # 300 px) the dock scrolls sideways, never cutting a button off (issue 41, item 10)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         scroll.setWidget(body)
         self.scroll = scroll
         for combo in body.findChildren(QComboBox):  # long layer/job names must not widen the dock
@@ -126,7 +128,7 @@ class SemiSegDock(QgsDockWidget):
                 widget.layout().activate()
             across = self.scroll.horizontalScrollBar().value()
             self.scroll.ensureWidgetVisible(notice)
-            self.scroll.horizontalScrollBar().setValue(across)  # up or down only: the dock has no sideways bar
+            self.scroll.horizontalScrollBar().setValue(across)  # up or down only: a wrapped text starts at the left
 
     def load_project_state(self) -> None:
         """Classes, rasters and jobs of the (new) project; follow every job that is still running.

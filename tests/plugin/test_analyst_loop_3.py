@@ -6,6 +6,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QLabel, QMessageBox
 
 from semiseg_qgis.dock.method_form import MethodCatalog
@@ -135,3 +136,45 @@ def test_a_network_alone_exports_without_a_question(dock, tmp_path, dialogs):
     dock.predict.model_dir.setFilePath(str(write_card(tmp_path / "net" / "model", metrics={"miou": 0.7})))
     assert dock.export_onnx() is None  # the file dialog is cancelled
     assert dialogs.boxes == [] and len(dialogs.files) == 1
+
+
+# ---- item 10: the dock at QGIS's default dock width ----------------------------------------------
+DEFAULT_DOCK_WIDTH = 300  # about what QGIS 3.22 gives a dock opened on the right (docs/images/dock_narrow.png)
+
+
+def _reachable(dock, widget) -> tuple:
+    """(shown at its full size, its right edge within what the scroll area can show)."""
+    scroll = dock.scroll
+    right = widget.mapTo(scroll.widget(), widget.rect().topRight()).x()
+    bar = scroll.horizontalScrollBar()
+    reach = scroll.viewport().width() + (bar.maximum() if bar.isVisible() else 0)  # a hidden bar scrolls nothing
+    return widget.width() >= widget.sizeHint().width(), right < reach
+
+
+def test_at_the_default_dock_width_every_button_is_whole_or_scrolled_to(dock):
+    from qgis.PyQt.QtCore import QCoreApplication
+    from qgis.PyQt.QtWidgets import QAbstractButton, QTableWidget
+
+    dock.options.show_methods(MethodCatalog.from_answer(METHODS_ANSWER))
+    for section in (dock.engine, dock.labels, dock.unlabeled, dock.options, dock.predict, dock.map, dock.runs):
+        section.setCollapsed(False)
+    dock.runs.error_label.setText("x")
+    dock.resize(DEFAULT_DOCK_WIDTH, 700)
+    dock.show()
+    for _ in range(3):
+        QCoreApplication.processEvents()
+    scroll = dock.scroll
+    assert scroll.horizontalScrollBarPolicy() != Qt.ScrollBarPolicy.ScrollBarAlwaysOff
+    buttons = [b for b in scroll.widget().findChildren(QAbstractButton) if b.isVisibleTo(scroll.widget())
+               and not isinstance(b.parentWidget(), QTableWidget)]
+    named = {b.text() for b in buttons}
+    assert {"Train", "Quick map", "Train again", "Open log", "Add results", "Export ONNX…"} <= named, named
+    cut = [b.text() or b.toolTip()[:30] for b in buttons if not all(_reachable(dock, b))]
+    assert cut == [], cut
+    assert scroll.horizontalScrollBar().maximum() > 0 and scroll.horizontalScrollBar().isVisible()  # 300 px: it scrolls
+    table = dock.labels.class_table.table
+    colour = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())].index("Color")
+    header = table.horizontalHeader()
+    assert header.sectionPosition(colour) + header.sectionSize(colour) <= table.viewport().width() + \
+        table.horizontalScrollBar().maximum()
+    dock.hide()
