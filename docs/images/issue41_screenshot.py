@@ -1,0 +1,74 @@
+"""Run inside QGIS by /work/shared/tools/qgis-screenshot: issue 41, items 10 and 3, in the real desktop.
+
+SHOW=narrow: the dock at the width QGIS gives it on the right (measured as it opens; its width is
+printed into the image's name-sake .txt), its Train and Jobs rows reached by the sideways scrollbar:
+    SHOW=narrow OUT=docs/images/dock_default_width.png /work/shared/tools/qgis-screenshot build/semiseg_qgis \
+        /tmp/full.png docs/images/issue41_screenshot.py --wait 12
+SHOW=onnx: "Export ONNX…" of a blended package (BLEND_MODEL: a mean_teacher job's model folder with
+forest_blend 0.75, trained by the engine): the question before any file is asked for, and the
+notice under the button naming the forest left out and the two validation scores:
+    SHOW=onnx BLEND_MODEL=/tmp/blendjob/model OUT=docs/images/onnx_blend_question.png \
+        /work/shared/tools/qgis-screenshot build/semiseg_qgis /tmp/full.png docs/images/issue41_screenshot.py --wait 12
+OUT is cropped to the dock (and the question); the tool's own OUT.png is the whole window.
+"""
+import importlib.util
+import os
+from pathlib import Path
+
+from qgis.PyQt.QtCore import QPoint, QRect, QTimer
+from qgis.PyQt.QtGui import QGuiApplication
+from qgis.PyQt.QtWidgets import QApplication, QScrollArea
+from qgis.utils import plugins
+
+_spec = importlib.util.spec_from_file_location("dock_screenshot", Path(__file__).with_name("dock_screenshot.py"))
+scene = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(scene)
+OUT = os.environ["OUT"]
+
+
+def screen_grab(rect: QRect) -> None:
+    """The screen (dialogs included) inside `rect`, global coordinates."""
+    QGuiApplication.primaryScreen().grabWindow(0, rect.x(), rect.y(), rect.width(), rect.height()).save(OUT)
+
+
+def dock_rect(dock) -> QRect:
+    return QRect(dock.mapToGlobal(QPoint(0, 0)), dock.size())
+
+
+def run(iface):
+    plugin = plugins["semiseg_qgis"]
+    plugin.action.setChecked(True)
+    QApplication.processEvents()
+    width = plugin.dock.width()  # what QGIS 3.22 gives a dock on the right of a 1600 px window
+    dock = scene.prepare(iface)  # (it widens the dock to 420 px for its own screenshots)
+    iface.mainWindow().resizeDocks([dock], [width], scene.Qt.Orientation.Horizontal)
+    if os.environ.get("SHOW") == "narrow":
+        dock.labels.setCollapsed(False)
+        dock.options.setCollapsed(True)
+        dock.runs.setCollapsed(False)
+        Path(OUT).with_suffix(".txt").write_text(f"dock width {width} px\n")
+
+        def shoot():
+            bar = dock.scroll.verticalScrollBar()
+            bar.setValue(0)
+            QApplication.processEvents()
+            screen_grab(dock_rect(dock))
+        QTimer.singleShot(6000, shoot)
+        return
+    dock.map.setCollapsed(False)
+    dock.predict.model_dir.setFilePath(os.environ["BLEND_MODEL"])
+
+    def shoot():
+        box = QApplication.activeModalWidget()
+        rect = dock_rect(dock).united(QRect(box.mapToGlobal(QPoint(0, 0)), box.size())) if box else dock_rect(dock)
+        screen_grab(rect)
+        if box is not None:
+            box.reject()  # Cancel: nothing is written
+
+    def press():
+        dock.scroll.ensureWidgetVisible(dock.map.export_onnx_button)
+        QTimer.singleShot(3000, shoot)  # runs inside the question's own event loop
+        dock.map.export_onnx_button.click()
+    QTimer.singleShot(3000, press)
+    for area in dock.findChildren(QScrollArea):
+        area.verticalScrollBar().setValue(0)
