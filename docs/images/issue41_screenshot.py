@@ -9,6 +9,10 @@ forest_blend 0.75, trained by the engine): the question before any file is asked
 notice under the button naming the forest left out and the two validation scores:
     SHOW=onnx BLEND_MODEL=/tmp/blendjob/model OUT=docs/images/onnx_blend_question.png \
         /work/shared/tools/qgis-screenshot build/semiseg_qgis /tmp/full.png docs/images/issue41_screenshot.py --wait 12
+SHOW=loop: two Quick maps of one raster run by the engine one after the other; the Layers panel
+keeps the newest group on top, the older collapsed and hidden (item 1):
+    SHOW=loop OUT=docs/images/two_quick_maps.png /work/shared/tools/qgis-screenshot build/semiseg_qgis \
+        /tmp/full.png docs/images/issue41_screenshot.py --wait 120
 OUT is cropped to the dock (and the question); the tool's own OUT.png is the whole window.
 """
 import importlib.util
@@ -42,6 +46,9 @@ def run(iface):
     width = plugin.dock.width()  # what QGIS 3.22 gives a dock on the right of a 1600 px window
     dock = scene.prepare(iface)  # (it widens the dock to 420 px for its own screenshots)
     iface.mainWindow().resizeDocks([dock], [width], scene.Qt.Orientation.Horizontal)
+    if os.environ.get("SHOW") == "loop":
+        loop(iface, dock)
+        return
     if os.environ.get("SHOW") == "narrow":
         dock.labels.setCollapsed(False)
         dock.options.setCollapsed(True)
@@ -72,3 +79,27 @@ def run(iface):
     QTimer.singleShot(3000, press)
     for area in dock.findChildren(QScrollArea):
         area.verticalScrollBar().setValue(0)
+
+
+def loop(iface, dock):
+    """Quick map, then Quick map again once the first one's maps are in; shot when both are."""
+    from qgis.PyQt.QtWidgets import QDockWidget
+    runs = []
+
+    def tick():
+        if dock.controller.busy():
+            QTimer.singleShot(1000, tick)
+        elif len(runs) < 2:
+            runs.append(dock.start_training(quick=True))
+            QTimer.singleShot(1000, tick)
+        else:
+            from qgis.core import QgsProject
+            for node in QgsProject.instance().layerTreeRoot().findLayers():  # legends folded: the groups show
+                node.setExpanded(False)
+            layers = iface.mainWindow().findChild(QDockWidget, "Layers")
+            iface.mainWindow().resizeDocks([layers], [460], scene.Qt.Orientation.Vertical)
+            canvas = iface.mapCanvas()
+            rect = QRect(layers.mapToGlobal(QPoint(0, 0)), layers.size()).united(
+                QRect(canvas.mapToGlobal(QPoint(0, 0)), canvas.size()))
+            QTimer.singleShot(2000, lambda: screen_grab(rect))
+    tick()
