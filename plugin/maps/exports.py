@@ -19,7 +19,7 @@ from qgis.core import QgsApplication
 
 from ..engine_process import engine
 from ..engine_process.task import EngineTask
-from ..jobs.jobdir import MODEL_FILE
+from ..jobs.jobdir import JobDir, MODEL_FILE
 from . import map_layout
 
 FOREST_ARCH = "pixel_forest"  # model.json `arch` of a forest alone (the engine's models/forest.py)
@@ -68,7 +68,7 @@ def _gate_network_score(job_dir: Path):
     """The network's own validation mIoU as the gate of an older package's job reported it (its
     export event, weight 0), or None."""
     try:
-        lines = (job_dir / "events.jsonl").read_text(encoding="utf-8").splitlines()
+        lines = JobDir(job_dir).events.read_text(encoding="utf-8").splitlines()
     except OSError:
         return None
     for line in reversed(lines):
