@@ -13,6 +13,11 @@ SHOW=loop: two Quick maps of one raster run by the engine one after the other; t
 keeps the newest group on top, the older collapsed and hidden (item 1):
     SHOW=loop OUT=docs/images/two_quick_maps.png /work/shared/tools/qgis-screenshot build/semiseg_qgis \
         /tmp/full.png docs/images/issue41_screenshot.py --wait 120
+SHOW=segy: inline 120 of the real F3 crop opened from SEG-Y, two classes scribbled on it, trained,
+then "Predict" with "the whole SEG-Y volume": the success notice naming the two .sgy files written,
+and the section's class map on the canvas (item 2; minutes on 2 cores):
+    SHOW=segy OUT=docs/images/segy_volume_predicted.png /work/shared/tools/qgis-screenshot build/semiseg_qgis \
+        /tmp/full.png docs/images/issue41_screenshot.py --wait 400
 OUT is cropped to the dock (and the question); the tool's own OUT.png is the whole window.
 """
 import importlib.util
@@ -43,6 +48,9 @@ def run(iface):
     plugin = plugins["semiseg_qgis"]
     plugin.action.setChecked(True)
     QApplication.processEvents()
+    if os.environ.get("SHOW") == "segy":
+        segy_volume(iface, plugin.dock)
+        return
     width = plugin.dock.width()  # what QGIS 3.22 gives a dock on the right of a 1600 px window
     dock = scene.prepare(iface)  # (it widens the dock to 420 px for its own screenshots)
     iface.mainWindow().resizeDocks([dock], [width], scene.Qt.Orientation.Horizontal)
@@ -102,4 +110,72 @@ def loop(iface, dock):
             rect = QRect(layers.mapToGlobal(QPoint(0, 0)), layers.size()).united(
                 QRect(canvas.mapToGlobal(QPoint(0, 0)), canvas.size()))
             QTimer.singleShot(2000, lambda: screen_grab(rect))
+    tick()
+
+
+F3 = scene.REPO.parent / "shared" / "data" / "seismic-segy" / "f3_crop.sgy"
+
+
+def segy_volume(iface, dock):
+    """Open inline 120, scribble, train, predict the whole volume; shot when the prediction ends."""
+    import tempfile
+    from qgis.core import QgsGeometry, QgsPointXY, QgsVectorLayerUtils
+    from semiseg_qgis.common.classes import SegClass
+    from semiseg_qgis.segy.segy_dialog import SegySelection
+    folder = Path(tempfile.mkdtemp(prefix="semiseg-segy-"))
+    dock.engine.python_edit.setFilePath(os.environ.get("SEMISEG_ENGINE_PYTHON", str(scene.REPO / ".venv" / "bin" / "python")))
+    dock.engine.setCollapsed(True)
+
+    def label_and_train():
+        section = dock.labels.raster_combo.currentLayer()
+        dock.labels.class_table.set_classes([SegClass("shallow", "#1b9e77"), SegClass("deep", "#d95f02")])
+        scribbles = next(l for l in dock.new_label_layers(str(folder / "labels.gpkg")) if "scribbles" in l.name())
+        scribbles.startEditing()
+        for class_id, rows in enumerate(((8, 20), (50, 64))):  # traces 1-16: x = trace, y = -sample
+            dock.labels.active_class.setCurrentIndex(class_id)
+            for row in rows:
+                geometry = QgsGeometry.fromPolylineXY([QgsPointXY(1, -row), QgsPointXY(16, -row)])
+                scribbles.addFeature(QgsVectorLayerUtils.createFeature(scribbles, geometry, {},
+                                                                       scribbles.createExpressionContext()))
+        scribbles.commitChanges()
+        dock.options.steps.setValue(120)
+        dock.options.tile_size.setValue(32)
+        dock.options.batch_size.setValue(2)
+        dock.options.device.setCurrentText("cpu")
+        dock.start_training(folder / "job")
+        return section
+
+    def predict_volume(section):
+        dock.predict.predict_raster.setLayer(section)
+        dock.predict.whole_volume.setChecked(True)
+        dock.predict.axis.setCurrentIndex(dock.predict.axis.findData("inline"))
+        dock.start_prediction(folder / "volume")
+
+    def shoot():
+        for section in (dock.labels, dock.unlabeled, dock.options, dock.map):
+            section.setCollapsed(True)
+        dock.predict.setCollapsed(False)
+        dock.runs.setCollapsed(False)
+        iface.mainWindow().resizeDocks([dock], [440], scene.Qt.Orientation.Horizontal)
+        QApplication.processEvents()
+        dock.scroll.horizontalScrollBar().setValue(0)
+        dock.scroll.ensureWidgetVisible(dock.predict.notice)
+        QApplication.processEvents()
+        canvas = iface.mapCanvas()
+        screen_grab(dock_rect(dock).united(QRect(canvas.mapToGlobal(QPoint(0, 0)), canvas.size())))
+
+    def tick():
+        """Each stage starts once the engine run before it has ended (the sections' cut included)."""
+        if dock.controller.busy() or dock.segy.task is not None:
+            QTimer.singleShot(1000, tick)
+            return
+        stage = stages.pop(0)
+        stage()
+        if stages:
+            QTimer.singleShot(1000, tick)
+    section = []
+    stages = [lambda: dock.open_segy(str(F3), SegySelection(inlines=[120])),
+              lambda: section.append(label_and_train()),
+              lambda: predict_volume(section[0]),
+              lambda: QTimer.singleShot(3000, shoot)]
     tick()
