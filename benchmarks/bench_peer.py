@@ -14,9 +14,10 @@ included for both; semiseg also writes the confidence raster and overviews), the
 ratio (peer seconds / ours: the target is 1.5x), the share of pixels given the same class as
 semiseg's float32 PyTorch map (the target for a faster variant: at least 99 %) and as the peer's
 map (not 100 %: the two weigh overlapping windows differently, and a random network's classes are
-near ties where windows disagree). The variants are the engine's CPU paths: PyTorch float32, the
-package exported to ONNX and run by onnxruntime, and that ONNX model with its weights quantized
-to int8 by onnxruntime's dynamic quantization.
+near ties where windows disagree). The variants are the engine's CPU paths: PyTorch float32
+(channels-last), the package as `semiseg predict` runs it by default (`--runtime auto`: its
+network exported in memory and run by onnxruntime), the package exported to an .onnx file, and
+that ONNX model with its weights quantized to int8 by onnxruntime's dynamic quantization.
 
 Usage: .venv/bin/python benchmarks/bench_peer.py --peer-python .venv-peer/bin/python [--out DIR] [--size 2048] [--repeats 2]
 """
@@ -66,18 +67,16 @@ def peer_seconds(peer_python: Path, weights: Path, raster: Path, out: Path) -> f
     return float(result.stdout.split()[-1])
 
 
-def ours_seconds(model: Path, raster: Path, out: Path) -> float:
-    """`semiseg predict`, from after the CLI's import to its files written (the package loaded included)."""
+def ours_seconds(model: Path, raster: Path, out: Path, runtime: str) -> float:
+    """`semiseg predict --runtime RUNTIME`, from after the CLI's import to its files written (the
+    package loaded, and with onnxruntime its network exported, included)."""
     code = ("import sys, time; from semiseg.cli import main; t = time.perf_counter(); "
             f"rc = main(['predict', {str(model)!r}, {str(raster)!r}, '--out', {str(out)!r}, '--quiet', '--device', 'cpu', "
-            f"'--overlap', '{OVERLAP_PX / WINDOW}', '--batch-size', '{BATCH}', '--precision', '32']); print(time.perf_counter() - t); sys.exit(rc)")
+            f"'--overlap', '{OVERLAP_PX / WINDOW}', '--batch-size', '{BATCH}', '--precision', '32', '--runtime', '{runtime}']); print(time.perf_counter() - t); sys.exit(rc)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(result.stdout.split()[-1])
 
 
-def variant_map(out: Path, name: str, raster: Path) -> Path:
-    """Where a variant's class raster is written ("onnxruntime int8 (dynamic)": onnxruntime/dynamic/)."""
-    return out / name.split()[0] / name.split()[-1].strip("()") / f"{raster.stem}_classes.tif"
 
 
 def same_classes(a: Path, b: Path) -> float:
@@ -121,15 +120,20 @@ def main() -> None:
     save_package(package, card, network)
     onnx = out / "model.onnx"
     assert semiseg(["export", str(package), "--onnx", str(onnx)]) == 0
-    variants = {"PyTorch float32": package, "onnxruntime float32": onnx, "onnxruntime int8 (dynamic)": quantized(onnx)}
+    # name: (model, --runtime, output folder); the first is the reference map of the same-class shares
+    variants = {"PyTorch float32 (--runtime torch)": (package, "torch", "torch"),
+                "the package, --runtime auto (the CPU default: onnxruntime)": (package, "auto", "auto"),
+                "onnxruntime float32 (the exported .onnx file)": (onnx, "auto", "onnx"),
+                "onnxruntime int8 (dynamic)": (quantized(onnx), "auto", "int8")}
+    maps = {name: out / folder / f"{raster.stem}_classes.tif" for name, (_, _, folder) in variants.items()}
 
     peer_map = out / "peer.tif"
     peer_times: list[float] = []
     times: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(args.repeats):
-        for name, model in variants.items():
+        for name, (model, runtime, _) in variants.items():
             peer_times.append(peer_seconds(args.peer_python, weights_file(package), raster, peer_map))
-            times[name].append(ours_seconds(model, raster, variant_map(out, name, raster).parent))
+            times[name].append(ours_seconds(model, raster, maps[name].parent, runtime))
     peer_times.append(peer_seconds(args.peer_python, weights_file(package), raster, peer_map))
     t_peer = float(np.mean(peer_times))
 
@@ -137,10 +141,10 @@ def main() -> None:
           f"{args.repeats} alternations, torch {torch.__version__}\n")
     print("| semiseg variant | geoai-py | semiseg | throughput vs geoai-py | same class as semiseg's float32 PyTorch | same class as geoai-py | targets |")
     print("|---|---|---|---|---|---|---|")
-    reference = variant_map(out, "PyTorch float32", raster)
+    reference = maps["PyTorch float32 (--runtime torch)"]
     for name in variants:
         t_ours = float(np.mean(times[name]))
-        ours = variant_map(out, name, raster)
+        ours = maps[name]
         print(f"| {name} | {t_peer:.1f} s | {t_ours:.1f} s | {t_peer / t_ours:.2f}x | {100 * same_classes(reference, ours):.2f} % | "
               f"{100 * same_classes(peer_map, ours):.2f} % | >= 1.5x, >= 99 % as float32 |")
     with rasterio.open(peer_map) as ds:

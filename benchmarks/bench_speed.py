@@ -6,9 +6,10 @@
 (c) peak RSS of `semiseg predict` on a generated 2k x 2k and 10k x 10k raster;
 (d) a training step through the whole pipeline in bfloat16 mixed precision (train.precision
     "bf16") vs float32, on this machine's CPU;
-(e) `semiseg predict` of the same model exported to ONNX (onnxruntime), and through PyTorch in
-    bfloat16 (`--precision bf16`), vs its package through PyTorch in float32, on a 2k x 2k raster at
-    overlap 0.25: wall time, peak RSS and the share of equal class pixels.
+(e) `semiseg predict` of the same model exported to ONNX (onnxruntime), of its package with the
+    network exported in memory (`--runtime auto`, onnxruntime on a CPU), and through PyTorch in
+    bfloat16 (`--precision bf16`), vs its package through PyTorch in float32 (`--runtime torch`),
+    on a 2k x 2k raster at overlap 0.25: wall time, peak RSS and the share of equal class pixels.
 (f) `semiseg predict` of the default model (a blend package: U-Net/ResNet-18 and a pixel forest,
     models/blend.py) vs its network alone in the same 512-px windows, fresh processes, on a
     generated 1024 x 1024 raster: seconds per megapixel and peak RSS; and, in this process, one
@@ -19,8 +20,10 @@
     p002, p004, p005), the forest fitted with the pixel forest's defaults on 50 000 densely
     labelled pixels of other tiles (t1, t2), fresh processes: the default's map time in seconds
     (issue 39's target: 30 s on 2 cores) beside its network's. Needs ../shared/data.
-    `--orthophoto-big N` adds the default's map time of an N x N raster tiled from the mosaic
-    (10000: about 15 minutes on 2 cores).
+    Each pair twice: the network computed by PyTorch (`--runtime torch`), then by onnxruntime
+    (`--runtime onnxruntime`, what `auto` picks on a CPU). `--orthophoto-big N` adds the default's
+    map time of an N x N raster tiled from the mosaic, `--runtime auto` (10000: about 15 minutes
+    on 2 cores).
 (b) and (c) predict in float32 (`--precision 32`), as their floor computes.
 
 Usage: .venv/bin/python benchmarks/bench_speed.py [--out DIR] [--steps N] [--big 10000] [--parts a b c d e f g] [--forest-trees N] [--orthophoto-big N]
@@ -121,7 +124,7 @@ def window_count(model_dir: Path, raster: Path) -> int:
 
 def predict_seconds(model_dir: Path, raster: Path, out: Path) -> float:
     t0 = time.perf_counter()
-    assert semiseg(["predict", str(model_dir), str(raster), "--out", str(out), "--quiet", "--device", "cpu", "--batch-size", str(BATCH), "--precision", "32"]) == 0
+    assert semiseg(["predict", str(model_dir), str(raster), "--out", str(out), "--quiet", "--device", "cpu", "--batch-size", str(BATCH), "--precision", "32", "--runtime", "torch"]) == 0
     return time.perf_counter() - t0
 
 
@@ -137,15 +140,15 @@ def forward_seconds(model_dir: Path, windows: int) -> float:
     return time.perf_counter() - t0
 
 
-def peak_rss_mb(model_dir: Path, raster: Path, out: Path, overlap: float = 0.0, precision: str = "32") -> tuple[float, float]:
-    """Peak RSS (MB) and seconds of a fresh `semiseg predict` process.
+def peak_rss_mb(model_dir: Path, raster: Path, out: Path, overlap: float = 0.0, precision: str = "32", runtime: str = "auto") -> tuple[float, float]:
+    """Peak RSS (MB) and seconds of a fresh `semiseg predict` process (`runtime`: its --runtime).
 
     VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so a child started from this
     (large) process would report the parent's size.
     """
     code = (
         "import re, sys, time; from semiseg.cli import main; t=time.perf_counter(); "
-        f"rc = main(['predict', {str(model_dir)!r}, {str(raster)!r}, '--out', {str(out)!r}, '--quiet', '--device', 'cpu', '--overlap', '{overlap}', '--precision', '{precision}']); "
+        f"rc = main(['predict', {str(model_dir)!r}, {str(raster)!r}, '--out', {str(out)!r}, '--quiet', '--device', 'cpu', '--overlap', '{overlap}', '--precision', '{precision}', '--runtime', '{runtime}']); "
         "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1); "
         "print(hwm, time.perf_counter()-t); sys.exit(rc)"
     )
@@ -235,13 +238,16 @@ def onnx_rows(out: Path, steps: int, skip: int) -> list[tuple]:
         write_scene(raster, 2048)
     onnx = out / "model.onnx"
     assert semiseg(["export", str(model), "--onnx", str(onnx)]) == 0
-    rss_torch, t_before = peak_rss_mb(model, raster, out / "pred_torch", 0.25)
+    rss_torch, t_before = peak_rss_mb(model, raster, out / "pred_torch", 0.25, runtime="torch")
     rss_onnx, t_onnx = peak_rss_mb(onnx, raster, out / "pred_onnx", 0.25)
-    rss_bf16, t_bf16 = peak_rss_mb(model, raster, out / "pred_bf16", 0.25, "bf16")
-    _, t_after = peak_rss_mb(model, raster, out / "pred_torch", 0.25)
+    rss_auto, t_auto = peak_rss_mb(model, raster, out / "pred_auto", 0.25, runtime="auto")
+    rss_bf16, t_bf16 = peak_rss_mb(model, raster, out / "pred_bf16", 0.25, "bf16", runtime="torch")
+    _, t_after = peak_rss_mb(model, raster, out / "pred_torch", 0.25, runtime="torch")
     t_torch = (t_before + t_after) / 2
     rows = []
-    for name, folder, seconds, rss in (("onnxruntime", "pred_onnx", t_onnx, rss_onnx), ("PyTorch bfloat16", "pred_bf16", t_bf16, rss_bf16)):
+    for name, folder, seconds, rss in (("onnxruntime, the exported .onnx file", "pred_onnx", t_onnx, rss_onnx),
+                                       ("onnxruntime, the package (--runtime auto: the CPU default)", "pred_auto", t_auto, rss_auto),
+                                       ("PyTorch bfloat16", "pred_bf16", t_bf16, rss_bf16)):
         with rasterio.open(out / "pred_torch" / "scene_2k_classes.tif") as a, rasterio.open(out / folder / "scene_2k_classes.tif") as b:
             same = float((a.read(1) == b.read(1)).mean())
         rows.append((f"(e) predict, {name} / PyTorch float32", "2048^2, overlap 0.25, fresh processes",
@@ -374,14 +380,16 @@ def orthophoto_rows(out: Path, big: int) -> list[tuple]:
                 bands=[1, 2, 3], mean=mean, std=std, arch="unet", encoder="resnet18", in_channels=3, tile_size=FOREST_WINDOW, method={"name": "mean_teacher"})
     save_package(out / "g_network", ModelCard(**card), network)
     save_package(out / "g_default", ModelCard(**card, forest_blend=0.5), ForestBlend(network, forest, 0.5))
-    rss_net, t_net_before = peak_rss_mb(out / "g_network", raster, out / "g_pred_network", 0.5)
-    rss_default, t_default = peak_rss_mb(out / "g_default", raster, out / "g_pred_default", 0.5)
-    _, t_net_after = peak_rss_mb(out / "g_network", raster, out / "g_pred_network", 0.5)
-    t_net = (t_net_before + t_net_after) / 2
-    rows = [("(g) predict a real orthophoto, default model (blend) / its network alone",
-             f"2000 x 1500 Dubai mosaic, 512-px windows, overlap 0.5, {params.trees} trees (~{float(forest.tree_sizes.float().mean()):.0f} nodes), fresh processes",
-             f"{t_default:.0f} s vs {t_net:.0f} s; {rss_default:.0f} MB vs {rss_net:.0f} MB", f"{t_default / t_net:.2f}x time, {rss_default / rss_net:.2f}x memory",
-             "<= 1.5x time; <= 30 s")]
+    rows = []
+    for runtime in ("torch", "onnxruntime"):  # what computes the network (--runtime; auto: onnxruntime on a CPU)
+        rss_net, t_net_before = peak_rss_mb(out / "g_network", raster, out / "g_pred_network", 0.5, runtime=runtime)
+        rss_default, t_default = peak_rss_mb(out / "g_default", raster, out / "g_pred_default", 0.5, runtime=runtime)
+        _, t_net_after = peak_rss_mb(out / "g_network", raster, out / "g_pred_network", 0.5, runtime=runtime)
+        t_net = (t_net_before + t_net_after) / 2
+        rows.append((f"(g) predict a real orthophoto, default model (blend) / its network alone, network in {runtime}",
+                     f"2000 x 1500 Dubai mosaic, 512-px windows, overlap 0.5, {params.trees} trees (~{float(forest.tree_sizes.float().mean()):.0f} nodes), fresh processes",
+                     f"{t_default:.1f} s vs {t_net:.1f} s; {rss_default:.0f} MB vs {rss_net:.0f} MB", f"{t_default / t_net:.2f}x time, {rss_default / rss_net:.2f}x memory",
+                     "<= 1.5x time; <= 30 s"))
     if big:
         big_raster = out / f"dubai_{big}x{big}.tif"
         tiled = np.tile(mosaic, (1, -(-big // 1500), -(-big // 2000)))[:, :big, :big]

@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--precision", default="auto", choices=("auto", "32", "bf16"),
                     help="auto (default): bfloat16 on a GPU that computes it natively, float32 on a CPU; 32: float32; bf16: bfloat16 (on a CPU with AVX512-BF16, faster on large windows)")
     pr.add_argument("--tta", action="store_true", help="average each window's prediction over its 8 orientations (turns and flips): 8x the time")
+    pr.add_argument("--runtime", default="auto", choices=("auto", "torch", "onnxruntime"),
+                    help="what computes the network: auto (default): onnxruntime on a CPU in float32 (faster there), PyTorch elsewhere; torch; onnxruntime")
     pr.add_argument("--polygons", action="store_true", help="also write RASTER_polygons.gpkg: one polygon per region of a class")
     pr.add_argument("--min-polygon-pixels", type=int, metavar="N",
                     help="with --polygons: smaller regions merge into their largest neighbour first (default 16; 1 keeps all)")
@@ -171,7 +173,8 @@ def _inference_options(args):
 
     if args.min_polygon_pixels is not None and not args.polygons:
         raise UserError("--min-polygon-pixels: needs --polygons and a value of at least 1")
-    values = dict(overlap=args.overlap, batch_size=args.batch_size, polygons=args.polygons, suggestions=args.suggest, precision=args.precision, tta=args.tta)
+    values = dict(overlap=args.overlap, batch_size=args.batch_size, polygons=args.polygons, suggestions=args.suggest, precision=args.precision, tta=args.tta,
+                  runtime=args.runtime)
     values["min_polygon_pixels"] = DEFAULT_MIN_POLYGON_PIXELS if args.min_polygon_pixels is None else args.min_polygon_pixels
     try:
         return InferenceSpec(**values)
@@ -243,9 +246,10 @@ def _cmd_predict(args) -> int:
 
     with sigterm_cancels(), reported(events, "cancelled"):
         card, predictor = load_predictor(args.model_dir, str(ranks.device), inference.batch_size, inference.precision, inference.tta,
-                                          second_opinion=options.suggestions > 0 and not all(is_volume(r) for r in args.rasters))
+                                          second_opinion=options.suggestions > 0 and not all(is_volume(r) for r in args.rasters),
+                                          runtime=inference.runtime)
         for raster in args.rasters:
-            events.emit("phase", phase="predict", message=f"predicting {raster.name}")
+            events.emit("phase", phase="predict", message=f"predicting {raster.name}", runtime=predictor.runtime)
             if is_volume(raster):  # SEG-Y: line by line into SEG-Y files (progress counts lines)
                 paths = predict_volume(card, predictor, raster, args.out, args.axis, options.overlap, on_tile, sections)
                 outputs = [(raster, kind, path) for kind, path in paths.outputs()]

@@ -158,6 +158,10 @@ class InferenceSpec(_Strict):
     # Test-time augmentation: each window predicted in its 8 orientations (4 turns, flipped or
     # not) and the probabilities averaged; 8x the prediction time (docs/benchmarks.md).
     tta: bool = False
+    # What computes the network: "auto" (default) onnxruntime where the prediction runs on a CPU in
+    # float32 (1.3-1.7x PyTorch there, the same classes: predict/cpu_runtime.py, docs/benchmarks.md),
+    # PyTorch elsewhere; "torch": PyTorch everywhere; "onnxruntime": refused where it cannot run.
+    runtime: Literal["auto", "torch", "onnxruntime"] = "auto"
 
 
 class DomainSpec(_Strict):

@@ -25,7 +25,8 @@ def predict_job(run: JobRun, domains: list[DomainData], cards: dict[str, ModelCa
     for d in domains:
         name = d.prepared.name
         second = (seconds or {}).get(name) if options.suggestions else None
-        predictor = WindowPredictor(models[name], device, spec.inference.batch_size, uses_bf16(spec.inference.precision, device), spec.inference.tta, second)
+        predictor = WindowPredictor(models[name], device, spec.inference.batch_size, uses_bf16(spec.inference.precision, device), spec.inference.tta, second,
+                                    spec.inference.runtime)
         for raster in d.prepared.spec.predict:
             run.phase("predict", f"predicting {raster.name}")
             paths = predict_raster(cards[name], predictor, raster, jd.outputs, options, _window_progress(run), run.phase)

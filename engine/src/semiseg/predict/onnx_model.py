@@ -45,6 +45,8 @@ def load_onnx_model(path: Path, device: torch.device) -> tuple[ModelCard, nn.Mod
 class OnnxNetwork(nn.Module):
     """Standardized bands in, log class probabilities out (what the predictor's softmax expects)."""
 
+    runs_in_onnxruntime = True  # predict/cpu_runtime.py: nothing to export
+
     def __init__(self, session, card: ModelCard):
         super().__init__()
         self.session = session

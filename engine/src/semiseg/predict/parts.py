@@ -59,8 +59,8 @@ def plan_blocks(height: int, width: int, size: int = BLOCK_SIZE) -> list[Block]:
 
 def predictor_identity(predictor) -> str:
     """What the model computes: `predictor.identity` (the digest of the files it was loaded from),
-    else the digest of its weights; with its batch size, precision, symmetries and memory layout,
-    which change the floats of a map."""
+    else the digest of its weights; with its batch size, precision, symmetries, memory layout and
+    runtime, which change the floats of a map."""
     digest = hashlib.sha256()
     if getattr(predictor, "identity", None):
         digest.update(predictor.identity.encode())
@@ -70,7 +70,7 @@ def predictor_identity(predictor) -> str:
                 digest.update(name.encode())
                 digest.update(tensor.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
     digest.update(json.dumps([predictor.batch_size, bool(predictor.autocast), len(predictor.symmetries), predictor.second is not None,
-                              bool(getattr(predictor, "channels_last", False))]).encode())
+                              bool(getattr(predictor, "channels_last", False)), getattr(predictor, "runtime", "torch")]).encode())
     return digest.hexdigest()
 
 

@@ -32,6 +32,7 @@ from semiseg.models.forest import class_logits
 from semiseg.models.package import ModelCard
 from semiseg.models.second_opinion import disagreement, sharing_the_forest
 from semiseg.predict.area import Bounds, PredictionArea
+from semiseg.predict.cpu_runtime import chosen_runtime, on_onnxruntime
 from semiseg.predict.styles import classes_qml, color_table, confidence_qml, polygons_qml, suggestions_qml
 from semiseg.predict.suggestions import DoubtTally, write_suggestions
 from semiseg.predict.pixelwise import PixelwiseRows, split_model
@@ -192,11 +193,13 @@ class WindowPredictor:
     iter_strips."""
 
     def __init__(self, model: nn.Module, device: torch.device, batch_size: int, bf16: bool | None = None, tta: bool = False,
-                 second: nn.Module | None = None):
+                 second: nn.Module | None = None, runtime: str = "torch"):
         """`bf16`: compute in bfloat16 (InferenceSpec.precision, devices.uses_bf16); None: where a
         GPU computes it natively, float32 on a CPU. `tta`: average the probabilities over the
         DIHEDRAL symmetries of each window (InferenceSpec.tta). `second`: a second opinion
-        (models/second_opinion.py), whose disagreement with `model` comes as one more channel."""
+        (models/second_opinion.py), whose disagreement with `model` comes as one more channel.
+        `runtime`: what computes the network (InferenceSpec.runtime, predict/cpu_runtime.py);
+        "torch" here, so a model built in code runs as it is unless asked."""
         if second is not None:
             model, second = sharing_the_forest(model, second)
         self.model = model.to(device).eval()
@@ -210,10 +213,15 @@ class WindowPredictor:
         self.device = device
         self.batch_size = batch_size
         self.autocast = (device.type == "cuda" and native_bf16(device)) if bf16 is None else bf16
+        self.runtime = chosen_runtime(runtime, device, self.autocast, self.network)
+        if self.runtime == "onnxruntime":
+            self.network = on_onnxruntime(self.network)
+            self.second_network = on_onnxruntime(self.second_network) if self.second_network is not None else None
         # oneDNN's convolutions run U-Net/ResNet-18 1.4x faster on channels-last tensors than on
         # NCHW ones on the CPU (8 windows of 512 px; the classes the same on 99.9999 % of the
         # pixels, docs/benchmarks.md); on a GPU it is not measured, so it is left as it was.
-        self.channels_last = device.type == "cpu" and any(p.dim() == 4 for p in (self.network or nn.Identity()).parameters())
+        self.channels_last = (self.runtime == "torch" and device.type == "cpu"
+                              and any(p.dim() == 4 for p in (self.network or nn.Identity()).parameters()))
         if self.channels_last:
             for network in (self.network, self.second_network):
                 if network is not None:
@@ -527,11 +535,12 @@ def _add_overviews(path: Path, resampling: Resampling) -> None:
 
 
 def load_predictor(model: Path, device: str, batch_size: int, precision: str = "32", tta: bool = False,
-                   second_opinion: bool = False) -> tuple[ModelCard, WindowPredictor]:
+                   second_opinion: bool = False, runtime: str = "auto") -> tuple[ModelCard, WindowPredictor]:
     """A model package (folder), or a model it exported to ONNX (.onnx file), loaded once,
-    ready to predict any number of rasters on `device` (`precision`, `tta`: InferenceSpec's; an
-    ONNX graph computes in float32 whatever it says). `second_opinion`: with the package's
-    second opinion, if it keeps one (the suggestions' disagreement; one more network to run)."""
+    ready to predict any number of rasters on `device` (`precision`, `tta`, `runtime`:
+    InferenceSpec's; an ONNX graph computes in float32 whatever it says, in onnxruntime).
+    `second_opinion`: with the package's second opinion, if it keeps one (the suggestions'
+    disagreement; one more network to run)."""
     from semiseg.models.package import load_package, load_second_opinion
 
     chosen = resolve_device(device)
@@ -539,10 +548,11 @@ def load_predictor(model: Path, device: str, batch_size: int, precision: str = "
         from semiseg.predict.onnx_model import load_onnx_model
 
         card, network = load_onnx_model(model, chosen)
-        predictor = WindowPredictor(network, chosen, batch_size, bf16=False, tta=tta)
+        predictor = WindowPredictor(network, chosen, batch_size, bf16=False, tta=tta, runtime=runtime)
     else:
         card, network = load_package(model)
         second = load_second_opinion(model, card, network) if second_opinion else None
-        predictor = WindowPredictor(network, chosen, batch_size, bf16=uses_bf16(precision, chosen), tta=tta, second=second)
+        predictor = WindowPredictor(network, chosen, batch_size, bf16=uses_bf16(precision, chosen), tta=tta, second=second,
+                                    runtime=runtime)
     predictor.identity = files_digest(Path(model))  # what a resumed prediction must have been made with
     return card, predictor
