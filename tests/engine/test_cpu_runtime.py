@@ -97,6 +97,30 @@ def test_onnxruntime_computes_the_same_probabilities_for_every_kind_of_network()
     assert WindowPredictor(blend, CPU, 4, runtime="onnxruntime").pixelwise.forest is blend.forest
 
 
+class NotExportable(nn.Module):
+    """A network with no ONNX form (as an smp architecture with an operator the exporter lacks)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
+
+    def forward(self, x):
+        if torch.onnx.is_in_onnx_export():
+            raise RuntimeError("operator unsupported_op has no ONNX form\nmore detail")
+        return self.conv(x)
+
+
+def test_a_network_that_does_not_export_stays_in_pytorch_under_auto_and_is_one_line_when_asked():
+    torch.manual_seed(0)
+    network = NotExportable().eval()
+    images, valid = _windows(2)
+    predictor = WindowPredictor(network, CPU, 4, runtime="auto")
+    assert predictor.runtime == "torch" and predictor.network is network
+    np.testing.assert_allclose(predictor.probabilities(images, valid), WindowPredictor(network, CPU, 4).probabilities(images, valid), atol=1e-6)
+    with pytest.raises(UserError, match="^runtime onnxruntime: the network does not export to ONNX [(]operator unsupported_op has no ONNX form[)]; use runtime torch or auto$"):
+        WindowPredictor(network, CPU, 4, runtime="onnxruntime")
+
+
 def test_a_prediction_resumed_under_another_runtime_is_not_taken_for_the_same_one():
     network = _network()
     assert predictor_identity(WindowPredictor(network, CPU, 4)) != predictor_identity(WindowPredictor(network, CPU, 4, runtime="onnxruntime"))

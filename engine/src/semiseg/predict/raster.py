@@ -32,7 +32,7 @@ from semiseg.models.forest import class_logits
 from semiseg.models.package import ModelCard
 from semiseg.models.second_opinion import disagreement, sharing_the_forest
 from semiseg.predict.area import Bounds, PredictionArea
-from semiseg.predict.cpu_runtime import chosen_runtime, on_onnxruntime
+from semiseg.predict.cpu_runtime import chosen_runtime, exported
 from semiseg.predict.styles import classes_qml, color_table, confidence_qml, polygons_qml, suggestions_qml
 from semiseg.predict.suggestions import DoubtTally, write_suggestions
 from semiseg.predict.pixelwise import PixelwiseRows, split_model
@@ -213,10 +213,8 @@ class WindowPredictor:
         self.device = device
         self.batch_size = batch_size
         self.autocast = (device.type == "cuda" and native_bf16(device)) if bf16 is None else bf16
-        self.runtime = chosen_runtime(runtime, device, self.autocast, self.network)
-        if self.runtime == "onnxruntime":
-            self.network = on_onnxruntime(self.network)
-            self.second_network = on_onnxruntime(self.second_network) if self.second_network is not None else None
+        self.runtime, (self.network, self.second_network) = exported(
+            runtime, chosen_runtime(runtime, device, self.autocast, self.network), [self.network, self.second_network])
         # oneDNN's convolutions run U-Net/ResNet-18 1.4x faster on channels-last tensors than on
         # NCHW ones on the CPU (8 windows of 512 px; the classes the same on 99.9999 % of the
         # pixels, docs/benchmarks.md); on a GPU it is not measured, so it is left as it was.
