@@ -159,7 +159,7 @@ class InferenceSpec(_Strict):
     # not) and the probabilities averaged; 8x the prediction time (docs/benchmarks.md).
     tta: bool = False
     # What computes the network: "auto" (default) onnxruntime where the prediction runs on a CPU in
-    # float32 (1.3-1.7x PyTorch there, the same classes: predict/cpu_runtime.py, docs/benchmarks.md),
+    # float32 (its network 1.2-1.3x PyTorch's speed there, the same classes: predict/cpu_runtime.py),
     # PyTorch elsewhere; "torch": PyTorch everywhere; "onnxruntime": refused where it cannot run.
     runtime: Literal["auto", "torch", "onnxruntime"] = "auto"
 

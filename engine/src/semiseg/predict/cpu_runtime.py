@@ -1,7 +1,8 @@
 """Which runtime computes a predictor's network: PyTorch, or onnxruntime on the CPU.
 
-On a CPU, onnxruntime runs U-Net/ResNet-18 windows 1.3-1.7x faster than PyTorch's channels-last
-oneDNN path, with the same class on 99.9999 % of the pixels (docs/benchmarks.md, issue 39), so
+On a CPU, onnxruntime runs a batch of U-Net/ResNet-18 windows 1.2-1.3x faster than PyTorch's
+channels-last oneDNN path, with the same class on 99.9999 % of the pixels; a whole map (reading,
+blending and writing included) takes 5-7 % less (docs/benchmarks.md, issue 39), so
 `runtime: auto` (InferenceSpec.runtime, the default) gives it the network of every CPU
 prediction computed in float32. The network is exported into memory once per predictor (about a
 second for U-Net/ResNet-18) and never written: the package stays its safetensors, the one file
