@@ -67,6 +67,25 @@ def run(iface):
         raise RuntimeError(plugins["semiseg_qgis"].dock.runs.error_label.text())
 
 
+def draw_strokes(dock, scribbles, strokes: dict) -> None:
+    """Each class's lines (map points) into the scribbles layer, drawn as the add-feature tool
+    does with that class active in the dock; committed."""
+    for class_id, lines in strokes.items():
+        dock.labels.active_class.setCurrentIndex(class_id)
+        for line in lines:
+            scribbles.addFeature(QgsVectorLayerUtils.createFeature(scribbles, QgsGeometry.fromPolylineXY(line), {},
+                                                                   scribbles.createExpressionContext()))
+    scribbles.commitChanges()
+
+
+def cpu_training(dock, steps: int, tile: int, batch: int) -> None:
+    """A short training on the CPU, sized for a screenshot on 2 cores."""
+    dock.options.steps.setValue(steps)
+    dock.options.tile_size.setValue(tile)
+    dock.options.batch_size.setValue(batch)
+    dock.options.device.setCurrentText("cpu")
+
+
 def prepare(iface):
     """The scene, its classes and scribbles in the dock, ready to train; returns the dock."""
     folder = Path(tempfile.mkdtemp(prefix="semiseg-screenshot-"))
@@ -89,17 +108,8 @@ def prepare(iface):
     strokes = {0: [[(river_x(r), r) for r in range(10, 120, 10)], [(river_x(r) + 4, r) for r in range(190, 310, 10)]],
                1: [[(120, 240), (170, 260), (200, 300)], [(20, 40), (80, 30), (110, 90)], [(300, 200), (280, 300)]],
                2: [[(230, 60), (260, 90), (280, 100)], [(15, 240), (40, 300)]]}
-    for class_id, lines in strokes.items():
-        dock.labels.active_class.setCurrentIndex(class_id)
-        for line in lines:
-            geometry = QgsGeometry.fromPolylineXY([xy(c, r) for c, r in line])
-            scribbles.addFeature(QgsVectorLayerUtils.createFeature(scribbles, geometry, {},
-                                                                   scribbles.createExpressionContext()))
-    scribbles.commitChanges()
-    dock.options.steps.setValue(80)
-    dock.options.tile_size.setValue(64)
-    dock.options.batch_size.setValue(4)
-    dock.options.device.setCurrentText("cpu")
+    draw_strokes(dock, scribbles, {k: [[xy(c, r) for c, r in line] for line in lines] for k, lines in strokes.items()})
+    cpu_training(dock, steps=80, tile=64, batch=4)
     dock.options.polygons.setChecked(True)  # the class polygons come back too
     QgsProject.instance().setFileName(str(folder / "project.qgz"))
     iface.mapCanvas().setExtent(raster.extent())

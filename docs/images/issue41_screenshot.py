@@ -119,7 +119,7 @@ F3 = scene.REPO.parent / "shared" / "data" / "seismic-segy" / "f3_crop.sgy"
 def segy_volume(iface, dock):
     """Open inline 120, scribble, train, predict the whole volume; shot when the prediction ends."""
     import tempfile
-    from qgis.core import QgsGeometry, QgsPointXY, QgsVectorLayerUtils
+    from qgis.core import QgsPointXY
     from semiseg_qgis.common.classes import SegClass
     from semiseg_qgis.segy.segy_dialog import SegySelection
     folder = Path(tempfile.mkdtemp(prefix="semiseg-segy-"))
@@ -131,17 +131,10 @@ def segy_volume(iface, dock):
         dock.labels.class_table.set_classes([SegClass("shallow", "#1b9e77"), SegClass("deep", "#d95f02")])
         scribbles = next(l for l in dock.new_label_layers(str(folder / "labels.gpkg")) if "scribbles" in l.name())
         scribbles.startEditing()
-        for class_id, rows in enumerate(((8, 20), (50, 64))):  # traces 1-16: x = trace, y = -sample
-            dock.labels.active_class.setCurrentIndex(class_id)
-            for row in rows:
-                geometry = QgsGeometry.fromPolylineXY([QgsPointXY(1, -row), QgsPointXY(16, -row)])
-                scribbles.addFeature(QgsVectorLayerUtils.createFeature(scribbles, geometry, {},
-                                                                       scribbles.createExpressionContext()))
-        scribbles.commitChanges()
-        dock.options.steps.setValue(120)
-        dock.options.tile_size.setValue(32)
-        dock.options.batch_size.setValue(2)
-        dock.options.device.setCurrentText("cpu")
+        # traces 1-16 (x = trace, y = -sample) at two depths for each class
+        scene.draw_strokes(dock, scribbles, {k: [[QgsPointXY(1, -row), QgsPointXY(16, -row)] for row in rows]
+                                             for k, rows in enumerate(((8, 20), (50, 64)))})
+        scene.cpu_training(dock, steps=120, tile=32, batch=2)
         dock.start_training(folder / "job")
         return section
 
